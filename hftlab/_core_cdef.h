@@ -1,0 +1,91 @@
+/* cdef for hftlab._core: the subset of kernel_src/core and hostcore.h that
+ * Python calls. "..." lets the C compiler supply layouts and constants, so
+ * nothing here can drift from the real headers. */
+
+#define ITCH_NTYPES ...
+#define STRAT_MAX_SYMBOLS ...
+#define OUCH_ENTER_LEN ...
+#define OUCH_TOKEN_LEN ...
+#define MOLD_SESSION_LEN ...
+#define ENGINE_CONFIG_MAGIC ...
+#define ENGINE_CONFIG_VERSION ...
+#define BOOK_NIL ...
+
+enum itch_field { ITCH_F_ORDER_REF, ITCH_F_NEW_ORDER_REF, ITCH_F_SIDE, ITCH_F_SHARES,
+	ITCH_F_STOCK, ITCH_F_PRICE, ITCH_F_MATCH, ITCH_F_ATTRIBUTION, ITCH_F_PRINTABLE,
+	ITCH_F_CROSS_TYPE, ITCH_F_EVENT_CODE, ITCH_F_REASON, ... };
+enum itch_frame_status { ITCH_FRAME_OK, ITCH_FRAME_END, ITCH_FRAME_TRUNCATED,
+	ITCH_FRAME_UNFRAMED, ... };
+enum risk_reason { RISK_OK, RISK_KILL, RISK_SIZE, RISK_POSITION, RISK_NOTIONAL, RISK_RATE,
+	RISK_BAND, RISK_NO_REFERENCE, RISK_NREASONS, ... };
+enum book_side { BOOK_BID, BOOK_ASK, ... };
+
+struct itch_msg {
+	uint64_t timestamp_ns; uint64_t order_ref; uint64_t new_order_ref; uint64_t shares;
+	uint64_t match_number; uint32_t price; uint32_t present; uint16_t stock_locate;
+	uint16_t tracking; char type; char side; char printable; char cross_type;
+	char event_code; char stock[8]; char attribution[4]; char reason[4];
+	...;
+};
+struct itch_counters { uint64_t messages; uint64_t by_type[256]; uint64_t unknown_type;
+	uint64_t bad_length; uint64_t empty; ...; };
+struct mold_counters { uint64_t packets; uint64_t messages; uint64_t heartbeats;
+	uint64_t end_of_session; uint64_t gaps; uint64_t gap_messages; uint64_t duplicates;
+	uint64_t duplicate_messages; uint64_t malformed; uint64_t sessions_full;
+	uint64_t after_end; ...; };
+struct mold_state { struct mold_counters c; ...; };
+struct book_order { ...; };
+struct book_level { ...; };
+struct book_counters { uint64_t adds; uint64_t executes; uint64_t cancels; uint64_t deletes;
+	uint64_t replaces; uint64_t unknown_ref; uint64_t duplicate_ref; uint64_t over_execute;
+	uint64_t bad_side; uint64_t full_orders; uint64_t full_levels; ...; };
+struct book_mem { struct book_order *orders; uint32_t order_cap; uint32_t *index;
+	uint32_t index_cap; struct book_level *levels; uint32_t level_cap; ...; };
+struct book { uint32_t live_orders; uint32_t live_levels; struct book_counters c; ...; };
+struct order_intent { uint64_t trigger_seq; uint64_t feed_ts_ns; uint32_t shares;
+	uint32_t price; uint32_t ref_price; uint16_t locate; uint16_t slot; char side;
+	char stock[8]; ...; };
+struct strategy_config { uint32_t n_symbols; uint32_t order_shares; uint32_t imbalance_num;
+	uint32_t imbalance_den; uint32_t min_top_shares; uint32_t max_spread;
+	uint32_t cross_trigger; uint32_t reserved;
+	char symbols[64][8]; };
+struct strategy_symbol { char stock[8]; uint16_t locate; int8_t last_signal; ...; };
+struct strategy_counters { uint64_t evaluations; uint64_t signals; uint64_t symbols_full; ...; };
+struct strategy { struct strategy_symbol sym[64]; uint32_t n_slots;
+	struct strategy_counters c; ...; };
+struct risk_config { uint64_t max_position; uint64_t max_notional; uint32_t max_order_shares;
+	uint32_t max_orders_per_sec; uint32_t price_band_bps; uint32_t kill; };
+struct risk_symbol { int64_t position; uint64_t notional; uint32_t last_trade; ...; };
+struct risk_counters { uint64_t accepted; uint64_t rejected[8]; ...; };
+struct risk { struct risk_symbol sym[64]; struct risk_counters c; ...; };
+struct engine_config { uint32_t magic; uint32_t version; uint32_t instance; uint32_t pad;
+	struct strategy_config strat; struct risk_config risk; };
+struct engine { struct mold_state mold; struct itch_counters itch; struct book book;
+	struct strategy strat; struct risk risk; uint64_t orders; uint8_t instance; ...; };
+
+uint16_t itch_msg_len(uint8_t type);
+int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
+bool engine_init(struct engine *e, const struct engine_config *cfg, const struct book_mem *mem);
+bool book_best(const struct book *b, uint16_t locate, int side, uint32_t *price, uint64_t *shares);
+uint32_t book_depth(const struct book *b, uint16_t locate, int side, uint32_t *prices,
+		    uint64_t *shares, uint32_t *orders, uint32_t n);
+bool book_order_shares(const struct book *b, uint64_t ref, uint32_t *shares);
+void risk_set_kill(struct risk *r, bool on);
+void ouch_token(char out[14], uint8_t instance, uint64_t seq);
+bool ouch_token_parse(const char tok[14], uint8_t *instance, uint64_t *seq);
+size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o, uint8_t instance);
+
+struct hc_itch_cols { uint8_t *msg_type; uint16_t *stock_locate; uint16_t *tracking;
+	uint64_t *timestamp_ns; uint64_t *order_ref; uint64_t *new_order_ref; uint8_t *side;
+	uint64_t *shares; int32_t *stock_offsets; uint8_t *stock_data; uint32_t *price;
+	uint64_t *match_number; uint32_t *present; uint8_t *printable; uint8_t *cross_type;
+	uint8_t *event_code; uint64_t *file_offset; size_t cap; };
+struct hc_decode_result { size_t rows; size_t offset; int status; };
+struct hc_itch_cols;
+struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t off,
+	uint64_t max_msgs, struct hc_itch_cols *cols, struct itch_counters *cnt);
+struct hc_golden { struct engine *eng; uint8_t *out; size_t out_cap; size_t n_out;
+	uint64_t lost; uint64_t next_seq; uint64_t packets; uint8_t session[10]; };
+struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
+	size_t len, size_t off, uint64_t max_msgs, uint16_t max_payload, uint16_t max_count);
+int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);

@@ -1,0 +1,125 @@
+/*
+ * hostcore.c - batch decoding and the golden model's loop (see hostcore.h).
+ */
+#include "hostcore.h"
+
+#define HC_NEED_SPACE 2  /* hc_golden_feed_file stopped: order buffer full */
+
+static size_t hc_trimmed_len(const char stock[8])
+{
+	size_t n = 8;
+
+	while (n > 0 && (stock[n - 1] == ' ' || stock[n - 1] == '\0'))
+		n--;
+	return n;
+}
+
+static void hc_put_row(struct hc_itch_cols *c, size_t r, const struct itch_msg *m, size_t at)
+{
+	c->msg_type[r] = (uint8_t)m->type;
+	c->stock_locate[r] = m->stock_locate;
+	c->tracking[r] = m->tracking;
+	c->timestamp_ns[r] = m->timestamp_ns;
+	c->order_ref[r] = m->order_ref;
+	c->new_order_ref[r] = m->new_order_ref;
+	c->side[r] = (uint8_t)m->side;
+	c->shares[r] = m->shares;
+	c->price[r] = m->price;
+	c->match_number[r] = m->match_number;
+	c->present[r] = m->present;
+	c->printable[r] = (uint8_t)m->printable;
+	c->cross_type[r] = (uint8_t)m->cross_type;
+	c->event_code[r] = (uint8_t)m->event_code;
+	c->file_offset[r] = at;
+	int32_t o = c->stock_offsets[r];
+	size_t n = (m->present & ITCH_F_STOCK) ? hc_trimmed_len(m->stock) : 0;
+	core_memcpy(c->stock_data + o, m->stock, n);
+	c->stock_offsets[r + 1] = o + (int32_t)n;
+}
+
+struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t off,
+				       uint64_t max_msgs, struct hc_itch_cols *cols,
+				       struct itch_counters *cnt)
+{
+	struct hc_decode_result res = { 0, off, ITCH_FRAME_OK };
+	struct itch_frame f;
+	struct itch_msg m;
+	uint64_t seen = 0;
+
+	cols->stock_offsets[0] = 0;
+	while (res.rows < cols->cap && (max_msgs == 0 || seen < max_msgs)) {
+		size_t at = res.offset;
+		res.status = itch_frame_next(buf, len, &res.offset, &f);
+		if (res.status != ITCH_FRAME_OK)
+			return res;
+		seen++;
+		if (itch_decode_counted(f.msg, f.len, &m, cnt) == ITCH_OK)
+			hc_put_row(cols, res.rows++, &m, at);
+	}
+	return res;
+}
+
+static void hc_collect(void *ctx, const struct order_intent *o)
+{
+	struct hc_golden *g = ctx;
+
+	if (g->n_out == g->out_cap) {
+		g->lost++;
+		return;
+	}
+	ouch_encode_order(g->out + g->n_out * OUCH_ENTER_LEN, OUCH_ENTER_LEN, o, g->eng->instance);
+	g->n_out++;
+}
+
+int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len)
+{
+	g->packets++;
+	return engine_on_packet(g->eng, buf, len, hc_collect, g);
+}
+
+struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
+					    size_t len, size_t off, uint64_t max_msgs,
+					    uint16_t max_payload, uint16_t max_count)
+{
+	struct hc_decode_result res = { 0, off, ITCH_FRAME_OK };
+	uint8_t pkt[65536 + MOLD_HDR_LEN];
+	struct mold_writer w;
+	struct itch_frame f;
+	size_t next = off;
+
+	if (max_count == 0 || max_count > 0xFFFE)
+		max_count = 0xFFFE;
+	while (max_msgs == 0 || res.rows < max_msgs) {
+		if (g->out_cap - g->n_out < max_count) {
+			res.status = HC_NEED_SPACE;
+			return res;
+		}
+		mold_pack_begin(&w, pkt, max_payload < MOLD_HDR_LEN + 2 ? sizeof(pkt) : max_payload,
+				g->session, g->next_seq);
+		/* Fill one datagram; a message too big for an empty one goes alone. */
+		while ((max_msgs == 0 || res.rows < max_msgs) && w.count < max_count) {
+			res.status = itch_frame_next(buf, len, &next, &f);
+			if (res.status != ITCH_FRAME_OK)
+				break;
+			if (!mold_pack_add(&w, f.msg, f.len)) {
+				if (w.count == 0) {
+					w.cap = sizeof(pkt);
+					mold_pack_add(&w, f.msg, f.len);
+				} else {
+					next = res.offset;  /* retry it in the next datagram */
+					break;
+				}
+			}
+			res.offset = next;
+			res.rows++;
+		}
+		if (w.count == 0)
+			return res;
+		size_t n = mold_pack_end(&w, false);
+		g->next_seq += w.count;
+		hc_golden_feed_packet(g, pkt, n);
+		if (res.status != ITCH_FRAME_OK)
+			return res;
+	}
+	return res;
+}

@@ -1,0 +1,73 @@
+/*
+ * hostcore.h - host-side drivers around kernel_src/core for the cffi
+ * extension: batch ITCH decoding straight into Arrow-ready column buffers,
+ * and the golden model's loop (ITCH file -> MoldUDP64 packets -> engine ->
+ * OUCH bytes). Kept out of kernel_src/core because only the host needs it;
+ * it calls the core and never changes its behaviour.
+ */
+#ifndef HFTLAB_HOSTCORE_H
+#define HFTLAB_HOSTCORE_H
+
+#include "engine.h"
+#include "ouch.h"
+
+/* Column buffers the caller allocates for up to `cap` messages. stock_data
+ * needs 8*cap bytes, stock_offsets cap+1 entries (Arrow string layout). */
+struct hc_itch_cols {
+	uint8_t *msg_type;
+	uint16_t *stock_locate;
+	uint16_t *tracking;
+	uint64_t *timestamp_ns;
+	uint64_t *order_ref;
+	uint64_t *new_order_ref;
+	uint8_t *side;
+	uint64_t *shares;
+	int32_t *stock_offsets;
+	uint8_t *stock_data;
+	uint32_t *price;
+	uint64_t *match_number;
+	uint32_t *present;
+	uint8_t *printable;
+	uint8_t *cross_type;
+	uint8_t *event_code;
+	uint64_t *file_offset;  /* byte offset of the message's length prefix */
+	size_t cap;
+};
+
+struct hc_decode_result {
+	size_t rows;       /* rows written */
+	size_t offset;     /* where decoding stopped */
+	int status;        /* enum itch_frame_status of the stop */
+};
+
+/* Decode framed ITCH messages from buf[*off..len) into cols until cap rows,
+ * max_msgs framed messages (0 = no limit, counting skipped ones too) or the
+ * end. Unknown types and wrong lengths are counted in *cnt and skipped. */
+struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t off,
+				       uint64_t max_msgs, struct hc_itch_cols *cols,
+				       struct itch_counters *cnt);
+
+/* Golden model run state: the engine plus where accepted orders go. */
+struct hc_golden {
+	struct engine *eng;
+	uint8_t *out;          /* OUCH_ENTER_LEN bytes per order */
+	size_t out_cap;        /* orders that fit */
+	size_t n_out;          /* orders written */
+	uint64_t lost;         /* orders beyond out_cap (caller grows and retries) */
+	uint64_t next_seq;     /* sequence number of the next message packed */
+	uint64_t packets;
+	uint8_t session[MOLD_SESSION_LEN];
+};
+
+/* Pack framed ITCH messages from buf[off..len) into MoldUDP64 datagrams of at
+ * most max_payload bytes and at most max_count messages, and run each through
+ * engine_on_packet. Stops after max_msgs messages (0 = all), at the end, at a
+ * framing error, or when the order buffer is full. */
+struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
+					    size_t len, size_t off, uint64_t max_msgs,
+					    uint16_t max_payload, uint16_t max_count);
+
+/* Run one MoldUDP64 datagram through the engine, orders into g->out. */
+int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * book.c - limit order books per stock locate (see book.h).
+ *
+ * Layout: orders[] holds live orders and a free list threaded through
+ * `level`; index[] maps an order reference to orders[] slot + 1 (0 = empty)
+ * by linear probing; levels[] holds price levels in a doubly linked list per
+ * (locate, side), best price first, plus a free list threaded through `next`.
+ * Adding a level walks from the best price: new orders arrive near the top of
+ * the book, so the walk is short where it matters.
+ */
+#include "book.h"
+
+/* Fibonacci hashing: order references are sequential, this spreads them. */
+static inline uint32_t book_hash(const struct book *b, uint64_t ref)
+{
+	return (uint32_t)((ref * 0x9E3779B97F4A7C15ull) >> 32) & (b->m.index_cap - 1);
+}
+
+/* Index position of `ref`, or of the empty slot where it would go. */
+static uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
+{
+	uint32_t mask = b->m.index_cap - 1;
+	uint32_t i = book_hash(b, ref);
+
+	for (;;) {
+		uint32_t slot = b->m.index[i];
+		if (slot == 0) {
+			*found = false;
+			return i;
+		}
+		if (b->m.orders[slot - 1].ref == ref) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+/* Remove index entry i and shift later entries of its probe run back, so
+ * lookups never need tombstones (Knuth 6.4, algorithm R). */
+static void book_index_remove(struct book *b, uint32_t i)
+{
+	uint32_t mask = b->m.index_cap - 1;
+	uint32_t j = i;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		uint32_t slot = b->m.index[j];
+		if (slot == 0)
+			break;
+		uint32_t home = book_hash(b, b->m.orders[slot - 1].ref);
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+		if (!stays) {
+			b->m.index[i] = slot;
+			i = j;
+		}
+	}
+	b->m.index[i] = 0;
+}
+
+bool book_init(struct book *b, const struct book_mem *mem)
+{
+	if (!mem->orders || !mem->index || !mem->levels || mem->order_cap == 0 ||
+	    mem->level_cap == 0 || mem->order_cap >= BOOK_NIL || mem->level_cap >= BOOK_NIL)
+		return false;
+	if ((mem->index_cap & (mem->index_cap - 1)) != 0 || mem->index_cap < 2 * (uint64_t)mem->order_cap)
+		return false;
+	b->m = *mem;
+	core_memset(b->m.index, 0, (size_t)mem->index_cap * sizeof(uint32_t));
+	for (uint32_t i = 0; i < mem->order_cap; i++)
+		b->m.orders[i].level = (i + 1 < mem->order_cap) ? i + 1 : BOOK_NIL;
+	for (uint32_t i = 0; i < mem->level_cap; i++)
+		b->m.levels[i].next = (i + 1 < mem->level_cap) ? i + 1 : BOOK_NIL;
+	b->free_order = 0;
+	b->free_level = 0;
+	b->live_orders = 0;
+	b->live_levels = 0;
+	core_memset(b->head, 0xFF, sizeof(b->head));
+	core_memset(&b->c, 0, sizeof(b->c));
+	return true;
+}
+
+/* True when price a is better than price b on `side`. */
+static inline bool book_better(int side, uint32_t a, uint32_t b)
+{
+	return side == BOOK_BID ? a > b : a < b;
+}
+
+/* Find or create the level (locate, side, price). BOOK_NIL when full. */
+static uint32_t book_level_get(struct book *b, uint16_t locate, int side, uint32_t price)
+{
+	uint32_t prev = BOOK_NIL;
+	uint32_t cur = b->head[locate][side];
+
+	while (cur != BOOK_NIL && book_better(side, b->m.levels[cur].price, price)) {
+		prev = cur;
+		cur = b->m.levels[cur].next;
+	}
+	if (cur != BOOK_NIL && b->m.levels[cur].price == price)
+		return cur;
+	uint32_t n = b->free_level;
+	if (n == BOOK_NIL) {
+		b->c.full_levels++;
+		return BOOK_NIL;
+	}
+	struct book_level *l = &b->m.levels[n];
+	b->free_level = l->next;
+	*l = (struct book_level){ .price = price, .next = cur, .prev = prev,
+				  .locate = locate, .side = (uint8_t)side };
+	if (cur != BOOK_NIL)
+		b->m.levels[cur].prev = n;
+	if (prev != BOOK_NIL)
+		b->m.levels[prev].next = n;
+	else
+		b->head[locate][side] = n;
+	b->live_levels++;
+	return n;
+}
+
+static void book_level_put(struct book *b, uint32_t n)
+{
+	struct book_level *l = &b->m.levels[n];
+
+	if (l->prev != BOOK_NIL)
+		b->m.levels[l->prev].next = l->next;
+	else
+		b->head[l->locate][l->side] = l->next;
+	if (l->next != BOOK_NIL)
+		b->m.levels[l->next].prev = l->prev;
+	l->next = b->free_level;
+	b->free_level = n;
+	b->live_levels--;
+}
+
+/* Insert a new order; false (counted) when full or a duplicate. */
+static bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
+		     uint32_t shares, uint32_t price)
+{
+	bool found;
+	uint32_t i = book_probe(b, ref, &found);
+
+	if (found) {
+		b->c.duplicate_ref++;
+		return false;
+	}
+	if (b->free_order == BOOK_NIL) {
+		b->c.full_orders++;
+		return false;
+	}
+	uint32_t lv = book_level_get(b, locate, side, price);
+	if (lv == BOOK_NIL)
+		return false;
+	uint32_t slot = b->free_order;
+	struct book_order *o = &b->m.orders[slot];
+	b->free_order = o->level;
+	*o = (struct book_order){ .ref = ref, .shares = shares, .level = lv };
+	b->m.index[i] = slot + 1;
+	b->m.levels[lv].shares += shares;
+	b->m.levels[lv].orders++;
+	b->live_orders++;
+	return true;
+}
+
+/* Take `shares` off the order at index position i (all of it when shares is
+ * at least what remains) and free it when nothing remains. */
+static void book_reduce(struct book *b, uint32_t i, uint32_t shares)
+{
+	uint32_t slot = b->m.index[i] - 1;
+	struct book_order *o = &b->m.orders[slot];
+	struct book_level *l = &b->m.levels[o->level];
+
+	if (shares > o->shares) {
+		b->c.over_execute++;
+		shares = o->shares;
+	}
+	o->shares -= shares;
+	l->shares -= shares;
+	if (o->shares != 0)
+		return;
+	if (--l->orders == 0)
+		book_level_put(b, o->level);
+	book_index_remove(b, i);
+	o->level = b->free_order;
+	b->free_order = slot;
+	b->live_orders--;
+}
+
+static int book_side_of(char side)
+{
+	return side == 'B' ? BOOK_BID : side == 'S' ? BOOK_ASK : -1;
+}
+
+/* E C X D U: the order must be live; report its book. */
+static bool book_modify(struct book *b, const struct itch_msg *m, struct book_effect *fx)
+{
+	bool found;
+	uint32_t i = book_probe(b, m->order_ref, &found);
+
+	if (!found) {
+		b->c.unknown_ref++;
+		return false;
+	}
+	const struct book_order *o = &b->m.orders[b->m.index[i] - 1];
+	const struct book_level *l = &b->m.levels[o->level];
+	uint16_t locate = l->locate;
+	int side = l->side;
+	uint32_t remaining = o->shares;
+
+	fx->locate = locate;
+	fx->changed = true;
+	switch (m->type) {
+	case 'E':
+	case 'C':
+		b->c.executes++;
+		fx->exec_shares = (uint32_t)(m->shares < remaining ? m->shares : remaining);
+		fx->exec_price = m->type == 'E' ? l->price : m->price;
+		book_reduce(b, i, (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares));
+		break;
+	case 'X':
+		b->c.cancels++;
+		book_reduce(b, i, (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares));
+		break;
+	case 'D':
+		b->c.deletes++;
+		book_reduce(b, i, remaining);
+		break;
+	case 'U':
+		/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority. */
+		b->c.replaces++;
+		book_reduce(b, i, remaining);
+		book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
+		break;
+	}
+	return true;
+}
+
+bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx)
+{
+	*fx = (struct book_effect){ .locate = m->stock_locate };
+	switch (m->type) {
+	case 'A':
+	case 'F': {
+		int side = book_side_of(m->side);
+		if (side < 0) {
+			b->c.bad_side++;
+			return false;
+		}
+		if (!book_add(b, m->order_ref, m->stock_locate, side, (uint32_t)m->shares, m->price))
+			return false;
+		b->c.adds++;
+		fx->changed = true;
+		return true;
+	}
+	case 'E': case 'C': case 'X': case 'D': case 'U':
+		return book_modify(b, m, fx);
+	default:
+		return false;
+	}
+}
+
+bool book_best(const struct book *b, uint16_t locate, int side, uint32_t *price, uint64_t *shares)
+{
+	uint32_t n = b->head[locate][side & 1];
+
+	if (n == BOOK_NIL)
+		return false;
+	*price = b->m.levels[n].price;
+	*shares = b->m.levels[n].shares;
+	return true;
+}
+
+uint32_t book_depth(const struct book *b, uint16_t locate, int side,
+		    uint32_t *prices, uint64_t *shares, uint32_t *orders, uint32_t n)
+{
+	uint32_t k = 0;
+
+	for (uint32_t cur = b->head[locate][side & 1]; cur != BOOK_NIL && k < n;
+	     cur = b->m.levels[cur].next, k++) {
+		prices[k] = b->m.levels[cur].price;
+		shares[k] = b->m.levels[cur].shares;
+		orders[k] = b->m.levels[cur].orders;
+	}
+	return k;
+}
+
+bool book_order_shares(const struct book *b, uint64_t ref, uint32_t *shares)
+{
+	bool found;
+	uint32_t i = book_probe(b, ref, &found);
+
+	if (found)
+		*shares = b->m.orders[b->m.index[i] - 1].shares;
+	return found;
+}

@@ -1,0 +1,102 @@
+/*
+ * itch.h - NASDAQ TotalView-ITCH 5.0 message decoder.
+ *
+ * Every message type of the specification (§1.1-§1.13) is recognised by its
+ * type byte and checked against its exact length. The decoder flattens one
+ * message into struct itch_msg: the fields the book, the strategy and the
+ * Arrow tables use, each flagged in `present` so absent fields become nulls.
+ * It never reads past `len`; an unknown type or a wrong length is reported
+ * and counted by the caller's struct itch_counters.
+ */
+#ifndef CORE_ITCH_H
+#define CORE_ITCH_H
+
+#include "platform.h"
+#include "param.h"
+
+enum itch_status {
+	ITCH_OK = 0,
+	ITCH_E_EMPTY = -1,    /* zero-length message */
+	ITCH_E_UNKNOWN = -2,  /* type byte not in ITCH 5.0 */
+	ITCH_E_LENGTH = -3,   /* length differs from the type's exact length */
+};
+
+/* Bits of itch_msg.present: which optional fields the message carried. */
+enum itch_field {
+	ITCH_F_ORDER_REF = 1u << 0,
+	ITCH_F_NEW_ORDER_REF = 1u << 1,
+	ITCH_F_SIDE = 1u << 2,
+	ITCH_F_SHARES = 1u << 3,
+	ITCH_F_STOCK = 1u << 4,
+	ITCH_F_PRICE = 1u << 5,
+	ITCH_F_MATCH = 1u << 6,
+	ITCH_F_ATTRIBUTION = 1u << 7,
+	ITCH_F_PRINTABLE = 1u << 8,
+	ITCH_F_CROSS_TYPE = 1u << 9,
+	ITCH_F_EVENT_CODE = 1u << 10, /* S event, H trading state, Y/N/h/W codes */
+	ITCH_F_REASON = 1u << 11,     /* H reason, R market category ... */
+};
+
+struct itch_msg {
+	uint64_t timestamp_ns;  /* ns since midnight (48-bit field) */
+	uint64_t order_ref;     /* A F E C X D U(original) P */
+	uint64_t new_order_ref; /* U */
+	uint64_t shares;        /* A F E C X U P Q I(paired); 64-bit for Q and I */
+	uint64_t match_number;  /* E C P Q B */
+	uint32_t price;         /* 1/10,000 $: A F P U(new) C(exec) Q(cross) I(ref) */
+	uint32_t present;       /* enum itch_field bits */
+	uint16_t stock_locate;
+	uint16_t tracking;
+	char type;
+	char side;              /* 'B'/'S' (A F P), I: imbalance direction */
+	char printable;         /* C */
+	char cross_type;        /* Q I */
+	char event_code;        /* S event, H state, Y action, N flag, W level, h action */
+	char stock[8];          /* space padded, as on the wire */
+	char attribution[4];    /* F MPID, L MPID */
+	char reason[4];         /* H reason; R: category, status, ... raw bytes */
+};
+
+struct itch_counters {
+	uint64_t messages;              /* decoded successfully */
+	uint64_t by_type[ITCH_NTYPES];  /* decoded, by type byte */
+	uint64_t unknown_type;
+	uint64_t bad_length;
+	uint64_t empty;
+};
+
+/* Exact length of a message of `type` including the type byte (ITCH 5.0
+ * §1.1-§1.13), or 0 when the type is not part of ITCH 5.0. */
+uint16_t itch_msg_len(uint8_t type);
+
+/* Decode the message in buf[0..len) into *m. Returns ITCH_OK or a negative
+ * enum itch_status; *m is only meaningful on ITCH_OK. Reads nothing beyond
+ * buf[len-1]. */
+int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
+
+/* itch_decode plus accounting into *c. */
+int itch_decode_counted(const uint8_t *buf, size_t len, struct itch_msg *m,
+			struct itch_counters *c);
+
+/*
+ * ITCH file framing (NASDAQ's binary files): each message behind a 2-byte
+ * big-endian length. Some files (RITCH's samples) write 0 for every length;
+ * then the reader falls back to the length the type implies.
+ */
+enum itch_frame_status {
+	ITCH_FRAME_OK = 0,
+	ITCH_FRAME_END = 1,          /* clean end of buffer */
+	ITCH_FRAME_TRUNCATED = -1,   /* a length or message runs past the end */
+	ITCH_FRAME_UNFRAMED = -2,    /* length 0 and unknown type: cannot resync */
+};
+
+struct itch_frame {
+	const uint8_t *msg;  /* the message, type byte first */
+	uint16_t len;        /* its length as framed (or implied when 0) */
+	uint16_t prefix;     /* the raw length prefix */
+};
+
+/* Read the frame at *off in buf[0..len) and advance *off past it. */
+int itch_frame_next(const uint8_t *buf, size_t len, size_t *off, struct itch_frame *f);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * moldudp64.h - MoldUDP64 downstream packets (NASDAQ MoldUDP64 1.00).
+ *
+ * A packet is a 20-byte header (session[10], sequence u64, message count u16)
+ * followed by `count` message blocks, each a u16 length and the message. The
+ * sequence number is that of the first message. Count 0 is a heartbeat, count
+ * 0xFFFF marks the end of the session. All big-endian.
+ *
+ * Decoding (mold_parse + mold_next) checks that every block lies inside the
+ * datagram. Sequencing (mold_accept) keeps the next expected number per
+ * session and tells the caller which messages of a packet are new, counting
+ * gaps and duplicates. The encoder (mold_pack_*) is what the replayer and the
+ * golden model use to turn an ITCH file into packets.
+ */
+#ifndef CORE_MOLDUDP64_H
+#define CORE_MOLDUDP64_H
+
+#include "platform.h"
+#include "param.h"
+
+enum mold_status {
+	MOLD_OK = 0,
+	MOLD_E_SHORT = -1,     /* datagram shorter than the header */
+	MOLD_E_TRUNCATED = -2, /* a message block runs past the datagram */
+};
+
+struct mold_packet {
+	const uint8_t *session;    /* MOLD_SESSION_LEN bytes, in the datagram */
+	uint64_t seq;              /* sequence number of the first message */
+	uint16_t count;            /* messages, 0 heartbeat, 0xFFFF end of session */
+	const uint8_t *body;       /* first message block */
+	size_t body_len;
+};
+
+/* Iterator over the message blocks of a parsed packet. */
+struct mold_iter {
+	const uint8_t *p;
+	const uint8_t *end;
+	uint16_t left;
+};
+
+struct mold_session {
+	uint8_t id[MOLD_SESSION_LEN];
+	uint64_t next_seq;  /* next expected sequence number */
+	bool used;
+	bool ended;
+};
+
+struct mold_counters {
+	uint64_t packets;
+	uint64_t messages;          /* message blocks accepted as new */
+	uint64_t heartbeats;
+	uint64_t end_of_session;
+	uint64_t gaps;              /* packets that skipped ahead */
+	uint64_t gap_messages;      /* messages missed in those gaps */
+	uint64_t duplicates;        /* packets wholly or partly seen before */
+	uint64_t duplicate_messages;
+	uint64_t malformed;         /* short header or truncated blocks */
+	uint64_t sessions_full;     /* packets of a session beyond MOLD_MAX_SESSIONS */
+	uint64_t after_end;         /* packets of a session already ended */
+};
+
+struct mold_state {
+	struct mold_session sessions[MOLD_MAX_SESSIONS];
+	struct mold_counters c;
+};
+
+void mold_init(struct mold_state *s);
+
+/* Parse the header of datagram buf[0..len) and check that `count` blocks fit.
+ * Returns MOLD_OK or a negative enum mold_status. */
+int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk);
+
+void mold_iter_init(struct mold_iter *it, const struct mold_packet *pk);
+
+/* Next message block: *msg and *len, or false at the end. Blocks were bounds
+ * checked by mold_parse, but the iterator checks again (it is cheap). */
+bool mold_next(struct mold_iter *it, const uint8_t **msg, uint16_t *len);
+
+/* Sequence a parsed packet against its session. Returns how many leading
+ * messages of the packet the caller must skip as already seen (0..count), or
+ * -1 when the whole packet is to be ignored (duplicate, heartbeat, end of
+ * session, unknown session beyond capacity). Counts gaps and duplicates. */
+int mold_accept(struct mold_state *s, const struct mold_packet *pk);
+
+/* Encoder: fill a datagram in buf[0..cap). */
+struct mold_writer {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	uint16_t count;
+};
+
+/* Start a packet for `session` (MOLD_SESSION_LEN bytes) whose first message
+ * has sequence number `seq`. Returns false if cap < MOLD_HDR_LEN. */
+bool mold_pack_begin(struct mold_writer *w, uint8_t *buf, size_t cap,
+		     const uint8_t *session, uint64_t seq);
+/* Append one message; false (and nothing written) when it does not fit. */
+bool mold_pack_add(struct mold_writer *w, const uint8_t *msg, uint16_t len);
+/* Write the final count (or MOLD_END_OF_SESSION) and return the length. */
+size_t mold_pack_end(struct mold_writer *w, bool end_of_session);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * ouch.c - NASDAQ OUCH 4.2 Enter Order: encode, decode, order tokens.
+ *
+ * The only message the trading core sends is an Immediate-Or-Cancel Enter
+ * Order (49 bytes, big-endian, alpha fields space padded). Its 14-byte order
+ * token is the tick-to-trade join key: two uppercase hex digits of the SUT
+ * instance, then twelve of the MoldUDP64 sequence number of the message that
+ * triggered the order (ARCHITECTURE.md §3), so a capture of the order can be
+ * matched to the feed packet that caused it without any heuristics.
+ *
+ * Enter Order layout (OUCH 4.2): type 'O' @0, token[14] @1, side @15,
+ * shares u32 @16, stock[8] @20, price u32 @28, time in force u32 @32,
+ * firm[4] @36, display @40, capacity @41, intermarket sweep @42, minimum
+ * quantity u32 @43, cross type @47, customer type @48.
+ */
+#include "ouch.h"
+
+#define OUCH_TYPE_ENTER 'O'
+#define OUCH_OFF_TOKEN 1
+#define OUCH_OFF_SIDE 15
+#define OUCH_OFF_SHARES 16
+#define OUCH_OFF_STOCK 20
+#define OUCH_OFF_PRICE 28
+#define OUCH_OFF_TIF 32
+#define OUCH_OFF_FIRM 36
+#define OUCH_OFF_DISPLAY 40
+#define OUCH_OFF_CAPACITY 41
+#define OUCH_OFF_ISO 42
+#define OUCH_OFF_MIN_QTY 43
+#define OUCH_OFF_CROSS 47
+#define OUCH_OFF_CUSTOMER 48
+
+/* What every order of ours says besides side, size, stock and price. */
+#define OUCH_FIRM "HFTL"
+#define OUCH_DISPLAY_VISIBLE 'Y'
+#define OUCH_CAPACITY_AGENCY 'A'
+#define OUCH_ISO_NOT_ELIGIBLE 'N'
+#define OUCH_CROSS_NONE 'N'
+#define OUCH_CUSTOMER_DEFAULT ' '  /* use the port's default */
+
+#define OUCH_TOKEN_INST_DIGITS 2
+#define OUCH_TOKEN_SEQ_DIGITS 12
+CORE_STATIC_ASSERT(OUCH_TOKEN_INST_DIGITS + OUCH_TOKEN_SEQ_DIGITS == OUCH_TOKEN_LEN,
+		   "token is instance digits then sequence digits");
+
+/* Write the low `n` hex digits of v, most significant first, uppercase. */
+static void ouch_put_hex(char *out, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		out[i] = "0123456789ABCDEF"[v & 0xF];
+		v >>= 4;
+	}
+}
+
+/* Value of an uppercase hex digit, -1 for anything else. */
+static int ouch_hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void ouch_token(char out[OUCH_TOKEN_LEN], uint8_t instance, uint64_t seq)
+{
+	ouch_put_hex(out, instance, OUCH_TOKEN_INST_DIGITS);
+	ouch_put_hex(out + OUCH_TOKEN_INST_DIGITS, seq, OUCH_TOKEN_SEQ_DIGITS);
+}
+
+bool ouch_token_parse(const char tok[OUCH_TOKEN_LEN], uint8_t *instance, uint64_t *seq)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < OUCH_TOKEN_LEN; i++) {
+		int d = ouch_hex_val(tok[i]);
+		if (d < 0)
+			return false;
+		v = (v << 4) | (uint64_t)d;
+	}
+	/* 14 digits are 56 bits: the instance is the top byte. */
+	*instance = (uint8_t)(v >> (4 * OUCH_TOKEN_SEQ_DIGITS));
+	*seq = v & ((UINT64_C(1) << (4 * OUCH_TOKEN_SEQ_DIGITS)) - 1);
+	return true;
+}
+
+size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
+			 uint8_t instance)
+{
+	if (cap < OUCH_ENTER_LEN)
+		return 0;
+	buf[0] = OUCH_TYPE_ENTER;
+	ouch_token((char *)buf + OUCH_OFF_TOKEN, instance, o->trigger_seq);
+	buf[OUCH_OFF_SIDE] = (uint8_t)o->side;
+	wr_be32(buf + OUCH_OFF_SHARES, o->shares);
+	core_memcpy(buf + OUCH_OFF_STOCK, o->stock, sizeof o->stock);
+	wr_be32(buf + OUCH_OFF_PRICE, o->price);
+	wr_be32(buf + OUCH_OFF_TIF, OUCH_TIF_IOC);
+	core_memcpy(buf + OUCH_OFF_FIRM, OUCH_FIRM, 4);
+	buf[OUCH_OFF_DISPLAY] = OUCH_DISPLAY_VISIBLE;
+	buf[OUCH_OFF_CAPACITY] = OUCH_CAPACITY_AGENCY;
+	buf[OUCH_OFF_ISO] = OUCH_ISO_NOT_ELIGIBLE;
+	wr_be32(buf + OUCH_OFF_MIN_QTY, 0);
+	buf[OUCH_OFF_CROSS] = OUCH_CROSS_NONE;
+	buf[OUCH_OFF_CUSTOMER] = OUCH_CUSTOMER_DEFAULT;
+	return OUCH_ENTER_LEN;
+}
+
+/* A token that is not one of ours still decodes: instance and trigger_seq
+ * are then 0 and the raw token is in e->token. */
+bool ouch_decode_enter(const uint8_t *buf, size_t len, struct ouch_enter *e)
+{
+	if (len != OUCH_ENTER_LEN || buf[0] != OUCH_TYPE_ENTER)
+		return false;
+	core_memcpy(e->token, buf + OUCH_OFF_TOKEN, OUCH_TOKEN_LEN);
+	if (!ouch_token_parse(e->token, &e->instance, &e->trigger_seq)) {
+		e->instance = 0;
+		e->trigger_seq = 0;
+	}
+	e->side = (char)buf[OUCH_OFF_SIDE];
+	e->shares = rd_be32(buf + OUCH_OFF_SHARES);
+	core_memcpy(e->stock, buf + OUCH_OFF_STOCK, sizeof e->stock);
+	e->price = rd_be32(buf + OUCH_OFF_PRICE);
+	e->tif = rd_be32(buf + OUCH_OFF_TIF);
+	core_memcpy(e->firm, buf + OUCH_OFF_FIRM, sizeof e->firm);
+	e->display = (char)buf[OUCH_OFF_DISPLAY];
+	e->capacity = (char)buf[OUCH_OFF_CAPACITY];
+	e->iso = (char)buf[OUCH_OFF_ISO];
+	e->min_qty = rd_be32(buf + OUCH_OFF_MIN_QTY);
+	e->cross_type = (char)buf[OUCH_OFF_CROSS];
+	e->customer_type = (char)buf[OUCH_OFF_CUSTOMER];
+	return true;
+}

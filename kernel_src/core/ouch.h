@@ -1,0 +1,49 @@
+/*
+ * ouch.h - NASDAQ OUCH 4.2 Enter Order (§2.1), 49 bytes, big-endian.
+ *
+ * The 14-byte order token carries the tick-to-trade join key: two hex digits
+ * of instance id then twelve hex digits of the MoldUDP64 sequence number of
+ * the message that triggered the order (ARCHITECTURE.md §3). Time in force 0
+ * is Immediate Or Cancel.
+ */
+#ifndef CORE_OUCH_H
+#define CORE_OUCH_H
+
+#include "platform.h"
+#include "param.h"
+#include "strategy.h"
+
+#define OUCH_TIF_IOC 0u
+
+struct ouch_enter {
+	uint64_t trigger_seq;
+	uint32_t shares;
+	uint32_t price;
+	uint32_t tif;
+	uint32_t min_qty;
+	uint8_t instance;
+	char side;           /* 'B' 'S' 'T' 'E' */
+	char stock[8];
+	char firm[4];
+	char display;
+	char capacity;
+	char iso;
+	char cross_type;
+	char customer_type;
+	char token[OUCH_TOKEN_LEN];
+};
+
+/* Token for (instance, seq); seq must be < 2^48. */
+void ouch_token(char out[OUCH_TOKEN_LEN], uint8_t instance, uint64_t seq);
+/* Parse a token; false when it is not one of ours. */
+bool ouch_token_parse(const char tok[OUCH_TOKEN_LEN], uint8_t *instance, uint64_t *seq);
+
+/* Encode an IOC Enter Order for an accepted intent into buf (>= 49 bytes).
+ * Returns OUCH_ENTER_LEN, or 0 when cap is too small. */
+size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
+			 uint8_t instance);
+
+/* Decode an Enter Order; false on wrong type or length. */
+bool ouch_decode_enter(const uint8_t *buf, size_t len, struct ouch_enter *e);
+
+#endif

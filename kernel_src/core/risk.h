@@ -1,0 +1,71 @@
+/*
+ * risk.h - pre-trade risk checks on every order the strategy wants.
+ *
+ * Limits per symbol slot: order size, worst-case position (an IOC order is
+ * assumed to fill completely, since no execution reports come back), gross
+ * notional sent, orders per second of *feed* time (ITCH timestamps, never a
+ * local clock), a price band around the last trade or else the mid, and a
+ * kill switch. A rejected order is not sent and is counted by reason.
+ */
+#ifndef CORE_RISK_H
+#define CORE_RISK_H
+
+#include "platform.h"
+#include "param.h"
+#include "strategy.h"
+
+enum risk_reason {
+	RISK_OK = 0,
+	RISK_KILL,
+	RISK_SIZE,
+	RISK_POSITION,
+	RISK_NOTIONAL,
+	RISK_RATE,
+	RISK_BAND,
+	RISK_NO_REFERENCE,
+	RISK_NREASONS
+};
+
+/* Fixed layout: part of the HFT-OS image config block. 0 disables a limit. */
+struct risk_config {
+	uint64_t max_position;      /* |worst-case position| per symbol, shares */
+	uint64_t max_notional;      /* gross price*shares sent per symbol, 1/10,000 $ */
+	uint32_t max_order_shares;
+	uint32_t max_orders_per_sec;/* feed time, at most RISK_MAX_RATE */
+	uint32_t price_band_bps;    /* |price - ref| <= ref * bps / 10,000 */
+	uint32_t kill;              /* nonzero: reject every order */
+};
+CORE_STATIC_ASSERT(sizeof(struct risk_config) == 32, "risk_config is a wire format");
+
+struct risk_symbol {
+	int64_t position;
+	uint64_t notional;
+	uint32_t last_trade;  /* 0: no trade seen yet */
+	uint32_t pad;
+};
+
+struct risk_counters {
+	uint64_t accepted;
+	uint64_t rejected[RISK_NREASONS];
+};
+
+struct risk {
+	struct risk_config cfg;
+	struct risk_symbol sym[STRAT_MAX_SYMBOLS];
+	uint64_t window[RISK_MAX_RATE];  /* feed times of the last accepted orders */
+	uint32_t win_head;
+	uint32_t win_len;
+	struct risk_counters c;
+};
+
+void risk_init(struct risk *r, const struct risk_config *cfg);
+
+/* Check *o; on RISK_OK the order is committed (position, notional, rate). */
+enum risk_reason risk_check(struct risk *r, const struct order_intent *o);
+
+/* A trade printed in the feed for symbol slot `slot` at `price`. */
+void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price);
+
+void risk_set_kill(struct risk *r, bool on);
+
+#endif
