@@ -204,7 +204,7 @@ def itch_schema() -> pa.Schema:
     return pa.schema([
         ("msg_type", pa.string()), ("stock_locate", pa.uint16()), ("tracking", pa.uint16()),
         ("timestamp_ns", pa.int64()), ("order_ref", pa.uint64()), ("new_order_ref", pa.uint64()),
-        ("side", pa.string()), ("shares", pa.int64()), ("stock", pa.string()),
+        ("side", pa.string()), ("shares", pa.uint64()), ("stock", pa.string()),
         ("price", pa.int64()), ("match_number", pa.uint64()), ("printable", pa.string()),
         ("cross_type", pa.string()), ("event_code", pa.string()), ("file_offset", pa.int64()),
     ])
@@ -265,7 +265,7 @@ def _batch(cols: _Columns, n: int) -> pa.RecordBatch:
         num("order_ref", pa.uint64(), F.ITCH_F_ORDER_REF),
         num("new_order_ref", pa.uint64(), F.ITCH_F_NEW_ORDER_REF),
         _char_col(a["side"], _valid(present, F.ITCH_F_SIDE)),
-        num("shares", pa.int64(), F.ITCH_F_SHARES), stock,
+        num("shares", pa.uint64(), F.ITCH_F_SHARES), stock,
         num("price", pa.int64(), F.ITCH_F_PRICE), num("match_number", pa.uint64(), F.ITCH_F_MATCH),
         _char_col(a["printable"], _valid(present, F.ITCH_F_PRINTABLE)),
         _char_col(a["cross_type"], _valid(present, F.ITCH_F_CROSS_TYPE)),

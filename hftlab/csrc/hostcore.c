@@ -14,6 +14,14 @@ static size_t hc_trimmed_len(const char stock[8])
 	return n;
 }
 
+/* Arrow strings must be UTF-8: a hostile feed's non-ASCII byte becomes '?'. */
+static inline uint8_t hc_ascii(char ch)
+{
+	uint8_t b = (uint8_t)ch;
+
+	return (b >= 0x20 && b < 0x7F) ? b : (uint8_t)'?';
+}
+
 static void hc_put_row(struct hc_itch_cols *c, size_t r, const struct itch_msg *m, size_t at)
 {
 	c->msg_type[r] = (uint8_t)m->type;
@@ -22,18 +30,19 @@ static void hc_put_row(struct hc_itch_cols *c, size_t r, const struct itch_msg *
 	c->timestamp_ns[r] = m->timestamp_ns;
 	c->order_ref[r] = m->order_ref;
 	c->new_order_ref[r] = m->new_order_ref;
-	c->side[r] = (uint8_t)m->side;
+	c->side[r] = hc_ascii(m->side);
 	c->shares[r] = m->shares;
 	c->price[r] = m->price;
 	c->match_number[r] = m->match_number;
 	c->present[r] = m->present;
-	c->printable[r] = (uint8_t)m->printable;
-	c->cross_type[r] = (uint8_t)m->cross_type;
-	c->event_code[r] = (uint8_t)m->event_code;
+	c->printable[r] = hc_ascii(m->printable);
+	c->cross_type[r] = hc_ascii(m->cross_type);
+	c->event_code[r] = hc_ascii(m->event_code);
 	c->file_offset[r] = at;
 	int32_t o = c->stock_offsets[r];
 	size_t n = (m->present & ITCH_F_STOCK) ? hc_trimmed_len(m->stock) : 0;
-	core_memcpy(c->stock_data + o, m->stock, n);
+	for (size_t i = 0; i < n; i++)
+		c->stock_data[o + (int32_t)i] = hc_ascii(m->stock[i]);
 	c->stock_offsets[r + 1] = o + (int32_t)n;
 }
 

@@ -1,7 +1,7 @@
 /*
  * itch.h - NASDAQ TotalView-ITCH 5.0 message decoder.
  *
- * Every message type of the specification (§1.1-§1.13) is recognised by its
+ * Every message type of the specification (§4.1-§4.8) is recognised by its
  * type byte and checked against its exact length. The decoder flattens one
  * message into struct itch_msg: the fields the book, the strategy and the
  * Arrow tables use, each flagged in `present` so absent fields become nulls.
@@ -66,7 +66,7 @@ struct itch_counters {
 };
 
 /* Exact length of a message of `type` including the type byte (ITCH 5.0
- * §1.1-§1.13), or 0 when the type is not part of ITCH 5.0. */
+ * §4.1-§4.8), or 0 when the type is not part of ITCH 5.0. */
 uint16_t itch_msg_len(uint8_t type);
 
 /* Decode the message in buf[0..len) into *m. Returns ITCH_OK or a negative

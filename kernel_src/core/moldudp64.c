@@ -30,6 +30,23 @@ static inline bool mold_has_blocks(uint16_t count)
 	return count != 0 && count != MOLD_END_OF_SESSION;
 }
 
+/* Do `count` blocks fit in body[0..len)? Bytes after the last one are
+ * tolerated (some senders pad datagrams). */
+static bool mold_blocks_fit(const uint8_t *body, size_t len, uint16_t count)
+{
+	size_t off = 0;
+	for (uint16_t i = 0; i < count; i++) {
+		if (len - off < MOLD_BLOCK_HDR)
+			return false;
+		size_t blen = rd_be16(body + off);
+		off += MOLD_BLOCK_HDR;
+		if (len - off < blen)
+			return false;
+		off += blen;
+	}
+	return true;
+}
+
 int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk)
 {
 	if (len < MOLD_HDR_LEN)
@@ -39,19 +56,9 @@ int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk)
 	pk->count = rd_be16(buf + MOLD_OFF_COUNT);
 	pk->body = buf + MOLD_HDR_LEN;
 	pk->body_len = len - MOLD_HDR_LEN;
-	if (!mold_has_blocks(pk->count))
-		return MOLD_OK;
-	/* Walk the blocks; bytes after the last one are tolerated. */
-	size_t off = 0;
-	for (uint16_t i = 0; i < pk->count; i++) {
-		if (pk->body_len - off < MOLD_BLOCK_HDR)
-			return MOLD_E_TRUNCATED;
-		size_t blen = rd_be16(pk->body + off);
-		off += MOLD_BLOCK_HDR;
-		if (pk->body_len - off < blen)
-			return MOLD_E_TRUNCATED;
-		off += blen;
-	}
+	if (mold_has_blocks(pk->count) &&
+	    !mold_blocks_fit(pk->body, pk->body_len, pk->count))
+		return MOLD_E_TRUNCATED;
 	return MOLD_OK;
 }
 

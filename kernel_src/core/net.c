@@ -103,6 +103,18 @@ static int net_check_ipv4(const uint8_t *ip, size_t avail, size_t *ihl, size_t *
 	return NET_OK;
 }
 
+/* The UDP header must fit in what IP says it carries, and the UDP length
+ * must cover its own header and no more than that (RFC 768). */
+static int net_check_udp(const uint8_t *udp, size_t ip_payload, uint16_t *ulen)
+{
+	if (ip_payload < NET_UDP_HDR)
+		return NET_E_UDP_LEN;
+	*ulen = rd_be16(udp + UDP_OFF_LEN);
+	if (*ulen < NET_UDP_HDR || *ulen > ip_payload)
+		return NET_E_UDP_LEN;
+	return NET_OK;
+}
+
 int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v)
 {
 	if (len < NET_ETH_HDR)
@@ -111,17 +123,13 @@ int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v)
 		return NET_E_ETHERTYPE;
 	const uint8_t *ip = frame + NET_ETH_HDR;
 	size_t ihl, tot;
+	uint16_t ulen;
 	int rc = net_check_ipv4(ip, len - NET_ETH_HDR, &ihl, &tot);
+	if (rc == NET_OK)
+		rc = net_check_udp(ip + ihl, tot - ihl, &ulen);
 	if (rc != NET_OK)
 		return rc;
-	/* The UDP length must fit what IP says it carries (RFC 768). */
 	const uint8_t *udp = ip + ihl;
-	size_t ip_payload = tot - ihl;
-	if (ip_payload < NET_UDP_HDR)
-		return NET_E_UDP_LEN;
-	uint16_t ulen = rd_be16(udp + UDP_OFF_LEN);
-	if (ulen < NET_UDP_HDR || ulen > ip_payload)
-		return NET_E_UDP_LEN;
 	v->eth_dst = frame + ETH_OFF_DST;
 	v->eth_src = frame + ETH_OFF_SRC;
 	v->ip_src = rd_be32(ip + IP_OFF_SRC);
