@@ -28,9 +28,10 @@ with open(os.path.join(_HERE, "_core_cdef.h"), encoding="utf-8") as fh:
 
 ffibuilder.set_source(
     "hftlab._core",
-    '#include "engine.h"\n#include "ouch.h"\n#include "net.h"\n#include "hostcore.h"\n',
+    '#include "engine.h"\n#include "ouch.h"\n#include "net.h"\n#include "tslog.h"\n'
+    '#include "hostcore.h"\n#include "exchange.h"\n',
     sources=[_rel(p) for p in sorted(glob.glob(os.path.join(_CORE, "*.c")))]
-    + [_rel(os.path.join(_CSRC, "hostcore.c"))],
+    + [_rel(os.path.join(_CSRC, f)) for f in ("hostcore.c", "exchange.c")],
     include_dirs=[_rel(_CORE), _rel(_CSRC)],
     extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )

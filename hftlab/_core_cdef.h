@@ -89,3 +89,30 @@ struct hc_golden { struct engine *eng; uint8_t *out; size_t out_cap; size_t n_ou
 struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
 	size_t len, size_t off, uint64_t max_msgs, uint16_t max_payload, uint16_t max_count);
 int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);
+
+struct tslog_rec { uint64_t trigger_seq; uint64_t tsc_rx; uint64_t tsc_tx; uint32_t price;
+	uint32_t shares; uint16_t locate; char side; uint8_t flags; ...; };
+struct tslog { uint32_t cap; uint32_t head; uint64_t total; ...; };
+void tslog_init(struct tslog *l, struct tslog_rec *recs, uint32_t cap);
+struct tslog_rec *tslog_next(struct tslog *l);
+uint32_t tslog_crc32(uint32_t crc, const void *buf, size_t len);
+size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
+	const char *const *names, const uint64_t *values, size_t n);
+
+int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port, int bufsize,
+	char *err, size_t errlen);
+struct hx_replay { int fd; uint32_t dst_ip; uint16_t dst_port; const uint8_t *data;
+	const uint64_t *offsets; size_t n; const uint64_t *due_ns; uint64_t spin_ns;
+	int64_t *sent_ns; volatile int *stop; size_t sent; uint64_t late_ns_max; int err; };
+int hx_replay_run(struct hx_replay *r);
+struct hx_sink { int fd; uint8_t *buf; size_t buf_cap; uint64_t *offsets; int64_t *rx_ns;
+	uint32_t *src_ip; size_t max; int poll_ms; volatile int *stop; size_t n; uint64_t dropped;
+	int err; };
+int hx_sink_run(struct hx_sink *s);
+
+#define HC_NEED_SPACE ...
+struct hc_packets { uint8_t *data; size_t cap; uint64_t *offsets; uint16_t *counts; size_t max;
+	size_t n; };
+struct hc_decode_result hc_pack_file(const uint8_t *buf, size_t len, size_t off,
+	uint64_t max_msgs, uint16_t max_payload, uint16_t max_count, const uint8_t *session,
+	uint64_t first_seq, struct hc_packets *out);

@@ -500,7 +500,7 @@ class Engine:
                 off, total = res.offset, total + res.rows
                 if messages is not None:
                     left -= res.rows
-                if res.status == 2:  # HC_NEED_SPACE: grow the order buffer and go on
+                if res.status == _lib.HC_NEED_SPACE:  # grow the order buffer and go on
                     self._grow(2 * self._g.out_cap)
                     continue
                 if res.status in (_lib.ITCH_FRAME_TRUNCATED, _lib.ITCH_FRAME_UNFRAMED):

@@ -12,20 +12,21 @@ accept like a real session file:
 The body is internally consistent: E, C, X, D and U only name orders that are
 live; executed and cancelled shares never exceed what remains; a delete or a
 full execution removes the order; U removes the original and adds its new,
-never-seen reference. Prices are integer ticks of 1/10,000 dollar, quoted in
-whole cents around a per-symbol random-walk mid; bids sit below the mid and
-asks above it when placed, though the mid moves on, so the book may lock or
-cross for a while, as real books briefly do. Timestamps (ns since midnight)
-never decrease and arrive in bursts: a two-state Markov chain switches between
-a quiet regime (long exponential gaps) and a burst regime (short gaps, mostly
-on one symbol).
+never-seen reference. Prices are integer ticks of 1/10,000 dollar in whole
+cents. Each symbol's quotes follow a latent mid (a one-cent random walk) but
+never touch the opposite best, and executions take the best level, so the
+book stays uncrossed while the price moves (details at the decision loop).
+Timestamps (ns since midnight, from 09:30) never decrease and arrive in
+bursts: a two-state Markov chain switches between a quiet regime (long
+exponential gaps) and a burst regime (short gaps, mostly on one symbol).
 
 How it is fast: a numba loop decides every message into integer columns, then
 numpy writes each message type through a structured dtype onto a padded
 (messages x 46) byte grid and compacts the grid with a per-type byte mask.
 All randomness comes from numpy's PCG64, drawn a fixed number of times per
-message, and the loop uses only arithmetic, so the same seed gives the same
-bytes (for the same numpy stream, which numpy keeps stable across releases).
+message, and the loop uses only integer and float arithmetic (no libm), so
+the same arguments give the same bytes wherever numpy gives the same stream
+(numpy may change a Generator's stream between releases, NEP 19).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ MESSAGE_LENGTHS: dict[str, int] = {
 }
 
 _MAX_SYMBOLS = 1024           # locates are u16; this bounds the per-symbol order pools
-_CHUNK = 1 << 20              # messages decided and written per step (bounds memory)
+_CHUNK = 1 << 18              # messages decided and written per step (bounds memory)
 _PREFIX = 2                   # NASDAQ framing: u16 big-endian length before each message
 _ROW = _PREFIX + max(MESSAGE_LENGTHS.values())  # one padded grid row: 46 bytes
 
@@ -64,13 +65,15 @@ _N_MPIDS = len(_MPIDS)
 # side) and a price ladder: the count of live orders at each whole-cent level
 # of a window, and the best bid and ask level. Levels are cents above the
 # symbol's window base; a price in ticks is (base + level) * _CENT.
-# A zero-intelligence book: new bids rest 1..21 cents below the best ask and
-# new asks as far above the best bid, executions take the best level of a
-# random side, deletes hit any order. So the book never crosses, and the mid
-# walks as the top levels are eaten and refilled.
+# Quotes follow a latent fair value (the "mid", a one-cent random walk): new
+# bids rest 1..21 cents below it and asks above it, but never at or through
+# the opposite best, so the book never crosses. Executions take the best
+# level; deletes hit any order. When the mid walks onto or past the best bid
+# (ask), that level is stale: executions hit it and most deletes pull from
+# it, until the book has followed the mid.
 
-_N_UNIFORM = 9      # uniforms per message: regime, sticky, symbol, event, throttle,
-                    # pick, side, size choice, misc
+_N_UNIFORM = 11     # uniforms per message: regime, sticky, symbol, event, throttle,
+                    # pick, side, size choice, misc, mid move, pull
 _N_EXP = 3          # standard exponentials per message: gap, price level, lot count
 
 _CAP = 1024         # max live orders per symbol (pool size)
@@ -84,7 +87,9 @@ _P_BURST_END = 0.03     # per message, burst -> quiet
 _P_STICKY = 0.8         # in a burst, chance the next message is on the same symbol
 _CENT = 100             # ticks per cent
 _MIN_BASE = 100         # window base >= $1.00, so every level is a positive price
-_MAX_AWAY = 21          # quotes rest 1..21 cents from the opposite best (or the last mid)
+_MAX_AWAY = 21          # quotes rest 1..21 cents from the mid
+_P_MID_MOVE = 0.02      # per message on a symbol, its mid moves one cent
+_P_PULL = 0.7           # share of deletes that pull a stale best quote, while there is one
 _MID_MARGIN = _MAX_AWAY + 1  # the mid stays this far inside the window
 _P_FULL = 0.4           # an execution takes the whole remainder
 _P_ODD_LOT = 0.08
@@ -102,6 +107,12 @@ _PRINTABLE = ord("Y")
 
 # Indices into the small int64 state vector the loop carries between chunks.
 _ST_TS, _ST_REF, _ST_MATCH, _ST_BURST, _ST_SYM = range(5)
+
+# The loop's output: one int64 array per column, message i at index i. ref2 is U's new ref; aux is
+# S's event code, F's attribution index or C's printable flag.
+_OUT_COLS = ("type", "locate", "ts", "ref", "ref2", "side", "shares", "price", "match", "aux")
+(_O_TYPE, _O_LOCATE, _O_TS, _O_REF, _O_REF2, _O_SIDE, _O_SHARES, _O_PRICE, _O_MATCH,
+ _O_AUX) = range(len(_OUT_COLS))
 
 
 @njit(cache=True, nogil=True)
@@ -183,118 +194,159 @@ def _advance_clock(st, u_regime, e_gap):
 
 
 @njit(cache=True, nogil=True)
-def _simulate(u, e, sym_cum, st, mid, live_n, pool, ladder, best,
-              typ, loc, ts, ref, ref2, side, shares, price, match, aux, base):
-    """Decide len(typ) body messages into the output columns, updating the state.
+def _pick_symbol(st, u_sticky, u_symbol, sym_cum):
+    """Bursts mostly stay on one name; otherwise names are drawn by activity weight."""
+    if st[_ST_BURST] == 1 and u_sticky < _P_STICKY:
+        return st[_ST_SYM]
+    s = 0
+    while s < sym_cum.size - 1 and u_symbol >= sym_cum[s]:
+        s += 1
+    st[_ST_SYM] = s
+    return s
 
-    u: (m, _N_UNIFORM) uniforms in [0, 1); e: (m, _N_EXP) standard exponentials.
-    State: st (timestamp, next order ref, next match number, burst flag, last
-    symbol index); per symbol the mid level, the window base in cents, the
-    live order pool (k, _CAP, 4: ref, shares, level, side) of which live_n[s]
-    are in use, the ladder (k, 2, _WINDOW) and the best levels (k, 2).
+
+@njit(cache=True, nogil=True)
+def _walk_mid(mid, s, u_move):
+    """The symbol's latent mid moves one cent now and then, staying inside its window."""
+    if u_move < _P_MID_MOVE:
+        step = 1 if u_move < _P_MID_MOVE / 2 else -1
+        mid[s] = min(max(mid[s] + step, _MID_MARGIN), _WINDOW - 1 - _MID_MARGIN)
+
+
+@njit(cache=True, nogil=True)
+def _choose(i, s, u, mid, live_n, pool, best):
+    """(event type, the live order it names, the side an E or C executes) for symbol s.
+
+    X, U and most D name a random live order; E and C take the best level of a
+    random side, or of the stale side while there is one, as do most D then.
     """
-    k = sym_cum.size
-    for i in range(typ.size):
+    n_live = live_n[s]
+    ev = _pick_event(u[i, 3], n_live, u[i, 4])
+    j = min(int(u[i, 5] * n_live), n_live - 1)
+    hit = 0 if u[i, 6] < 0.5 else 1
+    bid_lvl, ask_lvl = best[s, 0], best[s, 1]
+    stale = 0 if mid[s] <= bid_lvl else (1 if mid[s] >= ask_lvl else -1)
+    if stale >= 0 and ev == _D and u[i, 10] < _P_PULL:
+        j = _best_order(s, stale, n_live, pool, best)
+    elif ev == _E or ev == _C:
+        if stale >= 0:
+            hit = stale
+        elif (hit == 0 and bid_lvl < 0) or (hit == 1 and ask_lvl >= _WINDOW):
+            hit = 1 - hit
+        j = _best_order(s, hit, n_live, pool, best)
+    if ev == _X and pool[s, j, 1] < 2:
+        ev = _D  # X is a partial cancel; the last share goes with a D
+    return ev, j, hit
+
+
+@njit(cache=True, nogil=True)
+def _emit_add(out, i, s, u, e, st, mid, live_n, pool, ladder, best, base):
+    """A or F: a new order 1..21 cents from the mid, never at or through the opposite best."""
+    sd = 0 if u[i, 6] < 0.5 else 1
+    away = 1 + min(int(e[i, 1] * 1.5), _MAX_AWAY - 1)
+    if sd == 0:
+        lvl = min(mid[s] - away, best[s, 1] - 1)
+    else:
+        lvl = max(mid[s] + away, best[s, 0] + 1)
+    sh = _lot(u[i, 7], e[i, 2])
+    n = live_n[s]
+    oref = st[_ST_REF]
+    st[_ST_REF] += 1
+    pool[s, n, 0], pool[s, n, 1], pool[s, n, 2], pool[s, n, 3] = oref, sh, lvl, sd
+    live_n[s] = n + 1
+    _level_add(ladder, best, s, sd, lvl)
+    out[_O_REF, i], out[_O_SIDE, i], out[_O_SHARES, i] = oref, _SIDE_CHAR[sd], sh
+    out[_O_PRICE, i] = (base[s] + lvl) * _CENT
+    out[_O_AUX, i] = int(u[i, 8] * _N_MPIDS)  # F's attribution
+
+
+@njit(cache=True, nogil=True)
+def _emit_execute(out, i, ev, s, j, hit, u, st, live_n, pool, ladder, best, base):
+    """E or C on order j: all that remains or part of it; a full execution removes it."""
+    rem = pool[s, j, 1]
+    q = rem if (rem == 1 or u[i, 8] < _P_FULL) else 1 + int(u[i, 7] * (rem - 1))
+    out[_O_REF, i], out[_O_SHARES, i], out[_O_MATCH, i] = pool[s, j, 0], q, st[_ST_MATCH]
+    st[_ST_MATCH] += 1
+    if ev == _C:  # executed 1-2 cents away from the display price, in the order's favour
+        better = 1 + int(u[i, 4] * 2)
+        lvl = pool[s, j, 2] - better if hit == 0 else pool[s, j, 2] + better
+        out[_O_PRICE, i] = (base[s] + lvl) * _CENT
+        out[_O_AUX, i] = _PRINTABLE
+    if q == rem:
+        _remove(s, j, live_n, pool, ladder, best)
+    else:
+        pool[s, j, 1] = rem - q
+
+
+@njit(cache=True, nogil=True)
+def _emit_cancel(out, i, s, j, u, pool):
+    """X on order j: 1 .. remaining-1 shares (the caller turned a 1-share X into D)."""
+    rem = pool[s, j, 1]
+    q = 1 + int(u[i, 7] * (rem - 1))
+    out[_O_REF, i], out[_O_SHARES, i] = pool[s, j, 0], q
+    pool[s, j, 1] = rem - q
+
+
+@njit(cache=True, nogil=True)
+def _emit_replace(out, i, s, j, u, e, st, pool, ladder, best, base):
+    """U on order j: a new ref, a new size, the price moved up to 3 cents, same side, uncrossed."""
+    sd, old = pool[s, j, 3], pool[s, j, 2]
+    _level_remove(ladder, best, s, sd, old)
+    lvl = old + int(u[i, 8] * 7) - 3
+    if sd == 0:
+        lvl = max(min(lvl, best[s, 1] - 1), 0)
+    else:
+        lvl = min(max(lvl, best[s, 0] + 1, 1), _WINDOW - 1)  # asks >= 1: bids fit below
+    _level_add(ladder, best, s, sd, lvl)
+    nref = st[_ST_REF]
+    st[_ST_REF] += 1
+    sh = _lot(u[i, 7], e[i, 2])
+    out[_O_REF, i], out[_O_REF2, i], out[_O_SHARES, i] = pool[s, j, 0], nref, sh
+    out[_O_PRICE, i] = (base[s] + lvl) * _CENT
+    pool[s, j, 0], pool[s, j, 1], pool[s, j, 2] = nref, sh, lvl
+
+
+@njit(cache=True, nogil=True)
+def _emit_trade(out, i, s, u, e, st, mid, best, base):
+    """P: a hidden order trades at or inside the spread, near the mid; NASDAQ sends ref 0."""
+    lvl = min(max(mid[s] + int(u[i, 8] * 3) - 1, best[s, 0]), best[s, 1])
+    out[_O_REF, i], out[_O_SIDE, i] = 0, _SIDE_CHAR[0 if u[i, 6] < 0.5 else 1]
+    out[_O_SHARES, i] = _lot(u[i, 7], e[i, 2])
+    out[_O_PRICE, i] = (base[s] + lvl) * _CENT
+    out[_O_MATCH, i] = st[_ST_MATCH]
+    st[_ST_MATCH] += 1
+
+
+@njit(cache=True, nogil=True)
+def _simulate(u, e, out, sym_cum, st, mid, base, live_n, pool, ladder, best):
+    """Decide out.shape[1] body messages into out's columns, updating the state in place.
+
+    u: (m, _N_UNIFORM) uniforms in [0, 1); e: (m, _N_EXP) standard exponentials;
+    out: (len(_OUT_COLS), m) int64, zeroed. State: st (timestamp, next order
+    ref, next match number, burst flag, last symbol); per symbol the mid
+    level, the window base in cents, the live order pool (k, _CAP, 4: ref,
+    shares, level, side) of which live_n[s] are in use, the ladder
+    (k, 2, _WINDOW) and the best levels (k, 2).
+    """
+    for i in range(out.shape[1]):
         _advance_clock(st, u[i, 0], e[i, 0])
-        s = st[_ST_SYM]  # bursts mostly stay on one name; else weighted by activity
-        if not (st[_ST_BURST] == 1 and u[i, 1] < _P_STICKY):
-            s = 0
-            while s < k - 1 and u[i, 2] >= sym_cum[s]:
-                s += 1
-        st[_ST_SYM] = s
-        bid_lvl, ask_lvl = best[s, 0], best[s, 1]
-        if bid_lvl >= 0 and ask_lvl < _WINDOW:
-            mid[s] = min(max((bid_lvl + ask_lvl) // 2, _MID_MARGIN), _WINDOW - 1 - _MID_MARGIN)
-
-        n_live = live_n[s]
-        ev = _pick_event(u[i, 3], n_live, u[i, 4])
-        j = min(int(u[i, 5] * n_live), n_live - 1)  # the live order X, D, U name
-        hit = 0 if u[i, 6] < 0.5 else 1             # the side E and C execute
-        if ev == _E or ev == _C:
-            if (hit == 0 and bid_lvl < 0) or (hit == 1 and ask_lvl >= _WINDOW):
-                hit = 1 - hit
-            j = _best_order(s, hit, n_live, pool, best)
-        if ev == _X and pool[s, j, 1] < 2:
-            ev = _D  # X is a partial cancel; the last share goes with a D
-
-        typ[i] = ev
-        loc[i] = s + 1
-        ts[i] = st[_ST_TS]
+        s = _pick_symbol(st, u[i, 1], u[i, 2], sym_cum)
+        _walk_mid(mid, s, u[i, 9])
+        ev, j, hit = _choose(i, s, u, mid, live_n, pool, best)
+        out[_O_TYPE, i], out[_O_LOCATE, i], out[_O_TS, i] = ev, s + 1, st[_ST_TS]
         if ev == _A or ev == _F:
-            sd = 0 if u[i, 6] < 0.5 else 1
-            away = 1 + min(int(e[i, 1] * 1.5), _MAX_AWAY - 1)
-            if sd == 0:
-                lvl = ask_lvl - away if ask_lvl < _WINDOW else mid[s] - away
-            else:
-                lvl = bid_lvl + away if bid_lvl >= 0 else mid[s] + away
-            lvl = min(max(lvl, 1), _WINDOW - 1)
-            sh = _lot(u[i, 7], e[i, 2])
-            oref = st[_ST_REF]
-            st[_ST_REF] += 1
-            pool[s, n_live, 0] = oref
-            pool[s, n_live, 1] = sh
-            pool[s, n_live, 2] = lvl
-            pool[s, n_live, 3] = sd
-            live_n[s] = n_live + 1
-            _level_add(ladder, best, s, sd, lvl)
-            ref[i] = oref
-            side[i] = _SIDE_CHAR[sd]
-            shares[i] = sh
-            price[i] = (base[s] + lvl) * _CENT
-            aux[i] = int(u[i, 8] * _N_MPIDS)
+            _emit_add(out, i, s, u, e, st, mid, live_n, pool, ladder, best, base)
         elif ev == _E or ev == _C:
-            rem = pool[s, j, 1]
-            q = rem if (rem == 1 or u[i, 8] < _P_FULL) else 1 + int(u[i, 7] * (rem - 1))
-            ref[i] = pool[s, j, 0]
-            shares[i] = q
-            match[i] = st[_ST_MATCH]
-            st[_ST_MATCH] += 1
-            if ev == _C:  # executed 1-2 cents away from the display price, to its favour
-                better = 1 + int(u[i, 4] * 2)
-                lvl = pool[s, j, 2] - better if hit == 0 else pool[s, j, 2] + better
-                price[i] = (base[s] + lvl) * _CENT
-                aux[i] = _PRINTABLE
-            if q == rem:
-                _remove(s, j, live_n, pool, ladder, best)
-            else:
-                pool[s, j, 1] = rem - q
+            _emit_execute(out, i, ev, s, j, hit, u, st, live_n, pool, ladder, best, base)
         elif ev == _X:
-            rem = pool[s, j, 1]
-            q = 1 + int(u[i, 7] * (rem - 1))  # 1 .. rem-1
-            ref[i] = pool[s, j, 0]
-            shares[i] = q
-            pool[s, j, 1] = rem - q
+            _emit_cancel(out, i, s, j, u, pool)
         elif ev == _D:
-            ref[i] = pool[s, j, 0]
+            out[_O_REF, i] = pool[s, j, 0]
             _remove(s, j, live_n, pool, ladder, best)
-        elif ev == _U:  # same side, new size, price moved by up to 3 cents, uncrossed
-            sd = pool[s, j, 3]
-            old = pool[s, j, 2]
-            _level_remove(ladder, best, s, sd, old)
-            lvl = old + int(u[i, 8] * 7) - 3
-            if sd == 0:
-                lvl = max(min(lvl, best[s, 1] - 1), 0)
-            else:
-                lvl = min(max(lvl, best[s, 0] + 1, 1), _WINDOW - 1)  # asks >= 1: bids fit below
-            _level_add(ladder, best, s, sd, lvl)
-            nref = st[_ST_REF]
-            st[_ST_REF] += 1
-            sh = _lot(u[i, 7], e[i, 2])
-            ref[i] = pool[s, j, 0]
-            ref2[i] = nref
-            shares[i] = sh
-            price[i] = (base[s] + lvl) * _CENT
-            pool[s, j, 0] = nref
-            pool[s, j, 1] = sh
-            pool[s, j, 2] = lvl
-        else:  # P: a hidden order trades at or inside the spread; ref 0
-            lvl = min(max(mid[s] + int(u[i, 7] * 3) - 1, bid_lvl), ask_lvl)
-            ref[i] = 0
-            side[i] = _SIDE_CHAR[0 if u[i, 6] < 0.5 else 1]
-            shares[i] = _lot(u[i, 7], e[i, 2])
-            price[i] = (base[s] + lvl) * _CENT
-            match[i] = st[_ST_MATCH]
-            st[_ST_MATCH] += 1
+        elif ev == _U:
+            _emit_replace(out, i, s, j, u, e, st, pool, ladder, best, base)
+        else:
+            _emit_trade(out, i, s, u, e, st, mid, best, base)
 
 
 # --- writing records ----------------------------------------------------------
@@ -340,19 +392,19 @@ _RECORDS: dict[int, tuple[np.dtype, dict[str, str]]] = {
     _R: (_layout(_DIRECTORY), {"stock": "stock"}),
     _A: (_layout(_ADD), {f[0]: f[0] for f in _ADD}),
     _F: (_layout(_ADD + [("attribution", "S4", 36)]),
-               {**{f[0]: f[0] for f in _ADD}, "attribution": "mpid"}),
+         {**{f[0]: f[0] for f in _ADD}, "attribution": "mpid"}),
     _E: (_layout(_EXEC), {f[0]: f[0] for f in _EXEC}),
     _C: (_layout(_EXEC + [("printable", "u1", 31), ("price", ">u4", 32)]),
-               {"ref": "ref", "shares": "shares", "match": "match",
-                "printable": "aux", "price": "price"}),
+         {"ref": "ref", "shares": "shares", "match": "match", "printable": "aux",
+          "price": "price"}),
     _X: (_layout([("ref", ">u8", 11), ("shares", ">u4", 19)]),
-               {"ref": "ref", "shares": "shares"}),
+         {"ref": "ref", "shares": "shares"}),
     _D: (_layout([("ref", ">u8", 11)]), {"ref": "ref"}),
-    _U: (_layout([("ref", ">u8", 11), ("new_ref", ">u8", 19),
-                        ("shares", ">u4", 27), ("price", ">u4", 31)]),
-               {"ref": "ref", "new_ref": "ref2", "shares": "shares", "price": "price"}),
+    _U: (_layout([("ref", ">u8", 11), ("new_ref", ">u8", 19), ("shares", ">u4", 27),
+                  ("price", ">u4", 31)]),
+         {"ref": "ref", "new_ref": "ref2", "shares": "shares", "price": "price"}),
     _P: (_layout(_ADD + [("match", ">u8", 36)]),
-               {**{f[0]: f[0] for f in _ADD}, "match": "match"}),
+         {**{f[0]: f[0] for f in _ADD}, "match": "match"}),
 }
 
 _FRAME_LEN = np.zeros(256, dtype=np.int64)   # message length by type byte
@@ -363,13 +415,10 @@ _KEEP = np.arange(_ROW)[None, :] < (_FRAME_LEN + _PREFIX)[:, None]
 _HEADER = _layout([])
 
 
-def _columns(m: int) -> dict[str, np.ndarray]:
-    """Empty output columns for m messages (what the decision loop fills)."""
-    cols = {name: np.zeros(m, dtype=np.int64)
-            for name in ("ts", "ref", "ref2", "shares", "price", "match")}
-    cols.update(type=np.zeros(m, np.uint8), locate=np.zeros(m, np.uint16),
-                side=np.zeros(m, np.uint8), aux=np.zeros(m, np.uint8))
-    return cols
+def _columns(m: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Zeroed output for m messages, one contiguous int64 row per column, and the rows by name."""
+    out = np.zeros((len(_OUT_COLS), m), dtype=np.int64)
+    return out, dict(zip(_OUT_COLS, out))
 
 
 def _encode(cols: dict[str, np.ndarray], stocks: np.ndarray) -> np.ndarray:
@@ -412,16 +461,17 @@ def _check_args(n_messages: int, seed: int, symbols: Sequence[str], framing: str
             raise ConfigError(f"bad symbol {name!r}: 1 to 8 printable ASCII characters, no spaces")
     if len(set(symbols)) != len(symbols):
         raise ConfigError("symbols must be unique")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, not {seed!r}")
-    if not isinstance(n_messages, (int, np.integer)) or n_messages < len(symbols) + 2:
+    if (isinstance(n_messages, bool) or not isinstance(n_messages, (int, np.integer))
+            or n_messages < len(symbols) + 2):
         raise ConfigError(f"n_messages must be an integer >= {len(symbols) + 2} "
                           f"(S, one R per symbol, S), not {n_messages!r}")
 
 
 def _preamble(k: int) -> dict[str, np.ndarray]:
     """S 'O' then one R per symbol, 1 us apart from 09:30:00."""
-    cols = _columns(k + 1)
+    _, cols = _columns(k + 1)
     cols["type"][:] = _R
     cols["type"][0] = _S
     cols["aux"][0] = ord("O")
@@ -431,9 +481,9 @@ def _preamble(k: int) -> dict[str, np.ndarray]:
 
 
 def _closing(ts: int) -> dict[str, np.ndarray]:
-    cols = _columns(1)
+    _, cols = _columns(1)
     cols["type"][0] = _S
-    cols["aux"][0] = _C
+    cols["aux"][0] = ord("C")
     cols["ts"][0] = min(ts + 1_000, _T_LAST)
     return cols
 
@@ -471,12 +521,9 @@ def _messages(n_body: int, state: dict[str, np.ndarray], g_unif: np.random.Gener
         u, e = u_buf[:m], e_buf[:m]
         g_unif.random(out=u)
         g_exp.standard_exponential(out=e)
-        cols = _columns(m)
-        _simulate(u, e, state["sym_cum"], state["st"], state["mid"], state["live_n"],
-                  state["pool"], state["ladder"], state["best"],
-                  cols["type"], cols["locate"], cols["ts"], cols["ref"], cols["ref2"],
-                  cols["side"], cols["shares"], cols["price"], cols["match"], cols["aux"],
-                  state["base"])
+        out, cols = _columns(m)
+        _simulate(u, e, out, state["sym_cum"], state["st"], state["mid"], state["base"],
+                  state["live_n"], state["pool"], state["ladder"], state["best"])
         yield cols
     yield _closing(int(state["st"][_ST_TS]))
 

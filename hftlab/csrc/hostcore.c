@@ -3,8 +3,6 @@
  */
 #include "hostcore.h"
 
-#define HC_NEED_SPACE 2  /* hc_golden_feed_file stopped: order buffer full */
-
 static size_t hc_trimmed_len(const char stock[8])
 {
 	size_t n = 8;
@@ -86,15 +84,44 @@ int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len)
 	return engine_on_packet(g->eng, buf, len, hc_collect, g);
 }
 
+/* Pack the next datagram from framed messages at *off: at most max_count
+ * messages and max_payload bytes (a message too big for an empty datagram
+ * goes alone). Returns its length (0: nothing packed) and the messages in it;
+ * *status is the framing status of the stop. */
+static size_t hc_pack_next(const uint8_t *buf, size_t len, size_t *off, uint64_t max_msgs,
+			   size_t max_payload, uint16_t max_count, const uint8_t *session,
+			   uint64_t seq, uint8_t *pkt, size_t pkt_cap, uint16_t *msgs, int *status)
+{
+	struct mold_writer w;
+	struct itch_frame f;
+	size_t next = *off;
+
+	*status = ITCH_FRAME_OK;
+	mold_pack_begin(&w, pkt, max_payload < pkt_cap ? max_payload : pkt_cap, session, seq);
+	while ((max_msgs == 0 || w.count < max_msgs) && w.count < max_count) {
+		*status = itch_frame_next(buf, len, &next, &f);
+		if (*status != ITCH_FRAME_OK)
+			break;
+		if (!mold_pack_add(&w, f.msg, f.len)) {
+			if (w.count != 0)
+				break;  /* the message starts the next datagram */
+			w.cap = pkt_cap;
+			if (!mold_pack_add(&w, f.msg, f.len))
+				break;
+		}
+		*off = next;
+	}
+	*msgs = w.count;
+	return w.count ? mold_pack_end(&w, false) : 0;
+}
+
 struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
 					    size_t len, size_t off, uint64_t max_msgs,
 					    uint16_t max_payload, uint16_t max_count)
 {
 	struct hc_decode_result res = { 0, off, ITCH_FRAME_OK };
 	uint8_t pkt[65536 + MOLD_HDR_LEN];
-	struct mold_writer w;
-	struct itch_frame f;
-	size_t next = off;
+	uint16_t n_msgs;
 
 	if (max_count == 0 || max_count > 0xFFFE)
 		max_count = 0xFFFE;
@@ -103,32 +130,76 @@ struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *
 			res.status = HC_NEED_SPACE;
 			return res;
 		}
-		mold_pack_begin(&w, pkt, max_payload < MOLD_HDR_LEN + 2 ? sizeof(pkt) : max_payload,
-				g->session, g->next_seq);
-		/* Fill one datagram; a message too big for an empty one goes alone. */
-		while ((max_msgs == 0 || res.rows < max_msgs) && w.count < max_count) {
-			res.status = itch_frame_next(buf, len, &next, &f);
-			if (res.status != ITCH_FRAME_OK)
-				break;
-			if (!mold_pack_add(&w, f.msg, f.len)) {
-				if (w.count == 0) {
-					w.cap = sizeof(pkt);
-					mold_pack_add(&w, f.msg, f.len);
-				} else {
-					next = res.offset;  /* retry it in the next datagram */
-					break;
-				}
-			}
-			res.offset = next;
-			res.rows++;
-		}
-		if (w.count == 0)
+		size_t n = hc_pack_next(buf, len, &res.offset, max_msgs ? max_msgs - res.rows : 0,
+					max_payload, max_count, g->session, g->next_seq, pkt,
+					sizeof(pkt), &n_msgs, &res.status);
+		if (n == 0)
 			return res;
-		size_t n = mold_pack_end(&w, false);
-		g->next_seq += w.count;
+		res.rows += n_msgs;
+		g->next_seq += n_msgs;
 		hc_golden_feed_packet(g, pkt, n);
 		if (res.status != ITCH_FRAME_OK)
 			return res;
 	}
 	return res;
+}
+
+struct hc_decode_result hc_pack_file(const uint8_t *buf, size_t len, size_t off,
+				     uint64_t max_msgs, uint16_t max_payload, uint16_t max_count,
+				     const uint8_t *session, uint64_t first_seq, struct hc_packets *out)
+{
+	struct hc_decode_result res = { 0, off, ITCH_FRAME_OK };
+	uint64_t seq = first_seq;
+
+	if (max_count == 0 || max_count > 0xFFFE)
+		max_count = 0xFFFE;
+	out->offsets[0] = 0;
+	out->n = 0;
+	while ((max_msgs == 0 || res.rows < max_msgs) && out->n < out->max) {
+		uint64_t at = out->offsets[out->n];
+		if (out->cap - at < 65536 + MOLD_HDR_LEN) {
+			res.status = HC_NEED_SPACE;
+			return res;
+		}
+		size_t n = hc_pack_next(buf, len, &res.offset, max_msgs ? max_msgs - res.rows : 0,
+					max_payload, max_count, session, seq, out->data + at,
+					65536 + MOLD_HDR_LEN, &out->counts[out->n], &res.status);
+		if (n == 0)
+			return res;
+		res.rows += out->counts[out->n];
+		seq += out->counts[out->n];
+		out->offsets[++out->n] = at + n;
+		if (res.status != ITCH_FRAME_OK)
+			return res;
+	}
+	return res;
+}
+
+struct hc_sink {
+	char *out;
+	size_t cap;
+	size_t len;
+};
+
+static void hc_sink_write(void *ctx, const char *buf, size_t n)
+{
+	struct hc_sink *s = ctx;
+
+	if (s->len < s->cap)
+		core_memcpy(s->out + s->len, buf, (s->cap - s->len) < n ? (s->cap - s->len) : n);
+	s->len += n;
+}
+
+size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
+		     const char *const *names, const uint64_t *values, size_t n)
+{
+	struct hc_sink s = { out, cap, 0 };
+	struct tslog_dump d;
+
+	tslog_dump_begin(&d, hc_sink_write, &s);
+	for (size_t i = 0; i < n; i++)
+		tslog_dump_counter(&d, names[i], values[i]);
+	tslog_dump_records(&d, l);
+	tslog_dump_end(&d);
+	return s.len;
 }

@@ -10,6 +10,9 @@
 
 #include "engine.h"
 #include "ouch.h"
+#include "tslog.h"
+
+#define HC_NEED_SPACE 2  /* stopped: the output buffer is full */
 
 /* Column buffers the caller allocates for up to `cap` messages. stock_data
  * needs 8*cap bytes, stock_offsets cap+1 entries (Arrow string layout). */
@@ -67,7 +70,31 @@ struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *
 					    size_t len, size_t off, uint64_t max_msgs,
 					    uint16_t max_payload, uint16_t max_count);
 
+/* Datagrams packed back to back: datagram i is data[offsets[i]..offsets[i+1])
+ * holding counts[i] messages. */
+struct hc_packets {
+	uint8_t *data;
+	size_t cap;            /* bytes of data */
+	uint64_t *offsets;     /* max + 1 entries */
+	uint16_t *counts;      /* max entries */
+	size_t max;
+	size_t n;              /* out */
+};
+
+/* Pack framed ITCH messages from buf[off..len) into MoldUDP64 datagrams
+ * exactly as hc_golden_feed_file does, numbering from first_seq. Stops at
+ * max_msgs messages, the end, a framing error, out->max datagrams, or with
+ * status HC_NEED_SPACE when out->data has less than 64 KiB left. */
+struct hc_decode_result hc_pack_file(const uint8_t *buf, size_t len, size_t off,
+				     uint64_t max_msgs, uint16_t max_payload, uint16_t max_count,
+				     const uint8_t *session, uint64_t first_seq, struct hc_packets *out);
+
 /* Run one MoldUDP64 datagram through the engine, orders into g->out. */
 int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);
+
+/* Write a tslog dump (n counters, then the records) into out[0..cap).
+ * Returns the bytes the dump needs; it is complete only when <= cap. */
+size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
+		     const char *const *names, const uint64_t *values, size_t n);
 
 #endif

@@ -1,0 +1,186 @@
+/*
+ * exchange.c - replayer and order sink loops (see exchange.h).
+ */
+#define _GNU_SOURCE
+#include "exchange.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t hx_now(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Run socket() inside another network namespace: setns() moves only the
+ * calling thread, and we move it back before returning. */
+static int hx_socket_in(const char *netns_path, char *err, size_t errlen)
+{
+	int self = -1, target = -1, fd = -1;
+
+	if (netns_path) {
+		self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		target = open(netns_path, O_RDONLY | O_CLOEXEC);
+		if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) < 0) {
+			snprintf(err, errlen, "cannot enter network namespace %s: %s", netns_path,
+				 strerror(errno));
+			goto out;
+		}
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+	if (netns_path && setns(self, CLONE_NEWNET) < 0) {
+		snprintf(err, errlen, "cannot return from network namespace: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+out:
+	if (self >= 0)
+		close(self);
+	if (target >= 0)
+		close(target);
+	return fd;
+}
+
+int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port,
+		  int bufsize, char *err, size_t errlen)
+{
+	int fd = hx_socket_in(netns_path, err, errlen);
+	int one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(bind_port),
+				 .sin_addr.s_addr = htonl(bind_ip) };
+
+	if (fd < 0)
+		return -1;
+	if (bufsize > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		snprintf(err, errlen, "bind %s:%u: %s", inet_ntoa(a.sin_addr), bind_port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Wait until monotonic time `due`: sleep while it is far, spin the rest. */
+static void hx_wait_until(int64_t due, uint64_t spin_ns)
+{
+	int64_t now = hx_now(CLOCK_MONOTONIC);
+
+	if (due - now > (int64_t)spin_ns) {
+		int64_t wake = due - (int64_t)spin_ns;
+		struct timespec ts = { .tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000 };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	while (hx_now(CLOCK_MONOTONIC) < due)
+		;
+}
+
+int hx_replay_run(struct hx_replay *r)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(r->dst_port),
+				   .sin_addr.s_addr = htonl(r->dst_ip) };
+	int64_t t0 = hx_now(CLOCK_MONOTONIC);
+
+	r->sent = 0;
+	r->late_ns_max = 0;
+	r->err = 0;
+	for (size_t i = 0; i < r->n && !*r->stop; i++) {
+		if (r->due_ns) {
+			int64_t due = t0 + (int64_t)r->due_ns[i];
+			hx_wait_until(due, r->spin_ns);
+			int64_t late = hx_now(CLOCK_MONOTONIC) - due;
+			if (late > (int64_t)r->late_ns_max)
+				r->late_ns_max = (uint64_t)late;
+		}
+		const uint8_t *p = r->data + r->offsets[i];
+		size_t len = (size_t)(r->offsets[i + 1] - r->offsets[i]);
+		while (sendto(r->fd, p, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+			if (errno == ENOBUFS || errno == EAGAIN) {  /* tap queue full: back off */
+				struct timespec ts = { 0, 20000 };
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			r->err = errno;
+			return -1;
+		}
+		if (r->sent_ns)
+			r->sent_ns[i] = hx_now(CLOCK_REALTIME);
+		r->sent++;
+	}
+	return 0;
+}
+
+/* Kernel receive time of a datagram (SO_TIMESTAMPNS), else now. */
+static int64_t hx_rx_time(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		}
+	}
+	return hx_now(CLOCK_REALTIME);
+}
+
+int hx_sink_run(struct hx_sink *s)
+{
+	uint8_t pkt[65536];
+	char ctl[256];
+	struct sockaddr_in src;
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+
+	s->n = 0;
+	s->err = 0;
+	s->offsets[0] = 0;
+	while (!*s->stop && s->n < s->max) {
+		int rc = poll(&pfd, 1, s->poll_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0) {
+			s->err = errno;
+			return -1;
+		}
+		if (rc == 0)
+			continue;
+		struct iovec iov = { pkt, sizeof(pkt) };
+		struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		ssize_t len = recvmsg(s->fd, &mh, MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			s->err = errno;
+			return -1;
+		}
+		uint64_t at = s->offsets[s->n];
+		if (at + (size_t)len > s->buf_cap) {
+			s->dropped++;
+			continue;
+		}
+		memcpy(s->buf + at, pkt, (size_t)len);
+		s->rx_ns[s->n] = hx_rx_time(&mh);
+		s->src_ip[s->n] = ntohl(src.sin_addr.s_addr);
+		s->offsets[++s->n] = at + (uint64_t)len;
+	}
+	return 0;
+}

@@ -1,0 +1,184 @@
+"""hftlab.exchange: the exchange simulator around a system under test.
+
+* :func:`pack_feed` turns an ITCH file into MoldUDP64 datagrams with the C
+  packer the golden model uses (so sequence numbers agree).
+* :class:`Replayer` sends them to the SUT at a message rate (or back to back)
+  from C (hftlab/csrc/exchange.c): the loop sleeps until a few microseconds
+  before each send and spins only for that rest.
+* :class:`OrderSink` receives the SUT's OUCH orders in C, each with its kernel
+  receive timestamp.
+
+Both C loops release the GIL, so they run in threads beside each other.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._core import ffi as _ffi, lib as _lib
+from .core import GOLDEN_SESSION, _frame_error, _MappedFile
+from .errors import ConfigError, RunError
+
+__all__ = ["Feed", "pack_feed", "Replayer", "OrderSink", "udp_socket", "control_message",
+           "schedule"]
+
+
+@dataclass
+class Feed:
+    """MoldUDP64 datagrams: datagram i is data[offsets[i]:offsets[i+1]]."""
+
+    data: np.ndarray  #: uint8
+    offsets: np.ndarray  #: uint64, n + 1
+    counts: np.ndarray  #: uint16, messages per datagram
+    first_seq: int
+    session: bytes
+
+    @property
+    def n_packets(self) -> int:
+        return len(self.counts)
+
+    @property
+    def n_messages(self) -> int:
+        return int(self.counts.sum())
+
+    def packet(self, i: int) -> bytes:
+        return self.data[self.offsets[i]: self.offsets[i + 1]].tobytes()
+
+    def first_seqs(self) -> np.ndarray:
+        """Sequence number of each datagram's first message."""
+        return self.first_seq + np.concatenate(([0], np.cumsum(self.counts[:-1], dtype=np.int64)))
+
+
+def pack_feed(path: str | os.PathLike[str], *, messages: int | None = None,
+              max_payload: int = 1400, max_count: int = 64,
+              session: bytes = GOLDEN_SESSION, first_seq: int = 1) -> Feed:
+    """Pack an ITCH file into MoldUDP64 datagrams of at most ``max_payload``
+    bytes and ``max_count`` messages."""
+    if len(session) != 10:
+        raise ConfigError("a MoldUDP64 session is 10 bytes")
+    if not 64 <= max_payload <= 65507 or not 1 <= max_count <= 0xFFFE:
+        raise ConfigError("max_payload must be in [64, 65507] and max_count in [1, 65534]")
+    with _MappedFile(path) as mf:
+        est = max(16, mf.size // 20 + 16)
+        cap = mf.size + 22 * est + 65536 * 2
+        data = np.empty(cap, np.uint8)
+        offsets = np.empty(est + 1, np.uint64)
+        counts = np.empty(est, np.uint16)
+        out = _ffi.new("struct hc_packets *", {
+            "data": _ffi.cast("uint8_t *", data.ctypes.data), "cap": cap,
+            "offsets": _ffi.cast("uint64_t *", offsets.ctypes.data),
+            "counts": _ffi.cast("uint16_t *", counts.ctypes.data), "max": est})
+        sess = _ffi.new("uint8_t[10]", session)
+        res = _lib.hc_pack_file(mf.ptr, mf.size, 0, messages or 0, max_payload, max_count,
+                                sess, first_seq, out)
+        if res.status in (_lib.ITCH_FRAME_TRUNCATED, _lib.ITCH_FRAME_UNFRAMED):
+            raise _frame_error(mf.path, res.status, res.offset)
+        if res.status == _lib.HC_NEED_SPACE or (out.n == est and res.status == _lib.ITCH_FRAME_OK
+                                                 and messages is None):
+            raise RunError(f"{path}: packing buffer estimate too small (internal error)")
+        n = int(out.n)
+    return Feed(data=data[: int(offsets[n])].copy(), offsets=offsets[: n + 1].copy(),
+                counts=counts[:n].copy(), first_seq=first_seq, session=session)
+
+
+def schedule(feed: Feed, rate: float | None) -> np.ndarray | None:
+    """Due time (ns after start) of each datagram for a message rate in
+    messages per second; None means back to back."""
+    if rate is None or rate <= 0:
+        return None
+    before = np.concatenate(([0], np.cumsum(feed.counts[:-1], dtype=np.float64)))
+    return (before * (1e9 / rate)).astype(np.uint64)
+
+
+def udp_socket(netns: str | None, bind_ip: str = "0.0.0.0", port: int = 0,
+               bufsize: int = 8 << 20) -> socket.socket:
+    """A UDP socket opened inside network namespace ``netns`` (None: here)."""
+    err = _ffi.new("char[256]")
+    path = _ffi.new("char[]", f"/var/run/netns/{netns}".encode()) if netns else _ffi.NULL
+    fd = _lib.hx_udp_socket(path, int(ipaddress.IPv4Address(bind_ip)), port, bufsize, err, 256)
+    if fd < 0:
+        raise RunError(_ffi.string(err).decode())
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, fileno=fd)
+
+
+def control_message(cmd: int, key: int) -> bytes:
+    """struct hftos_ctl (kernel_src/include/hftos_abi.h)."""
+    return struct.pack("<IIQ", 0x4C544348, cmd, key)
+
+
+class Replayer(threading.Thread):
+    """Send a Feed to (dst_ip, dst_port) from `sock` in a C loop."""
+
+    def __init__(self, sock: socket.socket, feed: Feed, dst_ip: str, dst_port: int, *,
+                 rate: float | None = None, spin_ns: int = 20_000) -> None:
+        super().__init__(name="hftlab-replayer", daemon=True)
+        self.sock, self.feed = sock, feed
+        self.sent_ns = np.zeros(feed.n_packets, np.int64)
+        self._due = schedule(feed, rate)
+        self._stop_flag = _ffi.new("volatile int *")
+        self._r = _ffi.new("struct hx_replay *", {
+            "fd": sock.fileno(), "dst_ip": int(ipaddress.IPv4Address(dst_ip)), "dst_port": dst_port,
+            "data": _ffi.cast("uint8_t *", feed.data.ctypes.data),
+            "offsets": _ffi.cast("uint64_t *", feed.offsets.ctypes.data), "n": feed.n_packets,
+            "due_ns": _ffi.cast("uint64_t *", self._due.ctypes.data) if self._due is not None
+            else _ffi.NULL,
+            "spin_ns": spin_ns, "sent_ns": _ffi.cast("int64_t *", self.sent_ns.ctypes.data),
+            "stop": self._stop_flag})
+        self.error: str | None = None
+
+    def run(self) -> None:
+        if _lib.hx_replay_run(self._r) != 0:
+            self.error = f"send failed: {os.strerror(self._r.err)}"
+
+    def cancel(self) -> None:
+        self._stop_flag[0] = 1
+
+    @property
+    def sent(self) -> int:
+        return int(self._r.sent)
+
+    @property
+    def late_ns_max(self) -> int:
+        return int(self._r.late_ns_max)
+
+
+class OrderSink(threading.Thread):
+    """Receive datagrams on `sock` until stopped."""
+
+    def __init__(self, sock: socket.socket, max_orders: int = 1 << 20) -> None:
+        super().__init__(name="hftlab-sink", daemon=True)
+        self.sock = sock
+        self.buf = np.empty(max_orders * 64, np.uint8)
+        self.offsets = np.zeros(max_orders + 1, np.uint64)
+        self.rx_ns = np.zeros(max_orders, np.int64)
+        self.src_ip = np.zeros(max_orders, np.uint32)
+        self._stop_flag = _ffi.new("volatile int *")
+        self._s = _ffi.new("struct hx_sink *", {
+            "fd": sock.fileno(), "buf": _ffi.cast("uint8_t *", self.buf.ctypes.data),
+            "buf_cap": len(self.buf), "offsets": _ffi.cast("uint64_t *", self.offsets.ctypes.data),
+            "rx_ns": _ffi.cast("int64_t *", self.rx_ns.ctypes.data),
+            "src_ip": _ffi.cast("uint32_t *", self.src_ip.ctypes.data), "max": max_orders,
+            "poll_ms": 20, "stop": self._stop_flag})
+        self.error: str | None = None
+
+    def run(self) -> None:
+        if _lib.hx_sink_run(self._s) != 0:
+            self.error = f"receive failed: {os.strerror(self._s.err)}"
+
+    def cancel(self) -> None:
+        self._stop_flag[0] = 1
+
+    @property
+    def count(self) -> int:
+        return int(self._s.n)
+
+    def payloads(self) -> list[bytes]:
+        n = self.count
+        return [self.buf[self.offsets[i]: self.offsets[i + 1]].tobytes() for i in range(n)]

@@ -1,0 +1,186 @@
+"""hftlab.net: the run's private network and its capture.
+
+Each run gets its own network namespace (``hftlab-<run id>``) holding one tap
+device. QEMU runs inside the namespace and attaches the tap as its NIC's
+backend; the replayer and the order sink open their sockets inside the same
+namespace (hftlab._core.hx_udp_socket), so market data and orders cross only
+that tap, never a real network. dumpcap captures the tap with nanosecond
+timestamps into wire.pcapng.
+
+Teardown deletes the namespace, which takes the tap with it; every
+namespace is labelled with the pid that made it (a file in /run/hftlab), so
+:func:`cleanup_stale` removes what a killed run left behind.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RunError, ToolMissingError
+
+__all__ = ["RunNetwork", "Capture", "cleanup_stale", "netns_list", "STATE_DIR"]
+
+STATE_DIR = Path("/run/hftlab")
+TAP = "hft0"
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    if not shutil.which("ip"):
+        raise ToolMissingError("ip", "apt-get install iproute2")
+    p = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and p.returncode != 0:
+        raise RunError(f"`ip {' '.join(args)}` failed: {p.stderr.strip()}")
+    return p
+
+
+def netns_list() -> list[str]:
+    p = _ip("-j", "netns", "list", check=False)
+    try:
+        return [n["name"] for n in json.loads(p.stdout or "[]")]
+    except ValueError:
+        return []
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def cleanup_stale() -> list[str]:
+    """Delete hftlab namespaces whose creating process is gone."""
+    removed = []
+    for name in netns_list():
+        if not name.startswith("hftlab-"):
+            continue
+        owner = STATE_DIR / f"{name}.pid"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _pid_alive(pid):
+            continue
+        _ip("netns", "del", name, check=False)
+        owner.unlink(missing_ok=True)
+        removed.append(name)
+    return removed
+
+
+@dataclass
+class RunNetwork:
+    """A namespace with a tap: host side ``host_ip``, guest ``guest_ip``."""
+
+    run_id: str
+    subnet: str = "10.201.0.0/24"
+
+    def __post_init__(self) -> None:
+        net = ipaddress.ip_network(self.subnet)
+        self.host_ip = str(net.network_address + 1)
+        self.guest_ip = str(net.network_address + 2)
+        self.prefix = net.prefixlen
+        self.netns = f"hftlab-{self.run_id[-12:]}"
+        self.tap = TAP
+        self.host_mac = ""
+        self._up = False
+
+    @property
+    def netns_path(self) -> str:
+        return f"/var/run/netns/{self.netns}"
+
+    def up(self) -> "RunNetwork":
+        if os.geteuid() != 0:
+            raise RunError("a tap and a network namespace need root (CAP_NET_ADMIN)")
+        if not Path("/dev/net/tun").exists():
+            raise RunError("/dev/net/tun is missing: no tap devices on this host")
+        cleanup_stale()
+        _ip("netns", "add", self.netns)
+        self._up = True
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        (STATE_DIR / f"{self.netns}.pid").write_text(str(os.getpid()))
+        n = ("-n", self.netns)
+        _ip(*n, "link", "set", "lo", "up")
+        _ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
+        _ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
+        _ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000")
+        info = json.loads(_ip(*n, "-j", "link", "show", self.tap).stdout)
+        self.host_mac = info[0]["address"]
+        return self
+
+    def down(self) -> None:
+        if self._up:
+            _ip("netns", "del", self.netns, check=False)
+            (STATE_DIR / f"{self.netns}.pid").unlink(missing_ok=True)
+            self._up = False
+
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns]
+
+    def __enter__(self) -> "RunNetwork":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+class Capture:
+    """dumpcap on the run's tap, nanosecond timestamps, pcapng."""
+
+    def __init__(self, network: RunNetwork, out: Path) -> None:
+        self.network = network
+        self.out = out
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.tool = "dumpcap"
+
+    def start(self, timeout: float = 10.0) -> "Capture":
+        exe = shutil.which("dumpcap")
+        if not exe:
+            raise ToolMissingError("dumpcap", "apt-get install tshark (or wireshark-common)")
+        self.out.unlink(missing_ok=True)
+        cmd = [*self.network.exec_prefix(), exe, "-i", self.network.tap, "-w", str(self.out),
+               "-B", "64", "-q"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        # dumpcap says "Capturing on 'hft0'" once the socket is bound.
+        deadline = time.monotonic() + timeout
+        assert self.proc.stderr is not None
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        seen = b""
+        while time.monotonic() < deadline:
+            chunk = self.proc.stderr.read() or b""
+            seen += chunk
+            if b"Capturing on" in seen:
+                self._stderr = seen
+                return self
+            if self.proc.poll() is not None:
+                raise RunError(f"dumpcap exited: {seen.decode(errors='replace').strip()}")
+            time.sleep(0.01)
+        self.stop()
+        raise RunError(f"dumpcap did not start within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGINT lets dumpcap write its statistics block and close the file."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> "Capture":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,289 @@
+"""hftlab.vm: launch a system under test in QEMU, and always clean up.
+
+* :func:`choose_accel` decides between KVM and TCG and says why. ``auto``
+  picks KVM only when /dev/kvm opens *and* the CPU advertises vmx or svm:
+  a /dev/kvm backed by KVM's PVM flavour (no vmx/svm, /sys/module/kvm_pvm)
+  emulates ring-0 code about 1000x slower than TCG, so it is refused.
+* :class:`Vm` starts qemu-system-x86_64 with serial to a file, a QMP socket
+  (qemu.qmp) for status and quit, isa-debug-exit for the guest's exit code,
+  pins the vCPU thread to its own core, enforces a deadline, and tears down
+  on every path (success, failure, timeout, Ctrl-C): QMP quit, then SIGTERM,
+  then SIGKILL of the whole process group.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .errors import ConfigError, RunError, ToolMissingError
+
+__all__ = ["AccelChoice", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
+           "qemu_version", "debug_exit_status", "ACCELS"]
+
+ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
+
+
+def debug_exit_status(code: int) -> int:
+    """QEMU's exit status for a value written to isa-debug-exit."""
+    return (code << 1) | 1
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    text = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@dataclass(frozen=True)
+class AccelChoice:
+    """The accelerator a run uses and the QEMU arguments that select it."""
+
+    name: str  #: "kvm", "tcg" or "tcg-icount"
+    reason: str
+    args: tuple[str, ...]
+    cpu: str
+
+
+def _kvm_usable(dev: Path, flags: set[str], pvm_marker: Path) -> tuple[bool, str]:
+    if not dev.exists():
+        return False, f"{dev} does not exist"
+    try:
+        fd = os.open(dev, os.O_RDWR)
+        os.close(fd)
+    except OSError as exc:
+        return False, f"{dev} cannot be opened ({exc.strerror})"
+    if not flags & {"vmx", "svm"}:
+        pvm = " and KVM's PVM flavour is loaded" if pvm_marker.exists() else ""
+        return False, (f"{dev} opens but the CPU shows neither vmx nor svm{pvm}: this KVM "
+                       "emulates ring-0 code (about 1000x slower than TCG)")
+    return True, f"{dev} works and the CPU has {'vmx' if 'vmx' in flags else 'svm'}"
+
+
+def choose_accel(requested: str = "auto", *, dev: str | os.PathLike[str] = "/dev/kvm",
+                 cpuinfo: str | None = None,
+                 pvm_marker: str | os.PathLike[str] = "/sys/module/kvm_pvm") -> AccelChoice:
+    """Resolve ``requested`` (auto, kvm, tcg, tcg-icount) to an accelerator."""
+    if requested not in ACCELS:
+        raise ConfigError(f"accel {requested!r}: choose one of {', '.join(ACCELS)}")
+    tcg = ("-accel", "tcg")
+    if requested == "tcg":
+        return AccelChoice("tcg", "requested", tcg, "max")
+    if requested == "tcg-icount":
+        return AccelChoice("tcg-icount", "requested: the guest clock counts instructions",
+                           ("-accel", "tcg", "-icount", "shift=0,sleep=off"), "max")
+    ok, why = _kvm_usable(Path(dev), cpu_flags(cpuinfo), Path(pvm_marker))
+    # QEMU 7.2 with KVM needs arch-capabilities masked on some hosts.
+    kvm = AccelChoice("kvm", why, ("-accel", "kvm"), "host,-arch-capabilities")
+    if requested == "kvm":
+        if not ok:
+            raise ConfigError(f"accel kvm is not usable here: {why}")
+        return kvm
+    if ok:
+        return kvm
+    return AccelChoice("tcg", f"auto chose TCG: {why}", tcg, "max")
+
+
+def qemu_binary() -> str:
+    exe = shutil.which("qemu-system-x86_64")
+    if not exe:
+        raise ToolMissingError("qemu-system-x86_64", "apt-get install qemu-system-x86")
+    return exe
+
+
+def qemu_version(exe: str | None = None) -> str:
+    out = subprocess.run([exe or qemu_binary(), "--version"], capture_output=True, text=True,
+                         check=False).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+@dataclass
+class VmSpec:
+    """What to boot and how."""
+
+    image: Path
+    workdir: Path  #: serial.log and qmp.sock go here
+    accel: AccelChoice
+    memory_mb: int = 256
+    nic: str | None = None  #: QEMU NIC model (e1000, ...) or None
+    netdev: str | None = None  #: e.g. "tap,id=n0,ifname=hft0,script=no,downscript=no"
+    mac: str | None = None
+    netns: str | None = None  #: run QEMU inside this network namespace
+    vcpu_core: int | None = 1  #: pin the vCPU thread here; everything else elsewhere
+    extra: Sequence[str] = field(default_factory=tuple)
+
+    def command(self) -> list[str]:
+        cmd = [qemu_binary(), *self.accel.args, "-cpu", self.accel.cpu, "-m", str(self.memory_mb),
+               "-display", "none", "-vga", "none", "-no-reboot", "-nodefaults",
+               "-serial", f"file:{self.workdir / 'serial.log'}",
+               "-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk",
+               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+               "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
+        if self.nic:
+            if not self.netdev:
+                raise ConfigError("a NIC needs a netdev")
+            dev = f"{self.nic},netdev=n0,romfile="
+            if self.mac:
+                dev += f",mac={self.mac}"
+            if self.nic == "e1000":
+                dev += ",autonegotiation=off"
+            cmd += ["-netdev", self.netdev, "-device", dev]
+        cmd += list(self.extra)
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns, *cmd]
+        return cmd
+
+
+class Vm:
+    """A running QEMU; use as a context manager so teardown always runs."""
+
+    def __init__(self, spec: VmSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.vcpu_tids: list[int] = []
+        self.returncode: int | None = None
+
+    @property
+    def serial_path(self) -> Path:
+        return self.spec.workdir / "serial.log"
+
+    def start(self) -> "Vm":
+        self.spec.workdir.mkdir(parents=True, exist_ok=True)
+        (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)
+        self.serial_path.write_bytes(b"")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.spec.command(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    # -- QMP -------------------------------------------------------------
+    def qmp(self, cmd: str, args: dict | None = None, timeout: float = 5.0):
+        """Run one QMP command on a fresh connection and return its result."""
+        from qemu.qmp import QMPClient
+
+        async def go():
+            client = QMPClient("hftlab")
+            sock = str(self.spec.workdir / "qmp.sock")
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    await client.connect(sock)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or self.poll() is not None:
+                        raise
+                    await asyncio.sleep(0.02)
+            try:
+                return await asyncio.wait_for(client.execute(cmd, args), timeout)
+            finally:
+                await client.disconnect()
+
+        return asyncio.run(go())
+
+    def pin(self) -> list[int]:
+        """Pin the vCPU thread(s) to spec.vcpu_core and the rest of QEMU away
+        from it. Returns the vCPU thread ids."""
+        core = self.spec.vcpu_core
+        if core is None or self.proc is None:
+            return []
+        ncpu = os.cpu_count() or 1
+        cpus = self.qmp("query-cpus-fast")
+        self.vcpu_tids = [int(c["thread-id"]) for c in cpus]
+        pid = self._qemu_pid()
+        others = {c for c in range(ncpu) if c != core % ncpu} or {0}
+        for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task")):
+            try:
+                os.sched_setaffinity(tid, {core % ncpu} if tid in self.vcpu_tids else others)
+            except OSError:
+                pass  # a thread that ended meanwhile
+        return self.vcpu_tids
+
+    def _qemu_pid(self) -> int:
+        """The qemu process (under `ip netns exec` it is a child that exec'd)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        for _ in range(50):
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                break
+            if "qemu" in exe:
+                return pid
+            time.sleep(0.01)
+        return pid
+
+    def status(self) -> str:
+        return self.qmp("query-status")["status"]
+
+    # -- lifecycle -------------------------------------------------------
+    def poll(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.returncode = self.proc.poll()
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        """Wait for QEMU to exit; RunError after `timeout` seconds."""
+        assert self.proc is not None
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"QEMU did not exit within {timeout:.0f} s") from None
+        return self.returncode
+
+    def wait_serial(self, marker: bytes, timeout: float) -> float:
+        """Wait until the serial log contains `marker`; returns seconds since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.serial_path.read_bytes():
+                return time.monotonic() - self.started_at
+            if self.poll() is not None:
+                raise RunError(f"QEMU exited with status {self.returncode} before {marker!r} "
+                               f"appeared on serial:\n{self.output_tail()}")
+            time.sleep(0.005)
+        raise RunError(f"{marker!r} did not appear on serial within {timeout:.0f} s:\n"
+                       f"{self.output_tail()}")
+
+    def output_tail(self, n: int = 2000) -> str:
+        text = self.serial_path.read_bytes()[-n:].decode("utf-8", "replace")
+        if self.proc is not None and self.proc.poll() is not None and self.proc.stdout:
+            text += "\n[qemu] " + self.proc.stdout.read().decode("utf-8", "replace")[-n:]
+        return text
+
+    def stop(self) -> None:
+        """Quit QEMU: QMP quit, then SIGTERM, then SIGKILL to its process group."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.qmp("quit", timeout=1.0)
+            self.proc.wait(timeout=2.0)
+            return
+        except Exception:
+            pass
+        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> "Vm":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)

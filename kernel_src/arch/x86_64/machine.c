@@ -1,0 +1,11 @@
+/*
+ * machine.c - ending a run: QEMU's isa-debug-exit, else halt.
+ */
+#include "arch/x86_64/cpu.h"
+#include "runtime/exit_codes.h"
+
+void machine_exit(uint8_t code)
+{
+	outb(HFTOS_DEBUG_EXIT_PORT, code);
+	cpu_halt_forever();
+}

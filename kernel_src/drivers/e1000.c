@@ -1,0 +1,291 @@
+/*
+ * e1000.c - polling driver for the Intel 82540EM (QEMU's -device e1000).
+ *
+ * Bring-up follows the 8254x Software Developer's Manual, chapter 14: reset
+ * (14.2/14.3), link (14.3), receive (14.4) and transmit (14.5)
+ * initialisation, one function per step. Interrupts stay masked; the
+ * runtime polls descriptor DD bits. Rings and buffers are static arrays in
+ * .bss, which stage 2 identity maps, so virtual = physical = DMA address.
+ *
+ * QEMU specifics: every RCTL write makes QEMU's e1000 hold off receive for
+ * about a second, so RCTL is written exactly once, last. QEMU stops
+ * receiving when RDH == RDT, hence the "one descriptor kept back" rule in
+ * nic_rx_release.
+ */
+#include "drivers/nic.h"
+#include "drivers/e1000_regs.h"
+#include "drivers/pci.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/tsc.h"
+#include "runtime/kprintf.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#define compiler_barrier() __asm__ volatile("" : : : "memory")
+
+struct nic {
+	volatile uint8_t *mmio;
+	struct pci_device pci;
+	uint8_t mac[6];
+	uint16_t rx_next;     /* next RX descriptor to poll */
+	uint16_t rx_pending;  /* polled but not yet released */
+	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
+	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
+};
+
+_Static_assert((NIC_RX_RING * sizeof(struct e1000_rx_desc)) % 128 == 0, "RDLEN: 128-byte multiple");
+_Static_assert((NIC_TX_RING * sizeof(struct e1000_tx_desc)) % 128 == 0, "TDLEN: 128-byte multiple");
+
+static struct e1000_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
+static struct e1000_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
+static uint8_t rx_buf[NIC_RX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
+static uint8_t tx_buf[NIC_TX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
+static struct nic the_nic;
+
+/* --- register access: the only way this file touches the device ---------- */
+
+static inline uint32_t reg_read32(const struct nic *n, uint32_t reg)
+{
+	compiler_barrier();
+	uint32_t v = *(volatile uint32_t *)(n->mmio + reg);
+	compiler_barrier();
+	return v;
+}
+
+static inline void reg_write32(const struct nic *n, uint32_t reg, uint32_t v)
+{
+	compiler_barrier();
+	*(volatile uint32_t *)(n->mmio + reg) = v;
+	compiler_barrier();
+}
+
+static inline void reg_set_flags(const struct nic *n, uint32_t reg, uint32_t flags)
+{
+	reg_write32(n, reg, reg_read32(n, reg) | flags);
+}
+
+static inline void reg_clear_flags(const struct nic *n, uint32_t reg, uint32_t flags)
+{
+	reg_write32(n, reg, reg_read32(n, reg) & ~flags);
+}
+
+/* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. */
+static int reg_wait(const struct nic *n, uint32_t reg, uint32_t mask, uint32_t want,
+		    uint32_t timeout_us)
+{
+	uint64_t deadline = tsc_deadline(timeout_us);
+
+	while ((reg_read32(n, reg) & mask) != want) {
+		if (tsc_expired(deadline))
+			return -1;
+		cpu_pause();
+	}
+	return 0;
+}
+
+static uint64_t dma_addr(const void *p)
+{
+	return (uint64_t)(uintptr_t)p; /* identity mapped */
+}
+
+/* --- bring-up, one step per function -------------------------------------- */
+
+/* PCI side: the memory BAR (assigned here if firmware did not), memory
+ * decoding and bus mastering for descriptor and buffer DMA. */
+static int e1000_pci_setup(struct nic *n)
+{
+	if (!pci_find(E1000_VENDOR_INTEL, E1000_DEV_82540EM, &n->pci)) {
+		kprintf("e1000: no 82540EM (8086:100e) on PCI\n");
+		return -1;
+	}
+	uint64_t bar = pci_assign_mem_bar(n->pci.addr, 0);
+	if (bar == 0 || bar >= (1ull << 32)) {
+		kprintf("e1000: BAR0 unusable (0x%lx)\n", bar);
+		return -1;
+	}
+	n->mmio = (volatile uint8_t *)(uintptr_t)bar;
+	pci_enable_bus_master(n->pci.addr);
+	return 0;
+}
+
+/* 14.2/14.3: mask interrupts, global reset, mask again (reset restores
+ * defaults). */
+static int e1000_reset(struct nic *n)
+{
+	reg_write32(n, IMC, IMC_ALL);
+	reg_set_flags(n, CTRL, CTRL_RST);
+	if (reg_wait(n, CTRL, CTRL_RST, 0, NIC_RESET_TIMEOUT_US) < 0) {
+		kprintf("e1000: CTRL.RST did not clear\n");
+		return -1;
+	}
+	reg_write32(n, IMC, IMC_ALL);
+	return 0;
+}
+
+/* 14.3: auto-speed detection, set link up, clear the reset and
+ * diagnostic bits. No link within the timeout is reported, not fatal:
+ * TX still queues and the caller decides. */
+static void e1000_init_link(struct nic *n)
+{
+	reg_clear_flags(n, CTRL, CTRL_LRST | CTRL_PHY_RST | CTRL_ILOS | CTRL_VME);
+	reg_set_flags(n, CTRL, CTRL_ASDE | CTRL_SLU);
+	if (reg_wait(n, STATUS, STATUS_LU, STATUS_LU, NIC_LINK_TIMEOUT_US) < 0)
+		kprintf("e1000: warning: no link after %u ms\n", NIC_LINK_TIMEOUT_US / 1000);
+}
+
+/* The EEPROM's station address, which the 82540EM loads into RAL0/RAH0 at
+ * reset (13.4.50). */
+static int e1000_read_mac(struct nic *n)
+{
+	uint32_t lo = reg_read32(n, RAL0), hi = reg_read32(n, RAH0);
+
+	if (!(hi & RAH_AV)) {
+		kprintf("e1000: RAH0.AV clear, no station address\n");
+		return -1;
+	}
+	for (int i = 0; i < 4; i++)
+		n->mac[i] = (uint8_t)(lo >> (8 * i));
+	n->mac[4] = (uint8_t)hi;
+	n->mac[5] = (uint8_t)(hi >> 8);
+	return 0;
+}
+
+/* 14.4: zero the MTA, point the NIC at the ring, give it every descriptor
+ * but one, then enable the receiver with the single RCTL write. */
+static void e1000_init_rx(struct nic *n)
+{
+	for (uint32_t i = 0; i < MTA_ENTRIES; i++)
+		reg_write32(n, MTA + 4 * i, 0);
+	for (uint32_t i = 0; i < NIC_RX_RING; i++)
+		rx_ring[i] = (struct e1000_rx_desc){ .buffer_addr = dma_addr(rx_buf[i]) };
+	reg_write32(n, RDBAL, (uint32_t)dma_addr(rx_ring));
+	reg_write32(n, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
+	reg_write32(n, RDLEN, sizeof(rx_ring));
+	reg_write32(n, RDH, 0);
+	/* Intentionally one short of the ring: RDT == RDH would mean "no
+	 * descriptors" and QEMU would stop receiving. */
+	reg_write32(n, RDT, NIC_RX_RING - 1);
+	n->rx_next = 0;
+	n->rx_pending = 0;
+	reg_write32(n, RCTL, RCTL_EN | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC);
+}
+
+/* 14.5: ring, head = tail = 0 (empty), then TCTL and TIPG. */
+static void e1000_init_tx(struct nic *n)
+{
+	for (uint32_t i = 0; i < NIC_TX_RING; i++)
+		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(tx_buf[i]) };
+	reg_write32(n, TDBAL, (uint32_t)dma_addr(tx_ring));
+	reg_write32(n, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
+	reg_write32(n, TDLEN, sizeof(tx_ring));
+	reg_write32(n, TDH, 0);
+	reg_write32(n, TDT, 0);
+	n->tx_tail = 0;
+	n->tx_clean = 0;
+	reg_write32(n, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
+				(TCTL_COLD_FULL_DUPLEX << TCTL_COLD_SHIFT));
+	reg_write32(n, TIPG, TIPG_IPGT_COPPER | (TIPG_IPGR1 << TIPG_IPGR1_SHIFT) |
+				     (TIPG_IPGR2 << TIPG_IPGR2_SHIFT));
+}
+
+struct nic *nic_open(void)
+{
+	struct nic *n = &the_nic;
+
+	if (e1000_pci_setup(n) < 0 || e1000_reset(n) < 0)
+		return NULL;
+	e1000_init_link(n);
+	if (e1000_read_mac(n) < 0)
+		return NULL;
+	e1000_init_tx(n);
+	e1000_init_rx(n);
+	kprintf("e1000: %02x:%02x.%x mmio 0x%lx mac %02x:%02x:%02x:%02x:%02x:%02x link %s\n",
+		n->pci.addr.bus, n->pci.addr.dev, n->pci.addr.fn, (uint64_t)(uintptr_t)n->mmio,
+		n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
+		(reg_read32(n, STATUS) & STATUS_LU) ? "up" : "down");
+	return n;
+}
+
+const uint8_t *nic_mac(const struct nic *n)
+{
+	return n->mac;
+}
+
+/* --- hot path: descriptor memory only, doorbells as documented ---------- */
+
+const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len)
+{
+	/* The NIC can fill at most NIC_RX_RING - 1 descriptors between
+	 * releases; past that the next one is still an unreleased frame. */
+	if (n->rx_pending >= NIC_RX_RING - 1)
+		return NULL;
+	volatile struct e1000_rx_desc *d = &rx_ring[n->rx_next];
+	if (!(d->status & RXD_STAT_DD))
+		return NULL;
+	compiler_barrier(); /* read length and data only after DD (x86: loads in order) */
+	*len = d->length;
+	const uint8_t *frame = rx_buf[n->rx_next];
+	n->rx_next = (uint16_t)((n->rx_next + 1) % NIC_RX_RING);
+	n->rx_pending++;
+	return frame;
+}
+
+void nic_rx_release(struct nic *n)
+{
+	if (n->rx_pending == 0)
+		return;
+	uint16_t i = (uint16_t)((n->rx_next + NIC_RX_RING - n->rx_pending) % NIC_RX_RING);
+	for (; n->rx_pending > 0; n->rx_pending--, i = (uint16_t)((i + 1) % NIC_RX_RING))
+		rx_ring[i].status = 0;
+	/* RDT = last released descriptor, one behind rx_next: see e1000_init_rx. */
+	reg_write32(n, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
+}
+
+/* Retire descriptors the NIC has finished (DD set by TXD_CMD_RS). */
+static void e1000_tx_reclaim(struct nic *n)
+{
+	while (n->tx_clean != n->tx_tail) {
+		volatile struct e1000_tx_desc *d = &tx_ring[n->tx_clean];
+		if (!(d->status & TXD_STAT_DD))
+			break;
+		n->tx_clean = (uint16_t)((n->tx_clean + 1) % NIC_TX_RING);
+	}
+}
+
+uint8_t *nic_tx_buffer(struct nic *n)
+{
+	uint16_t next = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
+
+	if (next == n->tx_clean) {
+		e1000_tx_reclaim(n);
+		if (next == n->tx_clean)
+			return NULL; /* TDT may never catch up with TDH: ring full */
+	}
+	return tx_buf[n->tx_tail];
+}
+
+void nic_tx_commit(struct nic *n, uint16_t len)
+{
+	volatile struct e1000_tx_desc *d = &tx_ring[n->tx_tail];
+
+	d->length = len;
+	d->cmd = TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS;
+	d->status = 0;
+	n->tx_tail = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
+	/* x86 keeps stores in order, so the descriptor and the frame are
+	 * visible before the uncached doorbell; the barrier stops the compiler
+	 * from sinking them past it. */
+	reg_write32(n, TDT, n->tx_tail);
+}
+
+int nic_tx_flush(struct nic *n, uint32_t timeout_us)
+{
+	uint64_t deadline = tsc_deadline(timeout_us);
+
+	for (e1000_tx_reclaim(n); n->tx_clean != n->tx_tail; e1000_tx_reclaim(n)) {
+		if (tsc_expired(deadline))
+			return -1;
+		cpu_pause();
+	}
+	return 0;
+}

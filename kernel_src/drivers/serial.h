@@ -1,0 +1,21 @@
+/*
+ * serial.h - COM1 console output (16550 UART, polled, 115200 8N1).
+ */
+#ifndef HFTOS_SERIAL_H
+#define HFTOS_SERIAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Program COM1 for 115200 8N1 without interrupts and check that a UART
+ * answers (loopback test). Returns false when none does; output is then
+ * dropped silently, so a board without COM1 still boots. */
+bool serial_init(void);
+
+/* Write one byte; "\n" becomes "\r\n". Waits a bounded time for the
+ * transmitter, then drops the byte. */
+void serial_putc(char c);
+
+void serial_write(const char *s, size_t len);
+
+#endif
