@@ -115,5 +115,89 @@ def synth_cmd(messages: int, seed: int, out: str) -> None:
     click.echo("by type: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
+@main.command("doctor")
+@_fail_cleanly
+def doctor_cmd() -> None:
+    """Check the tools and permissions a run needs; exit 0 only when a KVM run can start."""
+    import os
+    from pathlib import Path
+
+    from .build import toolchain
+    from .vm import choose_accel
+
+    rows, ok_all = [], True
+    for t in toolchain(("nasm", "gcc", "ld", "objcopy", "make", "qemu-system-x86_64", "dumpcap", "ip")):
+        rows.append((t.name, bool(t.path), t.version if t.path else f"missing: {t.hint}"))
+    root = os.geteuid() == 0
+    rows.append(("root (tap, netns)", root, "yes" if root else "run as root for tap/netns runs"))
+    tun = Path("/dev/net/tun").exists()
+    rows.append(("/dev/net/tun", tun, "present" if tun else "missing: modprobe tun"))
+    kvm = choose_accel("auto")
+    rows.append(("KVM", kvm.name == "kvm", kvm.reason))
+    for name, good, detail in rows:
+        ok_all &= good or name == "KVM"
+        click.echo(f"  [{'ok' if good else '!!'}] {name:<20} {detail}")
+    if not ok_all:
+        click.echo("some checks failed: see the hints above")
+        sys.exit(1)
+    if kvm.name != "kvm":
+        click.echo("runs will use TCG (software emulation); a KVM run cannot start here")
+        sys.exit(3)
+    click.echo("all checks passed: KVM runs can start")
+
+
+@main.command("build")
+@_fail_cleanly
+def build_cmd() -> None:
+    """Build the boot loader, runtime and disk image; print the image path."""
+    from .build import build_os, sha256
+
+    img = build_os()
+    click.echo(f"{img}  sha256={sha256(img)[:16]}  {img.stat().st_size} bytes")
+
+
+@main.command("run")
+@click.option("--sut", default="hftos", show_default=True, help="System under test.")
+@click.option("--accel", default="auto", show_default=True,
+              type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
+@click.option("--nic", default="e1000", show_default=True)
+@click.option("--dataset", type=click.Path(dir_okay=False), default=None,
+              help="ITCH 5.0 file (default: the bundled RITCH sample).")
+@click.option("--messages", type=click.IntRange(min=1), default=None)
+@click.option("--rate", type=float, default=20_000.0, show_default=True,
+              help="ITCH messages per second; 0 sends back to back.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/<id>).")
+@_fail_cleanly
+def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
+    """One experiment end to end: build, boot, replay, capture, measure."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .latency import format_summary
+    from .run import DEFAULT_DATASET, RunSpec, run
+
+    spec = RunSpec(sut=sut, accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
+                   messages=messages, rate=rate or None, config=_load_config(config_path),
+                   out=Path(out) if out else None)
+    with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("start", total=1.0)
+
+        def progress(stage: str, frac: float) -> None:
+            bar.update(task, description=stage, completed=frac)
+
+        res = run(spec, progress=progress)
+    i = res.info
+    click.echo(f"run {i['run_id']}: {i['spec']['sut']} on {i['spec']['accel']} "
+               f"({i['spec']['accel_reason']}) -> {res.run_dir}")
+    click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
+               f"equal={i['orders']['equal']}); phases {i['phases_s']}")
+    for col, p in res.summary().items():
+        click.echo(format_summary(col, p, "cycles" if col == "internal_cycles" else "ns"))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

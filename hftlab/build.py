@@ -1,0 +1,165 @@
+"""hftlab.build: the toolchain check, the OS build, and the per-run image.
+
+`build_os()` runs `make -C kernel_src image` and returns the image path.
+`write_image()` copies that image for a run and rewrites its config block
+(struct hftos_config, kernel_src/runtime/config.h) with the run's addresses,
+ports, control key, run length and trading configuration. The block is found
+by its 8-byte magic, and its layout comes from the C header through cffi, so
+the OS is never recompiled for a run.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._core import ffi as _ffi, lib as _lib
+from .core import EngineConfig
+from .errors import BuildError, ConfigError, ToolMissingError
+
+__all__ = ["ROOT", "KERNEL_SRC", "Tool", "toolchain", "build_os", "OsParams", "write_image",
+           "read_image_config", "sha256"]
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_SRC = ROOT / "kernel_src"
+
+_HINTS = {"nasm": "apt-get install nasm", "gcc": "apt-get install gcc", "ld": "apt-get install binutils",
+          "make": "apt-get install make", "objcopy": "apt-get install binutils",
+          "qemu-system-x86_64": "apt-get install qemu-system-x86",
+          "dumpcap": "apt-get install tshark", "ip": "apt-get install iproute2"}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    path: str | None
+    version: str
+    hint: str
+
+
+def _version(exe: str) -> str:
+    for flag in ("--version", "-V", "-v"):
+        try:
+            p = subprocess.run([exe, flag], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        text = (p.stdout or p.stderr).strip()
+        if text:
+            return text.splitlines()[0]
+    return "?"
+
+
+def toolchain(names: tuple[str, ...] = ("nasm", "gcc", "ld", "objcopy", "make")) -> list[Tool]:
+    out = []
+    for n in names:
+        exe = shutil.which(n)
+        out.append(Tool(n, exe, _version(exe) if exe else "", _HINTS.get(n, "")))
+    return out
+
+
+def build_os(*, quiet: bool = True) -> Path:
+    """make -C kernel_src image; returns build/hftos.img."""
+    missing = [t for t in toolchain() if not t.path]
+    if missing:
+        raise ToolMissingError(missing[0].name, missing[0].hint)
+    p = subprocess.run(["make", "-C", str(KERNEL_SRC), "-j2", "image"], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
+        raise BuildError(f"make -C kernel_src image failed:\n{tail}")
+    img = KERNEL_SRC / "build" / "hftos.img"
+    if not img.exists():
+        raise BuildError(f"make succeeded but {img} is missing")
+    return img
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class OsParams:
+    """The per-run part of struct hftos_config."""
+
+    ip_self: str
+    ip_peer: str
+    mac_peer: str
+    md_port: int = 30001
+    ctl_port: int = 30002
+    order_port: int = 30003
+    src_port: int = 30004
+    ctl_key: int = 0
+    max_messages: int = 0
+    log_capacity: int = 1 << 18
+    fault: bool = False
+    engine: EngineConfig | None = None
+
+
+def _find_config(buf: bytearray) -> int:
+    magic = int(_lib.HFTOS_CONFIG_MAGIC).to_bytes(8, "little")
+    at = buf.find(magic)
+    if at < 0:
+        raise BuildError("the image has no HFT-OS config block (magic not found)")
+    if buf.find(magic, at + 1) >= 0:
+        raise BuildError("the image has two config block magics")
+    return at
+
+
+def _mac(text: str) -> bytes:
+    parts = text.split(":")
+    if len(parts) != 6:
+        raise ConfigError(f"bad MAC address {text!r}")
+    return bytes(int(p, 16) for p in parts)
+
+
+def write_image(src: Path, dst: Path, params: OsParams) -> str:
+    """Copy `src` to `dst` with its config block rewritten; returns dst's sha256."""
+    buf = bytearray(src.read_bytes())
+    at = _find_config(buf)
+    size = _ffi.sizeof("struct hftos_config")
+    cfg = _ffi.new("struct hftos_config *")
+    _ffi.memmove(cfg, bytes(buf[at: at + size]), size)
+    if cfg.version != _lib.HFTOS_CONFIG_VERSION or cfg.size != size:
+        raise BuildError(f"config block version {cfg.version} size {cfg.size}: hftlab expects "
+                         f"version {_lib.HFTOS_CONFIG_VERSION} size {size} (rebuild hftlab)")
+    if not 1 <= params.log_capacity <= _lib.HFTOS_LOG_MAX:
+        raise ConfigError(f"log_capacity must be in [1, {_lib.HFTOS_LOG_MAX}]")
+    _ffi.memmove(cfg.mac_peer, _mac(params.mac_peer), 6)
+    cfg.ip_self = int(ipaddress.IPv4Address(params.ip_self))
+    cfg.ip_peer = int(ipaddress.IPv4Address(params.ip_peer))
+    cfg.md_port, cfg.ctl_port = params.md_port, params.ctl_port
+    cfg.order_port, cfg.src_port = params.order_port, params.src_port
+    cfg.max_messages, cfg.ctl_key = params.max_messages, params.ctl_key
+    cfg.log_capacity = params.log_capacity
+    cfg.flags = (cfg.flags & ~_lib.HFTOS_F_FAULT) | (_lib.HFTOS_F_FAULT if params.fault else 0)
+    eng = (params.engine or EngineConfig.default())._cdata()
+    _ffi.memmove(_ffi.addressof(cfg, "engine"), eng, _ffi.sizeof("struct engine_config"))
+    buf[at: at + size] = bytes(_ffi.buffer(cfg))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(buf)
+    os.replace(tmp, dst)
+    return hashlib.sha256(buf).hexdigest()
+
+
+def read_image_config(path: Path) -> dict:
+    """The config block of an image, as a dict (for run.json and tests)."""
+    buf = bytearray(path.read_bytes())
+    at = _find_config(buf)
+    cfg = _ffi.new("struct hftos_config *")
+    _ffi.memmove(cfg, bytes(buf[at: at + _ffi.sizeof(cfg[0])]), _ffi.sizeof(cfg[0]))
+    return {"offset": at, "version": int(cfg.version), "flags": int(cfg.flags),
+            "ip_self": str(ipaddress.IPv4Address(int(cfg.ip_self))),
+            "ip_peer": str(ipaddress.IPv4Address(int(cfg.ip_peer))),
+            "mac_peer": ":".join(f"{b:02x}" for b in bytes(_ffi.buffer(cfg.mac_peer))),
+            "md_port": int(cfg.md_port), "ctl_port": int(cfg.ctl_port),
+            "order_port": int(cfg.order_port), "src_port": int(cfg.src_port),
+            "max_messages": int(cfg.max_messages), "log_capacity": int(cfg.log_capacity)}

@@ -1,0 +1,279 @@
+"""hftlab.run: one experiment end to end, into a run directory.
+
+    build image -> patch config -> netns + tap -> dumpcap -> QEMU -> ready
+    -> replay MoldUDP64 + collect OUCH -> STOP -> dump -> exit status
+    -> sut_log.arrow, orders.parquet, latency.parquet, run.json
+
+Every resource is released on every path (success, error, timeout, Ctrl-C)
+by nested context managers; run.json is written at the start with status
+"running" and rewritten at the end with "ok" or "failed" and the error. A
+run whose orders differ from the golden model is a failed run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from . import __version__, core, exchange, latency, sutlog
+from ._io import AtomicPath, write_parquet
+from .build import ROOT, OsParams, build_os, sha256, write_image
+from .errors import ConfigError, HftlabError, RunError
+from .net import Capture, RunNetwork
+from .vm import Vm, VmSpec, choose_accel, qemu_version
+
+__all__ = ["RunSpec", "RunResult", "run", "DEFAULT_DATASET", "SUTS"]
+
+DEFAULT_DATASET = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
+SUTS = ("hftos",)
+READY = b"HFTOS READY"
+
+
+@dataclass
+class RunSpec:
+    sut: str = "hftos"
+    accel: str = "auto"
+    nic: str = "e1000"
+    dataset: Path = DEFAULT_DATASET
+    messages: int | None = None
+    rate: float | None = 20_000.0  #: ITCH messages per second; None: as fast as the link takes
+    out: Path | None = None  #: run directory; default runs/<id>
+    config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
+    max_payload: int = 1400
+    max_count: int = 64
+    boot_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    fault: bool = False  #: make the OS fault on purpose (tests)
+    vcpu_core: int | None = 1
+
+    def validate(self) -> None:
+        if self.sut not in SUTS:
+            raise ConfigError(f"sut {self.sut!r}: available: {', '.join(SUTS)}")
+        if self.nic != "e1000":
+            raise ConfigError(f"nic {self.nic!r}: HFT-OS drives e1000 (82540EM) so far")
+        if not Path(self.dataset).is_file():
+            raise ConfigError(f"dataset {self.dataset} does not exist")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
+        self.config.validate()
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    info: dict[str, Any]
+    latency: pa.Table | None = None
+
+    def summary(self) -> dict[str, dict]:
+        if self.latency is None:
+            return {}
+        out = {}
+        for col in ("wire_ns", "internal_ns", "internal_cycles"):
+            v = self.latency.column(col).drop_null().to_numpy()
+            out[col] = latency.percentiles(v)
+        return out
+
+
+def _run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _git_rev() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def _environment() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "host_kernel": platform.release(),
+            "python": platform.python_version(), "qemu": qemu_version(), "hftlab": __version__,
+            "git": _git_rev()}
+
+
+def _write_json(path: Path, info: dict) -> None:
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+
+def _write_arrow(table: pa.Table, path: Path, meta: dict[str, str]) -> None:
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **{k.encode(): v.encode() for k, v in meta.items()}})
+    with AtomicPath(path) as tmp:
+        with ipc.new_file(tmp, table.schema) as w:
+            w.write_table(table)
+
+
+def _wire_events(pcap: Path, md_port: int, order_port: int):
+    """Tick datagrams and order frames from the capture."""
+    from . import capture
+
+    cap = capture.read(pcap)
+    pk = cap.packets
+    mold = pk.filter(pa.compute.equal(pk.column("dst_port"), md_port))
+    mold = mold.filter(pa.compute.is_valid(mold.column("mold_seq")))
+    ticks = latency.WireTicks(ts_ns=mold.column("ts_ns").to_numpy(),
+                              first_seq=mold.column("mold_seq").to_numpy().astype(np.uint64),
+                              count=mold.column("mold_count").to_numpy().astype(np.uint16))
+    o = cap.ouch
+    o = o.join(pk.select(["packet_index", "ts_ns", "dst_port"]), "packet_index")
+    o = o.filter(pa.compute.equal(o.column("dst_port"), order_port)).sort_by("packet_index")
+    orders = latency.WireOrders(ts_ns=o.column("ts_ns").to_numpy(),
+                                token=o.column("token").to_pylist())
+    return ticks, orders, cap
+
+
+def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) -> RunResult:
+    """Run one experiment. `progress(stage, fraction)` is called as it goes."""
+    spec.validate()
+    say = progress or (lambda stage, frac: None)
+    run_id = _run_id()
+    run_dir = Path(spec.out) if spec.out else ROOT / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    accel = choose_accel(spec.accel)
+    golden = core.golden(spec.dataset, spec.config, messages=spec.messages)
+    info: dict[str, Any] = {
+        "run_id": run_id, "status": "running",
+        "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,
+                 "accel_reason": accel.reason, "nic": spec.nic, "dataset": str(spec.dataset),
+                 "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
+                 "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
+                 "max_payload": spec.max_payload, "max_count": spec.max_count},
+        "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
+    }
+    _write_json(run_dir / "run.json", info)
+    phases = info["phases_s"]
+    t0 = time.monotonic()
+    try:
+        say("build", 0.0)
+        img = build_os()
+        phases["build"] = round(time.monotonic() - t0, 3)
+        result = _execute(spec, run_dir, img, accel, golden, info, say)
+        info["status"] = "ok"
+        return result
+    except (HftlabError, KeyboardInterrupt) as exc:
+        info["status"] = "failed"
+        info["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        phases["total"] = round(time.monotonic() - t0, 3)
+        _write_json(run_dir / "run.json", info)
+
+
+def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.GoldenResult,
+             info: dict, say) -> RunResult:
+    phases = info["phases_s"]
+    feed = exchange.pack_feed(spec.dataset, messages=spec.messages, max_payload=spec.max_payload,
+                              max_count=spec.max_count)
+    key = secrets.randbits(63)
+    with RunNetwork(info["run_id"]) as net:
+        params = OsParams(ip_self=net.guest_ip, ip_peer=net.host_ip, mac_peer=net.host_mac,
+                          ctl_key=key, engine=spec.config, fault=spec.fault,
+                          log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)))
+        info["image_sha256"] = write_image(img, run_dir / "hftos.img", params)
+        info["network"] = {"netns": net.netns, "tap": net.tap, "host_ip": net.host_ip,
+                           "guest_ip": net.guest_ip, "md_port": params.md_port,
+                           "order_port": params.order_port}
+        vmspec = VmSpec(image=run_dir / "hftos.img", workdir=run_dir, accel=accel, nic=spec.nic,
+                        netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                        mac="52:54:00:48:46:54", netns=net.netns, vcpu_core=spec.vcpu_core)
+        with Capture(net, run_dir / "wire.pcapng"), Vm(vmspec) as vm:
+            t_q = time.monotonic()
+            say("boot", 0.0)
+            phases["ready"] = round(vm.wait_serial(READY, spec.boot_timeout), 3)
+            vm.pin()
+            tx = exchange.udp_socket(net.netns, net.host_ip, 0)
+            rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
+            sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
+            rep = exchange.Replayer(tx, feed, net.guest_ip, params.md_port, rate=spec.rate)
+            try:
+                sink.start()
+                t_r = time.monotonic()
+                rep.start()
+                while rep.is_alive():
+                    say("replay", rep.sent / max(1, feed.n_packets))
+                    rep.join(0.1)
+                phases["replay"] = round(time.monotonic() - t_r, 3)
+                if rep.error:
+                    raise RunError(f"replayer: {rep.error}")
+                _drain(sink, golden.orders.num_rows, spec.drain_timeout, vm)
+                tx.sendto(exchange.control_message(1, key), (net.guest_ip, params.ctl_port))
+                status = vm.wait(spec.drain_timeout + 30)
+            finally:
+                rep.cancel()
+                sink.cancel()
+                rep.join(2)
+                sink.join(2)
+                tx.close()
+                rx.close()
+            phases["vm_total"] = round(time.monotonic() - t_q, 3)
+    return _collect(spec, run_dir, status, sink, rep, feed, golden, info)
+
+
+def _drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> None:
+    """Wait until the expected orders arrived, or no new one for a while."""
+    deadline = time.monotonic() + timeout
+    last, last_t = -1, time.monotonic()
+    while time.monotonic() < deadline and sink.count < expected:
+        if vm.poll() is not None:
+            return
+        if sink.count != last:
+            last, last_t = sink.count, time.monotonic()
+        elif time.monotonic() - last_t > 2.0:
+            return
+        time.sleep(0.02)
+
+
+def _collect(spec, run_dir, status, sink, rep, feed, golden, info) -> RunResult:
+    from .vm import debug_exit_status
+
+    info["qemu_exit_status"] = status
+    info["replay"] = {"datagrams": feed.n_packets, "messages": feed.n_messages,
+                      "sent": rep.sent, "late_ns_max": rep.late_ns_max}
+    serial = (run_dir / "serial.log").read_bytes()
+    if status != debug_exit_status(0x10):
+        raise RunError(f"HFT-OS ended with QEMU status {status} (33 means ok); serial tail:\n"
+                       f"{serial[-1500:].decode('utf-8', 'replace')}")
+    log = sutlog.parse_dump(serial, source=str(run_dir / "serial.log"))
+    meta = {"hftlab.run": json.dumps(info, default=str)}
+    _write_arrow(log.records, run_dir / "sut_log.arrow",
+                 {**meta, "hftlab.counters": json.dumps(log.counters)})
+    payloads = sink.payloads()
+    ouch = b"".join(payloads)
+    orders = core.orders_from_ouch(ouch).append_column(
+        "rx_ns", pa.array(sink.rx_ns[: len(payloads)]))
+    write_parquet(orders, run_dir / "orders.parquet", meta)
+    info["counters"] = log.counters
+    info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
+                      "equal": ouch == golden.ouch}
+    if ouch != golden.ouch:
+        raise RunError(f"orders differ from the golden model: SUT sent {len(payloads)}, "
+                       f"golden {golden.orders.num_rows}")
+    ticks, worders, _ = _wire_events(run_dir / "wire.pcapng", info["network"]["md_port"],
+                                     info["network"]["order_port"])
+    lat = latency.join(ticks, worders, log.records, log.tsc_hz)
+    write_parquet(lat, run_dir / "latency.parquet", meta)
+    res = RunResult(run_dir=run_dir, status="ok", info=info, latency=lat)
+    info["latency"] = res.summary()
+    return res
