@@ -61,7 +61,8 @@ struct risk { struct risk_symbol sym[64]; struct risk_counters c; ...; };
 struct engine_config { uint32_t magic; uint32_t version; uint32_t instance; uint32_t pad;
 	struct strategy_config strat; struct risk_config risk; };
 struct engine { struct mold_state mold; struct itch_counters itch; struct book book;
-	struct strategy strat; struct risk risk; uint64_t orders; uint8_t instance; ...; };
+	struct strategy strat; struct risk risk; uint64_t orders; uint64_t seq_too_large;
+	uint8_t instance; ...; };
 
 uint16_t itch_msg_len(uint8_t type);
 int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
@@ -101,7 +102,7 @@ size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
 
 int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port, int bufsize,
 	char *err, size_t errlen);
-struct hx_replay { int fd; uint32_t dst_ip; uint16_t dst_port; const uint8_t *data;
+struct hx_replay { int fd; const uint8_t *data;
 	const uint64_t *offsets; size_t n; const uint64_t *due_ns; uint64_t spin_ns;
 	int64_t *sent_ns; volatile int *stop; size_t sent; uint64_t late_ns_max; int err; };
 int hx_replay_run(struct hx_replay *r);
@@ -116,3 +117,13 @@ struct hc_packets { uint8_t *data; size_t cap; uint64_t *offsets; uint16_t *coun
 struct hc_decode_result hc_pack_file(const uint8_t *buf, size_t len, size_t off,
 	uint64_t max_msgs, uint16_t max_payload, uint16_t max_count, const uint8_t *session,
 	uint64_t first_seq, struct hc_packets *out);
+
+struct net_endpoint { uint8_t mac[6]; uint16_t port; uint32_t ip; };
+size_t hc_frame_feed(const uint8_t *data, const uint64_t *offsets, size_t n,
+	const struct net_endpoint *src, const struct net_endpoint *dst, uint8_t *out,
+	uint64_t *out_offsets);
+
+struct net_udp_view { const uint8_t *eth_dst; const uint8_t *eth_src; uint32_t ip_src;
+	uint32_t ip_dst; uint16_t src_port; uint16_t dst_port; const uint8_t *payload;
+	uint16_t payload_len; };
+int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v);

@@ -176,6 +176,7 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ._proc import TerminateAsInterrupt
     from .latency import format_summary
     from .run import DEFAULT_DATASET, RunSpec, run
 
@@ -189,7 +190,8 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
         def progress(stage: str, frac: float) -> None:
             bar.update(task, description=stage, completed=frac)
 
-        res = run(spec, progress=progress)
+        with TerminateAsInterrupt():
+            res = run(spec, progress=progress)
     i = res.info
     click.echo(f"run {i['run_id']}: {i['spec']['sut']} on {i['spec']['accel']} "
                f"({i['spec']['accel_reason']}) -> {res.run_dir}")

@@ -549,6 +549,7 @@ class Engine:
             "risk": {"accepted": int(e.risk.c.accepted)}
             | {f"rejected_{RISK_REASONS[i]}": int(e.risk.c.rejected[i]) for i in range(1, 8)},
             "orders": int(e.orders),
+            "seq_too_large": int(e.seq_too_large),
             "orders_lost": int(self._g.lost),
         }
 

@@ -26,8 +26,23 @@ from ._core import ffi as _ffi, lib as _lib
 from .core import GOLDEN_SESSION, _frame_error, _MappedFile
 from .errors import ConfigError, RunError
 
-__all__ = ["Feed", "pack_feed", "Replayer", "OrderSink", "udp_socket", "control_message",
+__all__ = ["Endpoint", "Feed", "pack_feed", "Replayer", "OrderSink", "udp_socket", "control_message",
            "schedule"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a UDP flow: MAC, IPv4 address, port."""
+
+    mac: str
+    ip: str
+    port: int
+
+    def cdata(self):
+        e = _ffi.new("struct net_endpoint *")
+        _ffi.memmove(e.mac, bytes(int(x, 16) for x in self.mac.split(":")), 6)
+        e.ip, e.port = int(ipaddress.IPv4Address(self.ip)), self.port
+        return e
 
 
 @dataclass
@@ -50,6 +65,19 @@ class Feed:
 
     def packet(self, i: int) -> bytes:
         return self.data[self.offsets[i]: self.offsets[i + 1]].tobytes()
+
+    def frames(self, src: Endpoint, dst: Endpoint) -> "Feed":
+        """The same datagrams as Ethernet/IPv4/UDP frames from src to dst
+        (built by the core's net_build_udp), for a link without a kernel."""
+        n = self.n_packets
+        out = np.empty(len(self.data) + n * 60, np.uint8)
+        offs = np.empty(n + 1, np.uint64)
+        _lib.hc_frame_feed(_ffi.cast("uint8_t *", self.data.ctypes.data),
+                           _ffi.cast("uint64_t *", self.offsets.ctypes.data), n, src.cdata(),
+                           dst.cdata(), _ffi.cast("uint8_t *", out.ctypes.data),
+                           _ffi.cast("uint64_t *", offs.ctypes.data))
+        return Feed(data=out[: int(offs[n])].copy(), offsets=offs, counts=self.counts,
+                    first_seq=self.first_seq, session=self.session)
 
     def first_seqs(self) -> np.ndarray:
         """Sequence number of each datagram's first message."""
@@ -114,18 +142,20 @@ def control_message(cmd: int, key: int) -> bytes:
 
 
 class Replayer(threading.Thread):
-    """Send a Feed to (dst_ip, dst_port) from `sock` in a C loop."""
+    """Send a Feed from `sock` to `dst` in a C loop: `dst` is (ip, port) for a
+    UDP socket, or a path for a unix datagram socket (then the feed holds
+    whole Ethernet frames, see Feed.frames)."""
 
-    def __init__(self, sock: socket.socket, feed: Feed, dst_ip: str, dst_port: int, *,
+    def __init__(self, sock: socket.socket, feed: Feed, dst: tuple[str, int] | str, *,
                  rate: float | None = None, spin_ns: int = 20_000) -> None:
         super().__init__(name="hftlab-replayer", daemon=True)
         self.sock, self.feed = sock, feed
+        sock.connect(dst)
         self.sent_ns = np.zeros(feed.n_packets, np.int64)
         self._due = schedule(feed, rate)
         self._stop_flag = _ffi.new("volatile int *")
         self._r = _ffi.new("struct hx_replay *", {
-            "fd": sock.fileno(), "dst_ip": int(ipaddress.IPv4Address(dst_ip)), "dst_port": dst_port,
-            "data": _ffi.cast("uint8_t *", feed.data.ctypes.data),
+            "fd": sock.fileno(), "data": _ffi.cast("uint8_t *", feed.data.ctypes.data),
             "offsets": _ffi.cast("uint64_t *", feed.offsets.ctypes.data), "n": feed.n_packets,
             "due_ns": _ffi.cast("uint64_t *", self._due.ctypes.data) if self._due is not None
             else _ffi.NULL,

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._proc import spawn
 from .errors import RunError, ToolMissingError
 
 __all__ = ["RunNetwork", "Capture", "cleanup_stale", "netns_list", "STATE_DIR"]
@@ -149,8 +150,8 @@ class Capture:
         self.out.unlink(missing_ok=True)
         cmd = [*self.network.exec_prefix(), exe, "-i", self.network.tap, "-w", str(self.out),
                "-B", "64", "-q"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
         # dumpcap says "Capturing on 'hft0'" once the socket is bound.
         deadline = time.monotonic() + timeout
         assert self.proc.stderr is not None
@@ -184,3 +185,70 @@ class Capture:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DgramLink:
+    """The no-root fallback: QEMU's dgram netdev on a pair of unix sockets.
+
+    There is no tap and no kernel network stack: the replayer sends whole
+    Ethernet frames (built by the core's net_build_udp) straight into QEMU's
+    socket and receives the SUT's frames on its own, so there is nothing for
+    dumpcap to watch. The capture is written by hftlab from the replayer's
+    send times and the receive times instead (see write_pcapng), and run.json
+    says so.
+    """
+
+    host_ip = "10.201.0.1"
+    guest_ip = "10.201.0.2"
+    host_mac = "02:48:46:54:4c:01"
+
+    def __init__(self, workdir: Path) -> None:
+        self.qemu_path = workdir / "link-qemu.sock"
+        self.peer_path = workdir / "link-peer.sock"
+        self.sock = None
+
+    def netdev(self) -> str:
+        return (f"dgram,id=n0,local.type=unix,local.path={self.qemu_path},"
+                f"remote.type=unix,remote.path={self.peer_path}")
+
+    def open(self):
+        import socket as _s
+
+        for p in (self.qemu_path, self.peer_path):
+            p.unlink(missing_ok=True)
+        self.sock = _s.socket(_s.AF_UNIX, _s.SOCK_DGRAM)
+        self.sock.setsockopt(_s.SOL_SOCKET, _s.SO_RCVBUF, 8 << 20)
+        self.sock.setsockopt(_s.SOL_SOCKET, _s.SO_SNDBUF, 8 << 20)
+        self.sock.bind(str(self.peer_path))
+        return self.sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        for p in (self.qemu_path, self.peer_path):
+            p.unlink(missing_ok=True)
+
+
+def write_pcapng(path: Path, frames: list[tuple[int, bytes]], *, comment: str = "") -> None:
+    """A pcapng with one Ethernet interface at nanosecond resolution
+    (if_tsresol 9) holding (ts_ns, frame) records in time order."""
+    import struct
+
+    from ._io import AtomicPath
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        n = len(body) + 12
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+    def opt(code: int, value: bytes) -> bytes:
+        return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+    shb_opts = (opt(1, comment.encode()) if comment else b"") + opt(4, b"hftlab") + opt(0, b"")
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)
+    idb = block(1, struct.pack("<HHI", 1, 0, 0) + opt(2, b"hftlab-dgram") + opt(9, b"\x09") + opt(0, b""))
+    with AtomicPath(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(shb + idb)
+        for ts, frame in sorted(frames, key=lambda x: x[0]):
+            fh.write(block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(frame),
+                                          len(frame)) + frame))

@@ -55,6 +55,7 @@ class RunSpec:
     boot_timeout: float = 60.0
     drain_timeout: float = 30.0
     fault: bool = False  #: make the OS fault on purpose (tests)
+    network: str = "auto"  #: tap (root), dgram (no root), auto: tap when root
     vcpu_core: int | None = 1
 
     def validate(self) -> None:
@@ -64,6 +65,8 @@ class RunSpec:
             raise ConfigError(f"nic {self.nic!r}: HFT-OS drives e1000 (82540EM) so far")
         if not Path(self.dataset).is_file():
             raise ConfigError(f"dataset {self.dataset} does not exist")
+        if self.network not in ("auto", "tap", "dgram"):
+            raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
         self.config.validate()
@@ -183,52 +186,123 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
 
 def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.GoldenResult,
              info: dict, say) -> RunResult:
-    phases = info["phases_s"]
     feed = exchange.pack_feed(spec.dataset, messages=spec.messages, max_payload=spec.max_payload,
                               max_count=spec.max_count)
-    key = secrets.randbits(63)
+    mode = spec.network if spec.network != "auto" else ("tap" if os.geteuid() == 0 else "dgram")
+    run_fn = _run_tap if mode == "tap" else _run_dgram
+    info["capture"] = ({"tool": "dumpcap", "link": "tap in a network namespace"} if mode == "tap"
+                       else {"tool": "hftlab (replayer send and receive times)",
+                             "link": "QEMU dgram netdev on unix sockets (no root: no tap)"})
+    return run_fn(spec, run_dir, img, accel, golden, info, say, feed)
+
+
+def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
+    return OsParams(ip_self=guest_ip, ip_peer=host_ip, mac_peer=host_mac,
+                    ctl_key=secrets.randbits(63), engine=spec.config, fault=spec.fault,
+                    log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)))
+
+
+GUEST_MAC = "52:54:00:48:46:54"
+
+
+def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say):
+    """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status."""
+    phases = info["phases_s"]
+    say("boot", 0.0)
+    phases["ready"] = round(vm.wait_serial(READY, spec.boot_timeout), 3)
+    vm.pin()
+    sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
+    rep = exchange.Replayer(tx, feed, md_dst, rate=spec.rate)
+    try:
+        sink.start()
+        t_r = time.monotonic()
+        rep.start()
+        while rep.is_alive():
+            say("replay", rep.sent / max(1, feed.n_packets))
+            rep.join(0.1)
+        phases["replay"] = round(time.monotonic() - t_r, 3)
+        if rep.error:
+            raise RunError(f"replayer: {rep.error}")
+        _drain(sink, golden.orders.num_rows, spec.drain_timeout, vm)
+        ctl()
+        status = vm.wait(spec.drain_timeout + 30)
+    finally:
+        rep.cancel()
+        sink.cancel()
+        rep.join(2)
+        sink.join(2)
+    return status, sink, rep
+
+
+def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
     with RunNetwork(info["run_id"]) as net:
-        params = OsParams(ip_self=net.guest_ip, ip_peer=net.host_ip, mac_peer=net.host_mac,
-                          ctl_key=key, engine=spec.config, fault=spec.fault,
-                          log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)))
+        params = _params(spec, golden, net.host_ip, net.guest_ip, net.host_mac)
         info["image_sha256"] = write_image(img, run_dir / "hftos.img", params)
-        info["network"] = {"netns": net.netns, "tap": net.tap, "host_ip": net.host_ip,
-                           "guest_ip": net.guest_ip, "md_port": params.md_port,
-                           "order_port": params.order_port}
+        info["network"] = {"mode": "tap", "netns": net.netns, "tap": net.tap,
+                           "host_ip": net.host_ip, "guest_ip": net.guest_ip,
+                           "md_port": params.md_port, "order_port": params.order_port}
         vmspec = VmSpec(image=run_dir / "hftos.img", workdir=run_dir, accel=accel, nic=spec.nic,
                         netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-                        mac="52:54:00:48:46:54", netns=net.netns, vcpu_core=spec.vcpu_core)
-        with Capture(net, run_dir / "wire.pcapng"), Vm(vmspec) as vm:
+                        mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core)
+        tx = exchange.udp_socket(net.netns, net.host_ip, 0)
+        rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
+        ctl = lambda: tx.sendto(exchange.control_message(1, params.ctl_key),  # noqa: E731
+                                (net.guest_ip, params.ctl_port))
+        try:
+            with Capture(net, run_dir / "wire.pcapng"), Vm(vmspec) as vm:
+                t_q = time.monotonic()
+                status, sink, rep = _trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
+                                           ctl, golden, info, say)
+                info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
+        finally:
+            tx.close()
+            rx.close()
+    return _collect(spec, run_dir, status, sink.payloads(), sink.rx_ns, rep, feed, golden, info)
+
+
+def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
+    from .net import DgramLink, write_pcapng
+
+    link = DgramLink(run_dir)
+    params = _params(spec, golden, link.host_ip, link.guest_ip, link.host_mac)
+    info["image_sha256"] = write_image(img, run_dir / "hftos.img", params)
+    info["network"] = {"mode": "dgram", "host_ip": link.host_ip, "guest_ip": link.guest_ip,
+                       "md_port": params.md_port, "order_port": params.order_port}
+    host = exchange.Endpoint(link.host_mac, link.host_ip, 40000)
+    guest = exchange.Endpoint(GUEST_MAC, link.guest_ip, params.md_port)
+    frames = feed.frames(host, guest)
+    ctl_frame = exchange.Feed(*_one(exchange.control_message(1, params.ctl_key))).frames(
+        host, exchange.Endpoint(GUEST_MAC, link.guest_ip, params.ctl_port)).packet(0)
+    vmspec = VmSpec(image=run_dir / "hftos.img", workdir=run_dir, accel=accel, nic=spec.nic,
+                    netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
+    sock = link.open()
+    try:
+        with Vm(vmspec) as vm:
             t_q = time.monotonic()
-            say("boot", 0.0)
-            phases["ready"] = round(vm.wait_serial(READY, spec.boot_timeout), 3)
-            vm.pin()
-            tx = exchange.udp_socket(net.netns, net.host_ip, 0)
-            rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
-            sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
-            rep = exchange.Replayer(tx, feed, net.guest_ip, params.md_port, rate=spec.rate)
-            try:
-                sink.start()
-                t_r = time.monotonic()
-                rep.start()
-                while rep.is_alive():
-                    say("replay", rep.sent / max(1, feed.n_packets))
-                    rep.join(0.1)
-                phases["replay"] = round(time.monotonic() - t_r, 3)
-                if rep.error:
-                    raise RunError(f"replayer: {rep.error}")
-                _drain(sink, golden.orders.num_rows, spec.drain_timeout, vm)
-                tx.sendto(exchange.control_message(1, key), (net.guest_ip, params.ctl_port))
-                status = vm.wait(spec.drain_timeout + 30)
-            finally:
-                rep.cancel()
-                sink.cancel()
-                rep.join(2)
-                sink.join(2)
-                tx.close()
-                rx.close()
-            phases["vm_total"] = round(time.monotonic() - t_q, 3)
-    return _collect(spec, run_dir, status, sink, rep, feed, golden, info)
+            status, sink, rep = _trade(spec, vm, frames, sock, sock, str(link.qemu_path),
+                                       lambda: sock.send(ctl_frame), golden, info, say)
+            info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
+    finally:
+        link.close()
+    got = sink.payloads()
+    recs = [(int(t), frames.packet(i)) for i, t in enumerate(rep.sent_ns[: rep.sent])]
+    recs += [(int(sink.rx_ns[i]), f) for i, f in enumerate(got)]
+    write_pcapng(run_dir / "wire.pcapng", recs, comment="written by hftlab: dgram link, no tap")
+    payloads, rx_ns = [], []
+    from ._core import ffi as _ffi, lib as _lib
+    view = _ffi.new("struct net_udp_view *")
+    for i, f in enumerate(got):  # keep the UDP payloads of order frames
+        if _lib.net_parse_udp(f, len(f), view) == 0 and view.dst_port == params.order_port:
+            payloads.append(bytes(_ffi.buffer(view.payload, view.payload_len)))
+            rx_ns.append(sink.rx_ns[i])
+    return _collect(spec, run_dir, status, payloads, np.array(rx_ns, np.int64), rep, feed,
+                    golden, info)
+
+
+def _one(payload: bytes):
+    """Feed fields for a single datagram."""
+    data = np.frombuffer(payload, np.uint8).copy()
+    return (data, np.array([0, len(payload)], np.uint64), np.array([0], np.uint16), 0, b"\0" * 10)
 
 
 def _drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> None:
@@ -245,7 +319,7 @@ def _drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> N
         time.sleep(0.02)
 
 
-def _collect(spec, run_dir, status, sink, rep, feed, golden, info) -> RunResult:
+def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info) -> RunResult:
     from .vm import debug_exit_status
 
     info["qemu_exit_status"] = status
@@ -259,10 +333,8 @@ def _collect(spec, run_dir, status, sink, rep, feed, golden, info) -> RunResult:
     meta = {"hftlab.run": json.dumps(info, default=str)}
     _write_arrow(log.records, run_dir / "sut_log.arrow",
                  {**meta, "hftlab.counters": json.dumps(log.counters)})
-    payloads = sink.payloads()
     ouch = b"".join(payloads)
-    orders = core.orders_from_ouch(ouch).append_column(
-        "rx_ns", pa.array(sink.rx_ns[: len(payloads)]))
+    orders = core.orders_from_ouch(ouch).append_column("rx_ns", pa.array(rx_ns[: len(payloads)]))
     write_parquet(orders, run_dir / "orders.parquet", meta)
     info["counters"] = log.counters
     info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,

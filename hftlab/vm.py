@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ._proc import spawn
 from .errors import ConfigError, RunError, ToolMissingError
 
 __all__ = ["AccelChoice", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
@@ -161,9 +162,8 @@ class Vm:
         (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)
         self.serial_path.write_bytes(b"")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(self.spec.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = spawn(self.spec.command(), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return self
 
     # -- QMP -------------------------------------------------------------

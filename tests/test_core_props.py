@@ -309,3 +309,18 @@ def test_random_itch_buffers_decode_or_raise(seed, tmp_path):
         core.decode_itch(data, counters=c)
     except DataError as exc:
         assert exc.offset is not None and 0 <= exc.offset <= len(data)
+
+
+def test_trigger_beyond_token_range_never_trades():
+    """A token holds 48 bits of sequence number: a larger trigger must not
+    produce an order whose token points at another tick."""
+    msgs = [hdr("R", 1, 0, 0) + b"AAPL    " + b"\0" * 20,
+            hdr("A", 1, 0, 1) + struct.pack(">QcI8sI", 1, b"B", 100, b"AAPL    ", 10000),
+            hdr("A", 1, 0, 2) + struct.pack(">QcI8sI", 2, b"S", 100, b"AAPL    ", 9990)]
+    for first, want_orders in ((1, 1), ((1 << 48) + 1, 0)):
+        eng = core.Engine()
+        eng.feed_packet(mold_packet(SESSION, 1, []))
+        eng.feed_packet(mold_packet(SESSION, first, msgs))
+        c = eng.counters()
+        assert c["orders"] == want_orders
+        assert c["seq_too_large"] == (0 if want_orders else 2)

@@ -96,8 +96,6 @@ static void hx_wait_until(int64_t due, uint64_t spin_ns)
 
 int hx_replay_run(struct hx_replay *r)
 {
-	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(r->dst_port),
-				   .sin_addr.s_addr = htonl(r->dst_ip) };
 	int64_t t0 = hx_now(CLOCK_MONOTONIC);
 
 	r->sent = 0;
@@ -113,7 +111,7 @@ int hx_replay_run(struct hx_replay *r)
 		}
 		const uint8_t *p = r->data + r->offsets[i];
 		size_t len = (size_t)(r->offsets[i + 1] - r->offsets[i]);
-		while (sendto(r->fd, p, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		while (send(r->fd, p, len, 0) < 0) {
 			if (errno == ENOBUFS || errno == EAGAIN) {  /* tap queue full: back off */
 				struct timespec ts = { 0, 20000 };
 				nanosleep(&ts, NULL);
@@ -146,7 +144,7 @@ int hx_sink_run(struct hx_sink *s)
 {
 	uint8_t pkt[65536];
 	char ctl[256];
-	struct sockaddr_in src;
+	struct sockaddr_storage src;
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 
 	s->n = 0;
@@ -179,7 +177,8 @@ int hx_sink_run(struct hx_sink *s)
 		}
 		memcpy(s->buf + at, pkt, (size_t)len);
 		s->rx_ns[s->n] = hx_rx_time(&mh);
-		s->src_ip[s->n] = ntohl(src.sin_addr.s_addr);
+		s->src_ip[s->n] = src.ss_family == AF_INET ?
+			ntohl(((struct sockaddr_in *)&src)->sin_addr.s_addr) : 0;
 		s->offsets[++s->n] = at + (uint64_t)len;
 	}
 	return 0;

@@ -23,9 +23,8 @@ int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port,
 		  int bufsize, char *err, size_t errlen);
 
 struct hx_replay {
-	int fd;
-	uint32_t dst_ip;          /* host order */
-	uint16_t dst_port;
+	int fd;                   /* connected: UDP to the SUT, or a unix datagram
+				   * socket to QEMU's dgram netdev (whole frames) */
 	const uint8_t *data;      /* datagram i is data[offsets[i] .. offsets[i+1]) */
 	const uint64_t *offsets;  /* n + 1 entries */
 	size_t n;
@@ -56,7 +55,8 @@ struct hx_sink {
 	int err;
 };
 
-/* Receive until *stop, or max datagrams. Returns 0 or -1 (s->err). */
+/* Receive until *stop, or max datagrams. Returns 0 or -1 (s->err).
+ * src_ip is filled for AF_INET sockets, 0 otherwise. */
 int hx_sink_run(struct hx_sink *s);
 
 #endif

@@ -203,3 +203,21 @@ size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
 	tslog_dump_end(&d);
 	return s.len;
 }
+
+size_t hc_frame_feed(const uint8_t *data, const uint64_t *offsets, size_t n,
+		     const struct net_endpoint *src, const struct net_endpoint *dst,
+		     uint8_t *out, uint64_t *out_offsets)
+{
+	uint64_t at = 0;
+
+	out_offsets[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = (size_t)(offsets[i + 1] - offsets[i]);
+		uint8_t *frame = out + at;
+		core_memcpy(frame + NET_UDP_HDRS, data + offsets[i], len);
+		at += net_build_udp(frame, len + NET_UDP_HDRS + NET_ETH_MIN_FRAME, src, dst,
+				    (uint16_t)len, (uint16_t)i);
+		out_offsets[i + 1] = at;
+	}
+	return (size_t)at;
+}

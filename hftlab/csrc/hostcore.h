@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "ouch.h"
 #include "tslog.h"
+#include "net.h"
 
 #define HC_NEED_SPACE 2  /* stopped: the output buffer is full */
 
@@ -91,6 +92,13 @@ struct hc_decode_result hc_pack_file(const uint8_t *buf, size_t len, size_t off,
 
 /* Run one MoldUDP64 datagram through the engine, orders into g->out. */
 int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);
+
+/* Wrap n UDP payloads (data[offsets[i]..offsets[i+1])) into Ethernet/IPv4/
+ * UDP frames from src to dst, back to back in out (each payload + 42 bytes,
+ * at least 60); out_offsets gets n + 1 entries. Returns the bytes written. */
+size_t hc_frame_feed(const uint8_t *data, const uint64_t *offsets, size_t n,
+		     const struct net_endpoint *src, const struct net_endpoint *dst,
+		     uint8_t *out, uint64_t *out_offsets);
 
 /* Write a tslog dump (n counters, then the records) into out[0..cap).
  * Returns the bytes the dump needs; it is complete only when <= cap. */

@@ -22,6 +22,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 	strategy_init(&e->strat, &cfg->strat);
 	risk_init(&e->risk, &cfg->risk);
 	e->orders = 0;
+	e->seq_too_large = 0;
 	e->instance = (uint8_t)cfg->instance;
 	return true;
 }
@@ -58,6 +59,12 @@ int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t
 		return 0;
 	if (fx.exec_shares)
 		risk_on_trade(&e->risk, slot, fx.exec_price);
+	/* The tick-to-trade join needs the trigger in the token: a sequence
+	 * number the token cannot hold never trades (no session gets there). */
+	if (CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
+		e->seq_too_large++;
+		return 0;
+	}
 	if (!strategy_evaluate(&e->strat, &e->book, fx.locate, seq, m.timestamp_ns, &o))
 		return 0;
 	if (risk_check(&e->risk, &o) != RISK_OK)

@@ -20,6 +20,7 @@
 
 #define ENGINE_CONFIG_MAGIC 0x48465443u  /* "HFTC" */
 #define ENGINE_CONFIG_VERSION 1u
+#define ENGINE_MAX_TRIGGER_SEQ ((1ull << 48) - 1)  /* 12 hex digits of the OUCH token */
 
 /* Fixed layout: embedded in the HFT-OS image config block. */
 struct engine_config {
@@ -42,6 +43,7 @@ struct engine {
 	struct strategy strat;
 	struct risk risk;
 	uint64_t orders;        /* orders emitted */
+	uint64_t seq_too_large; /* triggers >= 2^48 that an order token cannot carry */
 	uint8_t instance;
 };
 

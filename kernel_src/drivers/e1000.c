@@ -289,3 +289,12 @@ int nic_tx_flush(struct nic *n, uint32_t timeout_us)
 	}
 	return 0;
 }
+
+/* 13.7: MPC and RNBC count frames the NIC could not store because the ring
+ * had no free descriptor (RDH == RDT). The 8254x clears them on read (QEMU
+ * does not), so they are read once, at the end of a run. */
+void nic_read_stats(struct nic *n, struct nic_stats *s)
+{
+	s->rx_missed = reg_read32(n, MPC);
+	s->rx_no_buffer = reg_read32(n, RNBC);
+}

@@ -57,6 +57,8 @@
 #define TDT       0x03818
 #define MTA       0x05200 /* Multicast Table Array, 128 dwords, 13.4.49 */
 #define  MTA_ENTRIES    128
+#define MPC       0x04010 /* Missed Packets Count, 13.7 statistics */
+#define RNBC      0x040A0 /* Receive No Buffers Count, 13.7 statistics */
 #define RAL0      0x05400 /* Receive Address Low, 13.4.50 */
 #define RAH0      0x05404
 #define  RAH_AV         (1u << 31) /* address valid */

@@ -46,4 +46,12 @@ void nic_tx_commit(struct nic *n, uint16_t len);
 /* Wait until all committed frames are sent; -1 on timeout. */
 int nic_tx_flush(struct nic *n, uint32_t timeout_us);
 
+/* The NIC's own drop counters, read once at the end of a run (device
+ * registers: never on the hot path). */
+struct nic_stats {
+	uint64_t rx_missed;     /* frames dropped for lack of room (e1000: MPC) */
+	uint64_t rx_no_buffer;  /* frames that found no free descriptor (e1000: RNBC) */
+};
+void nic_read_stats(struct nic *n, struct nic_stats *s);
+
 #endif

@@ -2,8 +2,10 @@
  * serial.c - polled 16550 driver for COM1, the console of HFT-OS.
  *
  * Registers and bits as in the NS16550A datasheet. No interrupts, no input:
- * the console only carries boot messages, the fault dump and (later) the
- * framed end-of-run log.
+ * the console only carries boot messages, the fault dump and the framed
+ * end-of-run log. Under QEMU the transmitter is never busy: a byte written
+ * to THR goes straight to the chardev and THRE is set again before the
+ * next LSR read, so the wait in uart_tx costs one port read per byte.
  */
 #include "drivers/serial.h"
 #include "arch/x86_64/cpu.h"
@@ -96,4 +98,12 @@ void serial_write(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		serial_putc(s[i]);
+}
+
+void serial_write_raw(const char *s, size_t len)
+{
+	if (!serial_present)
+		return;
+	for (size_t i = 0; i < len; i++)
+		uart_tx((uint8_t)s[i]);
 }

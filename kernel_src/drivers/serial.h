@@ -18,4 +18,8 @@ void serial_putc(char c);
 
 void serial_write(const char *s, size_t len);
 
+/* Write bytes as they are, without the "\n" -> "\r\n" translation: for
+ * framed, checksummed output (the end-of-run dump). */
+void serial_write_raw(const char *s, size_t len);
+
 #endif

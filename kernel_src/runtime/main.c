@@ -1,10 +1,13 @@
 /*
- * main.c - HFT-OS runtime: bring-up, then (later) the trading hot loop.
+ * main.c - HFT-OS runtime: bring-up, then the trading run.
  *
  * Order: console, descriptor tables, what the loader found (E820), TSC
- * frequency, PCI devices, the optional fault and NIC tests, then the run
- * ends with HFTOS_EXIT_OK. The config block (runtime/config.h) lives here, at a fixed
- * place in the image, so a run can be configured by patching bytes.
+ * frequency, the config block (runtime/config.h, checked before use), PCI
+ * devices; then, by the config's flags, the fault test, the NIC self-test,
+ * a boot-only exit, or the trading run (runtime/trade.c): NIC and engine
+ * up, READY once frames can be received, the hot loop until STOP or
+ * max_messages, the dump, exit "ok". Boot phases are stamped with the TSC
+ * ("boot: phase <name> tsc=<n>") so hftlab can time them.
  */
 #include "arch/x86_64/boot_info.h"
 #include "arch/x86_64/cpu.h"
@@ -17,18 +20,11 @@
 #include "runtime/kprintf.h"
 #include "runtime/nic_selftest.h"
 #include "runtime/panic.h"
+#include "runtime/trade.h"
 
 /* First address above the identity map: stage 2 maps [0, 4 GiB) only, so a
  * write here must raise #PF with CR2 = this address. */
 #define FAULT_TEST_ADDR 0x100000000ull
-
-struct hftos_config hftos_config __attribute__((section(".config"), used)) = {
-	.magic = HFTOS_CONFIG_MAGIC,
-	.version = HFTOS_CONFIG_VERSION,
-	.size = sizeof(struct hftos_config),
-	.local_ip = { 10, 0, 2, 15 },
-	.peer_ip = { 10, 0, 2, 2 },
-};
 
 __attribute__((noreturn)) void kmain(const struct boot_info *bi);
 
@@ -63,7 +59,7 @@ static void print_boot_info(const struct boot_info *bi)
 	kprintf("e820: %lu KiB usable\n", usable >> 10);
 }
 
-static void print_tsc(void)
+static uint64_t init_tsc(void)
 {
 	struct tsc_info t;
 
@@ -72,6 +68,7 @@ static void print_tsc(void)
 		tsc_source_name(t.source), t.pit_hz, t.invariant ? "yes" : "no");
 	if (t.source == TSC_SOURCE_NONE)
 		panic("no TSC frequency: CPUID 15h/16h absent and PIT did not respond");
+	return t.hz;
 }
 
 static void fault_test(void)
@@ -81,23 +78,41 @@ static void fault_test(void)
 	panic("fault test: the write to 0x%llx did not fault", FAULT_TEST_ADDR);
 }
 
+static __attribute__((noreturn)) void exit_with(const char *what, uint8_t code)
+{
+	kprintf("%s: exit code 0x%x\n", what, code);
+	machine_exit(code);
+}
+
 void kmain(const struct boot_info *bi)
 {
+	uint64_t tsc_entry = tsc_read();
 	bool have_serial = serial_init();
+	const struct hftos_config *cfg = &hftos_config;
 
-	kprintf("\nHFT-OS runtime (config v%u, serial %s)\n", hftos_config.version,
-		have_serial ? "ok" : "missing");
+	kprintf("\nHFT-OS runtime (serial %s)\n", have_serial ? "ok" : "missing");
+	kprintf("boot: phase entry tsc=%lu\n", tsc_entry);
 	gdt_init();
 	idt_init();
 	print_boot_info(bi);
-	print_tsc();
+	uint64_t tsc_hz = init_tsc();
+	config_check(cfg);
+	kprintf("config: v%u flags 0x%x max_messages %lu log_capacity %u\n", cfg->version,
+		cfg->flags, cfg->max_messages, cfg->log_capacity);
 	pci_list();
-	if (hftos_config.fault_test)
+	if (cfg->flags & HFTOS_F_FAULT)
 		fault_test();
-	if (hftos_config.nic_test && nic_selftest(&hftos_config) < 0) {
-		kprintf("nic test failed: exit code nic failed (0x%x)\n", HFTOS_EXIT_NIC_FAILED);
-		machine_exit(HFTOS_EXIT_NIC_FAILED);
+	if (cfg->flags & HFTOS_F_NIC_TEST) {
+		if (nic_selftest(cfg) < 0)
+			exit_with("nic test failed", HFTOS_EXIT_NIC_FAILED);
+		exit_with("nic test ok", HFTOS_EXIT_OK);
 	}
-	kprintf("boot ok: exit code ok (0x%x)\n", HFTOS_EXIT_OK);
+	if (cfg->flags & HFTOS_F_BOOT_ONLY)
+		exit_with("boot ok (boot-only flag)", HFTOS_EXIT_OK);
+	trade_start(cfg, tsc_hz);
+	kprintf("boot: phase init tsc=%lu\n", tsc_read());
+	trade_wait_ready();
+	trade_loop();
+	trade_finish();
 	machine_exit(HFTOS_EXIT_OK);
 }

@@ -1,8 +1,8 @@
 /*
  * nic_selftest.c - prove the NIC path end to end with ARP.
  *
- * Run when hftos_config.nic_test is set: announce local_ip with a
- * gratuitous ARP, ask for peer_ip with an ARP request, and wait for the
+ * Run when hftos_config.flags has HFTOS_F_NIC_TEST: announce ip_self with a
+ * gratuitous ARP, ask for ip_peer with an ARP request, and wait for the
  * reply (QEMU's user-mode network answers for its gateway 10.0.2.2). TX is
  * proven by the frames in a capture (QEMU filter-dump), RX by the reply.
  * Frames are built in place in TX buffers and parsed in place in RX buffers.
@@ -98,20 +98,28 @@ static int wait_arp_reply(struct nic *n, const uint8_t peer[4], const uint8_t us
 	return -1;
 }
 
+/* Host-order u32 (the config's form) to network-order bytes. */
+static void ip_bytes(uint8_t out[4], uint32_t ip)
+{
+	for (int i = 0; i < 4; i++)
+		out[i] = (uint8_t)(ip >> (24 - 8 * i));
+}
+
 int nic_selftest(const struct hftos_config *cfg)
 {
 	struct nic *n = nic_open();
+	uint8_t us[4], peer[4];
 
 	if (!n)
 		return -1;
-	if (send_arp_request(n, cfg->local_ip, cfg->local_ip) < 0 ||
-	    send_arp_request(n, cfg->local_ip, cfg->peer_ip) < 0 ||
+	ip_bytes(us, cfg->ip_self);
+	ip_bytes(peer, cfg->ip_peer);
+	if (send_arp_request(n, us, us) < 0 || send_arp_request(n, us, peer) < 0 ||
 	    nic_tx_flush(n, TX_TIMEOUT_US) < 0) {
 		kprintf("nic test: transmit failed\n");
 		return -1;
 	}
 	kprintf("nic test: sent gratuitous ARP for %u.%u.%u.%u and ARP request for %u.%u.%u.%u\n",
-		cfg->local_ip[0], cfg->local_ip[1], cfg->local_ip[2], cfg->local_ip[3],
-		cfg->peer_ip[0], cfg->peer_ip[1], cfg->peer_ip[2], cfg->peer_ip[3]);
-	return wait_arp_reply(n, cfg->peer_ip, cfg->local_ip);
+		us[0], us[1], us[2], us[3], peer[0], peer[1], peer[2], peer[3]);
+	return wait_arp_reply(n, peer, us);
 }

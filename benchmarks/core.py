@@ -1,0 +1,350 @@
+"""ITCH decode and trading-path throughput, in one run (issue 2, "Benchmark").
+
+    python3 benchmarks/core.py [--messages 3000000] [--reps 3] [--slice 200000]
+                               [--no-install] [--json OUT.json]
+
+Figures, not assertions. On one synthetic ITCH 5.0 file (hftlab.synth when it
+is importable, else the RITCH sample repeated with its zero length prefixes
+replaced by the real lengths), built in a temporary directory:
+
+* hftlab.core.read_itch: the whole file into an Arrow table (C decoder);
+* a plain-Python struct decoder written below, into the same Arrow columns,
+  on the first --slice messages (extrapolated, and labelled so);
+* an ITCH parser from PyPI (itchfeed, pure Python, parse into its message
+  objects; pip-installed here if missing unless --no-install), on the slice;
+* build/bench_engine (benchmarks/c/bench_engine.c, -O2): ns per message of
+  itch_decode alone and of the whole engine path, with hftlab's default
+  EngineConfig, for the default 2^20-order book and a 2^14-order one.
+
+Targets (issue 2): >= 20 M msg/s decode in C, >= 5 M msg/s into Arrow from
+Python. The environment (CPU, kernel, Python, numpy, pyarrow, git revision)
+is printed first and stored with the results by --json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+RITCH = Path("/work/shared/data/itch/ritch/ex20101224.TEST_ITCH_50")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+from hftlab import core  # noqa: E402
+
+TARGET_C_DECODE = 20.0  # M msg/s
+TARGET_ARROW = 5.0      # M msg/s
+PYPI_CANDIDATES = (("itchfeed", "itch"),)  # (distribution, module); at most 3 tried
+
+
+# --------------------------------------------------------------------------- environment
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_rev() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(), "nproc": os.cpu_count(), "kernel": platform.release(),
+        "governor": gov.read_text().strip() if gov.exists() else "n/a",
+        "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(), "numpy": np.__version__, "pyarrow": pa.__version__,
+        "git": _git_rev(),
+    }
+
+
+# --------------------------------------------------------------------------- input
+def build_input(path: Path, n: int) -> str:
+    """Write an n-message ITCH file at `path`; return how it was made."""
+    try:
+        from hftlab import synth
+    except ImportError as exc:  # the generator is a colleague's and may be absent
+        return _repeat_ritch(path, n, f"hftlab.synth unavailable ({exc})")
+    synth.generate(path, n, seed=0)
+    return f"hftlab.synth.generate(n={n:,}, seed=0)"
+
+
+def _repeat_ritch(path: Path, n: int, why: str) -> str:
+    """The RITCH sample (12,012 messages, length prefixes all 0) with the real
+    lengths written into the prefixes, repeated to n messages."""
+    raw = RITCH.read_bytes()
+    one, off = bytearray(), 0
+    while off < len(raw):
+        ln = core.ITCH_LENGTHS[chr(raw[off + 2])]
+        one += ln.to_bytes(2, "big") + raw[off + 2: off + 2 + ln]
+        off += 2 + ln
+    per = core.read_itch(RITCH).num_rows
+    with open(path, "wb") as out:
+        for _ in range(n // per):
+            out.write(one)
+        rest, off = n % per, 0
+        for _ in range(rest):
+            off += 2 + int.from_bytes(one[off:off + 2], "big")
+        out.write(one[:off])
+    return f"RITCH sample repeated to {n:,} messages, real length prefixes ({why})"
+
+
+def _slice(src: Path, dst: Path, n: int) -> int:
+    """Copy the first n framed messages of src to dst; returns how many."""
+    buf, off, k = src.read_bytes(), 0, 0
+    while k < n and off + 2 < len(buf):
+        ln = int.from_bytes(buf[off:off + 2], "big") or core.ITCH_LENGTHS[chr(buf[off + 2])]
+        off, k = off + 2 + ln, k + 1
+    dst.write_bytes(buf[:off])
+    return k
+
+
+# --------------------------------------------------------------------------- plain Python
+# ITCH 5.0 §4 layouts, big-endian, type byte first: (struct format, {column: field index}).
+# Common header: type @0, locate u16, tracking u16, timestamp u48 (6 bytes).
+_H = ">cHH6s"
+_PLAIN: dict[bytes, tuple[str, dict[str, int]]] = {
+    b"S": (_H + "c", {}),
+    b"R": (_H + "8sccIcc2scccccIc", {"stock": 4}),
+    b"H": (_H + "8scc4s", {"stock": 4}),
+    b"Y": (_H + "8sc", {"stock": 4}),
+    b"L": (_H + "4s8sccc", {"stock": 5}),
+    b"V": (_H + "QQQ", {}),
+    b"W": (_H + "c", {}),
+    b"K": (_H + "8sIcI", {"stock": 4}),
+    b"J": (_H + "8sIIII", {"stock": 4}),
+    b"h": (_H + "8scc", {"stock": 4}),
+    b"A": (_H + "QcI8sI", {"order_ref": 4, "side": 5, "shares": 6, "stock": 7, "price": 8}),
+    b"F": (_H + "QcI8sI4s", {"order_ref": 4, "side": 5, "shares": 6, "stock": 7, "price": 8}),
+    b"E": (_H + "QIQ", {"order_ref": 4, "shares": 5, "match_number": 6}),
+    b"C": (_H + "QIQcI", {"order_ref": 4, "shares": 5, "match_number": 6, "price": 8}),
+    b"X": (_H + "QI", {"order_ref": 4, "shares": 5}),
+    b"D": (_H + "Q", {"order_ref": 4}),
+    b"U": (_H + "QQII", {"order_ref": 4, "new_order_ref": 5, "shares": 6, "price": 7}),
+    b"P": (_H + "QcI8sIQ", {"order_ref": 4, "side": 5, "shares": 6, "stock": 7, "price": 8,
+                            "match_number": 9}),
+    b"Q": (_H + "Q8sIQc", {"shares": 4, "stock": 5, "price": 6, "match_number": 7}),
+    b"B": (_H + "Q", {"match_number": 4}),
+    b"I": (_H + "QQc8sIIIcc", {"shares": 4, "side": 6, "stock": 7, "price": 10}),
+    b"N": (_H + "8sc", {"stock": 4}),
+    b"O": (_H + "8scIIIQII", {"stock": 4}),
+}
+_PLAIN_COLS = ("order_ref", "new_order_ref", "side", "shares", "stock", "price", "match_number")
+
+
+def plain_decode(buf: bytes, limit: int) -> pa.Table:
+    """Decode up to `limit` framed messages with struct into Arrow columns."""
+    plan = {}
+    for t, (fmt, fields) in _PLAIN.items():
+        s = struct.Struct(fmt)
+        assert s.size == core.ITCH_LENGTHS[t.decode()], f"plain layout of {t!r} is wrong"
+        plan[t[0]] = (s.size, s.unpack_from, tuple(fields.get(c) for c in _PLAIN_COLS))
+    cols: dict[str, list] = {c: [] for c in ("msg_type", "stock_locate", "tracking", "timestamp_ns",
+                                             *_PLAIN_COLS)}
+    mt, loc, trk, ts = cols["msg_type"], cols["stock_locate"], cols["tracking"], cols["timestamp_ns"]
+    rest = [cols[c] for c in _PLAIN_COLS]
+    off, n, end = 0, 0, len(buf)
+    while n < limit and off + 2 < end:
+        size, unpack, idx = plan[buf[off + 2]]
+        off += 2
+        v = unpack(buf, off)
+        off += size
+        n += 1
+        mt.append(v[0].decode())
+        loc.append(v[1])
+        trk.append(v[2])
+        ts.append(int.from_bytes(v[3], "big"))
+        for col, i in zip(rest, idx):
+            col.append(None if i is None else v[i])
+    cols["side"] = [None if s is None else s.decode() for s in cols["side"]]
+    cols["stock"] = [None if s is None else s.decode().rstrip() for s in cols["stock"]]
+    return pa.table(cols)
+
+
+def _agrees(plain: pa.Table, ref: pa.Table) -> bool:
+    """Did the plain decoder read the same values as the C one?"""
+    return plain.num_rows == ref.num_rows and all(
+        plain.column(c).to_pylist() == ref.column(c).to_pylist()
+        for c in ("stock_locate", "timestamp_ns", "order_ref", "new_order_ref", "shares", "price",
+                  "match_number", "side"))
+
+
+# --------------------------------------------------------------------------- PyPI parser
+def pypi_parser(allow_install: bool) -> tuple[str, Callable[[Path], int] | None]:
+    """Import (or pip-install, at most len(PYPI_CANDIDATES) attempts) an ITCH
+    parser. Returns (description, parse function or None)."""
+    notes = []
+    for dist, module in PYPI_CANDIDATES:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            if not allow_install:
+                notes.append(f"{dist}: not installed (--no-install)")
+                continue
+            r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", dist],
+                               capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                notes.append(f"{dist}: pip install failed: {r.stderr.strip().splitlines()[-1:]}")
+                continue
+            importlib.invalidate_caches()
+            mod = importlib.import_module(module)
+        if dist == "itchfeed":
+            from itch.parser import MessageParser  # type: ignore[import-not-found]
+
+            backend = "C++ backend itchcpp" if getattr(mod, "USING_CPP_BACKEND", False) else "pure Python"
+
+            def parse(path: Path) -> int:
+                with open(path, "rb") as fh:
+                    return sum(1 for _ in MessageParser().parse_file(fh))
+
+            return f"{dist} {getattr(mod, '__version__', '?')} ({backend})", parse
+    return "none: " + "; ".join(notes), None
+
+
+# --------------------------------------------------------------------------- C benchmark
+def bench_c(path: Path, cfg: Path, order_cap: int, reps: int) -> dict[str, Any]:
+    exe = ROOT / "build" / "bench_engine"
+    subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "fuzz"), "bench_engine"], check=True,
+                   stdout=subprocess.DEVNULL)
+    out = subprocess.run([str(exe), str(path), "--reps", str(reps), "--config", str(cfg),
+                          "--order-cap", str(order_cap), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def _timed(fn: Callable[[], Any], reps: int, warmup: int = 0) -> tuple[list[float], Any]:
+    """Wall times of reps calls after warmup untimed ones. Only the last
+    result is kept, and each one is dropped before the next call, so that
+    a 300 MB table is never alive twice."""
+    times, res = [], None
+    for i in range(warmup + reps):
+        res = None
+        t0 = time.perf_counter()
+        res = fn()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times, res
+
+
+# --------------------------------------------------------------------------- main
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    env = environment()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="hftlab-bench-") as tmp:
+        path, small = Path(tmp) / "feed.itch", Path(tmp) / "slice.itch"
+        made = build_input(path, args.messages)
+        n_slice = _slice(path, small, args.slice)
+        env["input"] = f"{made}; {path.stat().st_size / 1e6:.1f} MB"
+
+        times, n = _timed(lambda: core.read_itch(path).num_rows, args.reps, warmup=1)
+        rows.append({"path": "hftlab.core.read_itch -> Arrow", "messages": n,
+                     "seconds": min(times), "median_s": statistics.median(times),
+                     "note": f"whole file, {args.reps} reps after 1 warm-up"})
+
+        times, t = _timed(lambda: plain_decode(small.read_bytes(), n_slice), 1)
+        env["plain_agrees"] = _agrees(t, core.read_itch(small))
+        rows.append({"path": "plain Python struct -> Arrow", "messages": t.num_rows,
+                     "seconds": times[0], "median_s": times[0],
+                     "note": f"first {t.num_rows:,}; whole file extrapolated: "
+                             f"{times[0] * n / t.num_rows:.1f} s"})
+
+        desc, parse = pypi_parser(not args.no_install)
+        if parse is not None:
+            times, k = _timed(lambda: parse(small), 1)
+            rows.append({"path": f"PyPI {desc} -> objects", "messages": k, "seconds": times[0],
+                         "median_s": times[0], "note": f"first {k:,}, no Arrow; whole file "
+                                                       f"extrapolated: {times[0] * n / k:.1f} s"})
+        env["pypi_parser"] = desc
+
+        cfg = Path(tmp) / "engine_config.bin"
+        cfg.write_bytes(core.EngineConfig.default().to_bytes())
+        c_runs = {cap: bench_c(path, cfg, cap, args.c_reps) for cap in (1 << 20, 1 << 14)}
+    first = c_runs[1 << 20]
+    env["c_cpu"] = first["cpu"]
+    for cap, r in c_runs.items():
+        names = ("decode", "frame+decode", "on_message", "on_packet") if cap == 1 << 20 else (
+            "on_message", "on_packet")
+        for name in names:
+            p = r["paths"][name]
+            label = {"decode": "C itch_decode (pre-framed)", "frame+decode": "C itch_frame_next + itch_decode",
+                     "on_message": "C engine_on_message", "on_packet": "C engine_on_packet"}[name]
+            if name.startswith("on_"):
+                label += f" (2^{cap.bit_length() - 1} book)"
+            rows.append({"path": label, "messages": r["messages"],
+                         "seconds": p["ns_min"] * r["messages"] / 1e9,
+                         "median_s": p["ns_median"] * r["messages"] / 1e9,
+                         "note": f"{p['ns_median']:.1f} ns/msg median ({p['ns_min']:.1f}..{p['ns_max']:.1f}), "
+                                 f"{r['reps']} reps, {r['orders']} orders, full_orders {r['full_orders']}"})
+    return {"env": env, "rows": rows, "c": {str(k): v for k, v in c_runs.items()}}
+
+
+def report(res: dict[str, Any]) -> None:
+    env, rows = res["env"], res["rows"]
+    print("environment:")
+    for k, v in env.items():
+        print(f"  {k:12} {v}")
+    base = rows[0]["messages"] / rows[0]["median_s"]
+    print(f"\n{'path':48} {'messages':>10} {'median s':>9} {'M msg/s':>8} {'best':>7} {'x hftlab':>9}  note")
+    for r in rows:
+        rate = r["messages"] / r["median_s"]
+        r["mmsgs"] = rate / 1e6
+        r["mmsgs_best"] = r["messages"] / r["seconds"] / 1e6
+        print(f"{r['path']:48} {r['messages']:>10,} {r['median_s']:>9.3f} {rate / 1e6:>8.2f} "
+              f"{r['mmsgs_best']:>7.2f} {rate / base:>9.2f}  {r['note']}")
+    print("(M msg/s at the median repetition, 'best' at the fastest; Python slices run once; "
+          "'x hftlab' is the median rate over hftlab.core.read_itch's)")
+    c_dec = next(r["mmsgs"] for r in rows if r["path"].startswith("C itch_decode"))
+    arrow = rows[0]["mmsgs"]
+    print("\ntargets, judged at the median:")
+    print(f"target >= {TARGET_C_DECODE:.0f} M msg/s decode in C:      {c_dec:6.1f}  "
+          f"{'met' if c_dec >= TARGET_C_DECODE else 'MISSED'}")
+    print(f"target >= {TARGET_ARROW:.0f} M msg/s into Arrow (Python):  {arrow:6.1f}  "
+          f"{'met' if arrow >= TARGET_ARROW else 'MISSED'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=3_000_000, help="messages in the test file")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of read_itch")
+    ap.add_argument("--c-reps", type=int, default=5, help="repetitions inside bench_engine")
+    ap.add_argument("--slice", type=int, default=200_000, help="messages for the Python decoders")
+    ap.add_argument("--no-install", action="store_true", help="do not pip-install a PyPI parser")
+    ap.add_argument("--json", type=Path, help="also write the results and environment here")
+    args = ap.parse_args(argv)
+    res = run(args)
+    report(res)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,430 @@
+/*
+ * trade.c - the hot loop of HFT-OS: RX descriptor -> MoldUDP64/ITCH -> book
+ * -> strategy -> risk -> OUCH frame -> TDT, with nothing in between.
+ *
+ * One core, no interrupts, no copies. The loop spins on the DD bit of the
+ * next RX descriptor (memory, not a device register), stamps the TSC when it
+ * sees it set (tsc_rx), and hands the frame in place to the classifier:
+ * market data goes straight into engine_on_packet; when the engine emits an
+ * order, trade_emit builds the OUCH message and its UDP/IP/Ethernet headers
+ * directly in a TX buffer, writes TDT (the only doorbell of an order), stamps
+ * the TSC again (tsc_tx) and logs both with the trigger sequence number.
+ * RX buffers go back to the NIC with one RDT write per TRADE_RX_BATCH frames,
+ * and whenever the ring runs dry (QEMU stops receiving at RDH == RDT).
+ *
+ * Everything else is counted: ARP (answered for ip_self), control messages
+ * (STOP, KILL; only from ip_peer with the run's key), foreign ethertypes,
+ * IP and UDP errors by enum net_status, datagrams to other ports. Nothing on
+ * the hot path prints, reads a NIC register or allocates.
+ */
+#include "runtime/trade.h"
+#include "runtime/param.h"
+#include "runtime/kprintf.h"
+#include "runtime/panic.h"
+#include "drivers/nic.h"
+#include "drivers/serial.h"
+#include "arch/x86_64/tsc.h"
+#include "core/engine.h"
+#include "core/net.h"
+#include "core/ouch.h"
+#include "core/tslog.h"
+
+#define ARP_OP_REQUEST 1 /* RFC 826 */
+#define ARP_OP_REPLY   2
+
+struct trade_counters {
+	uint64_t frames_rx, frames_tx;
+	uint64_t arp_requests;       /* ARP requests for ip_self */
+	uint64_t arp_replies;        /* our answers to them */
+	uint64_t arp_other;          /* other ARP: replies to us, requests for others, malformed */
+	uint64_t foreign_ethertype;  /* neither IPv4 nor ARP */
+	uint64_t ip_errors;          /* IPv4 refused (net_status), not UDP, or not to ip_self */
+	uint64_t udp_errors;         /* UDP length inconsistent (NET_E_UDP_LEN) */
+	uint64_t wrong_port;         /* UDP to ip_self on neither md_port nor ctl_port */
+	uint64_t ctl_ok, ctl_rejected;
+	uint64_t md_packets;         /* datagrams handed to the engine */
+	uint64_t orders_sent;
+	uint64_t tx_ring_full;       /* frames (orders or ARP replies) not sent: no TX buffer */
+};
+
+struct trade {
+	struct nic *nic;
+	struct engine *eng;
+	struct tslog log;
+	struct net_endpoint self;    /* NIC MAC, ip_self, src_port: source of orders */
+	struct net_endpoint exch;    /* mac_peer, ip_peer, order_port: where orders go */
+	uint32_t ip_self, ip_peer;
+	uint16_t md_port, ctl_port;
+	uint16_t ip_id;              /* IPv4 identification of the next order */
+	uint16_t rx_held;            /* frames polled since the last RDT write */
+	uint64_t ctl_key;
+	uint64_t max_messages;       /* 0: no limit */
+	uint64_t tsc_hz;
+	uint64_t tsc_rx;             /* stamp of the frame being handled */
+	bool stop;
+	bool peer_answered;          /* an ARP reply from ip_peer came in */
+	struct trade_counters c;
+};
+
+/* All run memory, static: .bss is zeroed by _start and identity mapped. */
+static struct engine trade_engine;
+static struct book_order book_orders[TRADE_BOOK_ORDERS];
+static uint32_t book_index[TRADE_BOOK_INDEX];
+static struct book_level book_levels[TRADE_BOOK_LEVELS];
+static struct tslog_rec log_recs[HFTOS_LOG_MAX];
+static struct trade the_trade;
+static uint64_t dbg_pre, dbg_emit, dbg_n, dbg_a[64], dbg_b[64], dbg_c[64];
+
+/* --- setup ---------------------------------------------------------------- */
+
+void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
+{
+	struct trade *t = &the_trade;
+	const struct book_mem mem = {
+		.orders = book_orders, .order_cap = TRADE_BOOK_ORDERS,
+		.index = book_index, .index_cap = TRADE_BOOK_INDEX,
+		.levels = book_levels, .level_cap = TRADE_BOOK_LEVELS,
+	};
+
+	if (!(t->nic = nic_open()))
+		panic("trade: no usable NIC (an 82540EM, -device e1000, is required)");
+	t->eng = &trade_engine;
+	if (!engine_init(t->eng, &cfg->engine, &mem))
+		panic("config: engine_init refused the engine block (magic 0x%x version %u "
+		      "instance %u; expected magic 0x%x version %u, instance <= 255)",
+		      cfg->engine.magic, cfg->engine.version, cfg->engine.instance,
+		      ENGINE_CONFIG_MAGIC, ENGINE_CONFIG_VERSION);
+	tslog_init(&t->log, log_recs, cfg->log_capacity);
+	__builtin_memcpy(t->self.mac, nic_mac(t->nic), sizeof(t->self.mac));
+	t->self.ip = cfg->ip_self;
+	t->self.port = cfg->src_port;
+	__builtin_memcpy(t->exch.mac, cfg->mac_peer, sizeof(t->exch.mac));
+	t->exch.ip = cfg->ip_peer;
+	t->exch.port = cfg->order_port;
+	t->ip_self = cfg->ip_self;
+	t->ip_peer = cfg->ip_peer;
+	t->md_port = cfg->md_port;
+	t->ctl_port = cfg->ctl_port;
+	t->ctl_key = cfg->ctl_key;
+	t->max_messages = cfg->max_messages;
+	t->tsc_hz = tsc_hz;
+}
+
+/* --- frame handlers (classification order: trade_frame) ----------------- */
+
+/* Every message the engine looked at, decoded or not (ITCH counters). */
+static uint64_t trade_messages(const struct engine *e)
+{
+	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
+}
+
+/* engine_emit_fn: an accepted order, built in place and sent. The OUCH
+ * message goes first at its final offset, then net_build_udp writes the 42
+ * bytes of headers in front of it; TDT is written by nic_tx_commit. */
+static void trade_emit(void *ctx, const struct order_intent *o)
+{
+	struct trade *t = ctx;
+	dbg_emit = tsc_read_ordered();
+	uint8_t *f = nic_tx_buffer(t->nic);
+
+	if (CORE_UNLIKELY(!f)) {
+		t->c.tx_ring_full++;
+		return;
+	}
+	ouch_encode_order(f + NET_UDP_HDRS, NIC_BUF_SIZE - NET_UDP_HDRS, o, t->eng->instance);
+	size_t len = net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch, OUCH_ENTER_LEN, t->ip_id++);
+	nic_tx_commit(t->nic, (uint16_t)len);
+	uint64_t tsc_tx = tsc_read_ordered();
+	*tslog_next(&t->log) = (struct tslog_rec){
+		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_tx = tsc_tx,
+		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
+	};
+	t->c.orders_sent++;
+	t->c.frames_tx++;
+	if (dbg_n < 64) { dbg_a[dbg_n] = dbg_pre - t->tsc_rx; dbg_b[dbg_n] = dbg_emit - dbg_pre; dbg_c[dbg_n] = tsc_tx - dbg_emit; dbg_n++; }
+}
+
+/* An ARP request (tha unused) or reply from us; false when the TX ring is full. */
+static bool trade_send_arp(struct trade *t, uint16_t op, const uint8_t tha[6], uint32_t tpa)
+{
+	uint8_t *f = nic_tx_buffer(t->nic);
+
+	if (!f) {
+		t->c.tx_ring_full++;
+		return false;
+	}
+	size_t len = net_build_arp(f, NIC_BUF_SIZE, op, t->self.mac, t->ip_self, tha, tpa);
+	nic_tx_commit(t->nic, (uint16_t)len);
+	t->c.frames_tx++;
+	return true;
+}
+
+/* RFC 826: answer requests for ip_self; a reply from ip_peer tells
+ * trade_wait_ready that frames reach us. */
+static void trade_arp(struct trade *t, const uint8_t *f, uint16_t len)
+{
+	struct net_arp a;
+
+	if (net_parse_arp(f, len, &a) != NET_OK) {
+		t->c.arp_other++;
+		return;
+	}
+	if (a.oper == ARP_OP_REQUEST && a.tpa == t->ip_self) {
+		t->c.arp_requests++;
+		if (trade_send_arp(t, ARP_OP_REPLY, a.sha, a.spa))
+			t->c.arp_replies++;
+		return;
+	}
+	if (a.oper == ARP_OP_REPLY && a.spa == t->ip_peer)
+		t->peer_answered = true;
+	t->c.arp_other++;
+}
+
+/* struct hftos_ctl from ip_peer with the run's key; anything else is
+ * rejected and counted. */
+static void trade_control(struct trade *t, const struct net_udp_view *v)
+{
+	struct hftos_ctl m;
+
+	if (v->ip_src != t->ip_peer || v->payload_len != sizeof(m)) {
+		t->c.ctl_rejected++;
+		return;
+	}
+	__builtin_memcpy(&m, v->payload, sizeof(m));
+	if (m.magic != HFTOS_CTL_MAGIC || m.key != t->ctl_key ||
+	    (m.cmd != HFTOS_CTL_STOP && m.cmd != HFTOS_CTL_KILL)) {
+		t->c.ctl_rejected++;
+		return;
+	}
+	t->c.ctl_ok++;
+	if (m.cmd == HFTOS_CTL_STOP)
+		t->stop = true;
+	else
+		risk_set_kill(&t->eng->risk, true);
+}
+
+/* A frame that net_parse_udp refused with rc: ARP, another ethertype, or an
+ * IPv4/UDP error. */
+static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int rc)
+{
+	if (rc == NET_E_ETHERTYPE) {
+		if (net_ethertype(f, len) == NET_ETHERTYPE_ARP)
+			trade_arp(t, f, len);
+		else
+			t->c.foreign_ethertype++;
+	} else if (rc == NET_E_UDP_LEN) {
+		t->c.udp_errors++;
+	} else {
+		t->c.ip_errors++; /* short, version, header, checksum, length, fragment, not UDP */
+	}
+}
+
+/* One received frame, in place in its RX buffer. */
+static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
+{
+	struct net_udp_view v;
+	int rc = net_parse_udp(f, len, &v);
+
+	t->c.frames_rx++;
+	if (CORE_UNLIKELY(rc != NET_OK)) {
+		trade_not_udp(t, f, len, rc);
+		return;
+	}
+	if (CORE_UNLIKELY(v.ip_dst != t->ip_self)) {
+		t->c.ip_errors++;
+		return;
+	}
+	/* Market data: the UDP payload is the MoldUDP64 datagram, decoded where
+	 * the NIC put it; orders leave from trade_emit before this returns. */
+	if (CORE_LIKELY(v.dst_port == t->md_port)) {
+		t->c.md_packets++;
+		dbg_pre = tsc_read_ordered();
+		engine_on_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
+		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
+			t->stop = true;
+		return;
+	}
+	if (v.dst_port == t->ctl_port)
+		trade_control(t, &v);
+	else
+		t->c.wrong_port++;
+}
+
+/* --- ready ---------------------------------------------------------------- */
+
+/* Hand back every RX buffer polled since the last RDT write. */
+static inline void trade_rx_release(struct trade *t)
+{
+	nic_rx_release(t->nic);
+	t->rx_held = 0;
+}
+
+static void print_ip(const char *prefix, uint32_t ip)
+{
+	kprintf("%s%u.%u.%u.%u", prefix, ip >> 24, (ip >> 16) & 0xFF, (ip >> 8) & 0xFF, ip & 0xFF);
+}
+
+/* QEMU's e1000 holds every frame back for about a second after the RCTL
+ * write (its flush-queue timer, on the virtual clock) and then delivers the
+ * backlog. An ARP reply from the peer is the proof that this window is over
+ * and that the peer (QEMU's slirp, or the replayer's host) knows our MAC.
+ * Frames that arrive meanwhile go through the normal classifier. */
+void trade_wait_ready(void)
+{
+	struct trade *t = &the_trade;
+	uint64_t start = tsc_read(), give_up = start + tsc_us_to_cycles(TRADE_READY_MAX_US);
+	uint64_t next_arp = start;
+
+	while (!t->peer_answered) {
+		uint64_t now = tsc_read();
+		if ((int64_t)(now - give_up) > 0) {
+			kprintf("trade: warning: no ARP reply from the peer in %u ms; going on\n",
+				TRADE_READY_MAX_US / 1000);
+			break;
+		}
+		if ((int64_t)(now - next_arp) >= 0) {
+			trade_send_arp(t, ARP_OP_REQUEST, NULL, t->ip_peer);
+			next_arp = now + tsc_us_to_cycles(TRADE_ARP_EVERY_US);
+		}
+		uint16_t len;
+		const uint8_t *f = nic_rx_poll(t->nic, &len);
+		if (f) {
+			t->tsc_rx = tsc_read_ordered();
+			trade_frame(t, f, len);
+			trade_rx_release(t);
+		}
+	}
+	kprintf("trade: RX open after %lu us\n", (tsc_read() - start) / tsc_us_to_cycles(1));
+	kprintf("boot: phase ready tsc=%lu\n", tsc_read());
+	const uint8_t *m = t->self.mac;
+	print_ip("HFTOS READY ip=", t->ip_self);
+	kprintf(" mac=%02x:%02x:%02x:%02x:%02x:%02x md_port=%u tsc_hz=%lu\n", m[0], m[1], m[2],
+		m[3], m[4], m[5], t->md_port, t->tsc_hz);
+}
+
+/* --- the hot loop --------------------------------------------------------- */
+
+void trade_loop(void)
+{
+	struct trade *t = &the_trade;
+	struct nic *n = t->nic;
+
+	while (!t->stop) {
+		uint16_t len;
+		/* 1. Poll the DD bit of the next RX descriptor (descriptor memory). */
+		const uint8_t *f = nic_rx_poll(n, &len);
+		if (!f) {
+			/* 2. Idle: give held buffers back now, so the NIC never
+			 *    waits on a batch that is not filling up. */
+			if (t->rx_held)
+				trade_rx_release(t);
+			continue;
+		}
+		/* 3. The frame is done: stamp it before anything else. */
+		t->tsc_rx = tsc_read_ordered();
+		/* 4. Classify and act; an order goes out inside trade_emit. */
+		trade_frame(t, f, len);
+		/* 5. Batched RX doorbell: one RDT write per TRADE_RX_BATCH frames. */
+		if (++t->rx_held >= TRADE_RX_BATCH)
+			trade_rx_release(t);
+	}
+	trade_rx_release(t);
+}
+
+/* --- end of run ----------------------------------------------------------- */
+
+static void dump_to_serial(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx;
+	serial_write_raw(buf, len);
+}
+
+struct named_counter {
+	const char *name;
+	uint64_t value;
+};
+
+/* itch_type_<C> for every type byte C that decoded at least once. */
+static void dump_itch_types(struct tslog_dump *d, const struct itch_counters *ic)
+{
+	char name[] = "itch_type_?";
+
+	for (unsigned ty = 0; ty < ITCH_NTYPES; ty++) {
+		if (ic->by_type[ty] == 0 || ty <= ' ' || ty >= 0x7F)
+			continue;
+		name[sizeof(name) - 2] = (char)ty;
+		tslog_dump_counter(d, name, ic->by_type[ty]);
+	}
+}
+
+static void dump_counters(struct tslog_dump *d, const struct named_counter *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tslog_dump_counter(d, c[i].name, c[i].value);
+}
+
+void trade_finish(void)
+{
+	struct trade *t = &the_trade;
+	const struct engine *e = t->eng;
+	const struct mold_counters *mc = &e->mold.c;
+	const struct book_counters *bc = &e->book.c;
+	const struct risk_counters *rc = &e->risk.c;
+	struct nic_stats ns;
+	struct tslog_dump d;
+
+	nic_read_stats(t->nic, &ns);
+	for (uint64_t i = 0; i < dbg_n; i++) kprintf("dbg %lu %lu %lu\n", dbg_a[i], dbg_b[i], dbg_c[i]);
+	kprintf("trade: stopped: %lu frames in, %lu orders out, %lu ITCH messages\n",
+		t->c.frames_rx, t->c.orders_sent, trade_messages(e));
+	const struct named_counter os[] = {
+		{ "tsc_hz", t->tsc_hz },
+		{ "os_frames_rx", t->c.frames_rx }, { "os_frames_tx", t->c.frames_tx },
+		{ "os_arp_requests", t->c.arp_requests }, { "os_arp_replies", t->c.arp_replies },
+		{ "os_arp_other", t->c.arp_other },
+		{ "os_foreign_ethertype", t->c.foreign_ethertype },
+		{ "os_ip_errors", t->c.ip_errors }, { "os_udp_errors", t->c.udp_errors },
+		{ "os_wrong_port", t->c.wrong_port },
+		{ "os_ctl_ok", t->c.ctl_ok }, { "os_ctl_rejected", t->c.ctl_rejected },
+		{ "os_md_packets", t->c.md_packets }, { "os_orders_sent", t->c.orders_sent },
+		{ "os_rx_missed", ns.rx_missed }, { "os_rx_no_buffer", ns.rx_no_buffer },
+		{ "os_tx_ring_full", t->c.tx_ring_full },
+		{ "mold_packets", mc->packets }, { "mold_messages", mc->messages },
+		{ "mold_heartbeats", mc->heartbeats }, { "mold_end_of_session", mc->end_of_session },
+		{ "mold_gaps", mc->gaps }, { "mold_gap_messages", mc->gap_messages },
+		{ "mold_duplicates", mc->duplicates },
+		{ "mold_duplicate_messages", mc->duplicate_messages },
+		{ "mold_malformed", mc->malformed }, { "mold_sessions_full", mc->sessions_full },
+		{ "mold_after_end", mc->after_end },
+		{ "itch_messages", e->itch.messages }, { "itch_unknown_type", e->itch.unknown_type },
+		{ "itch_bad_length", e->itch.bad_length }, { "itch_empty", e->itch.empty },
+	};
+	const struct named_counter rest[] = {
+		{ "book_adds", bc->adds }, { "book_executes", bc->executes },
+		{ "book_cancels", bc->cancels }, { "book_deletes", bc->deletes },
+		{ "book_replaces", bc->replaces }, { "book_unknown_ref", bc->unknown_ref },
+		{ "book_duplicate_ref", bc->duplicate_ref }, { "book_over_execute", bc->over_execute },
+		{ "book_bad_side", bc->bad_side }, { "book_full_orders", bc->full_orders },
+		{ "book_full_levels", bc->full_levels },
+		{ "book_live_orders", e->book.live_orders }, { "book_live_levels", e->book.live_levels },
+		{ "strategy_evaluations", e->strat.c.evaluations },
+		{ "strategy_signals", e->strat.c.signals },
+		{ "strategy_symbols_full", e->strat.c.symbols_full },
+		{ "risk_accepted", rc->accepted },
+		{ "risk_rejected_kill", rc->rejected[RISK_KILL] },
+		{ "risk_rejected_size", rc->rejected[RISK_SIZE] },
+		{ "risk_rejected_position", rc->rejected[RISK_POSITION] },
+		{ "risk_rejected_notional", rc->rejected[RISK_NOTIONAL] },
+		{ "risk_rejected_rate", rc->rejected[RISK_RATE] },
+		{ "risk_rejected_band", rc->rejected[RISK_BAND] },
+		{ "risk_rejected_no_reference", rc->rejected[RISK_NO_REFERENCE] },
+		{ "engine_orders", e->orders },
+		{ "log_records_total", t->log.total }, { "log_capacity", t->log.cap },
+	};
+	tslog_dump_begin(&d, dump_to_serial, NULL);
+	dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
+	dump_itch_types(&d, &e->itch);
+	dump_counters(&d, rest, sizeof(rest) / sizeof(rest[0]));
+	tslog_dump_records(&d, &t->log);
+	tslog_dump_end(&d);
+}
