@@ -1,7 +1,8 @@
 """cffi build script for hftlab._core (API mode).
 
 Compiles kernel_src/core/*.c (the very sources HFT-OS links) and
-hftlab/csrc/hostcore.c into one extension. Nothing is copied: the C files are
+hftlab/csrc/{hostcore,exchange}.c into one extension, with the HFT-OS config
+block layout from kernel_src/include/hftos_abi.h. Nothing is copied: the C files are
 read where they live. Run by `pip install` through setup.py's cffi_modules.
 """
 from __future__ import annotations
@@ -29,10 +30,10 @@ with open(os.path.join(_HERE, "_core_cdef.h"), encoding="utf-8") as fh:
 ffibuilder.set_source(
     "hftlab._core",
     '#include "engine.h"\n#include "ouch.h"\n#include "net.h"\n#include "tslog.h"\n'
-    '#include "hostcore.h"\n#include "exchange.h"\n',
+    '#include "hostcore.h"\n#include "exchange.h"\n#include "hftos_abi.h"\n',
     sources=[_rel(p) for p in sorted(glob.glob(os.path.join(_CORE, "*.c")))]
     + [_rel(os.path.join(_CSRC, f)) for f in ("hostcore.c", "exchange.c")],
-    include_dirs=[_rel(_CORE), _rel(_CSRC)],
+    include_dirs=[_rel(_CORE), _rel(_CSRC), _rel(os.path.join(_ROOT, "kernel_src", "include"))],
     extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

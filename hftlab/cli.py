@@ -201,5 +201,13 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
         click.echo(format_summary(col, p, "cycles" if col == "internal_cycles" else "ns"))
 
 
+def _register_ingest() -> None:
+    from .capture.cli import ingest_cmd
+
+    main.add_command(ingest_cmd, "ingest")
+
+
+_register_ingest()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

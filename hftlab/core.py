@@ -43,6 +43,7 @@ __all__ = [
     "Engine",
     "GoldenResult",
     "golden",
+    "book_snapshot",
     "read_itch",
     "iter_itch_batches",
     "decode_itch",
@@ -601,6 +602,15 @@ class Engine:
                          "price": pa.array(cols["price"], pa.int64()),
                          "shares": pa.array(cols["shares"], pa.int64()),
                          "orders": pa.array(cols["orders"], pa.int64())})
+
+
+def book_snapshot(dataset: str | os.PathLike[str], stock: str | int, *, messages: int | None = None,
+                  levels: int = 10, config: EngineConfig | None = None) -> pa.Table:
+    """The book of `stock` (symbol or locate) after the first `messages`
+    messages of an ITCH file: side, level, price, shares, orders."""
+    eng = Engine(config)
+    eng.feed_file(dataset, messages=messages)
+    return eng.depth(stock, levels)
 
 
 def golden(dataset: str | os.PathLike[str], config: EngineConfig | None = None, *,

@@ -201,3 +201,12 @@ def test_arrow_schema_stable():
     assert t.schema.field("msg_type").type == pa.string()
     assert t.schema.field("price").type == pa.int64()
     assert t.schema.field("timestamp_ns").type == pa.int64()
+
+
+def test_book_snapshot_equals_reference_book():
+    ref = _ref_orders(core.EngineConfig(), RITCH, messages=3000)
+    snap = core.book_snapshot(RITCH, "BOB", messages=3000, levels=1000).to_pylist()
+    for side in "BS":
+        want = ref.levels[(2, side)]
+        got = {r["price"]: (r["shares"], r["orders"]) for r in snap if r["side"] == side}
+        assert got == want and got

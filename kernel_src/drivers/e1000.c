@@ -8,9 +8,12 @@
  * .bss, which stage 2 identity maps, so virtual = physical = DMA address.
  *
  * QEMU specifics: every RCTL write makes QEMU's e1000 hold off receive for
- * about a second, so RCTL is written exactly once, last. QEMU stops
- * receiving when RDH == RDT, hence the "one descriptor kept back" rule in
- * nic_rx_release.
+ * about a second (frames wait in QEMU's queue meanwhile), so RCTL is written
+ * exactly once, last. QEMU stops receiving when RDH == RDT, hence the "one
+ * descriptor kept back" rule in nic_rx_release. While the ring is full QEMU
+ * queues frames, and an RDT write delivers that backlog without checking
+ * for room again: what does not fit is dropped and counted in MPC and RNBC.
+ * A deep ring (NIC_RX_RING) makes that need a long stall of the guest.
  */
 #include "drivers/nic.h"
 #include "drivers/e1000_regs.h"
@@ -262,6 +265,17 @@ uint8_t *nic_tx_buffer(struct nic *n)
 			return NULL; /* TDT may never catch up with TDH: ring full */
 	}
 	return tx_buf[n->tx_tail];
+}
+
+uint16_t nic_tx_next(const struct nic *n)
+{
+	return n->tx_tail;
+}
+
+uint8_t *nic_tx_slot(struct nic *n, uint16_t i)
+{
+	(void)n;
+	return i < NIC_TX_RING ? tx_buf[i] : NULL;
 }
 
 void nic_tx_commit(struct nic *n, uint16_t len)

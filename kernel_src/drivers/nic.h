@@ -13,7 +13,9 @@
 
 #include <stdint.h>
 
-#define NIC_RX_RING   256  /* descriptors; x16 bytes must be a multiple of 128 */
+#define NIC_RX_RING   4096 /* descriptors (2 KiB buffer each: 8 MiB); x16 bytes a multiple of
+                            * 128. Deep, so that a host-side stall of the vCPU (~200 ms at
+                            * 20k frames/s) does not overflow it (see e1000.c) */
 #define NIC_TX_RING   256
 #define NIC_BUF_SIZE  2048 /* bytes per buffer; one frame per buffer, no jumbo */
 #define NIC_RESET_TIMEOUT_US  10000
@@ -38,6 +40,14 @@ void nic_rx_release(struct nic *n);
 
 /* A free TX buffer to build the next frame in, or NULL if the ring is full. */
 uint8_t *nic_tx_buffer(struct nic *n);
+
+/* Index (0..NIC_TX_RING-1) of the buffer the next nic_tx_buffer() returns:
+ * lets a caller keep per-buffer state, such as "headers pre-built". */
+uint16_t nic_tx_next(const struct nic *n);
+
+/* TX buffer i (0..NIC_TX_RING-1), for pre-building constant headers in every
+ * buffer before the first send. Not for the hot path. */
+uint8_t *nic_tx_slot(struct nic *n, uint16_t i);
 
 /* Send the frame built in the last nic_tx_buffer(): post its descriptor and
  * write TDT. */

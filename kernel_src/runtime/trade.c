@@ -6,9 +6,15 @@
  * next RX descriptor (memory, not a device register), stamps the TSC when it
  * sees it set (tsc_rx), and hands the frame in place to the classifier:
  * market data goes straight into engine_on_packet; when the engine emits an
- * order, trade_emit builds the OUCH message and its UDP/IP/Ethernet headers
- * directly in a TX buffer, writes TDT (the only doorbell of an order), stamps
- * the TSC again (tsc_tx) and logs both with the trigger sequence number.
+ * order, trade_emit encodes the OUCH message directly in a TX buffer, writes
+ * TDT (the only doorbell of an order), stamps the TSC again (tsc_tx) and logs
+ * both with the trigger sequence number.
+ *
+ * An order's Ethernet/IPv4/UDP headers never change (same endpoints, same
+ * length, and IPv4 ID 0: the datagram is atomic, DF set, so RFC 6864 §4.1
+ * lets the ID be constant), so trade_start writes them once into every TX
+ * buffer with net_build_udp, and only a buffer that last carried something
+ * else (an ARP frame) gets them again, on its next order.
  * RX buffers go back to the NIC with one RDT write per TRADE_RX_BATCH frames,
  * and whenever the ring runs dry (QEMU stops receiving at RDH == RDT).
  *
@@ -55,8 +61,9 @@ struct trade {
 	struct net_endpoint exch;    /* mac_peer, ip_peer, order_port: where orders go */
 	uint32_t ip_self, ip_peer;
 	uint16_t md_port, ctl_port;
-	uint16_t ip_id;              /* IPv4 identification of the next order */
+	uint16_t order_len;          /* frame length of an order: headers + OUCH */
 	uint16_t rx_held;            /* frames polled since the last RDT write */
+	bool tx_dirty[NIC_TX_RING];  /* TX buffer no longer holds the order headers */
 	uint64_t ctl_key;
 	uint64_t max_messages;       /* 0: no limit */
 	uint64_t tsc_hz;
@@ -73,9 +80,15 @@ static uint32_t book_index[TRADE_BOOK_INDEX];
 static struct book_level book_levels[TRADE_BOOK_LEVELS];
 static struct tslog_rec log_recs[HFTOS_LOG_MAX];
 static struct trade the_trade;
-static uint64_t dbg_pre, dbg_emit, dbg_n, dbg_a[64], dbg_b[64], dbg_c[64];
 
 /* --- setup ---------------------------------------------------------------- */
+
+/* The constant headers of an order (see the top of the file) into TX
+ * buffer f; the OUCH message goes behind them at NET_UDP_HDRS. */
+static uint16_t trade_order_headers(const struct trade *t, uint8_t *f)
+{
+	return (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch, OUCH_ENTER_LEN, 0);
+}
 
 void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 {
@@ -108,6 +121,8 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 	t->ctl_key = cfg->ctl_key;
 	t->max_messages = cfg->max_messages;
 	t->tsc_hz = tsc_hz;
+	for (uint16_t i = 0; i < NIC_TX_RING; i++)
+		t->order_len = trade_order_headers(t, nic_tx_slot(t->nic, i));
 }
 
 /* --- frame handlers (classification order: trade_frame) ----------------- */
@@ -118,22 +133,24 @@ static uint64_t trade_messages(const struct engine *e)
 	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
 }
 
-/* engine_emit_fn: an accepted order, built in place and sent. The OUCH
- * message goes first at its final offset, then net_build_udp writes the 42
- * bytes of headers in front of it; TDT is written by nic_tx_commit. */
+/* engine_emit_fn: an accepted order, encoded in place behind the pre-built
+ * headers and sent; TDT is written by nic_tx_commit. */
 static void trade_emit(void *ctx, const struct order_intent *o)
 {
 	struct trade *t = ctx;
-	dbg_emit = tsc_read_ordered();
+	uint16_t slot = nic_tx_next(t->nic);
 	uint8_t *f = nic_tx_buffer(t->nic);
 
 	if (CORE_UNLIKELY(!f)) {
 		t->c.tx_ring_full++;
 		return;
 	}
+	if (CORE_UNLIKELY(t->tx_dirty[slot])) {
+		trade_order_headers(t, f);
+		t->tx_dirty[slot] = false;
+	}
 	ouch_encode_order(f + NET_UDP_HDRS, NIC_BUF_SIZE - NET_UDP_HDRS, o, t->eng->instance);
-	size_t len = net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch, OUCH_ENTER_LEN, t->ip_id++);
-	nic_tx_commit(t->nic, (uint16_t)len);
+	nic_tx_commit(t->nic, t->order_len);
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
 		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_tx = tsc_tx,
@@ -141,18 +158,20 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 	};
 	t->c.orders_sent++;
 	t->c.frames_tx++;
-	if (dbg_n < 64) { dbg_a[dbg_n] = dbg_pre - t->tsc_rx; dbg_b[dbg_n] = dbg_emit - dbg_pre; dbg_c[dbg_n] = tsc_tx - dbg_emit; dbg_n++; }
 }
 
-/* An ARP request (tha unused) or reply from us; false when the TX ring is full. */
+/* An ARP request (tha unused) or reply from us; false when the TX ring is
+ * full. The buffer loses its order headers (tx_dirty). */
 static bool trade_send_arp(struct trade *t, uint16_t op, const uint8_t tha[6], uint32_t tpa)
 {
+	uint16_t slot = nic_tx_next(t->nic);
 	uint8_t *f = nic_tx_buffer(t->nic);
 
 	if (!f) {
 		t->c.tx_ring_full++;
 		return false;
 	}
+	t->tx_dirty[slot] = true;
 	size_t len = net_build_arp(f, NIC_BUF_SIZE, op, t->self.mac, t->ip_self, tha, tpa);
 	nic_tx_commit(t->nic, (uint16_t)len);
 	t->c.frames_tx++;
@@ -238,7 +257,6 @@ static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
 	 * the NIC put it; orders leave from trade_emit before this returns. */
 	if (CORE_LIKELY(v.dst_port == t->md_port)) {
 		t->c.md_packets++;
-		dbg_pre = tsc_read_ordered();
 		engine_on_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
 		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
 			t->stop = true;
@@ -374,7 +392,6 @@ void trade_finish(void)
 	struct tslog_dump d;
 
 	nic_read_stats(t->nic, &ns);
-	for (uint64_t i = 0; i < dbg_n; i++) kprintf("dbg %lu %lu %lu\n", dbg_a[i], dbg_b[i], dbg_c[i]);
 	kprintf("trade: stopped: %lu frames in, %lu orders out, %lu ITCH messages\n",
 		t->c.frames_rx, t->c.orders_sent, trade_messages(e));
 	const struct named_counter os[] = {

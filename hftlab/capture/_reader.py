@@ -1,0 +1,361 @@
+"""Streaming capture reader: file -> index batches -> decoded Arrow batches.
+
+The file is memory-mapped read-only; the scanners index up to `batch_size`
+packets at a time, the decoder fills the layer columns, and the pages already
+consumed are dropped from the process (madvise DONTNEED) so resident memory
+stays near one batch whatever the file size. `Capture` is the whole file in
+memory (concatenated batches); `CaptureReader` is the streaming form.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import mmap
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .._io import AtomicPath
+from ..errors import ConfigError, DataError
+from . import _decode as D
+from . import _pcap as P
+from . import _pcapng as G
+from ._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
+from ._table import PACKET_SCHEMA, PTP_SCHEMA, packet_batch, ptp_table
+from ._trailers import TRAILER_MODES
+
+DEFAULT_BATCH = 1 << 18
+PAGE = mmap.PAGESIZE
+FORMAT_VERSION = 1          # of the hftlab.capture metadata document
+
+
+@dataclass
+class CaptureBatch:
+    """One streamed batch: packets plus the messages found in them."""
+    packets: pa.RecordBatch
+    itch: pa.Table
+    ouch: pa.Table
+    ptp: pa.Table
+
+
+class _Mapped:
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fh = open(path, "rb")
+        except OSError as exc:
+            raise DataError(path, None, f"cannot open: {exc.strerror}") from None
+        self.size = os.fstat(self._fh.fileno()).st_size
+        self.mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
+        self.buf = np.frombuffer(self.mm, np.uint8) if self.mm is not None else np.zeros(0, np.uint8)
+        self._released = 0
+
+    def release(self, upto: int) -> None:
+        """Drop pages before byte `upto` from this process's memory."""
+        end = (upto // PAGE) * PAGE
+        if self.mm is not None and end > self._released and hasattr(mmap, "MADV_DONTNEED"):
+            self.mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
+
+    def close(self) -> None:
+        self.buf = np.zeros(0, np.uint8)
+        if self.mm is not None:
+            try:
+                self.mm.close()
+            except BufferError:      # an Arrow batch still views it; the GC closes it
+                pass
+        self._fh.close()
+
+
+class CaptureReader:
+    """Iterate over a pcap or pcapng file in `CaptureBatch`es.
+
+    `metadata` grows while reading (sections and interfaces of pcapng files
+    appear as they are met) and is complete once iteration ends. With
+    ``partial=True`` a malformed file ends the iteration after the packets
+    read before the bad block and `error` holds the DataError; otherwise the
+    DataError is raised and the packets after the last yielded batch are not
+    returned.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH,
+                 trailer: str | None = None, trailer_window_s: int | None = -2,
+                 mold_ports: Sequence[int] | None = None, payloads: bool = True,
+                 partial: bool = False, allow_unknown_linktype: bool = False) -> None:
+        if batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if trailer not in TRAILER_MODES:
+            raise ConfigError(f"trailer must be one of {sorted(k for k in TRAILER_MODES if k)} or None")
+        self.path = Path(path)
+        self.batch_size = int(batch_size)
+        self._trailer = TRAILER_MODES[trailer]
+        self._window = -1 if trailer_window_s is None else int(trailer_window_s)
+        self._ports = np.array(sorted(set(mold_ports or ())), np.int64)
+        self.payloads = payloads
+        self.partial = partial
+        self.allow_unknown_linktype = allow_unknown_linktype
+        self.error: DataError | None = None
+        self.packets_read = 0
+        self.bytes_read = 0
+        self.metadata: dict = {
+            "format_version": FORMAT_VERSION, "file": str(self.path.resolve()),
+            "size": None, "format": None, "sections": [], "interfaces": [],
+            "skipped_blocks": {}, "packets": 0, "trailer": trailer,
+            "mold_ports": [int(p) for p in self._ports] or "any",
+            "ip_representation": "fixed_size_binary(16); IPv4 as IPv4-mapped IPv6 ::ffff:a.b.c.d",
+            "time": "int64 ns since 1970-01-01 UTC (capture clock)",
+        }
+
+    # ------------------------------------------------------------------ iteration
+    def __iter__(self) -> Iterator[CaptureBatch]:
+        src = _Mapped(self.path)
+        self.metadata["size"] = src.size
+        try:
+            for idx in self._index(src):
+                yield self._decode(src.buf, idx)
+                self.bytes_read = idx["pos"]
+                src.release(idx["pos"])
+        finally:
+            self.metadata["packets"] = self.packets_read
+            if self.error is not None:
+                self.metadata["error"] = str(self.error)
+            src.close()
+
+    def _fail(self, err: DataError, idx: dict | None) -> Iterator[dict]:
+        if not self.partial:
+            raise err
+        self.error = err
+        if idx is not None and len(idx["ts"]):
+            yield idx
+
+    def _index(self, src: _Mapped) -> Iterator[dict]:
+        head = bytes(src.buf[:4])
+        if head == b"\x0a\x0d\x0d\x0a":
+            yield from self._index_pcapng(src)
+        else:
+            yield from self._index_pcap(src)
+
+    def _alloc(self, n: int, with_opt: bool) -> dict:
+        idx = {"off": np.empty(n, np.int64), "ts": np.empty(n, np.int64), "cap": np.empty(n, np.int64),
+               "orig": np.empty(n, np.int64), "iface": np.zeros(n, np.int32), "lt": np.empty(n, np.int32)}
+        if with_opt:
+            idx["opt"] = np.zeros((n, 9), np.int64)
+        return idx
+
+    @staticmethod
+    def _cut(idx: dict, n: int, pos: int) -> dict:
+        out = {k: v[:n] for k, v in idx.items()}
+        out["pos"] = pos
+        return out
+
+    def _check_linktype(self, lt: int, offset: int, block: str) -> None:
+        if lt not in D.DECODED_LINKTYPES and not self.allow_unknown_linktype:
+            raise DataError(self.path, offset, f"{block}: unknown link type {lt} (hftlab decodes "
+                            f"{sorted(D.DECODED_LINKTYPES)}; pass allow_unknown_linktype=True to "
+                            "keep such packets with the link-layer columns null)")
+
+    def _index_pcap(self, src: _Mapped) -> Iterator[dict]:
+        hdr = P.parse_header(str(self.path), bytes(src.buf[:P.FILE_HEADER]))
+        self._check_linktype(hdr["linktype"], 20, "pcap file header")
+        md = self.metadata
+        md.update(format="pcap", byte_order=hdr["byte_order"], version=hdr["version"])
+        md["interfaces"] = [{"interface": 0, "section": 0, "id": 0, "linktype": hdr["linktype"],
+                             "snaplen": hdr["snaplen"], "fcslen": hdr["fcs_len"],
+                             "tsresol": "10^-9" if hdr["nanosecond"] else "10^-6", "tsoffset": 0}]
+        md["sections"] = [{"offset": 0, "byte_order": hdr["byte_order"], "version": hdr["version"],
+                           "thiszone": hdr["thiszone"]}]
+        pos = P.FILE_HEADER
+        maxcap = max(hdr["snaplen"], P.MAX_SNAPLEN)
+        while True:
+            idx = self._alloc(self.batch_size, False)
+            n, pos, st = P.scan_pcap(src.buf, pos, src.size, self.batch_size, hdr["big"],
+                                     hdr["nanosecond"], maxcap, idx["off"], idx["ts"],
+                                     idx["cap"], idx["orig"])
+            idx["lt"][:n] = hdr["linktype"]
+            out = self._cut(idx, n, pos)
+            if st >= P.ST_TRUNC_HEADER:
+                err = P.scan_error(str(self.path), st, pos, src.buf, hdr["big"], hdr["snaplen"])
+                yield from self._fail(err, out)
+                return
+            if n:
+                yield out
+            if st == P.ST_EOF:
+                return
+
+    def _index_pcapng(self, src: _Mapped) -> Iterator[dict]:
+        path, buf, md = str(self.path), src.buf, self.metadata
+        md.update(format="pcapng")
+        counts = np.zeros(5, np.int64)
+        pos, n, big = 0, 0, False
+        ifs: list[dict] = []          # interfaces of the current section
+        idx = self._alloc(self.batch_size, True)
+        try:
+            while True:
+                arr = _iface_arrays(ifs)
+                n, pos, st, aux = G.scan_pcapng(buf, pos, src.size, n, self.batch_size, big, len(ifs),
+                                                *arr, idx["off"], idx["ts"], idx["cap"], idx["orig"],
+                                                idx["iface"], idx["lt"], idx["opt"], counts)
+                if st == G.ST_SHB:
+                    shb = G.parse_shb(path, buf, pos)
+                    big, ifs = shb["big"], []
+                    md["sections"].append({k: v for k, v in shb.items() if k != "big"})
+                    pos += shb["length"]
+                elif st == G.ST_IDB:
+                    info = G.parse_idb(path, buf, pos, big)
+                    self._check_linktype(info["linktype"], pos, "Interface Description Block")
+                    info.update(interface=len(md["interfaces"]), section=len(md["sections"]) - 1, id=len(ifs))
+                    ifs.append(info)
+                    md["interfaces"].append({k: v for k, v in info.items() if k not in ("res_kind", "res_exp")})
+                    pos += int(G.rd32(buf, pos + 4, big))
+                elif st == G.ST_FULL:
+                    yield self._cut(idx, n, pos)
+                    idx, n = self._alloc(self.batch_size, True), 0
+                elif st == G.ST_EOF:
+                    if not md["interfaces"]:
+                        raise DataError(path, 0, "pcapng: the capture file has no Interface Description Blocks")
+                    if n:
+                        yield self._cut(idx, n, pos)
+                    return
+                else:
+                    raise G.block_error(path, buf, big, st, pos, aux)
+                if not md["sections"]:
+                    raise DataError(path, 0, "pcapng: the file does not start with a Section Header Block")
+        except DataError as err:
+            yield from self._fail(err, self._cut(idx, n, pos))
+        finally:
+            names = ["NRB", "ISB", "DSB", "custom", "other"]
+            md["skipped_blocks"] = {k: int(c) for k, c in zip(names, counts) if c}
+
+    def _decode(self, buf: np.ndarray, idx: dict) -> CaptureBatch:
+        n = len(idx["ts"])
+        lay = D.Layers(n)
+        lay.run(buf, idx["off"], idx["cap"], idx["lt"], idx["ts"], n, self._ports,
+                self._trailer, self._window)
+        packets = packet_batch(buf, idx, lay, self.packets_read)
+        self.packets_read += n
+        if self.payloads:
+            itch = itch_table(buf, idx["off"], packets, lay)
+            ouch = ouch_table(buf, idx["off"], packets, lay)
+        else:
+            itch, ouch = ITCH_SCHEMA.empty_table(), OUCH_SCHEMA.empty_table()
+        return CaptureBatch(packets, itch, ouch, ptp_table(packets, lay))
+
+
+def _iface_arrays(ifs: list[dict]) -> tuple:
+    k = max(len(ifs), 1)
+    lt, snap = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    kind, exp = np.zeros(k, np.int64), np.full(k, 6, np.int64)
+    off_ns, glob = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    for i, f in enumerate(ifs):
+        lt[i], snap[i], kind[i], exp[i] = f["linktype"], f["snaplen"], f["res_kind"], f["res_exp"]
+        off_ns[i], glob[i] = f["tsoffset"] * 1_000_000_000, f["interface"]
+    return lt, snap, kind, exp, off_ns, glob
+
+
+# ---------------------------------------------------------------------- whole captures
+@dataclass
+class Capture:
+    """A whole capture decoded into Arrow tables (see hftlab.capture)."""
+    packets: pa.Table
+    itch: pa.Table
+    ouch: pa.Table
+    ptp: pa.Table
+    metadata: dict = field(default_factory=dict)
+    error: DataError | None = None
+
+    def _table(self, table: str) -> pa.Table:
+        if table not in ("packets", "itch", "ouch", "ptp"):
+            raise ConfigError(f"unknown table {table!r}: packets, itch, ouch or ptp")
+        return getattr(self, table)
+
+    def to_polars(self, table: str = "packets"):
+        import polars as pl
+        return pl.from_arrow(self._table(table))
+
+    def to_pandas(self, table: str = "packets"):
+        return self._table(table).to_pandas()
+
+    def write_parquet(self, out: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write packets to `out` and each non-empty message table beside it
+        (`<stem>.itch.parquet`, `.ouch`, `.ptp`); every file carries the
+        capture metadata under the key `hftlab.capture`. Returns the paths."""
+        with ParquetSet(out, self.metadata) as w:
+            w.write(CaptureBatch(self.packets, self.itch, self.ouch, self.ptp))
+        return w.paths
+
+
+def read(path: str | os.PathLike[str], **options) -> Capture:
+    """Read a whole pcap/pcapng capture (options as `CaptureReader`)."""
+    reader = CaptureReader(path, **options)
+    parts: dict[str, list] = {"packets": [], "itch": [], "ouch": [], "ptp": []}
+    for b in reader:
+        parts["packets"].append(pa.Table.from_batches([b.packets], PACKET_SCHEMA))
+        for name in ("itch", "ouch", "ptp"):
+            if getattr(b, name).num_rows:
+                parts[name].append(getattr(b, name))
+    schemas = {"packets": PACKET_SCHEMA, "itch": ITCH_SCHEMA, "ouch": OUCH_SCHEMA, "ptp": PTP_SCHEMA}
+    tables = {k: pa.concat_tables(v).combine_chunks() if v else schemas[k].empty_table()
+              for k, v in parts.items()}
+    return Capture(**tables, metadata=reader.metadata, error=reader.error)
+
+
+def iter_batches(path: str | os.PathLike[str], **options) -> Iterator[CaptureBatch]:
+    """Stream a capture in `CaptureBatch`es (options as `CaptureReader`)."""
+    yield from CaptureReader(path, **options)
+
+
+class ParquetSet:
+    """Streams capture batches into a packets Parquet file plus one file per
+    non-empty message table, all renamed into place on success only."""
+
+    SCHEMAS = {"packets": PACKET_SCHEMA, "itch": ITCH_SCHEMA, "ouch": OUCH_SCHEMA, "ptp": PTP_SCHEMA}
+
+    def __init__(self, out: str | os.PathLike[str], metadata: dict) -> None:
+        self.out = Path(out)
+        self.metadata = metadata
+        self._open: dict[str, tuple[AtomicPath, pq.ParquetWriter]] = {}
+        self.paths: dict[str, Path] = {}
+
+    def _path(self, name: str) -> Path:
+        if name == "packets":
+            return self.out
+        stem = self.out.name[:-len(".parquet")] if self.out.name.endswith(".parquet") else self.out.name
+        return self.out.with_name(f"{stem}.{name}.parquet")
+
+    def __enter__(self) -> "ParquetSet":
+        self._writer("packets")
+        return self
+
+    def _writer(self, name: str) -> pq.ParquetWriter:
+        if name not in self._open:
+            atomic = AtomicPath(self._path(name))
+            tmp = atomic.__enter__()
+            self._open[name] = (atomic, pq.ParquetWriter(tmp, self.SCHEMAS[name], compression="zstd"))
+        return self._open[name][1]
+
+    def write(self, batch: CaptureBatch) -> None:
+        for name in self.SCHEMAS:
+            t = getattr(batch, name)
+            if t.num_rows:
+                self._writer(name).write_table(t if isinstance(t, pa.Table) else pa.Table.from_batches([t]))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        from .. import __version__ as version
+        meta = {"hftlab.capture": json.dumps(self.metadata, default=str),
+                "hftlab.run": json.dumps({"command": "ingest", "source": self.metadata.get("file"),
+                                          "hftlab_version": version})}
+        for name, (atomic, writer) in self._open.items():
+            if exc_type is None:
+                # the metadata is complete only now; restate the Arrow schema so that
+                # pq.read_table(...).schema.metadata carries it too, not just the footer
+                schema = self.SCHEMAS[name].with_metadata(meta)
+                arrow = base64.b64encode(schema.serialize().to_pybytes()).decode()
+                writer.add_key_value_metadata({**meta, "ARROW:schema": arrow})
+            writer.close()
+            atomic.__exit__(exc_type, exc, tb)
+            if exc_type is None:
+                self.paths[name] = self._path(name)

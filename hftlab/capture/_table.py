@@ -1,0 +1,211 @@
+"""Arrow schemas of the capture tables and the conversion of kernel arrays.
+
+Representation choices (stable, documented in hftlab.capture):
+* times are int64 ns since the Unix epoch (UTC), exact integers;
+* MAC addresses are fixed_size_binary(6) in wire order;
+* IP addresses are fixed_size_binary(16): IPv6 as is, IPv4 as the
+  IPv4-mapped IPv6 address ::ffff:a.b.c.d (RFC 4291 2.5.5.2), so one column
+  holds both; `ip_version` tells them apart and `format_ip` prints them;
+* absent values are nulls (a UDP port of a TCP-less frame, a VLAN id of an
+  untagged one), never zeros.
+Arrays are wrapped without copying where Arrow allows it.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pyarrow as pa
+
+from . import _decode as D
+from . import _pcapng as G
+from ._trailers import TRAILER_KINDS
+
+PACKET_SCHEMA = pa.schema([
+    ("packet_index", pa.int64()), ("ts_ns", pa.int64()), ("interface", pa.int32()),
+    ("caplen", pa.uint32()), ("origlen", pa.uint32()), ("linktype", pa.uint16()),
+    ("eth_src", pa.binary(6)), ("eth_dst", pa.binary(6)), ("ethertype", pa.uint16()),
+    ("vlan", pa.uint16()), ("vlan_inner", pa.uint16()), ("ip_version", pa.uint8()),
+    ("ip_src", pa.binary(16)), ("ip_dst", pa.binary(16)), ("ip_proto", pa.uint8()),
+    ("ip_fragment", pa.bool_()), ("src_port", pa.uint16()), ("dst_port", pa.uint16()),
+    ("payload_offset", pa.int32()), ("payload_len", pa.int32()),
+    ("app", pa.dictionary(pa.int8(), pa.string())),
+    ("mold_session", pa.string()), ("mold_seq", pa.uint64()), ("mold_count", pa.uint16()),
+    ("trailer_ts_ns", pa.int64()), ("trailer_kind", pa.dictionary(pa.int8(), pa.string())),
+    ("trailer_device", pa.uint16()), ("trailer_port", pa.uint8()),
+    ("comment", pa.string()), ("epb_flags", pa.uint32()), ("epb_hash", pa.binary()),
+    ("epb_dropcount", pa.uint64()), ("epb_packetid", pa.uint64()), ("epb_queue", pa.uint32()),
+])
+
+PTP_SCHEMA = pa.schema([
+    ("packet_index", pa.int64()), ("ts_ns", pa.int64()), ("interface", pa.int32()),
+    ("msg_type", pa.uint8()), ("msg_name", pa.dictionary(pa.int8(), pa.string())),
+    ("domain", pa.uint8()), ("seq_id", pa.uint16()), ("clock_id", pa.uint64()),
+    ("port", pa.uint16()), ("origin_ts_ns", pa.int64()), ("correction_ns", pa.int64()),
+    ("correction_scaled", pa.int64()), ("flags", pa.uint16()), ("two_step", pa.bool_()),
+    ("version", pa.uint8()), ("minor_version", pa.uint8()), ("sdo_id", pa.uint8()),
+    ("log_interval", pa.int8()), ("requesting_clock_id", pa.uint64()),
+    ("requesting_port", pa.uint16()),
+])
+
+PTP_NAMES = {0: "Sync", 1: "Delay_Req", 2: "Pdelay_Req", 3: "Pdelay_Resp", 8: "Follow_Up",
+             9: "Delay_Resp", 10: "Pdelay_Resp_Follow_Up", 11: "Announce", 12: "Signaling",
+             13: "Management"}
+_PTP_DICT = pa.array([PTP_NAMES.get(k, f"reserved_{k}") for k in range(16)], pa.string())
+_APP_DICT = pa.array(D.APP_NAMES, pa.string())
+_TRL_DICT = pa.array(TRAILER_KINDS, pa.string())
+TS_NULL = np.iinfo(np.int64).min
+
+
+def _validity(mask: np.ndarray | None) -> pa.Buffer | None:
+    if mask is None or mask.all():
+        return None
+    return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def col(typ: pa.DataType, values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """A primitive or fixed-size-binary Arrow array over numpy memory."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(typ, len(values), [_validity(mask), pa.py_buffer(values)])
+
+
+def fixed_strings(values: np.ndarray, mask: np.ndarray) -> pa.Array:
+    """A string column over an (n, width) byte matrix of ASCII text."""
+    n, w = values.shape
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [_validity(mask), pa.py_buffer(offsets),
+                                                  pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def dict_col(codes: np.ndarray, dictionary: pa.Array) -> pa.Array:
+    idx = col(pa.int8(), codes.astype(np.int8), codes != 0)
+    return pa.DictionaryArray.from_arrays(idx, dictionary)
+
+
+def _strings(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, mask: np.ndarray,
+             typ: pa.DataType) -> pa.Array:
+    """String/binary column from (offset, length) pairs into the file; a
+    Python loop over the present rows only (comments and hashes are rare)."""
+    if not mask.any():
+        return pa.nulls(len(mask), typ)
+    vals: list = [None] * len(mask)
+    for i in np.flatnonzero(mask):
+        raw = bytes(buf[offs[i]:offs[i] + lens[i]])
+        vals[i] = raw.rstrip(b"\0").decode("utf-8", "replace") if typ == pa.string() else raw
+    return pa.array(vals, typ)
+
+
+def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) -> pa.RecordBatch:
+    """One packets RecordBatch from the scanner's index arrays and the layers."""
+    n = len(idx["ts"])
+    fl = lay.flags
+
+    def has(bit: int) -> np.ndarray:
+        return (fl & bit) != 0
+
+    ts = idx["ts"]
+    ts_ok = ts != TS_NULL
+    ip_ok, l4_ok, pay_ok, mold_ok, trl_ok = has(D.F_IP), has(D.F_L4), has(D.F_PAYLOAD), has(D.F_MOLD), has(D.F_TRAILER)
+    opt = idx.get("opt")
+    cols = [
+        col(pa.int64(), np.arange(first_index, first_index + n, dtype=np.int64)),
+        col(pa.int64(), ts, ts_ok),
+        col(pa.int32(), idx["iface"].astype(np.int32, copy=False)),
+        col(pa.uint32(), idx["cap"].astype(np.uint32)),
+        col(pa.uint32(), idx["orig"].astype(np.uint32)),
+        col(pa.uint16(), idx["lt"].astype(np.uint16)),
+        col(pa.binary(6), lay.eth[1], has(D.F_ETH_SRC)),
+        col(pa.binary(6), lay.eth[0], has(D.F_ETH_DST)),
+        col(pa.uint16(), lay.ethertype, has(D.F_ETHERTYPE)),
+        col(pa.uint16(), lay.vlan[0], has(D.F_VLAN)),
+        col(pa.uint16(), lay.vlan[1], has(D.F_VLAN2)),
+        col(pa.uint8(), lay.ip[0], ip_ok),
+        col(pa.binary(16), lay.ipaddr[0], ip_ok),
+        col(pa.binary(16), lay.ipaddr[1], ip_ok),
+        col(pa.uint8(), lay.ip[1], ip_ok),
+        pa.array(has(D.F_FRAGMENT), mask=~ip_ok),
+        col(pa.uint16(), lay.ports[0], l4_ok),
+        col(pa.uint16(), lay.ports[1], l4_ok),
+        col(pa.int32(), lay.payload[0], pay_ok),
+        col(pa.int32(), lay.payload[1], pay_ok),
+        dict_col(lay.app, _APP_DICT),
+        fixed_strings(lay.mold_session, mold_ok),
+        col(pa.uint64(), lay.mold[0], mold_ok),
+        col(pa.uint16(), lay.mold[1].astype(np.uint16), mold_ok),
+        col(pa.int64(), lay.trailer[0], trl_ok),
+        dict_col(lay.trailer_kind, _TRL_DICT),
+        col(pa.uint16(), lay.trailer[1].astype(np.uint16), trl_ok & (lay.trailer_kind <= 2)),
+        col(pa.uint8(), lay.trailer[2].astype(np.uint8), trl_ok & (lay.trailer_kind <= 2)),
+    ]
+    cols += _option_columns(buf, opt, n)
+    return pa.RecordBatch.from_arrays(cols, schema=PACKET_SCHEMA)
+
+
+_NULLS: dict[int, list[pa.Array]] = {}
+
+
+def _option_columns(buf: np.ndarray, opt: np.ndarray | None, n: int) -> list[pa.Array]:
+    if opt is None:           # pcap: always null; batches repeat their size, so keep them
+        if n not in _NULLS:
+            _NULLS.clear()
+            _NULLS[n] = [pa.nulls(n, PACKET_SCHEMA.field(k).type)
+                         for k in range(len(PACKET_SCHEMA) - 6, len(PACKET_SCHEMA))]
+        return _NULLS[n]
+    pres = opt[:n, G.O_PRESENT]
+
+    def has(bit: int) -> np.ndarray:
+        return (pres & bit) != 0
+
+    return [
+        _strings(buf, opt[:n, G.O_COMMENT_OFF], opt[:n, G.O_COMMENT_LEN], has(G.P_COMMENT), pa.string()),
+        col(pa.uint32(), opt[:n, G.O_FLAGS].astype(np.uint32), has(G.P_FLAGS)),
+        _strings(buf, opt[:n, G.O_HASH_OFF], opt[:n, G.O_HASH_LEN], has(G.P_HASH), pa.binary()),
+        col(pa.uint64(), opt[:n, G.O_DROPS].view(np.uint64), has(G.P_DROPS)),
+        col(pa.uint64(), opt[:n, G.O_PACKETID].view(np.uint64), has(G.P_PACKETID)),
+        col(pa.uint32(), opt[:n, G.O_QUEUE].astype(np.uint32), has(G.P_QUEUE)),
+    ]
+
+
+def ptp_table(packets: pa.RecordBatch, lay: D.Layers) -> pa.Table:
+    """The PTP messages of a batch, one row each (PTP_SCHEMA)."""
+    n = packets.num_rows
+    sel = np.flatnonzero((lay.flags & D.F_PTP) != 0)
+    if not sel.size:
+        return PTP_SCHEMA.empty_table()
+    s, g, fl = lay.ptp_small[:, sel], lay.ptp_big[:, sel], lay.flags[sel]
+    has_ts = (fl & D.F_PTP_TS) != 0
+    has_req = (fl & D.F_PTP_REQ) != 0
+    take = pa.array(sel)
+    cols = [
+        packets.column(0).take(take), packets.column(1).take(take), packets.column(2).take(take),
+        col(pa.uint8(), s[0].astype(np.uint8)),
+        pa.DictionaryArray.from_arrays(col(pa.int8(), s[0].astype(np.int8)), _PTP_DICT),
+        col(pa.uint8(), s[4].astype(np.uint8)),
+        col(pa.uint16(), s[7].astype(np.uint16)),
+        col(pa.uint64(), g[2].view(np.uint64)),
+        col(pa.uint16(), s[6].astype(np.uint16)),
+        col(pa.int64(), g[1], has_ts),
+        col(pa.int64(), g[0] >> 16),                 # floor of the scaled ns
+        col(pa.int64(), g[0]),
+        col(pa.uint16(), s[5].astype(np.uint16)),
+        pa.array((s[5] & 0x0200) != 0),             # flagField octet 0 bit 1: twoStepFlag
+        col(pa.uint8(), s[2].astype(np.uint8)),
+        col(pa.uint8(), s[3].astype(np.uint8)),
+        col(pa.uint8(), s[1].astype(np.uint8)),
+        col(pa.int8(), s[8].astype(np.int8)),
+        col(pa.uint64(), g[3].view(np.uint64), has_req),
+        col(pa.uint16(), s[9].astype(np.uint16), has_req),
+    ]
+    return pa.Table.from_arrays(cols, schema=PTP_SCHEMA)
+
+
+def format_ip(value: bytes | None) -> str | None:
+    """Text form of an ip_src/ip_dst value (IPv4-mapped shown as dotted quad)."""
+    if value is None:
+        return None
+    addr = ipaddress.IPv6Address(value)
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+
+
+def format_mac(value: bytes | None) -> str | None:
+    return None if value is None else ":".join(f"{x:02x}" for x in value)

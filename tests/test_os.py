@@ -1,0 +1,135 @@
+"""HFT-OS under QEMU: the boot table, the fault path, end-to-end trading
+against the golden model, hostile frames, and teardown.
+
+Each boot test can be run alone: pytest tests/test_os.py -k "boot and icount".
+Runs that need a tap and a network namespace skip without root.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from hftlab import core, synth
+from hftlab.build import OsParams, build_os, write_image
+from hftlab.net import netns_list
+from hftlab.run import RunSpec, run
+from hftlab.vm import Vm, VmSpec, choose_accel, debug_exit_status
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
+
+
+@pytest.fixture(scope="module")
+def image() -> Path:
+    return build_os()
+
+
+def _qemu_procs() -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "qemu-system"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if "hftlab" in l or "hftos" in l]
+
+
+BOOTS = {  # name: (accel, extra flags)
+    "tcg": ("tcg", {}),
+    "tcg-icount": ("tcg-icount", {}),
+}
+
+
+@pytest.mark.parametrize("name", BOOTS)
+def test_boot(image, tmp_path, name):
+    accel, _ = BOOTS[name]
+    img = tmp_path / "hftos.img"
+    write_image(image, img, OsParams(ip_self="10.0.2.15", ip_peer="10.0.2.2",
+                                     mac_peer="52:55:0a:00:02:02"))
+    spec = VmSpec(image=img, workdir=tmp_path, accel=choose_accel(accel), nic="e1000",
+                  netdev="user,id=n0", vcpu_core=None)
+    with Vm(spec) as vm:
+        t = vm.wait_serial(b"HFTOS READY", 60)
+        assert vm.status() == "running"
+        serial = vm.serial_path.read_text(errors="replace")
+    print(f"{name}: ready after {t:.2f} s")
+    assert "tsc_hz=" in serial and "boot: phase" in serial
+    assert vm.proc.poll() is not None, "QEMU still running after teardown"
+
+
+def test_kvm_boot(image, tmp_path):
+    a = choose_accel("auto")
+    if a.name != "kvm":
+        pytest.skip(f"no hardware virtualization here: {a.reason}")
+    img = tmp_path / "hftos.img"
+    write_image(image, img, OsParams(ip_self="10.0.2.15", ip_peer="10.0.2.2",
+                                     mac_peer="52:55:0a:00:02:02"))
+    with Vm(VmSpec(image=img, workdir=tmp_path, accel=a, nic="e1000", netdev="user,id=n0",
+                   vcpu_core=None)) as vm:
+        vm.wait_serial(b"HFTOS READY", 60)
+
+
+def test_fault_on_purpose(image, tmp_path):
+    img = tmp_path / "hftos.img"
+    write_image(image, img, OsParams(ip_self="10.0.2.15", ip_peer="10.0.2.2",
+                                     mac_peer="52:55:0a:00:02:02", fault=True))
+    with Vm(VmSpec(image=img, workdir=tmp_path, accel=choose_accel("tcg"), vcpu_core=None)) as vm:
+        status = vm.wait(60)
+        serial = vm.serial_path.read_text(errors="replace")
+    assert status == debug_exit_status(0x12), serial[-2000:]  # "crashed"
+    assert "vector 14" in serial and "cr2" in serial.lower()
+
+
+@needs_root
+def test_end_to_end_ritch(tmp_path):
+    res = run(RunSpec(accel="tcg", out=tmp_path / "run"))
+    c = res.info["counters"]
+    assert res.info["orders"]["equal"] and res.info["orders"]["sut"] > 0
+    assert c["mold_messages"] == c["itch_messages"] == 12012
+    assert c["mold_gaps"] == c["mold_duplicates"] == 0
+    lat = pq.read_table(tmp_path / "run" / "latency.parquet")
+    assert lat.num_rows == res.info["orders"]["sut"]
+    assert lat.column("wire_ns").null_count == 0 and min(lat.column("wire_ns").to_pylist()) > 0
+    assert lat.column("internal_cycles").null_count == 0
+    for f in ("run.json", "wire.pcapng", "sut_log.arrow", "serial.log", "orders.parquet"):
+        assert (tmp_path / "run" / f).stat().st_size > 0
+    assert b"hftlab.run" in pq.read_schema(tmp_path / "run" / "orders.parquet").metadata
+    assert not [n for n in netns_list() if n.startswith("hftlab-")]
+
+
+@needs_root
+def test_end_to_end_synthetic_100k(tmp_path):
+    feed = tmp_path / "feed.itch"
+    synth.generate(feed, 100_000, seed=3)
+    res = run(RunSpec(accel="tcg", dataset=feed, rate=50_000, out=tmp_path / "run"))
+    c = res.info["counters"]
+    assert res.info["orders"]["equal"] and res.info["orders"]["sut"] > 100
+    assert c["mold_messages"] == c["itch_messages"] == 100_000 and c["mold_gaps"] == 0
+
+
+@needs_root
+def test_ctrl_c_leaves_nothing_behind(tmp_path):
+    feed = tmp_path / "feed.itch"
+    synth.generate(feed, 200_000, seed=4)
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "hftlab.cli", "run", "--accel", "tcg",
+                          "--dataset", str(feed), "--rate", "20000", "--out", str(out)],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and b"HFTOS READY" not in (
+            (out / "serial.log").read_bytes() if (out / "serial.log").exists() else b""):
+        time.sleep(0.1)
+    time.sleep(1.0)  # mid-replay
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    assert p.returncode != 0
+    time.sleep(0.5)
+    assert not _qemu_procs()
+    assert not [n for n in netns_list() if n.startswith("hftlab-")]
+    assert subprocess.run(["pgrep", "-f", f"dumpcap.*{out}"], capture_output=True).returncode == 1
+    assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
+    import json
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "failed" and "KeyboardInterrupt" in info["error"]
