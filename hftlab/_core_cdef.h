@@ -100,6 +100,8 @@ uint32_t tslog_crc32(uint32_t crc, const void *buf, size_t len);
 size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
 	const char *const *names, const uint64_t *values, size_t n);
 
+int hx_netns_socket(const char *netns_path, int domain, int type, int protocol, char *err,
+	size_t errlen);
 int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port, int bufsize,
 	char *err, size_t errlen);
 struct hx_replay { int fd; const uint8_t *data;

@@ -79,9 +79,14 @@ class Feed:
         return Feed(data=out[: int(offs[n])].copy(), offsets=offs, counts=self.counts,
                     first_seq=self.first_seq, session=self.session)
 
-    def first_seqs(self) -> np.ndarray:
-        """Sequence number of each datagram's first message."""
-        return self.first_seq + np.concatenate(([0], np.cumsum(self.counts[:-1], dtype=np.int64)))
+    def select(self, indices) -> "Feed":
+        """The datagrams at `indices`, in that order: repeat one to send a
+        duplicate, leave one out to make a gap."""
+        parts = [self.packet(int(i)) for i in indices]
+        offs = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.uint64)
+        data = np.frombuffer(b"".join(parts), np.uint8).copy()
+        return Feed(data=data, offsets=offs, counts=self.counts[np.asarray(indices, int)].copy(),
+                    first_seq=self.first_seq, session=self.session)
 
 
 def pack_feed(path: str | os.PathLike[str], *, messages: int | None = None,
@@ -134,6 +139,45 @@ def udp_socket(netns: str | None, bind_ip: str = "0.0.0.0", port: int = 0,
     if fd < 0:
         raise RunError(_ffi.string(err).decode())
     return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, fileno=fd)
+
+
+def raw_socket(netns: str | None, ifname: str) -> socket.socket:
+    """An AF_PACKET socket on `ifname` inside `netns`, for hand-made frames."""
+    err = _ffi.new("char[256]")
+    path = _ffi.new("char[]", f"/var/run/netns/{netns}".encode()) if netns else _ffi.NULL
+    fd = _lib.hx_netns_socket(path, socket.AF_PACKET, socket.SOCK_RAW, 0, err, 256)
+    if fd < 0:
+        raise RunError(_ffi.string(err).decode())
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0, fileno=fd)
+    s.bind((ifname, 0))
+    return s
+
+
+def hostile_frames(host: Endpoint, guest: Endpoint, session: bytes) -> list[tuple[str, bytes]]:
+    """Frames a feed handler must survive, each paired with its name. None
+    of them may produce an order; each lands in a counter of the SUT."""
+    mold_ok = struct.pack(">10sQH", session, 1, 1) + struct.pack(">H", 12) + b"S" + bytes(10) + b"O"
+    one = Feed(np.frombuffer(mold_ok, np.uint8).copy(), np.array([0, len(mold_ok)], np.uint64),
+               np.array([1], np.uint16), 1, session)
+    good = bytearray(one.frames(host, guest).packet(0))
+    out = []
+    f = bytearray(good)
+    f[12:14] = b"\x88\xb5"  # IEEE local experimental ethertype
+    out.append(("wrong_ethertype", bytes(f)))
+    f = bytearray(good)
+    f[24] ^= 0xFF  # IPv4 header checksum
+    out.append(("bad_ip_checksum", bytes(f)))
+    f = bytearray(good)
+    struct.pack_into(">H", f, 38, 400)  # UDP length beyond the IP payload
+    out.append(("truncated_udp", bytes(f)))
+    wrong = Endpoint(guest.mac, guest.ip, guest.port + 97)
+    out.append(("wrong_port", one.frames(host, wrong).packet(0)))
+    bad_count = struct.pack(">10sQH", session, 1, 40) + mold_ok[20:]  # 40 blocks announced, 1 there
+    bc = Feed(np.frombuffer(bad_count, np.uint8).copy(), np.array([0, len(bad_count)], np.uint64),
+              np.array([1], np.uint16), 1, session)
+    out.append(("mold_truncated", bc.frames(host, guest).packet(0)))
+    out.append(("oversized", bytes(good) + bytes(2000)))
+    return out
 
 
 def control_message(cmd: int, key: int) -> bytes:

@@ -113,7 +113,8 @@ class RunNetwork:
         _ip(*n, "link", "set", "lo", "up")
         _ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
         _ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
-        _ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000")
+        # MTU 9000: the hostile-frame tests send an oversized frame through it
+        _ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
         info = json.loads(_ip(*n, "-j", "link", "show", self.tap).stdout)
         self.host_mac = info[0]["address"]
         return self

@@ -56,6 +56,7 @@ class RunSpec:
     drain_timeout: float = 30.0
     fault: bool = False  #: make the OS fault on purpose (tests)
     network: str = "auto"  #: tap (root), dgram (no root), auto: tap when root
+    hostile: bool = False  #: inject hostile frames, a duplicate and a gap (tests)
     vcpu_core: int | None = 1
 
     def validate(self) -> None:
@@ -140,7 +141,7 @@ def _wire_events(pcap: Path, md_port: int, order_port: int):
                               first_seq=mold.column("mold_seq").to_numpy().astype(np.uint64),
                               count=mold.column("mold_count").to_numpy().astype(np.uint16))
     o = cap.ouch
-    o = o.join(pk.select(["packet_index", "ts_ns", "dst_port"]), "packet_index")
+    o = o.join(pk.select(["packet_index", "dst_port"]), "packet_index")
     o = o.filter(pa.compute.equal(o.column("dst_port"), order_port)).sort_by("packet_index")
     orders = latency.WireOrders(ts_ns=o.column("ts_ns").to_numpy(),
                                 token=o.column("token").to_pylist())
@@ -188,12 +189,41 @@ def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.Golden
              info: dict, say) -> RunResult:
     feed = exchange.pack_feed(spec.dataset, messages=spec.messages, max_payload=spec.max_payload,
                               max_count=spec.max_count)
+    if spec.hostile:
+        # a duplicate of datagram 5 right after it, and datagram 10 never sent
+        n = feed.n_packets
+        order = [i for i in range(n) if i != min(10, n - 1)]
+        order.insert(min(6, len(order)), min(5, n - 1))
+        feed = feed.select(order)
     mode = spec.network if spec.network != "auto" else ("tap" if os.geteuid() == 0 else "dgram")
     run_fn = _run_tap if mode == "tap" else _run_dgram
     info["capture"] = ({"tool": "dumpcap", "link": "tap in a network namespace"} if mode == "tap"
                        else {"tool": "hftlab (replayer send and receive times)",
                              "link": "QEMU dgram netdev on unix sockets (no root: no tap)"})
+    if spec.hostile:
+        golden = _golden_of_datagrams(spec, [_udp_payload(f) for _, f in _hostile(feed, GUEST_MAC)
+                                             if _ in ("mold_truncated",)]
+                                      + [feed.packet(i) for i in range(feed.n_packets)])
     return run_fn(spec, run_dir, img, accel, golden, info, say, feed)
+
+
+def _hostile(feed, guest_mac: str, host=None, guest_ip="10.201.0.2", md_port=30001):
+    host = host or exchange.Endpoint("02:48:46:54:4c:01", "10.201.0.1", 40000)
+    return exchange.hostile_frames(host, exchange.Endpoint(guest_mac, guest_ip, md_port),
+                                   feed.session)
+
+
+def _udp_payload(frame: bytes) -> bytes:
+    ulen = int.from_bytes(frame[38:40], "big")
+    return frame[42: 42 + ulen - 8]
+
+
+def _golden_of_datagrams(spec: RunSpec, datagrams: list[bytes]) -> core.GoldenResult:
+    """What the golden model orders for exactly these MoldUDP64 datagrams."""
+    eng = core.Engine(spec.config)
+    eng.feed_packets(datagrams)
+    return core.GoldenResult(orders=eng.orders(), ouch=eng.ouch(), counters=eng.counters(),
+                             config=spec.config)
 
 
 def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
@@ -205,12 +235,14 @@ def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
 GUEST_MAC = "52:54:00:48:46:54"
 
 
-def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say):
+def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None):
     """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status."""
     phases = info["phases_s"]
     say("boot", 0.0)
     phases["ready"] = round(vm.wait_serial(READY, spec.boot_timeout), 3)
     vm.pin()
+    if pre is not None:
+        pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
     rep = exchange.Replayer(tx, feed, md_dst, rate=spec.rate)
     try:
@@ -248,11 +280,22 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
         rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
         ctl = lambda: tx.sendto(exchange.control_message(1, params.ctl_key),  # noqa: E731
                                 (net.guest_ip, params.ctl_port))
+        pre = None
+        if spec.hostile:
+            host = exchange.Endpoint(net.host_mac, net.host_ip, 40000)
+            frames = _hostile(feed, GUEST_MAC, host, net.guest_ip, params.md_port)
+            info["hostile"] = [name for name, _ in frames]
+
+            def pre() -> None:
+                with exchange.raw_socket(net.netns, net.tap) as raw:
+                    for _, f in frames:
+                        raw.send(f)
+                time.sleep(0.2)
         try:
             with Capture(net, run_dir / "wire.pcapng"), Vm(vmspec) as vm:
                 t_q = time.monotonic()
                 status, sink, rep = _trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
-                                           ctl, golden, info, say)
+                                           ctl, golden, info, say, pre)
                 info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
         finally:
             tx.close()
@@ -279,8 +322,12 @@ def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
     try:
         with Vm(vmspec) as vm:
             t_q = time.monotonic()
+            hostile = _hostile(feed, GUEST_MAC, host, link.guest_ip, params.md_port) \
+                if spec.hostile else []
+            info["hostile"] = [name for name, _ in hostile] or None
             status, sink, rep = _trade(spec, vm, frames, sock, sock, str(link.qemu_path),
-                                       lambda: sock.send(ctl_frame), golden, info, say)
+                                       lambda: sock.send(ctl_frame), golden, info, say,
+                                       lambda: [sock.sendto(f, str(link.qemu_path)) for _, f in hostile])
             info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
     finally:
         link.close()

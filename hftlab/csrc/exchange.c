@@ -26,7 +26,8 @@ static int64_t hx_now(clockid_t clk)
 
 /* Run socket() inside another network namespace: setns() moves only the
  * calling thread, and we move it back before returning. */
-static int hx_socket_in(const char *netns_path, char *err, size_t errlen)
+int hx_netns_socket(const char *netns_path, int domain, int type, int protocol,
+		    char *err, size_t errlen)
 {
 	int self = -1, target = -1, fd = -1;
 
@@ -39,7 +40,7 @@ static int hx_socket_in(const char *netns_path, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(domain, type | SOCK_CLOEXEC, protocol);
 	if (fd < 0)
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 	if (netns_path && setns(self, CLONE_NEWNET) < 0) {
@@ -59,7 +60,7 @@ out:
 int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port,
 		  int bufsize, char *err, size_t errlen)
 {
-	int fd = hx_socket_in(netns_path, err, errlen);
+	int fd = hx_netns_socket(netns_path, AF_INET, SOCK_DGRAM, 0, err, errlen);
 	int one = 1;
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(bind_port),
 				 .sin_addr.s_addr = htonl(bind_ip) };

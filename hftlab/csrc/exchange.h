@@ -16,6 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* socket(domain, type, protocol) created inside the network namespace at
+ * netns_path (NULL: the caller's); -1 with a message in err. */
+int hx_netns_socket(const char *netns_path, int domain, int type, int protocol,
+		    char *err, size_t errlen);
+
 /* UDP socket in the namespace at netns_path (NULL: the caller's), bound to
  * bind_ip:bind_port (host order; 0 = any). Returns the fd, or -1 with a
  * message in err. */

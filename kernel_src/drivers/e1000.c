@@ -311,4 +311,5 @@ void nic_read_stats(struct nic *n, struct nic_stats *s)
 {
 	s->rx_missed = reg_read32(n, MPC);
 	s->rx_no_buffer = reg_read32(n, RNBC);
+	s->rx_oversize = reg_read32(n, ROC);
 }

@@ -59,6 +59,7 @@
 #define  MTA_ENTRIES    128
 #define MPC       0x04010 /* Missed Packets Count, 13.7 statistics */
 #define RNBC      0x040A0 /* Receive No Buffers Count, 13.7 statistics */
+#define ROC       0x040AC /* Receive Oversize Count, 13.7 statistics */
 #define RAL0      0x05400 /* Receive Address Low, 13.4.50 */
 #define RAH0      0x05404
 #define  RAH_AV         (1u << 31) /* address valid */

@@ -61,6 +61,7 @@ int nic_tx_flush(struct nic *n, uint32_t timeout_us);
 struct nic_stats {
 	uint64_t rx_missed;     /* frames dropped for lack of room (e1000: MPC) */
 	uint64_t rx_no_buffer;  /* frames that found no free descriptor (e1000: RNBC) */
+	uint64_t rx_oversize;   /* frames longer than the maximum, dropped (e1000: ROC) */
 };
 void nic_read_stats(struct nic *n, struct nic_stats *s);
 

@@ -405,6 +405,7 @@ void trade_finish(void)
 		{ "os_ctl_ok", t->c.ctl_ok }, { "os_ctl_rejected", t->c.ctl_rejected },
 		{ "os_md_packets", t->c.md_packets }, { "os_orders_sent", t->c.orders_sent },
 		{ "os_rx_missed", ns.rx_missed }, { "os_rx_no_buffer", ns.rx_no_buffer },
+		{ "os_rx_oversize", ns.rx_oversize },
 		{ "os_tx_ring_full", t->c.tx_ring_full },
 		{ "mold_packets", mc->packets }, { "mold_messages", mc->messages },
 		{ "mold_heartbeats", mc->heartbeats }, { "mold_end_of_session", mc->end_of_session },
