@@ -1,6 +1,6 @@
 # hftlab top-level Makefile: set-up, the main job, tests; OS targets go to kernel_src/.
-#   make setup     pip install -e '.[test]' (builds the cffi core from kernel_src/core)
-#   make demo      the main job: the golden model on the bundled RITCH sample
+#   make setup     system packages (scripts/setup-system.sh), then pip install -e '.[test]'
+#   make demo      the main job: HFT-OS under QEMU on the bundled RITCH sample, report
 #   make test      the test suite
 #   make core      C core: freestanding check (-Werror), host and ASan/UBSan libraries
 #   make os        HFT-OS boot loader, runtime and disk image (kernel_src/Makefile)
@@ -15,13 +15,16 @@ HFTLAB  ?= $(PYTHON) -m hftlab.cli
 .PHONY: setup demo test core core-check os bootloader runtime image clean
 
 setup:
+	bash scripts/setup-system.sh
 	$(PYTHON) -m pip install -e '.[test]'
 
-# For now the main job runs the golden model; once HFT-OS runs end to end
-# (issue 3) this becomes `hftlab run --sut hftos`.
+# The main job: build HFT-OS, boot it under QEMU (KVM where the CPU has
+# hardware virtualization, else TCG), replay the bundled feed through a tap
+# (QEMU's dgram netdev without root), check its orders against the golden
+# model, and write the run directory with its first latency report.
 demo: core-check
-	@mkdir -p $(RUN_DIR)
-	$(HFTLAB) golden --dataset $(DATASET) --out $(RUN_DIR)/golden.parquet
+	rm -rf $(RUN_DIR)
+	$(HFTLAB) run --sut hftos --dataset $(DATASET) --out $(RUN_DIR)
 
 test:
 	$(PYTHON) -m pytest -q tests

@@ -198,7 +198,9 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
     click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
     for col, p in res.summary().items():
-        click.echo(format_summary(col, p, "cycles" if col == "internal_cycles" else "ns"))
+        unit = "ns" if col.endswith("_ns") else ("instr" if i["spec"]["accel"] == "tcg-icount" else "cycles")
+        click.echo(format_summary(col, p, unit))
+    click.echo(f"report: {res.report} (+ latency.png)")
 
 
 def _register_ingest() -> None:

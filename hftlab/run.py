@@ -79,6 +79,7 @@ class RunResult:
     status: str
     info: dict[str, Any]
     latency: pa.Table | None = None
+    report: Path | None = None
 
     def summary(self) -> dict[str, dict]:
         if self.latency is None:
@@ -175,6 +176,12 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
         phases["build"] = round(time.monotonic() - t0, 3)
         result = _execute(spec, run_dir, img, accel, golden, info, say)
         info["status"] = "ok"
+        phases["total"] = round(time.monotonic() - t0, 3)
+        _write_json(run_dir / "run.json", info)
+        say("report", 1.0)
+        from .report import run_report
+
+        result.report = run_report(run_dir)
         return result
     except (HftlabError, KeyboardInterrupt) as exc:
         info["status"] = "failed"

@@ -166,3 +166,16 @@ def test_end_to_end_icount_is_exact(tmp_path):
         figs.append(res.latency.column("internal_cycles").to_pylist())
     assert figs[0] == figs[1] and len(figs[0]) > 0
     print("icount instructions per triggering tick:", sorted(figs[0]))
+
+
+@needs_root
+def test_make_demo_writes_report(tmp_path):
+    """The README's main job, as the README runs it."""
+    out = tmp_path / "demo"
+    p = subprocess.run(["make", "demo", f"RUN_DIR={out}"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "equal=True" in p.stdout
+    for f in ("report.md", "latency.png", "latency.parquet", "wire.pcapng", "run.json"):
+        assert (out / f).stat().st_size > 0
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
