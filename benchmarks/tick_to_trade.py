@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -28,16 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from hftlab.latency import format_summary, percentiles  # noqa: E402
 from hftlab.run import DEFAULT_DATASET, RunSpec, run  # noqa: E402
-
-
-def boot_phases(serial: Path, tsc_hz: int | None) -> dict[str, float]:
-    """The OS's `boot: phase NAME tsc=N` lines, as ms after the first."""
-    stamps = [(m.group(1), int(m.group(2))) for m in
-              re.finditer(rb"boot: phase (\S+) tsc=(\d+)", serial.read_bytes())]
-    if not stamps or not tsc_hz:
-        return {}
-    t0 = stamps[0][1]
-    return {name.decode(): round((t - t0) / tsc_hz * 1e3, 3) for name, t in stamps}
 
 
 def main() -> None:
@@ -66,8 +55,7 @@ def main() -> None:
                     env = res.info["environment"]
                     print(f"# {accel}: {res.info['spec']['accel_reason']}; cpu={env['cpu']}; "
                           f"qemu={env['qemu']}; git={env['git']}")
-                    ph = boot_phases(res.run_dir / "serial.log", res.info["counters"].get("tsc_hz"))
-                    print(f"  boot phases (guest ms after the first stamp): {ph}")
+                    print(f"  boot phases (guest ms after the first stamp): {res.info['boot_phases_ms']}")
             unit = "instr" if accel == "tcg-icount" else "cycles"
             print(format_summary(f"{accel} int", percentiles(np.concatenate(per_rep_cycles)), unit))
             print(format_summary(f"{accel} int", percentiles(np.concatenate(internal)), "ns"))

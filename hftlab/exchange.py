@@ -18,7 +18,6 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

@@ -15,10 +15,9 @@ import json
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -287,13 +286,13 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
         rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
         ctl = lambda: tx.sendto(exchange.control_message(1, params.ctl_key),  # noqa: E731
                                 (net.guest_ip, params.ctl_port))
-        pre = None
+        pre = None  # hostile frames go in before the feed
         if spec.hostile:
             host = exchange.Endpoint(net.host_mac, net.host_ip, 40000)
             frames = _hostile(feed, GUEST_MAC, host, net.guest_ip, params.md_port)
             info["hostile"] = [name for name, _ in frames]
 
-            def pre() -> None:
+            def pre() -> None:  # noqa: F811
                 with exchange.raw_socket(net.netns, net.tap) as raw:
                     for _, f in frames:
                         raw.send(f)
@@ -391,6 +390,7 @@ def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info) ->
     orders = core.orders_from_ouch(ouch).append_column("rx_ns", pa.array(rx_ns[: len(payloads)]))
     write_parquet(orders, run_dir / "orders.parquet", meta)
     info["counters"] = log.counters
+    info["boot_phases_ms"] = sutlog.boot_phases(serial, log.tsc_hz)
     info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
                       "equal": ouch == golden.ouch}
     if ouch != golden.ouch:

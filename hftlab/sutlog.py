@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from .errors import DataError
 
-__all__ = ["SutLog", "parse_dump", "read_dump", "REC_DTYPE"]
+__all__ = ["SutLog", "parse_dump", "read_dump", "boot_phases", "REC_DTYPE"]
 
 _BEGIN = b"\n@@HFTDUMP 1 BEGIN\n"
 _END = re.compile(rb"@@HFTDUMP END records=(\d+) crc32=([0-9a-f]{8})\n")
@@ -100,3 +100,15 @@ def read_dump(path: str | os.PathLike[str]) -> SutLog:
     except OSError as exc:
         raise DataError(p, None, f"cannot read: {exc.strerror}") from None
     return parse_dump(data, source=str(p))
+
+
+_PHASE = re.compile(rb"boot: phase (\S+) tsc=(\d+)")
+
+
+def boot_phases(console: bytes, tsc_hz: int | None) -> dict[str, float]:
+    """The OS's `boot: phase NAME tsc=N` lines as ms after the first one."""
+    stamps = [(m.group(1).decode(), int(m.group(2))) for m in _PHASE.finditer(console)]
+    if not stamps or not tsc_hz:
+        return {}
+    t0 = stamps[0][1]
+    return {name: round((t - t0) / tsc_hz * 1e3, 3) for name, t in stamps}
