@@ -27,7 +27,8 @@ from . import _pcap as P
 from . import _pcapng as G
 from ._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
 from ._table import PACKET_SCHEMA, PTP_SCHEMA, packet_batch, ptp_table
-from ._trailers import TRAILER_MODES
+from ._keyframes import KeyframeState
+from ._trailers import KEYFRAME_MODES, TRAILER_MODES
 
 DEFAULT_BATCH = 1 << 18
 PAGE = mmap.PAGESIZE
@@ -94,6 +95,7 @@ class CaptureReader:
         self.batch_size = int(batch_size)
         self._trailer = TRAILER_MODES[trailer]
         self._window = -1 if trailer_window_s is None else int(trailer_window_s)
+        self._keyframes = KeyframeState() if self._trailer in KEYFRAME_MODES else None
         self._ports = np.array(sorted(set(mold_ports or ())), np.int64)
         self.payloads = payloads
         self.partial = partial
@@ -235,6 +237,8 @@ class CaptureReader:
         lay = D.Layers(n)
         lay.run(buf, idx["off"], idx["cap"], idx["lt"], idx["ts"], n, self._ports,
                 self._trailer, self._window)
+        if self._keyframes is not None:        # counter stamps: sequential, state across batches
+            self._keyframes.run(buf, idx, lay, self._trailer, self._window)
         packets = packet_batch(buf, idx, lay, self.packets_read)
         self.packets_read += n
         if self.payloads:

@@ -106,6 +106,11 @@ def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) ->
     ts = idx["ts"]
     ts_ok = ts != TS_NULL
     ip_ok, l4_ok, pay_ok, mold_ok, trl_ok = has(D.F_IP), has(D.F_L4), has(D.F_PAYLOAD), has(D.F_MOLD), has(D.F_TRAILER)
+    # device/port: Metamako and Exablaze HPT trailers carry both; keyframe-based
+    # stamps the device of their keyframe when it names one (trailer[1] >= 0)
+    kind = lay.trailer_kind
+    port_ok = trl_ok & ((kind == 1) | (kind == 2))
+    dev_ok = port_ok | (trl_ok & (kind >= 5) & (lay.trailer[1] >= 0))
     opt = idx.get("opt")
     cols = [
         col(pa.int64(), np.arange(first_index, first_index + n, dtype=np.int64)),
@@ -134,8 +139,8 @@ def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) ->
         col(pa.uint16(), lay.mold[1].astype(np.uint16), mold_ok),
         col(pa.int64(), lay.trailer[0], trl_ok),
         dict_col(lay.trailer_kind, _TRL_DICT),
-        col(pa.uint16(), lay.trailer[1].astype(np.uint16), trl_ok & (lay.trailer_kind <= 2)),
-        col(pa.uint8(), lay.trailer[2].astype(np.uint8), trl_ok & (lay.trailer_kind <= 2)),
+        col(pa.uint16(), lay.trailer[1].astype(np.uint16), dev_ok),
+        col(pa.uint8(), lay.trailer[2].astype(np.uint8), port_ok),
     ]
     cols += _option_columns(buf, opt, n)
     return pa.RecordBatch.from_arrays(cols, schema=PACKET_SCHEMA)

@@ -24,8 +24,9 @@ Three public formats are decoded into absolute ns since the Unix epoch:
 A trailer is not announced in the frame, so trailer detection follows
 Wireshark's heuristics: the timestamp must have ns < 1e9 and lie within a
 window of the capture timestamp (30 days for Metamako, 7 for Exablaze).
-The 32-bit counter trailers (Arista 7150, Exablaze Fusion fcs/append modes)
-need keyframes to become times and are not decoded here.
+The 32-bit counter stamps (Arista 7150, ExaLINK Fusion fcs/append modes)
+need keyframes to become times; they are decoded by _keyframes.py in a
+second pass (``trailer="arista7150"`` / ``"fusion"``, and under ``"auto"``).
 """
 from __future__ import annotations
 
@@ -35,13 +36,17 @@ import numpy as np
 from ._bytes import JIT, be16, be32
 
 # trailer modes (the `trailer=` argument of read())
-TRL_NONE, TRL_METAMAKO, TRL_EXABLAZE, TRL_AUTO = 0, 1, 2, 3
+# (modes 4 and 5, the keyframe-based counters, are decoded by _keyframes.py)
+TRL_NONE, TRL_METAMAKO, TRL_EXABLAZE, TRL_AUTO, TRL_ARISTA7150, TRL_FUSION = 0, 1, 2, 3, 4, 5
 TRAILER_MODES = {None: TRL_NONE, "none": TRL_NONE, "metamako": TRL_METAMAKO,
-                 "arista7130": TRL_METAMAKO, "exablaze": TRL_EXABLAZE, "auto": TRL_AUTO}
+                 "arista7130": TRL_METAMAKO, "exablaze": TRL_EXABLAZE, "auto": TRL_AUTO,
+                 "arista7150": TRL_ARISTA7150, "fusion": TRL_FUSION}
+KEYFRAME_MODES = (TRL_AUTO, TRL_ARISTA7150, TRL_FUSION)
 
 # trailer_kind codes (column values); 0 = none
 KIND_METAMAKO, KIND_EXABLAZE, KIND_ARISTA_TAI, KIND_ARISTA_UTC = 1, 2, 3, 4
-TRAILER_KINDS = ["", "metamako", "exablaze_hpt", "arista_d28b_tai", "arista_d28b_utc"]
+TRAILER_KINDS = ["", "metamako", "exablaze_hpt", "arista_d28b_tai", "arista_d28b_utc",
+                 "arista7150", "arista7150_keyframe", "fusion", "fusion_keyframe"]
 
 METAMAKO_WINDOW_S = 2592000   # packet-metamako.c: 30 days
 EXABLAZE_WINDOW_S = 604800    # packet-exablaze.c: one week

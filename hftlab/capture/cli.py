@@ -24,7 +24,8 @@ PROGRESS_MIN_BYTES = 64 << 20
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Parquet file for the packets; ITCH/OUCH/PTP tables go beside it "
                    "(FILE.itch.parquet ...). Without it, only the summary is printed.")
-@click.option("--trailer", type=click.Choice(["none", "metamako", "arista7130", "exablaze", "auto"]),
+@click.option("--trailer", type=click.Choice(["none", "metamako", "arista7130", "exablaze",
+                                                "arista7150", "fusion", "auto"]),
               default="none", show_default=True, help="Hardware timestamp trailer to look for.")
 @click.option("--mold-port", "mold_ports", type=click.IntRange(0, 65535), multiple=True,
               help="UDP port carrying MoldUDP64 (repeatable); default: any UDP payload that parses.")
