@@ -161,6 +161,9 @@ def build_cmd() -> None:
 @click.option("--accel", default="auto", show_default=True,
               type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
 @click.option("--nic", default="e1000", show_default=True)
+@click.option("--where", default="guest", show_default=True, type=click.Choice(["guest", "host"]),
+              help="Baselines: in a Linux guest under the same QEMU NIC (guest) or in a "
+                   "network namespace on the host (host).")
 @click.option("--dataset", type=click.Path(dir_okay=False), default=None,
               help="ITCH 5.0 file (default: the bundled RITCH sample).")
 @click.option("--messages", type=click.IntRange(min=1), default=None)
@@ -170,7 +173,7 @@ def build_cmd() -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
 @_fail_cleanly
-def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
+def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from pathlib import Path
 
@@ -180,8 +183,9 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
     from .latency import format_summary
     from .run import DEFAULT_DATASET, RunSpec, run
 
-    spec = RunSpec(sut=sut, accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
-                   messages=messages, rate=rate or None, config=_load_config(config_path),
+    spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
+                   dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
+                   rate=rate or None, config=_load_config(config_path),
                    out=Path(out) if out else None)
     with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -201,6 +205,36 @@ def run_cmd(sut, accel, nic, dataset, messages, rate, config_path, out) -> None:
         unit = "ns" if col.endswith("_ns") else ("instr" if i["spec"]["accel"] == "tcg-icount" else "cycles")
         click.echo(format_summary(col, p, unit))
     click.echo(f"report: {res.report} (+ latency.png)")
+
+
+@main.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory for report.html, the PNGs, parquet/ and hdr/.")
+@click.option("--study", default=None, help="Study name for the Parquet partitions (default: the --out name).")
+@click.option("--boot", "n_boot", type=click.IntRange(min=100), default=2000, show_default=True,
+              help="Bootstrap replicates of the A/B confidence intervals.")
+@_fail_cleanly
+def report_cmd(runs, out, study, n_boot) -> None:
+    """Latency report of RUN directories; with two or more, the A/B comparison against the first."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .latency import format_summary
+    from .report import study_report
+
+    with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("load", total=1.0)
+        rep = study_report(runs, out, study=study, n_boot=n_boot,
+                           progress=lambda step, frac: bar.update(task, description=step, completed=frac))
+    for name, st in rep.stats.items():
+        p = {"count": st["wire_ns"].count, "min": st["wire_ns"].min, **st["wire_ns"].percentiles,
+             "max": st["wire_ns"].max}
+        click.echo(format_summary(name, p))
+    if rep.comparison is not None:
+        for v in rep.comparison.column("verdict").to_pylist():
+            click.echo(f"  {v}")
+    click.echo(f"report: {rep.html} ({len(rep.pngs)} figures); parquet: {rep.parquet_root}")
 
 
 def _register_ingest() -> None:

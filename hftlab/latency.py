@@ -1,5 +1,9 @@
 """hftlab.latency: tick-to-trade from a run's capture and SUT log.
 
+Statistics (`describe`) are exact and computed in numba (hftlab._stats);
+histograms are HdrHistogram-compatible (hftlab._hdr). Every tail percentile
+says how many samples lie beyond it, and is withheld when none does.
+
 The join is exact, never heuristic (ARCHITECTURE.md section 3): each order's
 OUCH token carries the MoldUDP64 sequence number of the message that
 triggered it; the tick frame is the market-data datagram whose
@@ -8,14 +12,20 @@ timestamps on the SUT's link; internal_ns is (tsc_tx - tsc_rx) / tsc_hz.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
-__all__ = ["WireTicks", "WireOrders", "join", "percentiles", "PERCENTILES", "format_summary"]
+__all__ = ["WireTicks", "WireOrders", "join", "percentiles", "PERCENTILES", "format_summary",
+           "Stats", "describe", "beyond", "RunData", "load_run", "over_time", "Hiccups", "hiccups",
+           "poll_loop_timestamps"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
 
@@ -114,3 +124,208 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...] = PERCENTILES) -> dict
 def format_summary(name: str, p: dict, unit: str = "ns") -> str:
     cells = [f"{k}={'-' if v is None else f'{v:,.0f}'}" for k, v in p.items() if k != "count"]
     return f"{name:<12} count={p['count']:<7} " + " ".join(cells) + f" ({unit})"
+
+
+# ---------------------------------------------------------------------- statistics
+JITTER = ((99.0, 50.0), (99.9, 50.0), (99.99, 50.0))
+
+
+def beyond(n: int, q: float) -> int:
+    """How many of n samples lie above the nearest-rank q-th percentile's rank."""
+    return n - max(int(np.ceil(q / 100 * n)), 1) if n else 0
+
+
+@dataclass
+class Stats:
+    """The figures of one latency distribution.
+
+    percentiles maps "p50" ... to the nearest-rank value, or None when no
+    sample lies beyond it (n * (1 - q) < 1); `beyond` says how many samples
+    back each one; jitter holds p99 - p50, p99.9 - p50, p99.99 - p50.
+    """
+
+    count: int
+    mean: float | None
+    stddev: float | None
+    min: int | float | None
+    max: int | float | None
+    percentiles: dict[str, int | float | None]
+    beyond: dict[str, int]
+    jitter: dict[str, int | float | None]
+    histogram: object | None = field(default=None, repr=False)  #: hftlab._hdr.Histogram
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "mean": self.mean, "stddev": self.stddev, "min": self.min,
+                **self.percentiles, "max": self.max, **self.jitter,
+                **{f"beyond_{k}": v for k, v in self.beyond.items()}}
+
+
+def describe(values, qs: tuple[float, ...] = PERCENTILES, *, method: str = "nearest",
+             histogram: bool = False, min_beyond: int = 1) -> Stats:
+    """Exact statistics of a latency array (NaNs dropped): count, mean,
+    stddev (ddof=0), min, max, percentiles qs (in percent; nearest-rank, or
+    numpy's "linear"), jitter spreads and the samples beyond each percentile.
+    A percentile other than p50 with fewer than `min_beyond` samples beyond
+    it is None. histogram=True also builds the HdrHistogram (3 digits)."""
+    from . import _stats
+    from ._hdr import Histogram, Layout
+
+    if method not in ("nearest", "linear"):
+        raise ConfigError(f"method {method!r}: nearest or linear")
+    v = np.asarray(values)
+    if v.ndim != 1:
+        raise ConfigError("describe takes a 1-D array")
+    if v.dtype.kind == "f":
+        v = v[~np.isnan(v)]
+    elif v.dtype.kind not in "iub":
+        raise ConfigError(f"describe takes numbers, not {v.dtype}")
+    fracs = [q / 100 for q in qs]  # as numpy.percentile does, so the ranks agree
+    s = _stats.summary(v, fracs, method)
+    n = s["count"]
+    names = [f"p{q:g}" for q in qs]
+    back = {k: beyond(n, q) for k, q in zip(names, qs)}
+    pct = {k: (val if (back[k] >= min_beyond or q == 50.0) else None)
+           for k, q, val in zip(names, qs, s["quantiles"])}
+    jit = {}
+    for hi, lo in JITTER:
+        a, b = pct.get(f"p{hi:g}"), pct.get(f"p{lo:g}")
+        jit[f"p{hi:g}-p{lo:g}"] = None if a is None or b is None else a - b
+    h = None
+    if histogram and n:
+        if s["hdr_counts"] is not None:
+            h = Histogram(3, max(2, int(s["max"])))
+            h.counts[:] = s["hdr_counts"][: Layout(3, h.layout.highest).counts_len]
+            h.min, h.max = int(s["min"]), int(s["max"])
+        else:
+            h = Histogram.from_values(v)
+    return Stats(n, s["mean"], s["stddev"], s["min"], s["max"], pct, back, jit, h)
+
+
+# ---------------------------------------------------------------------- run directories
+@dataclass
+class RunData:
+    """A run directory's latency table and run.json."""
+
+    path: Path
+    info: dict
+    latency: pa.Table
+
+    @property
+    def run_id(self) -> str:
+        return str(self.info.get("run_id") or self.path.name)
+
+    @property
+    def sut(self) -> str:
+        return str(self.info.get("spec", {}).get("sut", "unknown"))
+
+    def column(self, name: str = "wire_ns") -> np.ndarray:
+        return self.latency.column(name).drop_null().to_numpy()
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunData:
+    """Read latency.parquet and run.json of a run directory."""
+    import pyarrow.parquet as pq
+
+    d = Path(run_dir)
+    try:
+        info = json.loads((d / "run.json").read_text())
+        lat = pq.read_table(d / "latency.parquet")
+    except (OSError, ValueError) as exc:
+        raise DataError(d, None, f"not a complete run directory: {exc}") from None
+    missing = {"wire_ns", "t_wire_out", "internal_ns"} - set(lat.column_names)
+    if missing:
+        raise DataError(d / "latency.parquet", None, f"columns missing: {sorted(missing)}")
+    return RunData(d, info, lat)
+
+
+def over_time(t_ns, values, width_ns: int, qs: tuple[float, ...] = (50.0, 99.0)) -> pa.Table:
+    """Latency over time: per window of width_ns on the t_ns clock, the
+    count, nearest-rank percentiles qs and max (empty windows: count 0)."""
+    from . import _stats
+
+    t = np.asarray(t_ns, np.int64)
+    v = np.asarray(values)
+    if len(t) != len(v):
+        raise ConfigError("t_ns and values differ in length")
+    if width_ns <= 0:
+        raise ConfigError("width_ns must be > 0")
+    cols: dict[str, pa.Array] = {"window_start_ns": pa.array([], pa.int64()), "count": pa.array([], pa.int64())}
+    if len(t) == 0:
+        return pa.table(cols | {f"p{q:g}": pa.array([], pa.float64()) for q in qs}
+                        | {"max": pa.array([], pa.float64())})
+    order = np.argsort(t, kind="stable")
+    starts, res = _stats.windowed(t[order], v[order], int(width_ns), [q / 100 for q in qs])
+    out = {"window_start_ns": pa.array(starts), "count": pa.array(np.nan_to_num(res[:, 0]).astype(np.int64))}
+    for k, q in enumerate(qs):
+        out[f"p{q:g}"] = pa.array(res[:, k + 1], mask=np.isnan(res[:, k + 1]))
+    out["max"] = pa.array(res[:, -1], mask=np.isnan(res[:, -1]))
+    return pa.table(out)
+
+
+# ---------------------------------------------------------------------- hiccups
+@dataclass
+class Hiccups:
+    """Gaps between consecutive iterations of a poll loop above a threshold."""
+
+    threshold_ns: int
+    iterations: int
+    span_ns: int
+    at: np.ndarray  #: index of the iteration after each gap
+    gap_ns: np.ndarray  #: length of each gap
+    typical_ns: float  #: median gap of all iterations
+
+    @property
+    def count(self) -> int:
+        return len(self.gap_ns)
+
+    @property
+    def lost_ns(self) -> int:
+        """Time the loop did not run: the hiccups' length beyond the typical gap."""
+        return int(np.sum(self.gap_ns - self.typical_ns)) if self.count else 0
+
+    def per_second(self) -> float:
+        return self.count / (self.span_ns / 1e9) if self.span_ns else 0.0
+
+    def summary(self) -> dict:
+        st = describe(self.gap_ns) if self.count else None
+        return {"iterations": self.iterations, "span_s": self.span_ns / 1e9,
+                "threshold_ns": self.threshold_ns, "typical_gap_ns": self.typical_ns,
+                "hiccups": self.count, "per_second": self.per_second(),
+                "lost_fraction": self.lost_ns / self.span_ns if self.span_ns else 0.0,
+                "longest_ns": int(self.gap_ns.max()) if self.count else 0,
+                "p50_gap_ns": st.percentiles["p50"] if st else None,
+                "p99_gap_ns": st.percentiles["p99"] if st else None}
+
+
+def hiccups(timestamps_ns, threshold_ns: int) -> Hiccups:
+    """Hiccup analysis of a poll loop's iteration timestamps (ns, ascending):
+    every gap between consecutive iterations longer than threshold_ns."""
+    from . import _stats
+
+    ts = np.asarray(timestamps_ns, np.int64)
+    if len(ts) < 2:
+        raise ConfigError("hiccups need at least two timestamps")
+    if np.any(np.diff(ts) < 0):
+        raise ConfigError("timestamps must be ascending")
+    at, gap = _stats.gaps(ts, int(threshold_ns))
+    typical = float(np.median(np.diff(ts)))
+    return Hiccups(int(threshold_ns), len(ts), int(ts[-1] - ts[0]), at, gap, typical)
+
+
+def poll_loop_timestamps(seconds: float = 0.5, max_iterations: int = 20_000_000) -> np.ndarray:
+    """Timestamps (CLOCK_MONOTONIC ns) of every iteration of a busy loop on
+    this host, a jHiccup-style probe: the gaps show when the core was taken
+    away (interrupts, preemption, a noisy neighbour)."""
+    if seconds <= 0:
+        raise ConfigError("seconds must be > 0")
+    out = np.empty(max_iterations, np.int64)
+    clock = time.monotonic_ns
+    end = clock() + int(seconds * 1e9)
+    i = 0
+    while i < max_iterations:
+        t = clock()
+        out[i] = t
+        i += 1
+        if t >= end:
+            break
+    return out[:i]

@@ -35,7 +35,7 @@ from .vm import Vm, VmSpec, choose_accel, qemu_version
 __all__ = ["RunSpec", "RunResult", "run", "DEFAULT_DATASET", "SUTS"]
 
 DEFAULT_DATASET = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
-SUTS = ("hftos",)
+SUTS = ("hftos", "linux-socket")  #: linux-*: hftlab.baselines
 READY = b"HFTOS READY"
 
 
@@ -57,10 +57,14 @@ class RunSpec:
     network: str = "auto"  #: tap (root), dgram (no root), auto: tap when root
     hostile: bool = False  #: inject hostile frames, a duplicate and a gap (tests)
     vcpu_core: int | None = 1
+    where: str = "guest"  #: baselines: "guest" (under QEMU, like HFT-OS) or "host" (netns)
+    baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
 
     def validate(self) -> None:
         if self.sut not in SUTS:
             raise ConfigError(f"sut {self.sut!r}: available: {', '.join(SUTS)}")
+        if self.where not in ("guest", "host") or (self.sut == "hftos" and self.where != "guest"):
+            raise ConfigError(f"where {self.where!r}: guest or host (host only for baselines)")
         if self.nic != "e1000":
             raise ConfigError(f"nic {self.nic!r}: HFT-OS drives e1000 (82540EM) so far")
         if not Path(self.dataset).is_file():
@@ -160,7 +164,8 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
         "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,
-                 "accel_reason": accel.reason, "nic": spec.nic, "dataset": str(spec.dataset),
+                 "accel_reason": accel.reason, "where": spec.where, "nic": spec.nic,
+                 "dataset": str(spec.dataset),
                  "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
                  "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
                  "max_payload": spec.max_payload, "max_count": spec.max_count},
@@ -171,7 +176,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     t0 = time.monotonic()
     try:
         say("build", 0.0)
-        img = build_os()
+        img = build_os() if spec.sut == "hftos" else None  # baselines build their own
         phases["build"] = round(time.monotonic() - t0, 3)
         result = _execute(spec, run_dir, img, accel, golden, info, say)
         info["status"] = "ok"
@@ -210,6 +215,10 @@ def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.Golden
         golden = _golden_of_datagrams(spec, [_udp_payload(f) for _, f in _hostile(feed, GUEST_MAC)
                                              if _ in ("mold_truncated",)]
                                       + [feed.packet(i) for i in range(feed.n_packets)])
+    if spec.sut != "hftos":  # a Linux baseline, on the host or in a guest
+        from . import baselines
+
+        return baselines.execute(spec, run_dir, accel, golden, info, say, feed)
     return run_fn(spec, run_dir, img, accel, golden, info, say, feed)
 
 
@@ -241,11 +250,11 @@ def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
 GUEST_MAC = "52:54:00:48:46:54"
 
 
-def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None):
+def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, ready=READY):
     """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status."""
     phases = info["phases_s"]
     say("boot", 0.0)
-    phases["ready"] = round(vm.wait_serial(READY, spec.boot_timeout), 3)
+    phases["ready"] = round(vm.wait_serial(ready, spec.boot_timeout), 3)
     vm.pin()
     if pre is not None:
         pre()
@@ -372,15 +381,17 @@ def _drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> N
         time.sleep(0.02)
 
 
-def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info) -> RunResult:
+def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
+             ok_status: int | None = None) -> RunResult:
     from .vm import debug_exit_status
 
     info["qemu_exit_status"] = status
     info["replay"] = {"datagrams": feed.n_packets, "messages": feed.n_messages,
                       "sent": rep.sent, "late_ns_max": rep.late_ns_max}
     serial = (run_dir / "serial.log").read_bytes()
-    if status != debug_exit_status(0x10):
-        raise RunError(f"HFT-OS ended with QEMU status {status} (33 means ok); serial tail:\n"
+    ok_status = debug_exit_status(0x10) if ok_status is None else ok_status  # 0: a host process
+    if status != ok_status:
+        raise RunError(f"{spec.sut} ended with status {status} ({ok_status} means ok); serial tail:\n"
                        f"{serial[-1500:].decode('utf-8', 'replace')}")
     log = sutlog.parse_dump(serial, source=str(run_dir / "serial.log"))
     meta = {"hftlab.run": json.dumps(info, default=str)}

@@ -110,7 +110,7 @@ def qemu_version(exe: str | None = None) -> str:
 class VmSpec:
     """What to boot and how."""
 
-    image: Path
+    image: Path | None  #: raw disk image (HFT-OS), or None to boot `kernel`
     workdir: Path  #: serial.log and qmp.sock go here
     accel: AccelChoice
     memory_mb: int = 256
@@ -120,14 +120,21 @@ class VmSpec:
     netns: str | None = None  #: run QEMU inside this network namespace
     vcpu_core: int | None = 1  #: pin the vCPU thread here; everything else elsewhere
     extra: Sequence[str] = field(default_factory=tuple)
+    # A Linux guest (hftlab.guest) boots a kernel directly instead of a disk:
+    kernel: Path | None = None  #: bzImage, or an ELF vmlinux with a PVH note
+    initrd: Path | None = None
+    append: str | None = None  #: kernel command line
+    bios: Path | None = None  #: firmware instead of SeaBIOS (qboot for PVH)
 
     def command(self) -> list[str]:
         cmd = [qemu_binary(), *self.accel.args, "-cpu", self.accel.cpu, "-m", str(self.memory_mb),
                "-display", "none", "-vga", "none", "-no-reboot", "-nodefaults",
                "-serial", f"file:{self.workdir / 'serial.log'}",
-               "-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
+        if self.image is not None:
+            cmd += ["-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk"]
+        cmd += self._kernel_args()
         if self.nic:
             if not self.netdev:
                 raise ConfigError("a NIC needs a netdev")
@@ -141,6 +148,20 @@ class VmSpec:
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
         return cmd
+
+    def _kernel_args(self) -> list[str]:
+        if self.kernel is None:
+            if self.image is None:
+                raise ConfigError("a VM needs a disk image or a kernel")
+            return []
+        out = ["-kernel", str(self.kernel)]
+        if self.initrd is not None:
+            out += ["-initrd", str(self.initrd)]
+        if self.append:
+            out += ["-append", self.append]
+        if self.bios is not None:
+            out += ["-bios", str(self.bios)]
+        return out
 
 
 class Vm:
@@ -188,7 +209,15 @@ class Vm:
             finally:
                 await client.disconnect()
 
-        return asyncio.run(go())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(go())
+        # Inside a running loop (Jupyter): run ours on a thread of its own.
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
     def pin(self) -> list[int]:
         """Pin the vCPU thread(s) to spec.vcpu_core and the rest of QEMU away

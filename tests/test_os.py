@@ -6,6 +6,7 @@ Runs that need a tap and a network namespace skip without root.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -31,9 +32,10 @@ def image() -> Path:
     return build_os()
 
 
-def _qemu_procs() -> list[str]:
+def _qemu_procs(marker: str) -> list[str]:
+    """QEMU processes whose command line mentions `marker` (a run directory)."""
     out = subprocess.run(["pgrep", "-a", "qemu-system"], capture_output=True, text=True).stdout
-    return [l for l in out.splitlines() if "hftlab" in l or "hftos" in l]
+    return [l for l in out.splitlines() if marker in l]
 
 
 BOOTS = {  # name: (accel, extra flags)
@@ -96,7 +98,7 @@ def test_end_to_end_ritch(tmp_path):
     for f in ("run.json", "wire.pcapng", "sut_log.arrow", "serial.log", "orders.parquet"):
         assert (tmp_path / "run" / f).stat().st_size > 0
     assert b"hftlab.run" in pq.read_schema(tmp_path / "run" / "orders.parquet").metadata
-    assert not [n for n in netns_list() if n.startswith("hftlab-")]
+    assert res.info["network"]["netns"] not in netns_list()
 
 
 @needs_root
@@ -126,12 +128,11 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path):
     p.wait(60)
     assert p.returncode != 0
     time.sleep(0.5)
-    assert not _qemu_procs()
-    assert not [n for n in netns_list() if n.startswith("hftlab-")]
+    assert not _qemu_procs(str(out))
+    info = json.loads((out / "run.json").read_text())
+    assert info["network"]["netns"] not in netns_list()
     assert subprocess.run(["pgrep", "-f", f"dumpcap.*{out}"], capture_output=True).returncode == 1
     assert not list(out.glob(".*.tmp")) and not list(out.glob("*.tmp"))
-    import json
-    info = json.loads((out / "run.json").read_text())
     assert info["status"] == "failed" and "KeyboardInterrupt" in info["error"]
 
 

@@ -1,0 +1,392 @@
+"""hftlab.guest: a minimal Linux guest for the baselines, from Debian's packages.
+
+The guest is the like-for-like home of a Linux baseline: it boots under the
+same QEMU, accel, NIC model and tap as HFT-OS, and runs nothing but the
+baseline. It is made of
+
+* Debian 12's kernel (the package linux-image-amd64 points to), fetched with
+  ``apt-get download`` and unpacked with ``dpkg-deb -x``, never installed.
+  hftlab keeps the bzImage, the ELF ``vmlinux`` cut out of it (so that QEMU
+  can boot it through its PVH entry and skip the in-guest decompression),
+  and the NIC modules with the modules they depend on (every NIC driver of
+  Debian's kernel is a module). These are cached under
+  ``~/.cache/hftlab/guest/<package>_<version>/`` ($HFTLAB_CACHE moves it).
+* an initramfs written per run (a newc cpio, written here: no cpio tool
+  needed) holding busybox-static, the modules, the statically linked
+  baseline, its engine config and an /init script that loads the NIC
+  driver, brings eth0 up, ARP-probes the peer until it answers (the proof
+  that frames flow both ways; QEMU's e1000 holds received frames back for a
+  second after each RCTL write), prints the timings of its phases and then
+  execs the baseline, which prints the ready line, trades, writes the dump
+  on the console and leaves QEMU through isa-debug-exit.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import lzma
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BuildError, ToolMissingError
+
+__all__ = ["GuestKernel", "cache_dir", "kernel_package", "fetch_kernel", "extract_vmlinux", "guest_phases",
+           "module_depends", "Cpio", "build_initrd", "guest_vm", "INIT_SCRIPT", "KERNEL_ARGS"]
+
+#: QEMU NIC model -> guest modules to insmod, dependencies first.
+NIC_MODULES = {"e1000": ("e1000",)}
+
+#: The guest kernel's command line. A tuned Linux for latency: no speculative
+#: execution mitigations, no soft-lockup watchdog, TSC trusted as the clock
+#: (under TCG it is derived from QEMU's virtual clock, as HFT-OS's).
+KERNEL_ARGS = ("console=ttyS0 loglevel=3 panic=-1 mitigations=off nowatchdog tsc=reliable ipv6.disable=1 "
+               "8250.nr_uarts=1")
+
+BUSYBOX_APPLETS = ("sh", "mount", "insmod", "ip", "arping", "cat", "echo", "cut", "sleep",
+                   "poweroff", "dmesg", "usleep")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("HFTLAB_CACHE") or Path.home() / ".cache" / "hftlab"
+    return Path(base) / "guest"
+
+
+# --- the kernel -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GuestKernel:
+    """A Debian kernel package unpacked into the cache."""
+
+    package: str  #: e.g. linux-image-6.1.0-56-amd64
+    version: str  #: Debian version, e.g. 6.1.192-2
+    release: str  #: uname -r
+    bzimage: Path
+    vmlinux: Path | None  #: ELF with a PVH note, or None when the cut failed
+    modules: dict[str, Path]  #: module name -> .ko
+
+    def modules_for(self, nic: str) -> list[Path]:
+        """The .ko files to insmod for a QEMU NIC model, dependencies first."""
+        if nic not in NIC_MODULES:
+            raise BuildError(f"no guest modules known for NIC {nic!r}")
+        return [self.modules[m] for m in NIC_MODULES[nic]]
+
+
+def _apt(*args: str, cwd: Path | None = None) -> str:
+    exe = shutil.which(args[0])
+    if not exe:
+        raise ToolMissingError(args[0], "a Debian system with apt (apt-get, apt-cache, dpkg-deb)")
+    p = subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False)
+    if p.returncode != 0:
+        raise BuildError(f"`{' '.join(args)}` failed: {(p.stderr or p.stdout).strip()[-800:]}")
+    return p.stdout
+
+
+def kernel_package(meta: str = "linux-image-amd64") -> tuple[str, str]:
+    """(package, version) of the kernel image Debian's ``meta`` package
+    depends on now. apt-cache needs the package lists: as root, a missing
+    list is fetched once with ``apt-get update``."""
+    try:
+        deps = _apt("apt-cache", "depends", meta)
+    except BuildError:
+        if os.geteuid() != 0:
+            raise
+        _apt("apt-get", "update", "-q")
+        deps = _apt("apt-cache", "depends", meta)
+    for line in deps.splitlines():
+        line = line.strip()
+        if line.startswith("Depends:") and "linux-image-" in line:
+            pkg = line.split(":", 1)[1].strip()
+            break
+    else:
+        raise BuildError(f"apt-cache: {meta} depends on no linux-image package "
+                         "(run `apt-get update` first)")
+    pol = _apt("apt-cache", "policy", pkg)
+    for line in pol.splitlines():
+        if line.strip().startswith("Candidate:"):
+            return pkg, line.split(":", 1)[1].strip()
+    raise BuildError(f"apt-cache policy {pkg}: no candidate version")
+
+
+def _cached_kernels() -> list[Path]:
+    root = cache_dir()
+    return sorted(p.parent for p in root.glob("linux-image-*/kernel.json")) if root.exists() else []
+
+
+def _load(d: Path) -> GuestKernel:
+    m = json.loads((d / "kernel.json").read_text())
+    return GuestKernel(package=m["package"], version=m["version"], release=m["release"],
+                       bzimage=d / m["bzimage"], vmlinux=(d / m["vmlinux"]) if m["vmlinux"] else None,
+                       modules={k: d / v for k, v in m["modules"].items()})
+
+
+def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
+    """The guest kernel, from the cache or fetched and unpacked into it.
+
+    Without package lists or a registry (apt-cache or apt-get failing) an
+    already cached kernel is used when ``offline_ok``."""
+    try:
+        pkg, version = kernel_package()
+    except (BuildError, ToolMissingError):
+        cached = _cached_kernels()
+        if offline_ok and cached:
+            return _load(cached[-1])
+        raise
+    d = cache_dir() / f"{pkg}_{version}"
+    if (d / "kernel.json").exists():
+        return _load(d)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=d.parent) as tmp:
+        t = Path(tmp)
+        os.chmod(t, 0o755)  # apt-get download runs as _apt where it can
+        _apt("apt-get", "download", f"{pkg}={version}", cwd=t)
+        deb = next(t.glob("*.deb"))
+        _apt("dpkg-deb", "-x", str(deb), str(t / "x"))
+        stage = t / "stage"
+        stage.mkdir()
+        _unpack(t / "x", stage, pkg, version)
+        stage.rename(d)
+    return _load(d)
+
+
+def _unpack(x: Path, out: Path, pkg: str, version: str) -> None:
+    """Keep the kernel and the NIC modules (with their dependencies)."""
+    bz = next((x / "boot").glob("vmlinuz-*"))
+    release = bz.name[len("vmlinuz-"):]
+    shutil.copy2(bz, out / "bzImage")
+    vmlinux = None
+    try:
+        (out / "vmlinux").write_bytes(extract_vmlinux(bz.read_bytes()))
+        vmlinux = "vmlinux"
+    except BuildError:
+        pass  # bzImage boots too, only slower
+    by_name = {p.name[:-3].replace("-", "_"): p for p in (x / "lib" / "modules").rglob("*.ko")}
+    (out / "modules").mkdir()
+    mods: dict[str, str] = {}
+    for nic_mods in NIC_MODULES.values():
+        for m in nic_mods:
+            for dep in [*_closure(m, by_name), m]:
+                if dep not in mods:
+                    shutil.copy2(by_name[dep], out / "modules" / f"{dep}.ko")
+                    mods[dep] = f"modules/{dep}.ko"
+    (out / "kernel.json").write_text(json.dumps(
+        {"package": pkg, "version": version, "release": release, "bzimage": "bzImage",
+         "vmlinux": vmlinux, "modules": mods}, indent=2) + "\n")
+
+
+def module_depends(ko: bytes) -> list[str]:
+    """The ``depends=`` field of a module's .modinfo section."""
+    at = ko.find(b"\0depends=")
+    if at < 0:
+        return []
+    end = ko.index(b"\0", at + 1)
+    field = ko[at + len(b"\0depends="): end].decode()
+    return [d.replace("-", "_") for d in field.split(",") if d]
+
+
+def _closure(name: str, by_name: dict[str, Path], seen: set[str] | None = None) -> list[str]:
+    """Dependencies of module `name`, each after its own dependencies."""
+    seen = set() if seen is None else seen
+    out: list[str] = []
+    if name not in by_name:
+        raise BuildError(f"module {name} is not in the kernel package")
+    for dep in module_depends(by_name[name].read_bytes()):
+        if dep not in seen:
+            seen.add(dep)
+            out += _closure(dep, by_name, seen) + [dep]
+    return out
+
+
+def extract_vmlinux(bzimage: bytes) -> bytes:
+    """The uncompressed ELF kernel inside an x86 bzImage.
+
+    The setup header (Linux boot protocol >= 2.08, Documentation/x86/boot.rst)
+    gives the compressed payload's offset and length inside the protected-
+    mode part; Debian compresses it with xz (CONFIG_KERNEL_XZ)."""
+    if bzimage[0x202:0x206] != b"HdrS" or struct.unpack_from("<H", bzimage, 0x206)[0] < 0x208:
+        raise BuildError("not a bzImage with boot protocol >= 2.08")
+    setup_sects = bzimage[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", bzimage, 0x248)
+    start = (setup_sects + 1) * 512 + offset
+    payload = bzimage[start: start + length]
+    if payload[:6] == b"\xfd7zXZ\0":
+        dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        elf = dec.decompress(payload)
+    elif payload[:2] == b"\x1f\x8b":
+        import zlib
+
+        elf = zlib.decompressobj(wbits=31).decompress(payload)  # ignores the size trailer
+    else:
+        raise BuildError(f"bzImage payload compressed with an unsupported method "
+                         f"(magic {payload[:6].hex()})")
+    if elf[:4] != b"\x7fELF":
+        raise BuildError("the bzImage payload is not an ELF file")
+    return elf
+
+
+# --- the initramfs --------------------------------------------------------------
+
+class Cpio:
+    """A newc ("070701") cpio archive, as the kernel's initramfs unpacker
+    reads it (Documentation/driver-api/early-userspace/buffer-format.rst)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.ino = 1
+        self.dirs: set[str] = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)) -> None:
+        fields = (self.ino, mode, 0, 0, 2 if stat.S_ISDIR(mode) else 1, 0, len(data), 0, 0,
+                  rdev[0], rdev[1], len(name) + 1, 0)
+        self.ino += 1
+        hdr = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
+        self.buf.write(hdr + b"\0" * (-len(hdr) % 4))
+        self.buf.write(data + b"\0" * (-len(data) % 4))
+
+    def dir(self, name: str) -> None:
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in self.dirs:
+                self.dirs.add(d)
+                self._entry(d, stat.S_IFDIR | 0o755)
+
+    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.dir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        name = name.strip("/")
+        if "/" in name:
+            self.dir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def chardev(self, name: str, major: int, minor: int, mode: int = 0o600) -> None:
+        self._entry(name.strip("/"), stat.S_IFCHR | mode, rdev=(major, minor))
+
+    def bytes(self) -> bytes:
+        self._entry("TRAILER!!!", 0)
+        out = self.buf.getvalue()
+        return out + b"\0" * (-len(out) % 512)
+
+
+INIT_SCRIPT = r"""#!/bin/sh
+# /init of the hftlab baseline guest (written by hftlab.guest): NIC driver,
+# address, wait until the peer answers ARP, then the baseline, alone.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+dmesg -n 1
+. /hftlab.env
+phase() { echo "guest: phase $1 uptime=$(cut -d' ' -f1 /proc/uptime)"; }
+phase init
+for m in $MODULES; do
+    insmod /lib/modules/$m.ko $MODPARAMS || echo "guest: insmod $m failed"
+done
+ip link set lo up
+ip addr add $IP/$PREFIX dev eth0
+ip link set eth0 up
+phase link
+# QEMU's e1000 delivers nothing for ~1 s after each RCTL write (its flush
+# timer): an ARP reply from the peer proves frames flow both ways.
+n=0
+until arping -q -f -c 1 -w 1 -I eth0 $PEER; do
+    n=$((n + 1))
+    if [ $n -ge 20 ]; then echo "guest: warning: no ARP reply from $PEER; going on"; break; fi
+done
+phase arp
+exec /bin/baseline $ARGS
+"""
+
+
+def _busybox() -> Path:
+    exe = Path("/bin/busybox")
+    if not exe.is_file():
+        raise ToolMissingError("busybox", "apt-get install busybox-static")
+    if _elf_has_interp(exe.read_bytes()[:65536]):  # dynamically linked: useless in the guest
+        raise ToolMissingError("busybox (static)", "apt-get install busybox-static")
+    return exe
+
+
+def _elf_has_interp(head: bytes) -> bool:
+    """True when an ELF64 file has a PT_INTERP program header."""
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    return any(struct.unpack_from("<I", head, phoff + i * phentsize)[0] == 3 for i in range(phnum))
+
+
+def build_initrd(out: Path, kernel: GuestKernel, nic: str, baseline: Path,
+                 env: dict[str, str], files: dict[str, bytes]) -> str:
+    """Write the run's initramfs to `out`; returns its sha256."""
+    c = Cpio()
+    for d in ("bin", "dev", "proc", "sys", "lib/modules", "tmp"):
+        c.dir(d)
+    c.chardev("dev/console", 5, 1)
+    c.file("bin/busybox", _busybox().read_bytes(), 0o755)
+    for applet in BUSYBOX_APPLETS:
+        c.symlink(f"bin/{applet}", "busybox")
+    c.file("bin/baseline", baseline.read_bytes(), 0o755)
+    for ko in kernel.modules_for(nic):
+        c.file(f"lib/modules/{ko.name}", ko.read_bytes())
+    c.file("init", INIT_SCRIPT.encode(), 0o755)
+    c.file("hftlab.env", "".join(f"{k}='{v}'\n" for k, v in env.items()).encode())
+    for name, data in files.items():
+        c.file(name, data)
+    blob = c.bytes()
+    out.write_bytes(blob)
+    return hashlib.sha256(blob).hexdigest()
+
+
+# --- the VM ---------------------------------------------------------------------
+
+_PHASE = re.compile(rb"guest: phase (\S+) uptime=([0-9.]+)")
+
+
+def guest_phases(console: bytes) -> dict[str, float]:
+    """The init script's ``guest: phase NAME uptime=S`` lines: seconds since
+    the guest kernel started."""
+    return {m.group(1).decode(): float(m.group(2)) for m in _PHASE.finditer(console)}
+
+
+def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info: dict):
+    """The Vm (not started) that boots the baseline guest on the run's tap."""
+    from .baselines import baseline_args
+    from .run import GUEST_MAC
+    from .vm import Vm, VmSpec
+
+    kernel = fetch_kernel()
+    args = baseline_args(params, "/engine.cfg", peer_mac=net.host_mac, cpu=0, debug_exit=0xF4,
+                         extra=spec.baseline_args)
+    mods = [p.stem for p in kernel.modules_for(spec.nic)]
+    env = {"IP": net.guest_ip, "PREFIX": str(net.prefix), "PEER": net.host_ip,
+           "MODULES": " ".join(mods), "MODPARAMS": "", "ARGS": " ".join(args)}
+    initrd = run_dir / "initrd.cpio"
+    digest = build_initrd(initrd, kernel, spec.nic, exe, env, {"engine.cfg": cfg.read_bytes()})
+    boot = kernel.vmlinux or kernel.bzimage
+    append = KERNEL_ARGS
+    info["guest"] = {"kernel_package": kernel.package, "kernel_version": kernel.version,
+                     "kernel_release": kernel.release, "boot": boot.name,
+                     "cmdline": append, "modules": mods, "initrd_sha256": digest,
+                     "args": args}
+    vmspec = VmSpec(image=None, workdir=run_dir, accel=accel, nic=spec.nic,
+                    netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                    mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core,
+                    kernel=boot, initrd=initrd, append=append,
+                    bios=_qboot() if kernel.vmlinux else None)
+    return Vm(vmspec)
+
+
+def _qboot() -> Path | None:
+    """qboot: a tiny firmware that jumps straight into a PVH kernel."""
+    p = Path("/usr/share/qemu/qboot.rom")
+    return p if p.is_file() else None

@@ -1,0 +1,179 @@
+"""The Linux baselines (hftlab.baselines, hftlab.guest, baselines/).
+
+* the pieces without root: the baseline builds and refuses bad arguments,
+  the newc writer, the bzImage cut, module dependencies, the guest VM's
+  QEMU command line;
+* end to end (root: netns, veth, tap): linux-socket on the host and in the
+  Debian guest trades and matches the golden model bit for bit, and hostile
+  frames reach it without a crash;
+* the guest kernel comes from Debian's packages inside the test run and is
+  cached between runs (skipped when neither the registry nor a cache is
+  there).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hftlab import guest
+from hftlab.baselines import baseline_binary, build_baseline
+from hftlab.errors import BuildError, ToolMissingError
+from hftlab.net import netns_list
+from hftlab.run import RunSpec, run
+from hftlab.vm import VmSpec, choose_accel
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="netns, veth and tap need root")
+
+
+@pytest.fixture(scope="module")
+def exe() -> Path:
+    return build_baseline("linux-socket")
+
+
+@pytest.fixture(scope="module")
+def kernel() -> guest.GuestKernel:
+    try:
+        return guest.fetch_kernel()
+    except (BuildError, ToolMissingError) as exc:
+        pytest.skip(f"no guest kernel: neither Debian's registry nor a cache ({exc})")
+
+
+# --- without root -----------------------------------------------------------------
+
+def test_baseline_is_static_and_checks_its_arguments(exe, tmp_path):
+    head = exe.read_bytes()[:65536]
+    assert not guest._elf_has_interp(head), "the guest has no dynamic loader"
+    p = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert p.returncode == 2 and "usage" in p.stderr
+    short = tmp_path / "cfg"
+    short.write_bytes(b"\0" * 7)
+    p = subprocess.run([str(exe), "--config", str(short), "--peer", "127.0.0.1", "--key", "1"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "struct engine_config" in p.stderr
+
+
+def _cpio_entries(blob: bytes) -> dict[str, tuple[int, bytes]]:
+    """name -> (mode, data) of a newc archive (a reader for the test only)."""
+    out, at = {}, 0
+    while True:
+        assert blob[at: at + 6] == b"070701"
+        f = [int(blob[at + 6 + 8 * i: at + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = blob[at + 110: at + 110 + namesize - 1].decode()
+        at += 110 + namesize
+        at += -at % 4
+        data = blob[at: at + size]
+        at += size + (-size % 4)
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, data)
+
+
+def test_cpio_newc_layout():
+    c = guest.Cpio()
+    c.file("a/b/c.txt", b"hello")
+    c.symlink("bin/sh", "busybox")
+    c.chardev("dev/console", 5, 1)
+    blob = c.bytes()
+    assert len(blob) % 512 == 0
+    e = _cpio_entries(blob)
+    assert e["a/b/c.txt"] == (stat.S_IFREG | 0o644, b"hello")
+    assert stat.S_ISDIR(e["a"][0]) and stat.S_ISDIR(e["a/b"][0])
+    assert stat.S_ISLNK(e["bin/sh"][0]) and e["bin/sh"][1] == b"busybox"
+    assert stat.S_ISCHR(e["dev/console"][0])
+
+
+def test_module_depends_reads_modinfo():
+    ko = b"junk\0license=GPL\0depends=mii,libphy-x\0vermagic=6.1\0"
+    assert guest.module_depends(ko) == ["mii", "libphy_x"]
+    assert guest.module_depends(b"\0depends=\0") == []
+
+
+def test_extract_vmlinux_refuses_non_bzimage():
+    with pytest.raises(BuildError):
+        guest.extract_vmlinux(b"\0" * 4096)
+
+
+def test_vmspec_boots_a_kernel_without_a_disk(tmp_path):
+    spec = VmSpec(image=None, workdir=tmp_path, accel=choose_accel("tcg"),
+                  kernel=tmp_path / "vmlinux", initrd=tmp_path / "initrd", append="console=ttyS0",
+                  bios=Path("/usr/share/qemu/qboot.rom"))
+    cmd = spec.command()
+    assert "-drive" not in cmd
+    assert cmd[cmd.index("-kernel") + 1].endswith("vmlinux")
+    assert cmd[cmd.index("-append") + 1] == "console=ttyS0"
+
+
+# --- the guest image from Debian's packages -------------------------------------
+
+def test_guest_kernel_from_debian_is_cached(kernel, exe, tmp_path):
+    assert kernel.bzimage.is_file() and "e1000" in kernel.modules
+    if kernel.vmlinux is not None:
+        assert kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
+    t0 = time.monotonic()
+    again = guest.fetch_kernel()
+    assert again == kernel and time.monotonic() - t0 < 5, "the second fetch must hit the cache"
+    digest = guest.build_initrd(tmp_path / "initrd", kernel, "e1000", exe, {"IP": "10.0.0.2"},
+                                {"engine.cfg": b"x"})
+    e = _cpio_entries((tmp_path / "initrd").read_bytes())
+    assert len(digest) == 64
+    for name in ("init", "bin/busybox", "bin/baseline", "lib/modules/e1000.ko", "engine.cfg",
+                 "dev/console", "hftlab.env"):
+        assert name in e, name
+    assert b"IP='10.0.0.2'" in e["hftlab.env"][1]
+
+
+# --- end to end -------------------------------------------------------------------
+
+def _check_run(res, where: str) -> None:
+    i = res.info
+    assert res.status == "ok" and i["orders"]["equal"]
+    assert i["orders"]["sut"] == i["orders"]["golden"] > 0
+    assert i["spec"]["where"] == where and i["baseline"]["internal_span"]
+    for f in ("run.json", "wire.pcapng", "serial.log", "sut_log.arrow", "orders.parquet",
+              "latency.parquet"):
+        assert (res.run_dir / f).is_file(), f
+    s = res.summary()
+    assert s["wire_ns"]["count"] == i["orders"]["sut"]
+    assert i["counters"]["os_orders_sent"] == i["orders"]["sut"]
+    assert i["counters"]["os_rx_no_kernel_ts"] == 0
+
+
+@needs_root
+def test_host_baseline_trades_and_matches_golden(exe, tmp_path):
+    res = run(RunSpec(sut="linux-socket", where="host", out=tmp_path / "run"))
+    _check_run(res, "host")
+    assert not [n for n in netns_list() if res.info["network"]["netns"] in n], "netns left behind"
+
+
+@needs_root
+def test_host_baseline_survives_hostile_frames(exe, tmp_path):
+    res = run(RunSpec(sut="linux-socket", where="host", hostile=True, out=tmp_path / "run"))
+    _check_run(res, "host")
+    c = res.info["counters"]
+    assert c["mold_malformed"] >= 1 and c["mold_gaps"] == 1 and c["mold_duplicates"] >= 1
+
+
+@needs_root
+def test_guest_baseline_trades_and_matches_golden(kernel, exe, tmp_path):
+    res = run(RunSpec(sut="linux-socket", where="guest", accel="tcg", out=tmp_path / "run"))
+    _check_run(res, "guest")
+    g = res.info["guest"]
+    assert g["kernel_package"] == kernel.package and g["modules"] == ["e1000"]
+    serial = (res.run_dir / "serial.log").read_text(errors="replace")
+    assert "BASELINE READY sut=linux-socket" in serial
+    assert set(g["phases_s"]) == {"init", "link", "arp"}
+    assert res.info["qemu_exit_status"] == 33
+
+
+@needs_root
+def test_guest_baseline_survives_hostile_frames(kernel, exe, tmp_path):
+    res = run(RunSpec(sut="linux-socket", where="guest", accel="tcg", hostile=True,
+                      out=tmp_path / "run"))
+    _check_run(res, "guest")
+    assert res.info["counters"]["mold_malformed"] >= 1
