@@ -20,8 +20,9 @@ static inline uint32_t book_hash(const struct book *b, uint64_t ref)
 	return (uint32_t)(ref ^ (ref >> 32)) & (b->m.index_cap - 1);
 }
 
-/* Index position of `ref`, or of the empty slot where it would go. */
-static uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
+/* Index position of `ref`, or of the empty slot where it would go. Inline:
+ * every order event starts with it, and the common probe is one load. */
+static CORE_ALWAYS_INLINE uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
 {
 	uint32_t mask = b->m.index_cap - 1;
 	uint32_t i = book_hash(b, ref);
@@ -91,8 +92,10 @@ static inline bool book_better(int side, uint32_t a, uint32_t b)
 	return side == BOOK_BID ? a > b : a < b;
 }
 
-/* Find or create the level (locate, side, price). BOOK_NIL when full. */
-static uint32_t book_level_get(struct book *b, uint16_t locate, int side, uint32_t price)
+/* Find or create the level (locate, side, price). BOOK_NIL when full.
+ * Inline into book_add (below). */
+static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
+						   uint32_t price)
 {
 	uint32_t prev = BOOK_NIL;
 	uint32_t cur = b->head[locate][side];
@@ -137,9 +140,11 @@ static void book_level_put(struct book *b, uint32_t n)
 	b->live_levels--;
 }
 
-/* Insert a new order; false (counted) when full or a duplicate. */
-static bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
-		     uint32_t shares, uint32_t price)
+/* Insert a new order; false (counted) when full or a duplicate. Inline: an
+ * add is the commonest trigger, and the call would save and restore six
+ * registers around it. */
+static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
+					 uint32_t shares, uint32_t price)
 {
 	bool found;
 	uint32_t i = book_probe(b, ref, &found);
@@ -213,38 +218,43 @@ static bool book_modify(struct book *b, const struct itch_msg *m, struct book_ef
 
 	fx->locate = locate;
 	fx->changed = true;
+	/* E C X take what the message says (book_reduce clamps it to what is
+	 * left), D and U all of it; one book_reduce for all, so that it
+	 * inlines here. */
+	uint32_t take = remaining;
+	uint32_t said = (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares);
 	switch (m->type) {
 	case 'E':
 	case 'C':
 		b->c.executes++;
 		fx->exec_shares = (uint32_t)(m->shares < remaining ? m->shares : remaining);
 		fx->exec_price = m->type == 'E' ? l->price : m->price;
-		book_reduce(b, i, (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares));
+		take = said;
 		break;
 	case 'X':
 		b->c.cancels++;
-		book_reduce(b, i, (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares));
+		take = said;
 		break;
 	case 'D':
 		b->c.deletes++;
-		book_reduce(b, i, remaining);
 		break;
 	case 'U':
-		/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority. */
 		b->c.replaces++;
-		book_reduce(b, i, remaining);
-		book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
 		break;
 	}
+	book_reduce(b, i, take);
+	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority. */
+	if (m->type == 'U')
+		book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
 	return true;
 }
 
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx)
 {
 	*fx = (struct book_effect){ .locate = m->stock_locate };
-	switch (m->type) {
-	case 'A':
-	case 'F': {
+	/* Adds first, by two compares: they are most of the feed and of the
+	 * triggers, and a switch over all seven types costs a bit-test chain. */
+	if (m->type == 'A' || m->type == 'F') {
 		int side = book_side_of(m->side);
 		if (side < 0) {
 			b->c.bad_side++;
@@ -256,22 +266,12 @@ bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx
 		fx->changed = true;
 		return true;
 	}
+	switch (m->type) {
 	case 'E': case 'C': case 'X': case 'D': case 'U':
 		return book_modify(b, m, fx);
 	default:
 		return false;
 	}
-}
-
-bool book_best(const struct book *b, uint16_t locate, int side, uint32_t *price, uint64_t *shares)
-{
-	uint32_t n = b->head[locate][side & 1];
-
-	if (n == BOOK_NIL)
-		return false;
-	*price = b->m.levels[n].price;
-	*shares = b->m.levels[n].shares;
-	return true;
 }
 
 uint32_t book_depth(const struct book *b, uint16_t locate, int side,

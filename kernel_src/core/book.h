@@ -82,9 +82,20 @@ struct book_effect {
  * stored order is the one reported. */
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx);
 
-/* Best price level of (locate, side): false when that side is empty. */
-bool book_best(const struct book *b, uint16_t locate, int side,
-	       uint32_t *price, uint64_t *shares);
+/* Best price level of (locate, side): false when that side is empty.
+ * Inline: the strategy asks for both sides after every book change, and
+ * the level list keeps the answer one load away. */
+static inline bool book_best(const struct book *b, uint16_t locate, int side,
+			     uint32_t *price, uint64_t *shares)
+{
+	uint32_t n = b->head[locate][side & 1];
+
+	if (n == BOOK_NIL)
+		return false;
+	*price = b->m.levels[n].price;
+	*shares = b->m.levels[n].shares;
+	return true;
+}
 
 /* Up to n levels of (locate, side), best first. Returns how many. */
 uint32_t book_depth(const struct book *b, uint16_t locate, int side,

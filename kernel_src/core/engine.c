@@ -37,8 +37,10 @@ static void engine_trade_print(struct engine *e, const struct itch_msg *m)
 		risk_on_trade(&e->risk, slot, m->price);
 }
 
-int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
-		      engine_emit_fn emit, void *ctx)
+/* engine_on_message's body, inline so that the packet loop below runs it
+ * without a call per message. */
+static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
+					     uint64_t seq, engine_emit_fn emit, void *ctx)
 {
 	struct itch_msg m;
 	struct book_effect fx;
@@ -46,7 +48,9 @@ int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t
 
 	if (itch_decode_counted(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
-	if (m.present & ITCH_F_STOCK)
+	/* Only a locate not bound yet can bind: the table answers the common
+	 * case (every later message of a symbol) without a call. */
+	if ((m.present & ITCH_F_STOCK) && strategy_slot(&e->strat, m.stock_locate) == STRAT_SLOT_NONE)
 		strategy_on_symbol(&e->strat, &m);
 	if (m.type == 'P' || m.type == 'Q') {
 		engine_trade_print(e, &m);
@@ -69,9 +73,18 @@ int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t
 		return 0;
 	if (risk_check(&e->risk, &o) != RISK_OK)
 		return 0;
-	e->orders++;
 	emit(ctx, &o);
+	/* Bookkeeping after the order is out: nothing before the next
+	 * message reads it, and HFT-OS rings the doorbell inside emit. */
+	risk_commit(&e->risk, &o);
+	e->orders++;
 	return 1;
+}
+
+int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
+		      engine_emit_fn emit, void *ctx)
+{
+	return engine_message(e, msg, len, seq, emit, ctx);
 }
 
 int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
@@ -97,7 +110,7 @@ int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 		if (skip > 0)
 			skip--;
 		else
-			orders += engine_on_message(e, msg, mlen, seq, emit, ctx);
+			orders += engine_message(e, msg, mlen, seq, emit, ctx);
 		seq++;
 	}
 	return orders;

@@ -34,6 +34,10 @@ struct engine_config {
 CORE_STATIC_ASSERT(sizeof(struct engine_config) == 16 + sizeof(struct strategy_config) + 32,
 		   "engine_config is a wire format");
 
+/* Called with every accepted order, which the callee sends right away (HFT-OS
+ * rings the TX doorbell inside it). The engine commits the order to risk
+ * (position, notional, rate) only after emit returns, to keep that off the
+ * tick-to-trade path; no state a later decision reads is left stale. */
 typedef void (*engine_emit_fn)(void *ctx, const struct order_intent *o);
 
 struct engine {

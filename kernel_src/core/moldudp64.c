@@ -7,83 +7,18 @@
  * sequence number is that of the first block; count 0 is a heartbeat and
  * count 0xFFFF the end of the session, neither carrying blocks.
  *
- * mold_parse only reads: it bounds-checks every block and counts nothing, so
- * the caller (the engine) bumps `malformed` when it fails. mold_accept is
- * where sequencing lives: one expected sequence number per session, with
- * gaps, duplicates and partial overlaps counted and resolved so that every
- * message is delivered at most once.
+ * mold_parse (inline in moldudp64.h, with the iterator) only reads: it
+ * bounds-checks every block and counts nothing, so the caller (the engine)
+ * bumps `malformed` when it fails. mold_accept is where sequencing lives:
+ * one expected sequence number per session, with gaps, duplicates and
+ * partial overlaps counted and resolved so that every message is delivered
+ * at most once.
  */
 #include "moldudp64.h"
-
-#define MOLD_OFF_SEQ 10
-#define MOLD_OFF_COUNT 18
-#define MOLD_BLOCK_HDR 2  /* u16 length in front of each message */
 
 void mold_init(struct mold_state *s)
 {
 	core_memset(s, 0, sizeof *s);
-}
-
-/* Heartbeats and the end-of-session marker carry no blocks. */
-static inline bool mold_has_blocks(uint16_t count)
-{
-	return count != 0 && count != MOLD_END_OF_SESSION;
-}
-
-/* Do `count` blocks fit in body[0..len)? Bytes after the last one are
- * tolerated (some senders pad datagrams). */
-static bool mold_blocks_fit(const uint8_t *body, size_t len, uint16_t count)
-{
-	size_t off = 0;
-	for (uint16_t i = 0; i < count; i++) {
-		if (len - off < MOLD_BLOCK_HDR)
-			return false;
-		size_t blen = rd_be16(body + off);
-		off += MOLD_BLOCK_HDR;
-		if (len - off < blen)
-			return false;
-		off += blen;
-	}
-	return true;
-}
-
-int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk)
-{
-	if (len < MOLD_HDR_LEN)
-		return MOLD_E_SHORT;
-	pk->session = buf;
-	pk->seq = rd_be64(buf + MOLD_OFF_SEQ);
-	pk->count = rd_be16(buf + MOLD_OFF_COUNT);
-	pk->body = buf + MOLD_HDR_LEN;
-	pk->body_len = len - MOLD_HDR_LEN;
-	if (mold_has_blocks(pk->count) &&
-	    !mold_blocks_fit(pk->body, pk->body_len, pk->count))
-		return MOLD_E_TRUNCATED;
-	return MOLD_OK;
-}
-
-void mold_iter_init(struct mold_iter *it, const struct mold_packet *pk)
-{
-	it->p = pk->body;
-	it->end = pk->body + pk->body_len;
-	it->left = mold_has_blocks(pk->count) ? pk->count : 0;
-}
-
-bool mold_next(struct mold_iter *it, const uint8_t **msg, uint16_t *len)
-{
-	if (it->left == 0 || it->end - it->p < MOLD_BLOCK_HDR)
-		goto done;
-	uint16_t blen = rd_be16(it->p);
-	if (it->end - it->p - MOLD_BLOCK_HDR < blen)
-		goto done;
-	*msg = it->p + MOLD_BLOCK_HDR;
-	*len = blen;
-	it->p += MOLD_BLOCK_HDR + blen;
-	it->left--;
-	return true;
-done:
-	it->left = 0;  /* a bad block ends the packet for good */
-	return false;
 }
 
 /* Session slot for `id`, claiming the first free slot for a new session

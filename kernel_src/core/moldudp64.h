@@ -67,15 +67,78 @@ struct mold_state {
 
 void mold_init(struct mold_state *s);
 
-/* Parse the header of datagram buf[0..len) and check that `count` blocks fit.
- * Returns MOLD_OK or a negative enum mold_status. */
-int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk);
+#define MOLD_OFF_SEQ 10
+#define MOLD_OFF_COUNT 18
+#define MOLD_BLOCK_HDR 2  /* u16 length in front of each message */
 
-void mold_iter_init(struct mold_iter *it, const struct mold_packet *pk);
+/* Heartbeats and the end-of-session marker carry no blocks. */
+static inline bool mold_has_blocks(uint16_t count)
+{
+	return count != 0 && count != MOLD_END_OF_SESSION;
+}
+
+/* Do `count` blocks fit in body[0..len)? Bytes after the last one are
+ * tolerated (some senders pad datagrams). */
+static inline bool mold_blocks_fit(const uint8_t *body, size_t len, uint16_t count)
+{
+	size_t off = 0;
+	for (uint16_t i = 0; i < count; i++) {
+		if (len - off < MOLD_BLOCK_HDR)
+			return false;
+		size_t blen = rd_be16(body + off);
+		off += MOLD_BLOCK_HDR;
+		if (len - off < blen)
+			return false;
+		off += blen;
+	}
+	return true;
+}
+
+/* Parse the header of datagram buf[0..len) and check that `count` blocks
+ * fit. Returns MOLD_OK or a negative enum mold_status. Only reads and counts
+ * nothing: the caller counts a malformed datagram. Inline, like the
+ * iterator below: the parse and the iteration run once per datagram and
+ * once per message, and a call would cost more than their bodies. */
+static inline int mold_parse(const uint8_t *buf, size_t len, struct mold_packet *pk)
+{
+	if (len < MOLD_HDR_LEN)
+		return MOLD_E_SHORT;
+	pk->session = buf;
+	pk->seq = rd_be64(buf + MOLD_OFF_SEQ);
+	pk->count = rd_be16(buf + MOLD_OFF_COUNT);
+	pk->body = buf + MOLD_HDR_LEN;
+	pk->body_len = len - MOLD_HDR_LEN;
+	if (mold_has_blocks(pk->count) &&
+	    !mold_blocks_fit(pk->body, pk->body_len, pk->count))
+		return MOLD_E_TRUNCATED;
+	return MOLD_OK;
+}
+
+static inline void mold_iter_init(struct mold_iter *it, const struct mold_packet *pk)
+{
+	it->p = pk->body;
+	it->end = pk->body + pk->body_len;
+	it->left = mold_has_blocks(pk->count) ? pk->count : 0;
+}
 
 /* Next message block: *msg and *len, or false at the end. Blocks were bounds
  * checked by mold_parse, but the iterator checks again (it is cheap). */
-bool mold_next(struct mold_iter *it, const uint8_t **msg, uint16_t *len);
+static inline bool mold_next(struct mold_iter *it, const uint8_t **msg, uint16_t *len)
+{
+	if (it->left == 0 || it->end - it->p < MOLD_BLOCK_HDR)
+		goto done;
+	uint16_t blen = rd_be16(it->p);
+	if (it->end - it->p - MOLD_BLOCK_HDR < blen)
+		goto done;
+	*msg = it->p + MOLD_BLOCK_HDR;
+	*len = blen;
+	it->p += MOLD_BLOCK_HDR + blen;
+	it->left--;
+	return true;
+done:
+	it->left = 0;  /* a bad block ends the packet for good */
+	return false;
+}
 
 /* Sequence a parsed packet against its session. Returns how many leading
  * messages of the packet the caller must skip as already seen (0..count), or

@@ -43,6 +43,17 @@ bool ouch_token_parse(const char tok[OUCH_TOKEN_LEN], uint8_t *instance, uint64_
 size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
 			 uint8_t instance);
 
+/* ouch_encode_order in two halves, for a sender that keeps one buffer per
+ * order slot: ouch_encode_template writes the fields that are the same in
+ * every order of `instance` (type, instance digits of the token, time in
+ * force, firm, flags; returns OUCH_ENTER_LEN, or 0 when cap is too small)
+ * once, and ouch_encode_fields then writes only what an intent changes
+ * (sequence digits of the token, side, shares, stock, price) into a buffer
+ * that holds such a template. Together they write exactly what
+ * ouch_encode_order writes. */
+size_t ouch_encode_template(uint8_t *buf, size_t cap, uint8_t instance);
+void ouch_encode_fields(uint8_t *buf, const struct order_intent *o);
+
 /* Decode an Enter Order; false on wrong type or length. */
 bool ouch_decode_enter(const uint8_t *buf, size_t len, struct ouch_enter *e);
 

@@ -2,8 +2,8 @@
  * risk.c - pre-trade limits (see risk.h).
  *
  * Checks run cheapest first and the first failure names the reason. Only an
- * accepted order changes state, so a rejected one leaves no trace but its
- * counter. The rate limit keeps the feed timestamps of the last
+ * accepted order, once committed, changes state, so a rejected one leaves no
+ * trace but its counter. The rate limit keeps the feed timestamps of the last
  * max_orders_per_sec accepted orders in a ring: a new order is refused while
  * the oldest of them is less than one second of feed time old.
  */
@@ -17,6 +17,9 @@ void risk_init(struct risk *r, const struct risk_config *cfg)
 	r->cfg = *cfg;
 	if (r->cfg.max_orders_per_sec > RISK_MAX_RATE)
 		r->cfg.max_orders_per_sec = RISK_MAX_RATE;
+	r->lim.max_position = cfg->max_position ? cfg->max_position : UINT64_MAX;
+	r->lim.max_notional = cfg->max_notional ? cfg->max_notional : UINT64_MAX;
+	r->lim.max_order_shares = cfg->max_order_shares ? cfg->max_order_shares : UINT32_MAX;
 	core_memset(r->sym, 0, sizeof(r->sym));
 	r->win_head = 0;
 	r->win_len = 0;
@@ -58,53 +61,68 @@ static bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
 	return diff * RISK_BPS > ref * r->cfg.price_band_bps;
 }
 
+/* Worst-case position change of an order: an IOC is assumed to fill. */
+static inline int64_t risk_delta(const struct order_intent *o)
+{
+	return o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares;
+}
+
 static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o)
 {
-	const struct risk_config *c = &r->cfg;
+	const struct risk_limits *l = &r->lim;
 	const struct risk_symbol *s = &r->sym[o->slot];
 	bool no_ref;
 
-	if (c->kill)
+	if (r->cfg.kill)
 		return RISK_KILL;
-	if (o->shares == 0 || (c->max_order_shares && o->shares > c->max_order_shares))
+	if (o->shares == 0 || o->shares > l->max_order_shares)
 		return RISK_SIZE;
-	int64_t pos = s->position + (o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares);
+	int64_t pos = s->position + risk_delta(o);
 	uint64_t abs_pos = pos < 0 ? (uint64_t)-pos : (uint64_t)pos;
-	if (c->max_position && abs_pos > c->max_position)
+	if (abs_pos > l->max_position)
 		return RISK_POSITION;
-	if (c->max_notional && s->notional + (uint64_t)o->price * o->shares > c->max_notional)
+	if (s->notional + (uint64_t)o->price * o->shares > l->max_notional)
 		return RISK_NOTIONAL;
 	if (risk_rate_exceeded(r, o->feed_ts_ns))
 		return RISK_RATE;
-	if (c->price_band_bps && risk_outside_band(r, s, o, &no_ref))
+	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, &no_ref))
 		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
 	return RISK_OK;
 }
 
 enum risk_reason risk_check(struct risk *r, const struct order_intent *o)
 {
-	if (o->slot >= STRAT_MAX_SYMBOLS) {
-		r->c.rejected[RISK_NO_REFERENCE]++;
-		return RISK_NO_REFERENCE;
-	}
-	enum risk_reason why = risk_evaluate(r, o);
-	if (why != RISK_OK) {
+	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate(r, o) : RISK_NO_REFERENCE;
+
+	if (why != RISK_OK)
 		r->c.rejected[why]++;
-		return why;
+	return why;
+}
+
+/* Remember an accepted order's feed time in the rate window, a ring of
+ * max_orders_per_sec entries (wrapped by compare, not by a division). */
+static void risk_rate_record(struct risk *r, uint64_t ts)
+{
+	uint32_t max = r->cfg.max_orders_per_sec;
+
+	if (max == 0)
+		return;
+	if (r->win_len < max) {
+		uint32_t i = r->win_head + r->win_len;  /* < 2 * max */
+		r->window[i < max ? i : i - max] = ts;
+		r->win_len++;
+	} else {
+		r->window[r->win_head] = ts;
+		r->win_head = r->win_head + 1 == max ? 0 : r->win_head + 1;
 	}
+}
+
+void risk_commit(struct risk *r, const struct order_intent *o)
+{
 	struct risk_symbol *s = &r->sym[o->slot];
-	s->position += o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares;
+
+	s->position += risk_delta(o);
 	s->notional += (uint64_t)o->price * o->shares;
-	if (r->cfg.max_orders_per_sec) {
-		uint32_t max = r->cfg.max_orders_per_sec;
-		if (r->win_len < max) {
-			r->window[(r->win_head + r->win_len) % max] = o->feed_ts_ns;
-			r->win_len++;
-		} else {
-			r->window[r->win_head] = o->feed_ts_ns;
-			r->win_head = (r->win_head + 1) % max;
-		}
-	}
+	risk_rate_record(r, o->feed_ts_ns);
 	r->c.accepted++;
-	return RISK_OK;
 }

@@ -49,8 +49,17 @@ struct risk_counters {
 	uint64_t rejected[RISK_NREASONS];
 };
 
+/* The size limits of risk_config with a disabled one (0) at the largest
+ * value, so that each check is a single compare. */
+struct risk_limits {
+	uint64_t max_position;
+	uint64_t max_notional;
+	uint32_t max_order_shares;
+};
+
 struct risk {
 	struct risk_config cfg;
+	struct risk_limits lim;
 	struct risk_symbol sym[STRAT_MAX_SYMBOLS];
 	uint64_t window[RISK_MAX_RATE];  /* feed times of the last accepted orders */
 	uint32_t win_head;
@@ -60,8 +69,15 @@ struct risk {
 
 void risk_init(struct risk *r, const struct risk_config *cfg);
 
-/* Check *o; on RISK_OK the order is committed (position, notional, rate). */
+/* Check *o against the limits; a rejection is counted by reason. Nothing
+ * else changes: an accepted order that goes out must then be committed with
+ * risk_commit, before the next risk_check. The split lets a sender ring the
+ * doorbell first and do the bookkeeping after. */
 enum risk_reason risk_check(struct risk *r, const struct order_intent *o);
+
+/* Account an order that risk_check accepted and that was sent: worst-case
+ * position, notional, rate window, `accepted`. */
+void risk_commit(struct risk *r, const struct order_intent *o);
 
 /* A trade printed in the feed for symbol slot `slot` at `price`. */
 void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price);

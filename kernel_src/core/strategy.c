@@ -94,13 +94,16 @@ bool strategy_evaluate(struct strategy *s, const struct book *b, uint16_t locate
 		return false;
 	sym->last_price = price;
 	s->c.signals++;
-	*o = (struct order_intent){
-		.trigger_seq = seq, .feed_ts_ns = feed_ts_ns,
-		.shares = s->cfg.order_shares,
-		.price = price,
-		.ref_price = (uint32_t)(((uint64_t)bid + ask) / 2),
-		.locate = locate, .slot = slot, .side = sig > 0 ? 'B' : 'S',
-	};
+	/* Field by field, not a compound literal: that would zero the whole
+	 * struct first (a rep stos) only to overwrite every field. */
+	o->trigger_seq = seq;
+	o->feed_ts_ns = feed_ts_ns;
+	o->shares = s->cfg.order_shares;
+	o->price = price;
+	o->ref_price = (uint32_t)(((uint64_t)bid + ask) / 2);
+	o->locate = locate;
+	o->slot = slot;
+	o->side = sig > 0 ? 'B' : 'S';
 	core_memcpy(o->stock, sym->stock, 8);
 	return true;
 }

@@ -255,7 +255,7 @@ static void e1000_tx_reclaim(struct nic *n)
 	}
 }
 
-uint8_t *nic_tx_buffer(struct nic *n)
+uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot)
 {
 	uint16_t next = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
 
@@ -264,12 +264,8 @@ uint8_t *nic_tx_buffer(struct nic *n)
 		if (next == n->tx_clean)
 			return NULL; /* TDT may never catch up with TDH: ring full */
 	}
+	*slot = n->tx_tail;
 	return tx_buf[n->tx_tail];
-}
-
-uint16_t nic_tx_next(const struct nic *n)
-{
-	return n->tx_tail;
 }
 
 uint8_t *nic_tx_slot(struct nic *n, uint16_t i)

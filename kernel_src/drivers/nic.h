@@ -38,12 +38,10 @@ const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len);
  * RDT write. */
 void nic_rx_release(struct nic *n);
 
-/* A free TX buffer to build the next frame in, or NULL if the ring is full. */
-uint8_t *nic_tx_buffer(struct nic *n);
-
-/* Index (0..NIC_TX_RING-1) of the buffer the next nic_tx_buffer() returns:
- * lets a caller keep per-buffer state, such as "headers pre-built". */
-uint16_t nic_tx_next(const struct nic *n);
+/* A free TX buffer to build the next frame in, or NULL if the ring is full.
+ * *slot gets its index (0..NIC_TX_RING-1): lets a caller keep per-buffer
+ * state, such as "headers pre-built", without a second call. */
+uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot);
 
 /* TX buffer i (0..NIC_TX_RING-1), for pre-building constant headers in every
  * buffer before the first send. Not for the hot path. */

@@ -40,7 +40,8 @@ static int send_arp_request(struct nic *n, const uint8_t spa[4], const uint8_t t
 {
 	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	static const uint8_t zero_mac[6] = { 0 };
-	uint8_t *f = nic_tx_buffer(n);
+	uint16_t slot;
+	uint8_t *f = nic_tx_buffer(n, &slot);
 
 	if (!f)
 		return -1;

@@ -12,9 +12,12 @@
  *
  * An order's Ethernet/IPv4/UDP headers never change (same endpoints, same
  * length, and IPv4 ID 0: the datagram is atomic, DF set, so RFC 6864 §4.1
- * lets the ID be constant), so trade_start writes them once into every TX
- * buffer with net_build_udp, and only a buffer that last carried something
- * else (an ARP frame) gets them again, on its next order.
+ * lets the ID be constant), and neither do most OUCH fields (type, instance,
+ * time in force, firm, flags), so trade_start writes them once into every TX
+ * buffer (net_build_udp, ouch_encode_template), trade_emit writes only the
+ * token digits, side, shares, stock and price (ouch_encode_fields), and only
+ * a buffer that last carried something else (an ARP frame) gets the
+ * template again, on its next order.
  * RX buffers go back to the NIC with one RDT write per TRADE_RX_BATCH frames,
  * and whenever the ring runs dry (QEMU stops receiving at RDH == RDT).
  *
@@ -63,7 +66,7 @@ struct trade {
 	uint16_t md_port, ctl_port;
 	uint16_t order_len;          /* frame length of an order: headers + OUCH */
 	uint16_t rx_held;            /* frames polled since the last RDT write */
-	bool tx_dirty[NIC_TX_RING];  /* TX buffer no longer holds the order headers */
+	bool tx_dirty[NIC_TX_RING];  /* TX buffer no longer holds the order template */
 	uint64_t ctl_key;
 	uint64_t max_messages;       /* 0: no limit */
 	uint64_t tsc_hz;
@@ -83,10 +86,12 @@ static struct trade the_trade;
 
 /* --- setup ---------------------------------------------------------------- */
 
-/* The constant headers of an order (see the top of the file) into TX
- * buffer f; the OUCH message goes behind them at NET_UDP_HDRS. */
-static uint16_t trade_order_headers(const struct trade *t, uint8_t *f)
+/* The constant part of an order (see the top of the file) into TX buffer
+ * f: headers, then the OUCH fields every order of this instance shares, at
+ * NET_UDP_HDRS; trade_emit fills in the rest. */
+static uint16_t trade_order_template(const struct trade *t, uint8_t *f)
 {
+	ouch_encode_template(f + NET_UDP_HDRS, NIC_BUF_SIZE - NET_UDP_HDRS, t->eng->instance);
 	return (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch, OUCH_ENTER_LEN, 0);
 }
 
@@ -122,7 +127,7 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 	t->max_messages = cfg->max_messages;
 	t->tsc_hz = tsc_hz;
 	for (uint16_t i = 0; i < NIC_TX_RING; i++)
-		t->order_len = trade_order_headers(t, nic_tx_slot(t->nic, i));
+		t->order_len = trade_order_template(t, nic_tx_slot(t->nic, i));
 }
 
 /* --- frame handlers (classification order: trade_frame) ----------------- */
@@ -133,23 +138,23 @@ static uint64_t trade_messages(const struct engine *e)
 	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
 }
 
-/* engine_emit_fn: an accepted order, encoded in place behind the pre-built
- * headers and sent; TDT is written by nic_tx_commit. */
+/* engine_emit_fn: an accepted order, its variable fields written into the
+ * pre-built template and sent; TDT is written by nic_tx_commit. */
 static void trade_emit(void *ctx, const struct order_intent *o)
 {
 	struct trade *t = ctx;
-	uint16_t slot = nic_tx_next(t->nic);
-	uint8_t *f = nic_tx_buffer(t->nic);
+	uint16_t slot;
+	uint8_t *f = nic_tx_buffer(t->nic, &slot);
 
 	if (CORE_UNLIKELY(!f)) {
 		t->c.tx_ring_full++;
 		return;
 	}
 	if (CORE_UNLIKELY(t->tx_dirty[slot])) {
-		trade_order_headers(t, f);
+		trade_order_template(t, f);
 		t->tx_dirty[slot] = false;
 	}
-	ouch_encode_order(f + NET_UDP_HDRS, NIC_BUF_SIZE - NET_UDP_HDRS, o, t->eng->instance);
+	ouch_encode_fields(f + NET_UDP_HDRS, o);
 	nic_tx_commit(t->nic, t->order_len);
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
@@ -161,11 +166,11 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 }
 
 /* An ARP request (tha unused) or reply from us; false when the TX ring is
- * full. The buffer loses its order headers (tx_dirty). */
+ * full. The buffer loses its order template (tx_dirty). */
 static bool trade_send_arp(struct trade *t, uint16_t op, const uint8_t tha[6], uint32_t tpa)
 {
-	uint16_t slot = nic_tx_next(t->nic);
-	uint8_t *f = nic_tx_buffer(t->nic);
+	uint16_t slot;
+	uint8_t *f = nic_tx_buffer(t->nic, &slot);
 
 	if (!f) {
 		t->c.tx_ring_full++;
