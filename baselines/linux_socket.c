@@ -515,39 +515,12 @@ static void dump_write(void *ctx, const char *buf, size_t len)
 			fwrite(buf, 1, len, s->out[i]);
 }
 
-struct named_counter {
-	const char *name;
-	uint64_t value;
-};
-
-static void dump_counters(struct tslog_dump *d, const struct named_counter *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		tslog_dump_counter(d, c[i].name, c[i].value);
-}
-
-/* itch_type_<C> for every type byte C that decoded at least once. */
-static void dump_itch_types(struct tslog_dump *d, const struct itch_counters *ic)
-{
-	char name[] = "itch_type_?";
-
-	for (unsigned ty = '!'; ty < 0x7F; ty++) {
-		if (ic->by_type[ty] == 0)
-			continue;
-		name[sizeof(name) - 2] = (char)ty;
-		tslog_dump_counter(d, name, ic->by_type[ty]);
-	}
-}
-
 /* Counters named as HFT-OS's where they mean the same; os_* are the
  * socket-level ones of this baseline. */
 static void bl_dump(struct bl *b, struct dump_sink *s)
 {
 	const struct engine *e = &b->eng;
-	const struct mold_counters *mc = &e->mold.c;
-	const struct book_counters *bc = &e->book.c;
-	const struct risk_counters *rc = &e->risk.c;
-	const struct named_counter os[] = {
+	const struct tslog_counter os[] = {
 		{ "tsc_hz", b->tsc_hz },
 		{ "os_datagrams_rx", b->c.datagrams_rx }, { "os_md_packets", b->c.datagrams_rx },
 		{ "os_rx_errors", b->c.rx_errors }, { "os_rx_dropped", b->c.rx_dropped },
@@ -555,44 +528,16 @@ static void bl_dump(struct bl *b, struct dump_sink *s)
 		{ "os_busy_poll_us", b->c.busy_poll_us },
 		{ "os_ctl_ok", b->c.ctl_ok }, { "os_ctl_rejected", b->c.ctl_rejected },
 		{ "os_orders_sent", b->c.orders_sent }, { "os_send_errors", b->c.send_errors },
-		{ "mold_packets", mc->packets }, { "mold_messages", mc->messages },
-		{ "mold_heartbeats", mc->heartbeats }, { "mold_end_of_session", mc->end_of_session },
-		{ "mold_gaps", mc->gaps }, { "mold_gap_messages", mc->gap_messages },
-		{ "mold_duplicates", mc->duplicates },
-		{ "mold_duplicate_messages", mc->duplicate_messages },
-		{ "mold_malformed", mc->malformed }, { "mold_sessions_full", mc->sessions_full },
-		{ "mold_after_end", mc->after_end },
-		{ "itch_messages", e->itch.messages }, { "itch_unknown_type", e->itch.unknown_type },
-		{ "itch_bad_length", e->itch.bad_length }, { "itch_empty", e->itch.empty },
 	};
-	const struct named_counter rest[] = {
-		{ "book_adds", bc->adds }, { "book_executes", bc->executes },
-		{ "book_cancels", bc->cancels }, { "book_deletes", bc->deletes },
-		{ "book_replaces", bc->replaces }, { "book_unknown_ref", bc->unknown_ref },
-		{ "book_duplicate_ref", bc->duplicate_ref }, { "book_over_execute", bc->over_execute },
-		{ "book_bad_side", bc->bad_side }, { "book_full_orders", bc->full_orders },
-		{ "book_full_levels", bc->full_levels },
-		{ "book_live_orders", e->book.live_orders }, { "book_live_levels", e->book.live_levels },
-		{ "strategy_evaluations", e->strat.c.evaluations },
-		{ "strategy_signals", e->strat.c.signals },
-		{ "strategy_symbols_full", e->strat.c.symbols_full },
-		{ "risk_accepted", rc->accepted },
-		{ "risk_rejected_kill", rc->rejected[RISK_KILL] },
-		{ "risk_rejected_size", rc->rejected[RISK_SIZE] },
-		{ "risk_rejected_position", rc->rejected[RISK_POSITION] },
-		{ "risk_rejected_notional", rc->rejected[RISK_NOTIONAL] },
-		{ "risk_rejected_rate", rc->rejected[RISK_RATE] },
-		{ "risk_rejected_band", rc->rejected[RISK_BAND] },
-		{ "risk_rejected_no_reference", rc->rejected[RISK_NO_REFERENCE] },
-		{ "engine_orders", e->orders },
+	const struct tslog_counter log[] = {
 		{ "log_records_total", b->log.total }, { "log_capacity", b->log.cap },
 	};
 	struct tslog_dump d;
 
 	tslog_dump_begin(&d, dump_write, s);
-	dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
-	dump_itch_types(&d, &e->itch);
-	dump_counters(&d, rest, sizeof(rest) / sizeof(rest[0]));
+	tslog_dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
+	engine_dump_counters(e, &d);
+	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &b->log);
 	tslog_dump_end(&d);
 }

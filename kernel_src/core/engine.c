@@ -115,3 +115,56 @@ int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 	}
 	return orders;
 }
+
+/* itch_type_<C> for every printable type byte C that decoded at least once. */
+static void engine_dump_itch_types(const struct itch_counters *ic, struct tslog_dump *d)
+{
+	char name[] = "itch_type_?";
+
+	for (unsigned ty = '!'; ty < 0x7F; ty++) {
+		if (ic->by_type[ty] == 0)
+			continue;
+		name[sizeof(name) - 2] = (char)ty;
+		tslog_dump_counter(d, name, ic->by_type[ty]);
+	}
+}
+
+void engine_dump_counters(const struct engine *e, struct tslog_dump *d)
+{
+	const struct mold_counters *mc = &e->mold.c;
+	const struct book_counters *bc = &e->book.c;
+	const struct risk_counters *rc = &e->risk.c;
+	const struct tslog_counter c[] = {
+		{ "mold_packets", mc->packets }, { "mold_messages", mc->messages },
+		{ "mold_heartbeats", mc->heartbeats }, { "mold_end_of_session", mc->end_of_session },
+		{ "mold_gaps", mc->gaps }, { "mold_gap_messages", mc->gap_messages },
+		{ "mold_duplicates", mc->duplicates },
+		{ "mold_duplicate_messages", mc->duplicate_messages },
+		{ "mold_malformed", mc->malformed }, { "mold_sessions_full", mc->sessions_full },
+		{ "mold_after_end", mc->after_end },
+		{ "itch_messages", e->itch.messages }, { "itch_unknown_type", e->itch.unknown_type },
+		{ "itch_bad_length", e->itch.bad_length }, { "itch_empty", e->itch.empty },
+		{ "book_adds", bc->adds }, { "book_executes", bc->executes },
+		{ "book_cancels", bc->cancels }, { "book_deletes", bc->deletes },
+		{ "book_replaces", bc->replaces }, { "book_unknown_ref", bc->unknown_ref },
+		{ "book_duplicate_ref", bc->duplicate_ref }, { "book_over_execute", bc->over_execute },
+		{ "book_bad_side", bc->bad_side }, { "book_full_orders", bc->full_orders },
+		{ "book_full_levels", bc->full_levels },
+		{ "book_live_orders", e->book.live_orders }, { "book_live_levels", e->book.live_levels },
+		{ "strategy_evaluations", e->strat.c.evaluations },
+		{ "strategy_signals", e->strat.c.signals },
+		{ "strategy_symbols_full", e->strat.c.symbols_full },
+		{ "risk_accepted", rc->accepted },
+		{ "risk_rejected_kill", rc->rejected[RISK_KILL] },
+		{ "risk_rejected_size", rc->rejected[RISK_SIZE] },
+		{ "risk_rejected_position", rc->rejected[RISK_POSITION] },
+		{ "risk_rejected_notional", rc->rejected[RISK_NOTIONAL] },
+		{ "risk_rejected_rate", rc->rejected[RISK_RATE] },
+		{ "risk_rejected_band", rc->rejected[RISK_BAND] },
+		{ "risk_rejected_no_reference", rc->rejected[RISK_NO_REFERENCE] },
+		{ "engine_orders", e->orders }, { "engine_seq_too_large", e->seq_too_large },
+	};
+
+	tslog_dump_counters(d, c, sizeof(c) / sizeof(c[0]));
+	engine_dump_itch_types(&e->itch, d);
+}

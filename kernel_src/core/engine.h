@@ -17,6 +17,7 @@
 #include "book.h"
 #include "strategy.h"
 #include "risk.h"
+#include "tslog.h"
 
 #define ENGINE_CONFIG_MAGIC 0x48465443u  /* "HFTC" */
 #define ENGINE_CONFIG_VERSION 1u
@@ -64,5 +65,10 @@ int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t
  * enum mold_status for a malformed datagram (counted). */
 int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 		     engine_emit_fn emit, void *ctx);
+
+/* Every engine counter into a dump, under the names hftlab reads (mold_*,
+ * itch_*, itch_type_<C>, book_*, strategy_*, risk_*, engine_orders): the
+ * same for HFT-OS and every baseline, so their run directories compare. */
+void engine_dump_counters(const struct engine *e, struct tslog_dump *d);
 
 #endif

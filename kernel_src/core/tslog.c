@@ -88,6 +88,12 @@ void tslog_dump_counter(struct tslog_dump *d, const char *name, uint64_t value)
 	tslog_emit(d, line, n);
 }
 
+void tslog_dump_counters(struct tslog_dump *d, const struct tslog_counter *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tslog_dump_counter(d, c[i].name, c[i].value);
+}
+
 static void tslog_dump_rec(struct tslog_dump *d, const struct tslog_rec *r)
 {
 	char line[2 + 2 * sizeof(*r) + 1];

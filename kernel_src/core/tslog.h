@@ -72,6 +72,14 @@ struct tslog_dump {
 
 void tslog_dump_begin(struct tslog_dump *d, tslog_write_fn write, void *ctx);
 void tslog_dump_counter(struct tslog_dump *d, const char *name, uint64_t value);
+
+struct tslog_counter {
+	const char *name;
+	uint64_t value;
+};
+
+/* tslog_dump_counter for each of c[0..n). */
+void tslog_dump_counters(struct tslog_dump *d, const struct tslog_counter *c, size_t n);
 void tslog_dump_records(struct tslog_dump *d, const struct tslog *l);
 void tslog_dump_end(struct tslog_dump *d);
 

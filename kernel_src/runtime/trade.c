@@ -362,44 +362,17 @@ static void dump_to_serial(void *ctx, const char *buf, size_t len)
 	serial_write_raw(buf, len);
 }
 
-struct named_counter {
-	const char *name;
-	uint64_t value;
-};
-
-/* itch_type_<C> for every type byte C that decoded at least once. */
-static void dump_itch_types(struct tslog_dump *d, const struct itch_counters *ic)
-{
-	char name[] = "itch_type_?";
-
-	for (unsigned ty = 0; ty < ITCH_NTYPES; ty++) {
-		if (ic->by_type[ty] == 0 || ty <= ' ' || ty >= 0x7F)
-			continue;
-		name[sizeof(name) - 2] = (char)ty;
-		tslog_dump_counter(d, name, ic->by_type[ty]);
-	}
-}
-
-static void dump_counters(struct tslog_dump *d, const struct named_counter *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		tslog_dump_counter(d, c[i].name, c[i].value);
-}
-
 void trade_finish(void)
 {
 	struct trade *t = &the_trade;
 	const struct engine *e = t->eng;
-	const struct mold_counters *mc = &e->mold.c;
-	const struct book_counters *bc = &e->book.c;
-	const struct risk_counters *rc = &e->risk.c;
 	struct nic_stats ns;
 	struct tslog_dump d;
 
 	nic_read_stats(t->nic, &ns);
 	kprintf("trade: stopped: %lu frames in, %lu orders out, %lu ITCH messages\n",
 		t->c.frames_rx, t->c.orders_sent, trade_messages(e));
-	const struct named_counter os[] = {
+	const struct tslog_counter os[] = {
 		{ "tsc_hz", t->tsc_hz },
 		{ "os_frames_rx", t->c.frames_rx }, { "os_frames_tx", t->c.frames_tx },
 		{ "os_arp_requests", t->c.arp_requests }, { "os_arp_replies", t->c.arp_replies },
@@ -412,42 +385,14 @@ void trade_finish(void)
 		{ "os_rx_missed", ns.rx_missed }, { "os_rx_no_buffer", ns.rx_no_buffer },
 		{ "os_rx_oversize", ns.rx_oversize },
 		{ "os_tx_ring_full", t->c.tx_ring_full },
-		{ "mold_packets", mc->packets }, { "mold_messages", mc->messages },
-		{ "mold_heartbeats", mc->heartbeats }, { "mold_end_of_session", mc->end_of_session },
-		{ "mold_gaps", mc->gaps }, { "mold_gap_messages", mc->gap_messages },
-		{ "mold_duplicates", mc->duplicates },
-		{ "mold_duplicate_messages", mc->duplicate_messages },
-		{ "mold_malformed", mc->malformed }, { "mold_sessions_full", mc->sessions_full },
-		{ "mold_after_end", mc->after_end },
-		{ "itch_messages", e->itch.messages }, { "itch_unknown_type", e->itch.unknown_type },
-		{ "itch_bad_length", e->itch.bad_length }, { "itch_empty", e->itch.empty },
 	};
-	const struct named_counter rest[] = {
-		{ "book_adds", bc->adds }, { "book_executes", bc->executes },
-		{ "book_cancels", bc->cancels }, { "book_deletes", bc->deletes },
-		{ "book_replaces", bc->replaces }, { "book_unknown_ref", bc->unknown_ref },
-		{ "book_duplicate_ref", bc->duplicate_ref }, { "book_over_execute", bc->over_execute },
-		{ "book_bad_side", bc->bad_side }, { "book_full_orders", bc->full_orders },
-		{ "book_full_levels", bc->full_levels },
-		{ "book_live_orders", e->book.live_orders }, { "book_live_levels", e->book.live_levels },
-		{ "strategy_evaluations", e->strat.c.evaluations },
-		{ "strategy_signals", e->strat.c.signals },
-		{ "strategy_symbols_full", e->strat.c.symbols_full },
-		{ "risk_accepted", rc->accepted },
-		{ "risk_rejected_kill", rc->rejected[RISK_KILL] },
-		{ "risk_rejected_size", rc->rejected[RISK_SIZE] },
-		{ "risk_rejected_position", rc->rejected[RISK_POSITION] },
-		{ "risk_rejected_notional", rc->rejected[RISK_NOTIONAL] },
-		{ "risk_rejected_rate", rc->rejected[RISK_RATE] },
-		{ "risk_rejected_band", rc->rejected[RISK_BAND] },
-		{ "risk_rejected_no_reference", rc->rejected[RISK_NO_REFERENCE] },
-		{ "engine_orders", e->orders },
+	const struct tslog_counter log[] = {
 		{ "log_records_total", t->log.total }, { "log_capacity", t->log.cap },
 	};
 	tslog_dump_begin(&d, dump_to_serial, NULL);
-	dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
-	dump_itch_types(&d, &e->itch);
-	dump_counters(&d, rest, sizeof(rest) / sizeof(rest[0]));
+	tslog_dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
+	engine_dump_counters(e, &d);
+	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &t->log);
 	tslog_dump_end(&d);
 }
