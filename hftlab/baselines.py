@@ -36,6 +36,7 @@ from ._proc import spawn
 from .build import ROOT, sha256
 from .errors import BuildError, ConfigError, RunError
 from .net import STATE_DIR, Capture, RunNetwork, _ip
+from .vm import ConsoleProcess
 
 __all__ = ["BASELINES", "WHERE", "READY", "build_baseline", "baseline_binary", "VethNetwork",
            "HostProcess", "INTERNAL_SPAN", "execute"]
@@ -140,10 +141,12 @@ class VethNetwork(RunNetwork):
             self._up = False
 
 
-class HostProcess:
+class HostProcess(ConsoleProcess):
     """A baseline process with the interface run._trade drives a Vm through
     (wait_serial, pin, poll, wait, stop); its stdout and stderr are the
     run's serial.log."""
+
+    what = "the baseline"
 
     def __init__(self, cmd: list[str], workdir: Path) -> None:
         self.cmd = cmd
@@ -161,33 +164,6 @@ class HostProcess:
 
     def pin(self) -> list[int]:
         return []  # the baseline pins itself (--cpu)
-
-    def poll(self) -> int | None:
-        if self.proc is not None:
-            self.returncode = self.proc.poll()
-        return self.returncode
-
-    def output_tail(self, n: int = 2000) -> str:
-        return self.serial_path.read_bytes()[-n:].decode("utf-8", "replace")
-
-    def wait_serial(self, marker: bytes, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if marker in self.serial_path.read_bytes():
-                return time.monotonic() - self.started_at
-            if self.poll() is not None:
-                raise RunError(f"the baseline exited with status {self.returncode} before "
-                               f"{marker!r}:\n{self.output_tail()}")
-            time.sleep(0.005)
-        raise RunError(f"{marker!r} did not appear within {timeout:.0f} s:\n{self.output_tail()}")
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        try:
-            self.returncode = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RunError(f"the baseline did not exit within {timeout:.0f} s") from None
-        return self.returncode
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -25,7 +25,7 @@ from typing import Sequence
 from ._proc import spawn
 from .errors import ConfigError, RunError, ToolMissingError
 
-__all__ = ["AccelChoice", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
+__all__ = ["AccelChoice", "ConsoleProcess", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
            "qemu_version", "debug_exit_status", "ACCELS"]
 
 ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
@@ -164,8 +164,51 @@ class VmSpec:
         return out
 
 
-class Vm:
+class ConsoleProcess:
+    """A SUT process whose console goes to serial_path: what run._trade
+    needs from it (poll, wait, wait_serial, output_tail)."""
+
+    what = "the SUT"
+    proc: subprocess.Popen[bytes] | None = None
+    returncode: int | None = None
+    started_at = 0.0
+    serial_path: Path
+
+    def poll(self) -> int | None:
+        if self.proc is not None:
+            self.returncode = self.proc.poll()
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit; RunError after `timeout` seconds."""
+        assert self.proc is not None
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RunError(f"{self.what} did not exit within {timeout:.0f} s") from None
+        return self.returncode
+
+    def output_tail(self, n: int = 2000) -> str:
+        return self.serial_path.read_bytes()[-n:].decode("utf-8", "replace")
+
+    def wait_serial(self, marker: bytes, timeout: float) -> float:
+        """Wait until the console shows `marker`; returns seconds since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.serial_path.read_bytes():
+                return time.monotonic() - self.started_at
+            if self.poll() is not None:
+                raise RunError(f"{self.what} exited with status {self.returncode} before "
+                               f"{marker!r} appeared on its console:\n{self.output_tail()}")
+            time.sleep(0.005)
+        raise RunError(f"{marker!r} did not appear on the console of {self.what} within "
+                       f"{timeout:.0f} s:\n{self.output_tail()}")
+
+
+class Vm(ConsoleProcess):
     """A running QEMU; use as a context manager so teardown always runs."""
+
+    what = "QEMU"
 
     def __init__(self, spec: VmSpec) -> None:
         self.spec = spec
@@ -255,36 +298,8 @@ class Vm:
         return self.qmp("query-status")["status"]
 
     # -- lifecycle -------------------------------------------------------
-    def poll(self) -> int | None:
-        if self.proc is None:
-            return None
-        self.returncode = self.proc.poll()
-        return self.returncode
-
-    def wait(self, timeout: float) -> int:
-        """Wait for QEMU to exit; RunError after `timeout` seconds."""
-        assert self.proc is not None
-        try:
-            self.returncode = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RunError(f"QEMU did not exit within {timeout:.0f} s") from None
-        return self.returncode
-
-    def wait_serial(self, marker: bytes, timeout: float) -> float:
-        """Wait until the serial log contains `marker`; returns seconds since start."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if marker in self.serial_path.read_bytes():
-                return time.monotonic() - self.started_at
-            if self.poll() is not None:
-                raise RunError(f"QEMU exited with status {self.returncode} before {marker!r} "
-                               f"appeared on serial:\n{self.output_tail()}")
-            time.sleep(0.005)
-        raise RunError(f"{marker!r} did not appear on serial within {timeout:.0f} s:\n"
-                       f"{self.output_tail()}")
-
     def output_tail(self, n: int = 2000) -> str:
-        text = self.serial_path.read_bytes()[-n:].decode("utf-8", "replace")
+        text = super().output_tail(n)
         if self.proc is not None and self.proc.poll() is not None and self.proc.stdout:
             text += "\n[qemu] " + self.proc.stdout.read().decode("utf-8", "replace")[-n:]
         return text
