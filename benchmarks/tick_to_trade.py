@@ -35,15 +35,18 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     ap.add_argument("--rate", type=float, default=20_000.0)
     ap.add_argument("--accels", default="tcg,tcg-icount")
+    ap.add_argument("--max-count", type=int, default=64,
+                    help="ITCH messages per MoldUDP64 datagram (1: the span is one tick's path)")
     args = ap.parse_args()
-    print(f"# tick_to_trade  dataset={args.dataset.name} rate={args.rate:g} msg/s reps={args.reps}")
+    print(f"# tick_to_trade  dataset={args.dataset.name} rate={args.rate:g} msg/s reps={args.reps} "
+          f"messages/datagram<={args.max_count}")
     print(f"# host: {platform.node()} {platform.platform()}")
     summary = {}
     with tempfile.TemporaryDirectory(prefix="hftlab-t2t-") as tmp:
         for accel in args.accels.split(","):
             per_rep_cycles, wire, internal, ready = [], [], [], []
             for rep in range(args.reps):
-                res = run(RunSpec(accel=accel, dataset=args.dataset, rate=args.rate,
+                res = run(RunSpec(accel=accel, dataset=args.dataset, rate=args.rate, max_count=args.max_count,
                                   out=Path(tmp) / f"{accel}-{rep}"))
                 lat = res.latency
                 cyc = lat.column("internal_cycles").drop_null().to_numpy()

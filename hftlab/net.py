@@ -170,10 +170,18 @@ class Capture:
         self.stop()
         raise RunError(f"dumpcap did not start within {timeout:.0f} s")
 
+    #: libpcap's TPACKET_V3 ring hands packets to dumpcap a block at a time,
+    #: when a block fills or its timeout (dumpcap: 250 ms) expires; a SIGINT
+    #: before that loses the packets of the open block, i.e. the end of a
+    #: run. So stop only after the last frame has had time to be handed over.
+    FLUSH_S = 0.6
+
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT lets dumpcap write its statistics block and close the file."""
+        """Wait for the ring to hand over the last block, then SIGINT: dumpcap
+        writes its statistics block and closes the file."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        time.sleep(self.FLUSH_S)
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
             self.proc.wait(timeout=timeout)

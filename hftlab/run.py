@@ -409,6 +409,13 @@ def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
                        f"golden {golden.orders.num_rows}")
     ticks, worders, _ = _wire_events(run_dir / "wire.pcapng", info["network"]["md_port"],
                                      info["network"]["order_port"])
+    # The capture must hold every datagram sent and every order received:
+    # a tail percentile over a capture with holes would be a guess.
+    info["capture"].update(md_frames=len(ticks.ts_ns), order_frames=len(worders.token),
+                           md_sent=int(rep.sent), orders_received=len(payloads))
+    if len(worders.token) != len(payloads) or len(ticks.ts_ns) < rep.sent:
+        raise RunError(f"the capture is incomplete: {len(ticks.ts_ns)} of {rep.sent} market-data "
+                       f"datagrams and {len(worders.token)} of {len(payloads)} orders")
     lat = latency.join(ticks, worders, log.records, log.tsc_hz)
     write_parquet(lat, run_dir / "latency.parquet", meta)
     res = RunResult(run_dir=run_dir, status="ok", info=info, latency=lat)
