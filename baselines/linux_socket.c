@@ -56,6 +56,7 @@
 #include <x86intrin.h>
 
 #include "core/engine.h"
+#include "core/hiccup.h"
 #include "core/ouch.h"
 #include "core/tslog.h"
 #include "include/hftos_abi.h"
@@ -81,6 +82,8 @@ struct bl_args {
 	int cpu;                     /* -1: do not pin */
 	int debug_exit_port;         /* 0: exit(2) normally; else leave QEMU through it */
 	int busy_poll_us;            /* SO_BUSY_POLL budget, 0: off */
+	uint64_t hiccup_ns;          /* gap recorder run time after READY, 0: off */
+	uint64_t hiccup_threshold_ns;
 };
 
 struct bl_counters {
@@ -107,6 +110,14 @@ struct bl {
 	bool tsc_rx_known;             /* tsc_rx already converted for this datagram */
 	bool stop;
 	struct bl_counters c;
+	struct hiccup hic;             /* the gap recorder (--hiccups), before trading */
+};
+
+/* The receive side of the poll loop: one datagram buffer and its cmsgs. */
+struct bl_rx {
+	uint8_t buf[BL_RX_BUF];
+	char cbuf[CMSG_SPACE(sizeof(struct scm_timestamping)) + CMSG_SPACE(sizeof(uint32_t))];
+	unsigned idle;                 /* idle polls, for BL_CTL_EVERY */
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -178,7 +189,9 @@ static const char usage[] =
 	"  --cpu N              pin to this CPU (default: the last one; -1: no pinning)\n"
 	"  --dump FILE          write the dump to FILE too\n"
 	"  --busy-poll US       SO_BUSY_POLL budget (default 50; 0: interrupts only)\n"
-	"  --debug-exit PORT    in a QEMU guest: leave through isa-debug-exit at PORT\n";
+	"  --debug-exit PORT    in a QEMU guest: leave through isa-debug-exit at PORT\n"
+	"  --hiccups NS         after READY, spin the poll loop NS ns recording its gaps\n"
+	"  --hiccup-threshold NS  gaps longer than this are recorded (default 1000)\n";
 
 static uint64_t arg_u64(const char *s, uint64_t max, const char *name)
 {
@@ -213,13 +226,14 @@ static void arg_mac(const char *s, uint8_t mac[6])
 static void parse_args(int argc, char **argv, struct bl_args *a)
 {
 	enum { O_CONFIG = 256, O_PEER, O_PEER_MAC, O_KEY, O_BIND, O_MD, O_CTL, O_ORDER, O_SRC,
-	       O_MAX, O_LOG, O_CPU, O_DUMP, O_EXIT, O_BUSY };
+	       O_MAX, O_LOG, O_CPU, O_DUMP, O_EXIT, O_BUSY, O_HIC, O_HIC_THR };
 	static const struct option opts[] = {
 		{ "config", 1, 0, O_CONFIG }, { "peer", 1, 0, O_PEER }, { "peer-mac", 1, 0, O_PEER_MAC },
 		{ "key", 1, 0, O_KEY }, { "bind", 1, 0, O_BIND }, { "md-port", 1, 0, O_MD },
 		{ "ctl-port", 1, 0, O_CTL }, { "order-port", 1, 0, O_ORDER }, { "src-port", 1, 0, O_SRC },
 		{ "max-messages", 1, 0, O_MAX }, { "log-capacity", 1, 0, O_LOG }, { "cpu", 1, 0, O_CPU },
 		{ "dump", 1, 0, O_DUMP }, { "debug-exit", 1, 0, O_EXIT }, { "busy-poll", 1, 0, O_BUSY },
+		{ "hiccups", 1, 0, O_HIC }, { "hiccup-threshold", 1, 0, O_HIC_THR },
 		{ "help", 0, 0, 'h' }, { 0 },
 	};
 	bool have_peer = false, have_key = false;
@@ -227,6 +241,7 @@ static void parse_args(int argc, char **argv, struct bl_args *a)
 
 	*a = (struct bl_args){ .md_port = 30001, .ctl_port = 30002, .order_port = 30003,
 			       .src_port = 30004, .log_capacity = 65536, .busy_poll_us = BL_BUSY_POLL_US,
+			       .hiccup_threshold_ns = 1000,
 			       .cpu = ncpu > 0 ? (int)ncpu - 1 : 0 };
 	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
 		switch (o) {
@@ -245,6 +260,8 @@ static void parse_args(int argc, char **argv, struct bl_args *a)
 		case O_DUMP: a->dump_path = optarg; break;
 		case O_EXIT: a->debug_exit_port = (int)arg_u64(optarg, 0xFFFF, "--debug-exit"); break;
 		case O_BUSY: a->busy_poll_us = (int)arg_u64(optarg, 1000000, "--busy-poll"); break;
+		case O_HIC: a->hiccup_ns = arg_u64(optarg, 3600000000000ull, "--hiccups"); break;
+		case O_HIC_THR: a->hiccup_threshold_ns = arg_u64(optarg, UINT64_MAX, "--hiccup-threshold"); break;
 		default: fputs(usage, o == 'h' ? stdout : stderr); exit(o == 'h' ? 0 : 2);
 		}
 	}
@@ -467,37 +484,55 @@ static void bl_poll_control(struct bl *b)
 		risk_set_kill(&b->eng.risk, true);
 }
 
-static void bl_loop(struct bl *b)
+/* One turn of the poll loop: a datagram handled, or an idle poll. */
+static inline void bl_poll(struct bl *b, struct bl_rx *rx)
 {
-	static uint8_t buf[BL_RX_BUF];
-	char cbuf[CMSG_SPACE(sizeof(struct scm_timestamping)) + CMSG_SPACE(sizeof(uint32_t))];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	unsigned idle = 0;
+	struct iovec iov = { .iov_base = rx->buf, .iov_len = sizeof(rx->buf) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = rx->cbuf,
+			    .msg_controllen = sizeof(rx->cbuf) };
+	/* 1. Poll the socket (and, via SO_BUSY_POLL, the driver). */
+	ssize_t n = recvmsg(b->md_fd, &m, MSG_DONTWAIT);
 
-	while (!b->stop) {
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf) };
-		/* 1. Poll the socket (and, via SO_BUSY_POLL, the driver). */
-		ssize_t n = recvmsg(b->md_fd, &m, MSG_DONTWAIT);
-		b->c.polls++;
-		if (n < 0) {
-			/* 2. Idle: look at the control socket now and then. */
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				b->c.rx_errors++;
-			if (++idle % BL_CTL_EVERY == 0)
-				bl_poll_control(b);
-			continue;
-		}
-		/* 3. Stamp before anything else, then the kernel's stamp. */
-		b->tsc_rx_user = tsc_ordered();
-		b->tsc_rx_known = false;
-		bl_rx_meta(b, &m);
-		b->c.datagrams_rx++;
-		/* 4. The trading path; orders leave inside bl_emit. */
-		engine_on_packet(&b->eng, buf, (size_t)n, bl_emit, b);
-		if (b->a.max_messages && bl_messages(&b->eng) >= b->a.max_messages)
-			b->stop = true;
+	b->c.polls++;
+	if (n < 0) {
+		/* 2. Idle: look at the control socket now and then. */
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			b->c.rx_errors++;
+		if (++rx->idle % BL_CTL_EVERY == 0)
+			bl_poll_control(b);
+		return;
 	}
+	/* 3. Stamp before anything else, then the kernel's stamp. */
+	b->tsc_rx_user = tsc_ordered();
+	b->tsc_rx_known = false;
+	bl_rx_meta(b, &m);
+	b->c.datagrams_rx++;
+	/* 4. The trading path; orders leave inside bl_emit. */
+	engine_on_packet(&b->eng, rx->buf, (size_t)n, bl_emit, b);
+	if (b->a.max_messages && bl_messages(&b->eng) >= b->a.max_messages)
+		b->stop = true;
+}
+
+static void bl_loop(struct bl *b, struct bl_rx *rx)
+{
+	while (!b->stop)
+		bl_poll(b, rx);
+}
+
+/* The gap recorder (core/hiccup.h) over the same poll loop, then a line
+ * that tells hftlab to start the feed. */
+static void bl_hiccups(struct bl *b, struct bl_rx *rx)
+{
+	struct hiccup *h = &b->hic;
+
+	hiccup_start(h, b->tsc_hz, b->a.hiccup_ns, b->a.hiccup_threshold_ns, __rdtsc());
+	do
+		bl_poll(b, rx);
+	while (hiccup_note(h, __rdtsc()) && !b->stop);
+	printf("HICCUPS DONE iterations=%llu gaps=%llu max_ns=%llu\n",
+	       (unsigned long long)h->iterations, (unsigned long long)h->gaps,
+	       (unsigned long long)h->top_ns[0]);
+	fflush(stdout);
 }
 
 /* --- end of run ---------------------------------------------------------- */
@@ -537,6 +572,7 @@ static void bl_dump(struct bl *b, struct dump_sink *s)
 	tslog_dump_begin(&d, dump_write, s);
 	tslog_dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
 	engine_dump_counters(e, &d);
+	hiccup_dump_counters(&b->hic, &d);
 	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &b->log);
 	tslog_dump_end(&d);
@@ -545,6 +581,7 @@ static void bl_dump(struct bl *b, struct dump_sink *s)
 int main(int argc, char **argv)
 {
 	static struct bl b; /* the engine's book heads are 512 KiB: not on the stack */
+	static struct bl_rx rx;
 	struct engine_config cfg;
 
 	parse_args(argc, argv, &b.a);
@@ -559,7 +596,9 @@ int main(int argc, char **argv)
 	printf("BASELINE READY sut=" BL_SUT_NAME " tsc_hz=%llu\n", (unsigned long long)b.tsc_hz);
 	fflush(stdout);
 
-	bl_loop(&b);
+	if (b.a.hiccup_ns)
+		bl_hiccups(&b, &rx);
+	bl_loop(&b, &rx);
 
 	fprintf(stderr, "linux-socket: stopped: %llu datagrams in, %llu orders out, %llu ITCH "
 		"messages\n", (unsigned long long)b.c.datagrams_rx,

@@ -20,7 +20,8 @@ must equal the golden model's bit for bit.
 
 Where each SUT's internal span starts and ends is recorded in run.json
 (``internal_span``): for linux-socket it starts at the kernel's software RX
-timestamp (SO_TIMESTAMPING) and ends when send() returns.
+timestamp (SO_TIMESTAMPING) and ends when send() returns; for linux-packet
+it starts when the poll loop sees the frame in the AF_PACKET ring.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from .vm import ConsoleProcess
 __all__ = ["BASELINES", "WHERE", "READY", "build_baseline", "baseline_binary", "VethNetwork",
            "HostProcess", "INTERNAL_SPAN", "execute"]
 
-BASELINES = ("linux-socket",)
+BASELINES = ("linux-socket", "linux-packet")
 WHERE = ("guest", "host")
 READY = b"BASELINE READY"
 BUILD_DIR = ROOT / "build" / "baselines"
@@ -55,6 +56,11 @@ INTERNAL_SPAN = {
                     "the driver's receive path; moved to the TSC by a CLOCK_REALTIME/rdtsc "
                     "pair); tsc_tx: right after send() returned. Includes the kernel's UDP "
                     "receive and send paths",
+    "linux-packet": "tsc_rx: the poll loop sees the frame in the AF_PACKET RX ring "
+                    "(TPACKET_V2 tp_status; the kernel's ring timestamp is kept as the "
+                    "record's pad, the cycles from tpacket_rcv to tsc_rx); tsc_tx: right "
+                    "after send() on the packet socket returned (PACKET_QDISC_BYPASS: the "
+                    "driver's xmit included)",
 }
 
 
@@ -90,6 +96,9 @@ def baseline_args(params, config_file: str, *, peer_mac: str | None, cpu: int | 
         args += ["--peer-mac", peer_mac]
     if debug_exit is not None:
         args += ["--debug-exit", hex(debug_exit)]
+    if params.hiccup_ns:
+        args += ["--hiccups", str(params.hiccup_ns), "--hiccup-threshold",
+                 str(params.hiccup_threshold_ns)]
     return args + list(extra)
 
 

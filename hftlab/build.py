@@ -101,6 +101,8 @@ class OsParams:
     log_capacity: int = 1 << 18
     fault: bool = False
     engine: EngineConfig | None = None
+    hiccup_ns: int = 0  #: poll-loop gap recorder run time after READY (0: off)
+    hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
 
 
 def _find_config(buf: bytearray) -> int:
@@ -140,6 +142,8 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
     cfg.max_messages, cfg.ctl_key = params.max_messages, params.ctl_key
     cfg.log_capacity = params.log_capacity
     cfg.flags = (cfg.flags & ~_lib.HFTOS_F_FAULT) | (_lib.HFTOS_F_FAULT if params.fault else 0)
+    cfg.flags = (cfg.flags & ~_lib.HFTOS_F_HICCUPS) | (_lib.HFTOS_F_HICCUPS if params.hiccup_ns else 0)
+    cfg.hiccup_ns, cfg.hiccup_threshold_ns = params.hiccup_ns, params.hiccup_threshold_ns
     eng = (params.engine or EngineConfig.default())._cdata()
     _ffi.memmove(_ffi.addressof(cfg, "engine"), eng, _ffi.sizeof("struct engine_config"))
     buf[at: at + size] = bytes(_ffi.buffer(cfg))

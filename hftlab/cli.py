@@ -172,8 +172,13 @@ def build_cmd() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
+@click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60), default=0.0, show_default=True,
+              help="Seconds of the poll-loop gap recorder on the SUT's core before the feed (0: off).")
+@click.option("--hiccup-threshold", "hiccup_threshold_ns", type=click.IntRange(min=1), default=1000,
+              show_default=True, help="Gaps longer than this many ns are hiccups.")
 @_fail_cleanly
-def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out) -> None:
+def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, hiccups_s,
+            hiccup_threshold_ns) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from pathlib import Path
 
@@ -186,7 +191,8 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out) -
     spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
                    dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
                    rate=rate or None, config=_load_config(config_path),
-                   out=Path(out) if out else None)
+                   out=Path(out) if out else None, hiccups_s=hiccups_s,
+                   hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("start", total=1.0)
@@ -204,7 +210,55 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out) -
     for col, p in res.summary().items():
         unit = "ns" if col.endswith("_ns") else ("instr" if i["spec"]["accel"] == "tcg-icount" else "cycles")
         click.echo(format_summary(col, p, unit))
+    if "hiccups" in i:
+        h = i["hiccups"]
+        click.echo(f"hiccups: {h['gaps']} gaps > {h['threshold_ns']} ns in {h['span_s']:.2f} s "
+                   f"({h['iterations']} iterations), {100 * h['lost_fraction']:.2f}% lost, "
+                   f"longest {h['max_ns']} ns")
     click.echo(f"report: {res.report} (+ latency.png)")
+
+
+@main.command("study")
+@click.option("--suts", default="hftos,linux-socket", show_default=True,
+              help="Comma-separated SUTs; the first is the reference of the ratios and A/B verdicts.")
+@click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Repetitions, interleaved (each rep runs every SUT once).")
+@click.option("--accel", default="tcg", show_default=True,
+              type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
+@click.option("--nic", default="e1000", show_default=True)
+@click.option("--dataset", type=click.Path(dir_okay=False), default=None,
+              help="ITCH 5.0 file (default: the bundled RITCH sample).")
+@click.option("--messages", type=click.IntRange(min=1), default=None)
+@click.option("--rate", type=float, default=20_000.0, show_default=True,
+              help="ITCH messages per second; 0 sends back to back.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60), default=1.0, show_default=True,
+              help="Seconds of the poll-loop gap recorder per run (0: off).")
+@click.option("--hiccup-threshold", "hiccup_threshold_ns", type=click.IntRange(min=1), default=1000,
+              show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
+@_fail_cleanly
+def study_cmd(suts, reps, accel, nic, dataset, messages, rate, config_path, hiccups_s,
+              hiccup_threshold_ns, out) -> None:
+    """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._proc import TerminateAsInterrupt
+    from .run import DEFAULT_DATASET
+    from .study import StudySpec, format_table, study
+
+    spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
+                     accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
+                     messages=messages, rate=rate or None, config=_load_config(config_path),
+                     hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("start", total=1.0)
+        with TerminateAsInterrupt():
+            res = study(spec, out, progress=lambda s, f: bar.update(task, description=s, completed=f))
+    click.echo(format_table(res))
+    click.echo(f"report: {res.report.html}")
 
 
 @main.command("report")

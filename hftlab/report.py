@@ -289,9 +289,11 @@ _CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222
 
 def study_report(runs: Sequence[str | Path], out: str | Path, *, study: str | None = None,
                  n_boot: int = 2000, conf: float = 0.95,
-                 progress: Callable[[str, float], None] | None = None) -> StudyReport:
+                 progress: Callable[[str, float], None] | None = None,
+                 sections: Sequence[tuple[str, str]] = ()) -> StudyReport:
     """The report of one or more run directories into directory `out`.
-    `progress(step, fraction)` is called as it goes."""
+    `progress(step, fraction)` is called as it goes; `sections` are extra
+    (title, HTML) sections placed after the A/B verdicts (hftlab.study)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,6 +355,8 @@ def study_report(runs: Sequence[str | Path], out: str | Path, *, study: str | No
     if cmp is not None:
         body += [f"<h2>A/B: each run against {html.escape(names[0])} (B - A, {conf:.0%} bootstrap CI, "
                  f"{n_boot} replicates)</h2>", _compare_table(cmp)]
+    for title, part in sections:
+        body += [f"<h2>{html.escape(title)}</h2>", part]
     titles = {"histogram": "Histogram (log counts)", "ccdf": "CCDF overlay (log-log)",
               "over_time": "Latency over time", "stages": "Per-stage breakdown"}
     for key, b64 in imgs:

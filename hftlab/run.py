@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from . import __version__, core, exchange, latency, sutlog
+from . import __version__, core, exchange, hiccups, latency, sutlog
 from ._io import AtomicPath, write_parquet
 from .build import ROOT, OsParams, build_os, sha256, write_image
 from .errors import ConfigError, HftlabError, RunError
@@ -35,8 +35,9 @@ from .vm import Vm, VmSpec, choose_accel, qemu_version
 __all__ = ["RunSpec", "RunResult", "run", "DEFAULT_DATASET", "SUTS"]
 
 DEFAULT_DATASET = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
-SUTS = ("hftos", "linux-socket")  #: linux-*: hftlab.baselines
+SUTS = ("hftos", "linux-socket", "linux-packet")  #: linux-*: hftlab.baselines
 READY = b"HFTOS READY"
+HICCUPS_DONE = b"HICCUPS DONE"  #: the gap recorder is over: the feed may start
 
 
 @dataclass
@@ -59,6 +60,8 @@ class RunSpec:
     vcpu_core: int | None = 1
     where: str = "guest"  #: baselines: "guest" (under QEMU, like HFT-OS) or "host" (netns)
     baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
+    hiccups_s: float = 0.0  #: poll-loop gap recorder on the SUT's core after READY (0: off)
+    hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
 
     def validate(self) -> None:
         if self.sut not in SUTS:
@@ -71,6 +74,8 @@ class RunSpec:
             raise ConfigError(f"dataset {self.dataset} does not exist")
         if self.network not in ("auto", "tap", "dgram"):
             raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
+        if not 0 <= self.hiccups_s <= 60 or self.hiccup_threshold_ns < 1:
+            raise ConfigError("hiccups_s must be in [0, 60] s and hiccup_threshold_ns >= 1")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
         self.config.validate()
@@ -168,7 +173,8 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
                  "dataset": str(spec.dataset),
                  "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
                  "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
-                 "max_payload": spec.max_payload, "max_count": spec.max_count},
+                 "max_payload": spec.max_payload, "max_count": spec.max_count,
+                 "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns},
         "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
     }
     _write_json(run_dir / "run.json", info)
@@ -244,7 +250,8 @@ def _golden_of_datagrams(spec: RunSpec, datagrams: list[bytes]) -> core.GoldenRe
 def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
     return OsParams(ip_self=guest_ip, ip_peer=host_ip, mac_peer=host_mac,
                     ctl_key=secrets.randbits(63), engine=spec.config, fault=spec.fault,
-                    log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)))
+                    log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)),
+                    hiccup_ns=int(spec.hiccups_s * 1e9), hiccup_threshold_ns=spec.hiccup_threshold_ns)
 
 
 GUEST_MAC = "52:54:00:48:46:54"
@@ -256,6 +263,10 @@ def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None,
     say("boot", 0.0)
     phases["ready"] = round(vm.wait_serial(ready, spec.boot_timeout), 3)
     vm.pin()
+    if spec.hiccups_s:  # the SUT records its poll loop's gaps, now pinned, before the feed
+        t_h = time.monotonic()
+        vm.wait_serial(HICCUPS_DONE, spec.hiccups_s * 20 + 30)
+        phases["hiccups"] = round(time.monotonic() - t_h, 3)
     if pre is not None:
         pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
@@ -401,6 +412,8 @@ def _collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     orders = core.orders_from_ouch(ouch).append_column("rx_ns", pa.array(rx_ns[: len(payloads)]))
     write_parquet(orders, run_dir / "orders.parquet", meta)
     info["counters"] = log.counters
+    if hiccups.has_hiccups(log.counters):
+        info["hiccups"] = hiccups.summary(log.counters)
     info["boot_phases_ms"] = sutlog.boot_phases(serial, log.tsc_hz)
     info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
                       "equal": ouch == golden.ouch}

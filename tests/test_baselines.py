@@ -3,9 +3,9 @@
 * the pieces without root: the baseline builds and refuses bad arguments,
   the newc writer, the bzImage cut, module dependencies, the guest VM's
   QEMU command line;
-* end to end (root: netns, veth, tap): linux-socket on the host and in the
-  Debian guest trades and matches the golden model bit for bit, and hostile
-  frames reach it without a crash;
+* end to end (root: netns, veth, tap): linux-socket and linux-packet on the
+  host and in the Debian guest trade and match the golden model bit for bit,
+  and hostile frames reach them without a crash;
 * the guest kernel comes from Debian's packages inside the test run and is
   cached between runs (skipped when neither the registry nor a cache is
   there).
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hftlab import guest
-from hftlab.baselines import baseline_binary, build_baseline
+from hftlab.baselines import BASELINES, baseline_binary, build_baseline
 from hftlab.errors import BuildError, ToolMissingError
 from hftlab.net import netns_list
 from hftlab.run import RunSpec, run
@@ -45,16 +45,26 @@ def kernel() -> guest.GuestKernel:
 
 # --- without root -----------------------------------------------------------------
 
-def test_baseline_is_static_and_checks_its_arguments(exe, tmp_path):
+@pytest.mark.parametrize("sut", BASELINES)
+def test_baseline_is_static_and_checks_its_arguments(exe, sut, tmp_path):
+    exe = baseline_binary(sut)
     head = exe.read_bytes()[:65536]
     assert not guest._elf_has_interp(head), "the guest has no dynamic loader"
     p = subprocess.run([str(exe)], capture_output=True, text=True)
     assert p.returncode == 2 and "usage" in p.stderr
     short = tmp_path / "cfg"
     short.write_bytes(b"\0" * 7)
-    p = subprocess.run([str(exe), "--config", str(short), "--peer", "127.0.0.1", "--key", "1"],
-                       capture_output=True, text=True)
+    p = subprocess.run([str(exe), "--config", str(short), "--peer", "127.0.0.1", "--key", "1",
+                        "--peer-mac", "02:00:00:00:00:01"], capture_output=True, text=True)
     assert p.returncode == 2 and "struct engine_config" in p.stderr
+
+
+def test_packet_baseline_needs_the_peer_mac(exe, tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.write_bytes(b"\0" * 8)
+    p = subprocess.run([str(baseline_binary("linux-packet")), "--config", str(cfg), "--peer",
+                        "127.0.0.1", "--key", "1"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--peer-mac" in p.stderr
 
 
 def _cpio_entries(blob: bytes) -> dict[str, tuple[int, bytes]]:
@@ -144,36 +154,48 @@ def _check_run(res, where: str) -> None:
     assert i["counters"]["os_rx_no_kernel_ts"] == 0
 
 
+def _check_hostile(res) -> None:
+    """Counters every baseline shares, and the frame-level ones of linux-packet."""
+    c = res.info["counters"]
+    assert c["mold_malformed"] >= 1
+    if res.info["spec"]["sut"] == "linux-packet":  # its own parser, HFT-OS's net_parse_udp
+        assert c["os_rx_bad"] >= 2 and c["os_rx_other"] >= 1, "bad checksum/UDP length, port"
+
+
 @needs_root
-def test_host_baseline_trades_and_matches_golden(exe, tmp_path):
-    res = run(RunSpec(sut="linux-socket", where="host", out=tmp_path / "run"))
+@pytest.mark.parametrize("sut", BASELINES)
+def test_host_baseline_trades_and_matches_golden(exe, sut, tmp_path):
+    res = run(RunSpec(sut=sut, where="host", out=tmp_path / "run"))
     _check_run(res, "host")
     assert not [n for n in netns_list() if res.info["network"]["netns"] in n], "netns left behind"
 
 
 @needs_root
-def test_host_baseline_survives_hostile_frames(exe, tmp_path):
-    res = run(RunSpec(sut="linux-socket", where="host", hostile=True, out=tmp_path / "run"))
+@pytest.mark.parametrize("sut", BASELINES)
+def test_host_baseline_survives_hostile_frames(exe, sut, tmp_path):
+    res = run(RunSpec(sut=sut, where="host", hostile=True, out=tmp_path / "run"))
     _check_run(res, "host")
+    _check_hostile(res)
     c = res.info["counters"]
-    assert c["mold_malformed"] >= 1 and c["mold_gaps"] == 1 and c["mold_duplicates"] >= 1
+    assert c["mold_gaps"] == 1 and c["mold_duplicates"] >= 1
 
 
 @needs_root
-def test_guest_baseline_trades_and_matches_golden(kernel, exe, tmp_path):
-    res = run(RunSpec(sut="linux-socket", where="guest", accel="tcg", out=tmp_path / "run"))
+@pytest.mark.parametrize("sut", BASELINES)
+def test_guest_baseline_trades_and_matches_golden(kernel, exe, sut, tmp_path):
+    res = run(RunSpec(sut=sut, where="guest", accel="tcg", out=tmp_path / "run"))
     _check_run(res, "guest")
     g = res.info["guest"]
     assert g["kernel_package"] == kernel.package and g["modules"] == ["e1000"]
     serial = (res.run_dir / "serial.log").read_text(errors="replace")
-    assert "BASELINE READY sut=linux-socket" in serial
+    assert f"BASELINE READY sut={sut}" in serial
     assert set(g["phases_s"]) == {"init", "link", "arp"}
     assert res.info["qemu_exit_status"] == 33
 
 
 @needs_root
-def test_guest_baseline_survives_hostile_frames(kernel, exe, tmp_path):
-    res = run(RunSpec(sut="linux-socket", where="guest", accel="tcg", hostile=True,
-                      out=tmp_path / "run"))
+@pytest.mark.parametrize("sut", BASELINES)
+def test_guest_baseline_survives_hostile_frames(kernel, exe, sut, tmp_path):
+    res = run(RunSpec(sut=sut, where="guest", accel="tcg", hostile=True, out=tmp_path / "run"))
     _check_run(res, "guest")
-    assert res.info["counters"]["mold_malformed"] >= 1
+    _check_hostile(res)

@@ -18,13 +18,14 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-NEEDS_OS = {"01-quickstart.ipynb", "02-ab-study.ipynb", "03-jitter.ipynb", "04-capture-ingest.ipynb"}
+NEEDS_OS = {"01-quickstart.ipynb", "02-ab-study.ipynb", "03-jitter.ipynb", "04-capture-ingest.ipynb",
+            "06-baselines.ipynb"}
 
 
-def test_the_five_notebooks_are_there_without_outputs():
+def test_the_notebooks_are_there_without_outputs():
     names = [p.name for p in NOTEBOOKS]
     assert names == ["01-quickstart.ipynb", "02-ab-study.ipynb", "03-jitter.ipynb",
-                     "04-capture-ingest.ipynb", "05-core-microbench.ipynb"]
+                     "04-capture-ingest.ipynb", "05-core-microbench.ipynb", "06-baselines.ipynb"]
     for p in NOTEBOOKS:
         nb = nbformat.read(p, as_version=4)
         for cell in nb.cells:

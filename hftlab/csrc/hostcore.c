@@ -204,6 +204,17 @@ size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
 	return s.len;
 }
 
+size_t hc_hiccup_dump(char *out, size_t cap, const struct hiccup *h)
+{
+	struct hc_sink s = { out, cap, 0 };
+	struct tslog_dump d;
+
+	tslog_dump_begin(&d, hc_sink_write, &s);
+	hiccup_dump_counters(h, &d);
+	tslog_dump_end(&d);
+	return s.len;
+}
+
 size_t hc_frame_feed(const uint8_t *data, const uint64_t *offsets, size_t n,
 		     const struct net_endpoint *src, const struct net_endpoint *dst,
 		     uint8_t *out, uint64_t *out_offsets)

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "ouch.h"
 #include "tslog.h"
+#include "hiccup.h"
 #include "net.h"
 
 #define HC_NEED_SPACE 2  /* stopped: the output buffer is full */
@@ -104,5 +105,9 @@ size_t hc_frame_feed(const uint8_t *data, const uint64_t *offsets, size_t n,
  * Returns the bytes the dump needs; it is complete only when <= cap. */
 size_t hc_tslog_dump(char *out, size_t cap, const struct tslog *l,
 		     const char *const *names, const uint64_t *values, size_t n);
+
+/* Write a dump holding only the gap recorder's counters (hiccup_dump_counters)
+ * into out[0..cap); returns the bytes it needs, as hc_tslog_dump. */
+size_t hc_hiccup_dump(char *out, size_t cap, const struct hiccup *h);
 
 #endif

@@ -32,7 +32,7 @@
 /* flags (a u32 at HFTOS_CONFIG_OFF_FLAGS; each fits its low byte) */
 #define HFTOS_F_FAULT    0x01  /* fault on purpose after init (#PF test), exit "crashed" */
 #define HFTOS_F_ICOUNT   0x02  /* informational: the run is under -icount */
-#define HFTOS_F_HICCUPS  0x04  /* reserved for the poll-loop gap recorder (not implemented) */
+#define HFTOS_F_HICCUPS  0x04  /* after READY, run the poll-loop gap recorder (core/hiccup.h) */
 #define HFTOS_F_NIC_TEST 0x08  /* NIC self-test (ARP out and back) instead of trading */
 #define HFTOS_F_BOOT_ONLY 0x10 /* boot test: exit "ok" after init, no NIC needed, no trading */
 
@@ -68,8 +68,8 @@ struct hftos_config {
 	uint64_t ctl_key;           /* the run's control key */
 	uint32_t flags;             /* HFTOS_F_* */
 	uint32_t log_capacity;      /* tslog records kept (ring), 1..HFTOS_LOG_MAX */
-	uint64_t hiccup_ns;         /* reserved (gap recorder): run time */
-	uint64_t hiccup_threshold_ns; /* reserved (gap recorder): gap threshold */
+	uint64_t hiccup_ns;         /* HFTOS_F_HICCUPS: how long the gap recorder spins */
+	uint64_t hiccup_threshold_ns; /* HFTOS_F_HICCUPS: gaps longer than this are recorded */
 	struct engine_config engine;
 };
 CORE_STATIC_ASSERT(sizeof(struct hftos_config) == HFTOS_CONFIG_SIZE, "hftos_config is a wire format");

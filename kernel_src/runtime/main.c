@@ -112,6 +112,8 @@ void kmain(const struct boot_info *bi)
 	trade_start(cfg, tsc_hz);
 	kprintf("boot: phase init tsc=%lu\n", tsc_read());
 	trade_wait_ready();
+	if (cfg->flags & HFTOS_F_HICCUPS)
+		trade_hiccups(cfg->hiccup_ns, cfg->hiccup_threshold_ns);
 	trade_loop();
 	trade_finish();
 	machine_exit(HFTOS_EXIT_OK);

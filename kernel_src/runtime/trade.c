@@ -34,6 +34,7 @@
 #include "drivers/serial.h"
 #include "arch/x86_64/tsc.h"
 #include "core/engine.h"
+#include "core/hiccup.h"
 #include "core/net.h"
 #include "core/ouch.h"
 #include "core/tslog.h"
@@ -74,6 +75,7 @@ struct trade {
 	bool stop;
 	bool peer_answered;          /* an ARP reply from ip_peer came in */
 	struct trade_counters c;
+	struct hiccup hic;           /* the gap recorder (HFTOS_F_HICCUPS), before trading */
 };
 
 /* All run memory, static: .bss is zeroed by _start and identity mapped. */
@@ -327,31 +329,48 @@ void trade_wait_ready(void)
 
 /* --- the hot loop --------------------------------------------------------- */
 
+/* One turn of the poll loop: a frame handled, or an idle poll. */
+static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
+{
+	uint16_t len;
+	/* 1. Poll the DD bit of the next RX descriptor (descriptor memory). */
+	const uint8_t *f = nic_rx_poll(t->nic, &len);
+	if (!f) {
+		/* 2. Idle: give held buffers back now, so the NIC never
+		 *    waits on a batch that is not filling up. */
+		if (t->rx_held)
+			trade_rx_release(t);
+		return;
+	}
+	/* 3. The frame is done: stamp it before anything else. */
+	t->tsc_rx = tsc_read_ordered();
+	/* 4. Classify and act; an order goes out inside trade_emit. */
+	trade_frame(t, f, len);
+	/* 5. Batched RX doorbell: one RDT write per TRADE_RX_BATCH frames. */
+	if (++t->rx_held >= TRADE_RX_BATCH)
+		trade_rx_release(t);
+}
+
 void trade_loop(void)
 {
 	struct trade *t = &the_trade;
-	struct nic *n = t->nic;
 
-	while (!t->stop) {
-		uint16_t len;
-		/* 1. Poll the DD bit of the next RX descriptor (descriptor memory). */
-		const uint8_t *f = nic_rx_poll(n, &len);
-		if (!f) {
-			/* 2. Idle: give held buffers back now, so the NIC never
-			 *    waits on a batch that is not filling up. */
-			if (t->rx_held)
-				trade_rx_release(t);
-			continue;
-		}
-		/* 3. The frame is done: stamp it before anything else. */
-		t->tsc_rx = tsc_read_ordered();
-		/* 4. Classify and act; an order goes out inside trade_emit. */
-		trade_frame(t, f, len);
-		/* 5. Batched RX doorbell: one RDT write per TRADE_RX_BATCH frames. */
-		if (++t->rx_held >= TRADE_RX_BATCH)
-			trade_rx_release(t);
-	}
+	while (!t->stop)
+		trade_poll(t);
 	trade_rx_release(t);
+}
+
+void trade_hiccups(uint64_t duration_ns, uint64_t threshold_ns)
+{
+	struct trade *t = &the_trade;
+	struct hiccup *h = &t->hic;
+
+	hiccup_start(h, t->tsc_hz, duration_ns, threshold_ns, tsc_read());
+	do
+		trade_poll(t);
+	while (hiccup_note(h, tsc_read()) && !t->stop);
+	kprintf("HICCUPS DONE iterations=%lu gaps=%lu max_ns=%lu\n", h->iterations, h->gaps,
+		h->top_ns[0]);
 }
 
 /* --- end of run ----------------------------------------------------------- */
@@ -392,6 +411,7 @@ void trade_finish(void)
 	tslog_dump_begin(&d, dump_to_serial, NULL);
 	tslog_dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
 	engine_dump_counters(e, &d);
+	hiccup_dump_counters(&t->hic, &d);
 	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &t->log);
 	tslog_dump_end(&d);

@@ -1,0 +1,317 @@
+/*
+ * bl_common.c - the pieces every frame-level baseline shares (bl_common.h):
+ * arguments, engine setup, control, dump, exit, TSC.
+ */
+#include "bl_common.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/io.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include "include/hftos_abi.h"
+#include "runtime/param.h" /* book sizes: the same as HFT-OS's */
+
+#define BL_CALIB_NS 200000000ll /* TSC calibration against CLOCK_MONOTONIC_RAW */
+
+const char *bl_name = "baseline";
+
+const char bl_usage_common[] =
+	"  --config FILE        raw struct engine_config bytes (hftlab: EngineConfig.to_bytes())\n"
+	"  --peer IP            the exchange: orders go there, control only from there\n"
+	"  --peer-mac MAC       the peer's MAC\n"
+	"  --key N              control key (struct hftos_ctl.key)\n"
+	"  --bind IP            local address\n"
+	"  --md-port N --ctl-port N --order-port N --src-port N   (30001 30002 30003 30004)\n"
+	"  --max-messages N     stop after N ITCH messages (0: only at STOP)\n"
+	"  --log-capacity N     tslog records kept (1..262144, default 65536)\n"
+	"  --cpu N              pin to this CPU (default: the last one; -1: no pinning)\n"
+	"  --dump FILE          write the dump to FILE too\n"
+	"  --debug-exit PORT    in a QEMU guest: leave through isa-debug-exit at PORT\n";
+
+void bl_die(const char *what)
+{
+	fprintf(stderr, "%s: %s: %s\n", bl_name, what, errno ? strerror(errno) : "failed");
+	exit(1);
+}
+
+void bl_usage_exit(const char *usage, int status)
+{
+	fputs(usage, status ? stderr : stdout);
+	fputs(bl_usage_common, status ? stderr : stdout);
+	exit(status);
+}
+
+uint64_t bl_arg_u64(const char *s, uint64_t max, const char *name, const char *usage)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end || end == s || v > max) {
+		fprintf(stderr, "%s: bad %s %s\n", bl_name, name, s);
+		bl_usage_exit(usage, 2);
+	}
+	return v;
+}
+
+static void arg_ip(const char *s, struct in_addr *ip, const char *name)
+{
+	if (inet_pton(AF_INET, s, ip) != 1) {
+		fprintf(stderr, "%s: bad %s %s\n", bl_name, name, s);
+		exit(2);
+	}
+}
+
+static void arg_mac(const char *s, uint8_t mac[6])
+{
+	if (sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
+		   &mac[4], &mac[5]) != 6) {
+		fprintf(stderr, "%s: bad --peer-mac %s\n", bl_name, s);
+		exit(2);
+	}
+}
+
+void bl_args_defaults(struct bl_args *a)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	*a = (struct bl_args){ .md_port = 30001, .ctl_port = 30002, .order_port = 30003,
+			       .src_port = 30004, .log_capacity = 65536,
+			       .cpu = ncpu > 0 ? (int)ncpu - 1 : 0 };
+}
+
+bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *usage)
+{
+	switch (opt) {
+	case BL_OPT_CONFIG: a->config_path = arg; break;
+	case BL_OPT_PEER: arg_ip(arg, &a->peer_ip, "--peer"); break;
+	case BL_OPT_PEER_MAC: arg_mac(arg, a->peer_mac); a->have_peer_mac = true; break;
+	case BL_OPT_KEY: a->ctl_key = bl_arg_u64(arg, UINT64_MAX, "--key", usage); break;
+	case BL_OPT_BIND: arg_ip(arg, &a->bind_ip, "--bind"); break;
+	case BL_OPT_MD: a->md_port = (uint16_t)bl_arg_u64(arg, 65535, "--md-port", usage); break;
+	case BL_OPT_CTL: a->ctl_port = (uint16_t)bl_arg_u64(arg, 65535, "--ctl-port", usage); break;
+	case BL_OPT_ORDER: a->order_port = (uint16_t)bl_arg_u64(arg, 65535, "--order-port", usage); break;
+	case BL_OPT_SRC: a->src_port = (uint16_t)bl_arg_u64(arg, 65535, "--src-port", usage); break;
+	case BL_OPT_MAX: a->max_messages = bl_arg_u64(arg, UINT64_MAX, "--max-messages", usage); break;
+	case BL_OPT_LOG:
+		a->log_capacity = (uint32_t)bl_arg_u64(arg, HFTOS_LOG_MAX, "--log-capacity", usage);
+		break;
+	case BL_OPT_CPU: a->cpu = arg[0] == '-' ? -1 : (int)bl_arg_u64(arg, 4095, "--cpu", usage); break;
+	case BL_OPT_DUMP: a->dump_path = arg; break;
+	case BL_OPT_EXIT: a->debug_exit_port = (int)bl_arg_u64(arg, 0xFFFF, "--debug-exit", usage); break;
+	default: return false;
+	}
+	return true;
+}
+
+void bl_args_check(const struct bl_args *a, bool have_peer_key, const char *usage)
+{
+	if (!a->config_path || !have_peer_key || a->log_capacity == 0)
+		bl_usage_exit(usage, 2);
+}
+
+/* --- setup --------------------------------------------------------------- */
+
+static void read_engine_config(const char *path, struct engine_config *cfg)
+{
+	FILE *f = fopen(path, "rb");
+	char extra;
+
+	if (!f)
+		bl_die(path);
+	size_t n = fread(cfg, 1, sizeof(*cfg), f);
+	bool too_long = fread(&extra, 1, 1, f) == 1;
+	fclose(f);
+	if (n != sizeof(*cfg) || too_long) {
+		fprintf(stderr, "%s: %s: %zu%s bytes, a struct engine_config is %zu\n", bl_name,
+			path, n, too_long ? "+" : "", sizeof(*cfg));
+		exit(2);
+	}
+}
+
+/* Book memory as HFT-OS's static arrays, touched now (calloc + memset) so
+ * that no page fault lands on the hot path (and mlockall keeps it). */
+void bl_trader_setup(struct bl_trader *t, const struct bl_args *a)
+{
+	static struct book_mem mem = {
+		.order_cap = TRADE_BOOK_ORDERS, .index_cap = TRADE_BOOK_INDEX,
+		.level_cap = TRADE_BOOK_LEVELS,
+	};
+	struct tslog_rec *recs = calloc(a->log_capacity, sizeof(*recs));
+	struct engine_config cfg;
+
+	read_engine_config(a->config_path, &cfg);
+	mem.orders = calloc(TRADE_BOOK_ORDERS, sizeof(*mem.orders));
+	mem.index = calloc(TRADE_BOOK_INDEX, sizeof(*mem.index));
+	mem.levels = calloc(TRADE_BOOK_LEVELS, sizeof(*mem.levels));
+	if (!recs || !mem.orders || !mem.index || !mem.levels)
+		bl_die("calloc");
+	memset(recs, 0, a->log_capacity * sizeof(*recs));
+	if (!engine_init(&t->eng, &cfg, &mem)) {
+		fprintf(stderr, "%s: engine_init refused the config (magic 0x%x version %u "
+			"instance %u)\n", bl_name, cfg.magic, cfg.version, cfg.instance);
+		exit(2);
+	}
+	tslog_init(&t->log, recs, a->log_capacity);
+}
+
+void bl_process_setup(const struct bl_args *a)
+{
+	struct termios t;
+
+	if (a->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(a->cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0)
+			bl_die("sched_setaffinity");
+	}
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		fprintf(stderr, "%s: warning: mlockall: %s\n", bl_name, strerror(errno));
+	/* No \n -> \r\n on a serial console: the dump's CRC covers exact bytes. */
+	if (isatty(STDOUT_FILENO) && tcgetattr(STDOUT_FILENO, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t)OPOST;
+		tcsetattr(STDOUT_FILENO, TCSANOW, &t);
+	}
+}
+
+int bl_udp_bound(struct in_addr ip, uint16_t port, int rcvbuf)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr = ip, .sin_port = htons(port) };
+	int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		bl_die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		bl_die("bind");
+	return fd;
+}
+
+/* --- control, end of run ------------------------------------------------- */
+
+void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a)
+{
+	struct hftos_ctl m;
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	ssize_t n = recvfrom(ctl_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)&from, &flen);
+
+	if (n < 0)
+		return;
+	if (n != sizeof(m) || from.sin_addr.s_addr != a->peer_ip.s_addr ||
+	    m.magic != HFTOS_CTL_MAGIC || m.key != a->ctl_key ||
+	    (m.cmd != HFTOS_CTL_STOP && m.cmd != HFTOS_CTL_KILL)) {
+		t->ctl_rejected++;
+		return;
+	}
+	t->ctl_ok++;
+	if (m.cmd == HFTOS_CTL_STOP)
+		t->stop = true;
+	else
+		risk_set_kill(&t->eng.risk, true);
+}
+
+uint64_t bl_messages(const struct engine *e)
+{
+	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
+}
+
+bool bl_enough(const struct bl_trader *t, const struct bl_args *a)
+{
+	return a->max_messages && bl_messages(&t->eng) >= a->max_messages;
+}
+
+struct dump_sink {
+	FILE *out[2];
+};
+
+static void dump_write(void *ctx, const char *buf, size_t len)
+{
+	struct dump_sink *s = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (s->out[i])
+			fwrite(buf, 1, len, s->out[i]);
+}
+
+void bl_dump(const struct bl_trader *t, const struct bl_args *a,
+	     const struct tslog_counter *os, size_t n_os)
+{
+	const struct tslog_counter head[] = {
+		{ "tsc_hz", t->tsc_hz },
+		{ "os_ctl_ok", t->ctl_ok }, { "os_ctl_rejected", t->ctl_rejected },
+	};
+	const struct tslog_counter log[] = {
+		{ "log_records_total", t->log.total }, { "log_capacity", t->log.cap },
+	};
+	struct dump_sink s = { { stdout, a->dump_path ? fopen(a->dump_path, "w") : NULL } };
+	struct tslog_dump d;
+
+	if (a->dump_path && !s.out[1])
+		fprintf(stderr, "%s: warning: cannot write %s\n", bl_name, a->dump_path);
+	tslog_dump_begin(&d, dump_write, &s);
+	tslog_dump_counters(&d, head, sizeof(head) / sizeof(head[0]));
+	tslog_dump_counters(&d, os, n_os);
+	engine_dump_counters(&t->eng, &d);
+	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
+	tslog_dump_records(&d, &t->log);
+	tslog_dump_end(&d);
+	if (s.out[1])
+		fclose(s.out[1]);
+}
+
+/* QEMU's status is then (code << 1) | 1. The console is drained first so the
+ * dump is complete on the serial port before QEMU goes away. */
+void bl_exit(const struct bl_args *a, int code)
+{
+	fflush(stdout);
+	fflush(stderr);
+	if (isatty(STDOUT_FILENO))
+		tcdrain(STDOUT_FILENO);
+	if (a->debug_exit_port && ioperm((unsigned long)a->debug_exit_port, 1, 1) == 0)
+		outb((unsigned char)code, (unsigned short)a->debug_exit_port);
+	exit(code == BL_EXIT_OK ? 0 : 1);
+}
+
+/* --- time ---------------------------------------------------------------- */
+
+int64_t bl_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t bl_tsc_calibrate(void)
+{
+	int64_t t0 = bl_clock_ns(CLOCK_MONOTONIC_RAW), t1;
+	uint64_t c0 = bl_tsc(), c1;
+
+	do {
+		t1 = bl_clock_ns(CLOCK_MONOTONIC_RAW);
+		c1 = bl_tsc();
+	} while (t1 - t0 < BL_CALIB_NS);
+	return (uint64_t)((double)(c1 - c0) * 1e9 / (double)(t1 - t0) + 0.5);
+}
+
+uint64_t bl_tsc_of_realtime(int64_t ns, uint64_t tsc_hz)
+{
+	int64_t now_ns = bl_clock_ns(CLOCK_REALTIME);
+	uint64_t now_tsc = bl_tsc();
+	double back = (double)(now_ns - ns) * (double)tsc_hz / 1e9;
+
+	return now_tsc - (uint64_t)(back > 0 ? back + 0.5 : 0);
+}

@@ -1,0 +1,134 @@
+/*
+ * bl_common.h - what the frame-level Linux baselines share (linux-packet,
+ * and later linux-dpdk): arguments, the engine and its log, the TSC, the
+ * control socket, the dump and the way out of a QEMU guest.
+ *
+ * Each baseline keeps HFT-OS's contract (kernel_src/include/hftos_abi.h):
+ * MoldUDP64 in on md_port, control (struct hftos_ctl, only from the peer,
+ * with the run's key) on ctl_port, OUCH Enter Orders out from src_port to
+ * the peer's order_port, a ready line, and at STOP the tslog dump
+ * (kernel_src/core/tslog.h) on stdout. What differs between them is only
+ * how a frame gets in and how an order frame gets out.
+ *
+ * (linux_socket.c predates this file and still carries its own copies; it
+ * can move onto it once its hiccup recorder has landed.)
+ */
+#ifndef BL_COMMON_H
+#define BL_COMMON_H
+
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <x86intrin.h>
+
+#include "core/engine.h"
+#include "core/ouch.h"
+#include "core/tslog.h"
+
+#define BL_CTL_EVERY   64           /* idle md polls between two control polls */
+#define BL_EXIT_OK     0x10         /* HFTOS_EXIT_OK: QEMU status 33 */
+#define BL_EXIT_FAILED 0x11         /* HFTOS_EXIT_PANIC */
+
+/* The options every baseline takes (see bl_usage_common). */
+struct bl_args {
+	const char *config_path;
+	const char *dump_path;       /* also write the dump here (NULL: stdout only) */
+	struct in_addr bind_ip, peer_ip;
+	uint16_t md_port, ctl_port, order_port, src_port;
+	uint8_t peer_mac[6];
+	bool have_peer_mac;
+	uint64_t ctl_key, max_messages;
+	uint32_t log_capacity;
+	int cpu;                     /* -1: do not pin */
+	int debug_exit_port;         /* 0: exit(2) normally; else leave QEMU through it */
+};
+
+/* The engine, its log and the order's OUCH template, set up from the args. */
+struct bl_trader {
+	struct engine eng;
+	struct tslog log;
+	uint64_t tsc_hz;
+	uint64_t ctl_ok, ctl_rejected;
+	bool stop;
+};
+
+/* The program's name in messages ("linux-packet"); set by main first. */
+extern const char *bl_name;
+
+/* Common long options: getopt_long values from BL_OPT_FIRST on; a baseline
+ * appends its own after them and hands every value to bl_parse_common. */
+enum { BL_OPT_FIRST = 256, BL_OPT_CONFIG = BL_OPT_FIRST, BL_OPT_PEER, BL_OPT_PEER_MAC,
+       BL_OPT_KEY, BL_OPT_BIND, BL_OPT_MD, BL_OPT_CTL, BL_OPT_ORDER, BL_OPT_SRC, BL_OPT_MAX,
+       BL_OPT_LOG, BL_OPT_CPU, BL_OPT_DUMP, BL_OPT_EXIT, BL_OPT_LAST };
+#define BL_COMMON_OPTIONS \
+	{ "config", 1, 0, BL_OPT_CONFIG }, { "peer", 1, 0, BL_OPT_PEER }, \
+	{ "peer-mac", 1, 0, BL_OPT_PEER_MAC }, { "key", 1, 0, BL_OPT_KEY }, \
+	{ "bind", 1, 0, BL_OPT_BIND }, { "md-port", 1, 0, BL_OPT_MD }, \
+	{ "ctl-port", 1, 0, BL_OPT_CTL }, { "order-port", 1, 0, BL_OPT_ORDER }, \
+	{ "src-port", 1, 0, BL_OPT_SRC }, { "max-messages", 1, 0, BL_OPT_MAX }, \
+	{ "log-capacity", 1, 0, BL_OPT_LOG }, { "cpu", 1, 0, BL_OPT_CPU }, \
+	{ "dump", 1, 0, BL_OPT_DUMP }, { "debug-exit", 1, 0, BL_OPT_EXIT }
+extern const char bl_usage_common[];
+
+void bl_die(const char *what) __attribute__((noreturn));
+void bl_usage_exit(const char *usage, int status) __attribute__((noreturn));
+uint64_t bl_arg_u64(const char *s, uint64_t max, const char *name, const char *usage);
+
+/* Defaults, then one option value: false when `opt` is not a common one. */
+void bl_args_defaults(struct bl_args *a);
+bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *usage);
+/* Exits with the usage when a required option is missing. */
+void bl_args_check(const struct bl_args *a, bool have_peer_key, const char *usage);
+
+/* Read the engine config, set up the engine (book memory touched now) and
+ * the log; exits on a bad config. */
+void bl_trader_setup(struct bl_trader *t, const struct bl_args *a);
+
+/* Pin to a->cpu, mlockall, and a console that passes bytes unchanged. */
+void bl_process_setup(const struct bl_args *a);
+
+/* A non-blocking UDP socket bound to ip:port. */
+int bl_udp_bound(struct in_addr ip, uint16_t port, int rcvbuf);
+
+/* Read one control datagram (if any) from ctl_fd: STOP sets t->stop, KILL
+ * sets the risk kill switch, anything else is counted as rejected. */
+void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a);
+
+/* Every message the engine looked at (as HFT-OS's trade_messages); true
+ * when --max-messages is reached. */
+uint64_t bl_messages(const struct engine *e);
+bool bl_enough(const struct bl_trader *t, const struct bl_args *a);
+
+/* The dump: the baseline's own counters, the engine's, the log's, the
+ * records; to stdout and to a->dump_path. */
+void bl_dump(const struct bl_trader *t, const struct bl_args *a,
+	     const struct tslog_counter *os, size_t n_os);
+
+/* Leave: through isa-debug-exit in a guest, else with the exit status. */
+void bl_exit(const struct bl_args *a, int code) __attribute__((noreturn));
+
+/* --- time ---------------------------------------------------------------- */
+
+/* rdtsc that neither earlier nor later instructions cross (lfence both
+ * sides), as HFT-OS's tsc_read_ordered. */
+static inline uint64_t bl_tsc(void)
+{
+	_mm_lfence();
+	uint64_t t = __rdtsc();
+	_mm_lfence();
+	return t;
+}
+
+int64_t bl_clock_ns(clockid_t id);
+
+/* TSC frequency against CLOCK_MONOTONIC_RAW (200 ms). */
+uint64_t bl_tsc_calibrate(void);
+
+/* A CLOCK_REALTIME stamp (ns) moved to the TSC by a fresh (CLOCK_REALTIME,
+ * rdtsc) pair: valid for stamps of the last few milliseconds. */
+uint64_t bl_tsc_of_realtime(int64_t ns, uint64_t tsc_hz);
+
+#endif

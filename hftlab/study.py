@@ -1,0 +1,225 @@
+"""hftlab.study: HFT-OS against the Linux baselines, like for like (issue 6).
+
+`study(spec, out)` runs every SUT of ``spec.suts`` (HFT-OS first) in the
+guest on the same dataset, NIC, accel and rate, interleaved over
+``spec.reps`` repetitions (rep 0: hftos, linux-socket, ...; rep 1: the same
+order again), so that a slow drift of the host hits every SUT alike. Each
+run has its own directory ``OUT/<sut>-r<rep>``, and each runs the poll-loop
+gap recorder first (``hiccups_s``). Then it writes, into OUT:
+
+* the study report (hftlab.report.study_report, report.html) of all runs,
+  with three extra sections: the A/B verdicts of HFT-OS against each
+  baseline on the repetitions pooled (wire_ns and internal_ns), the ratio
+  table, and the hiccup histograms;
+* figures.parquet (p50, p99, p99.9, max of wire_ns and internal_ns per SUT,
+  repetitions pooled), ratios.parquet (HFT-OS / baseline for each), and
+  hiccups.parquet (each run's histogram).
+
+`format_table(result)` is the text table `hftlab study` prints.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from . import core, hiccups
+from ._io import write_parquet
+from .errors import ConfigError
+from .latency import load_run, percentiles
+from .report import StudyReport, study_report
+from .run import DEFAULT_DATASET, SUTS, RunSpec, run
+
+__all__ = ["StudySpec", "StudyResult", "study", "format_table", "QUANTILES", "COLUMNS"]
+
+QUANTILES = ("p50", "p99", "p99.9", "max")
+COLUMNS = ("wire_ns", "internal_ns")
+
+
+@dataclass
+class StudySpec:
+    """What every run of the study shares, and how many of each."""
+
+    suts: tuple[str, ...] = ("hftos", "linux-socket")  #: the first is the reference
+    reps: int = 3
+    accel: str = "tcg"
+    nic: str = "e1000"
+    where: str = "guest"
+    dataset: Path = DEFAULT_DATASET
+    messages: int | None = None
+    rate: float | None = 20_000.0
+    config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
+    hiccups_s: float = 1.0  #: gap recorder per run (0: off)
+    hiccup_threshold_ns: int = 1000
+    n_boot: int = 2000
+
+    def validate(self) -> None:
+        if not self.suts or len(set(self.suts)) != len(self.suts):
+            raise ConfigError("suts: one or more distinct systems under test")
+        unknown = [s for s in self.suts if s not in SUTS]
+        if unknown:
+            raise ConfigError(f"suts {unknown}: available: {', '.join(SUTS)}")
+        if self.reps < 1:
+            raise ConfigError("reps must be >= 1")
+
+    def run_spec(self, sut: str, out: Path) -> RunSpec:
+        return RunSpec(sut=sut, accel=self.accel, nic=self.nic, dataset=Path(self.dataset),
+                       messages=self.messages, rate=self.rate, config=self.config, out=out,
+                       where=self.where, hiccups_s=self.hiccups_s,
+                       hiccup_threshold_ns=self.hiccup_threshold_ns)
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    runs: dict[str, list[Path]]  #: sut -> run directories, rep order
+    figures: pa.Table  #: sut, column, count, p50, p99, p99.9, max (reps pooled)
+    ratios: pa.Table  #: baseline, column, quantile, reference, value, ratio
+    hiccups: pa.Table  #: sut, rep, bucket, lower_ns, upper_ns, count, time_ns
+    hiccup_summary: pa.Table  #: sut, rep, gaps, gaps_per_s, lost_fraction, max_ns, ...
+    report: StudyReport
+
+
+def _pooled(dirs: list[Path], column: str) -> np.ndarray:
+    parts = [load_run(d).column(column) for d in dirs]
+    return np.concatenate(parts) if parts else np.array([])
+
+
+def _figures(runs: dict[str, list[Path]]) -> pa.Table:
+    rows: dict[str, list] = {k: [] for k in ("sut", "column", "count", *QUANTILES)}
+    for sut, dirs in runs.items():
+        for col in COLUMNS:
+            p = percentiles(_pooled(dirs, col))
+            rows["sut"].append(sut)
+            rows["column"].append(col)
+            rows["count"].append(p["count"])
+            for q in QUANTILES:
+                rows[q].append(None if p.get(q) is None else float(p[q]))
+    return pa.table(rows)
+
+
+def _ratios(fig: pa.Table, ref: str) -> pa.Table:
+    by = {(r["sut"], r["column"]): r for r in fig.to_pylist()}
+    rows: dict[str, list] = {k: [] for k in ("baseline", "column", "quantile", "reference", "value",
+                                             "ratio")}
+    for (sut, col), r in by.items():
+        if sut == ref:
+            continue
+        for q in QUANTILES:
+            a, b = by[(ref, col)][q], r[q]
+            for k, v in (("baseline", sut), ("column", col), ("quantile", q), ("reference", a),
+                         ("value", b), ("ratio", a / b if a is not None and b else None)):
+                rows[k].append(v)
+    return pa.table(rows)
+
+
+def _hiccup_tables(runs: dict[str, list[Path]]) -> tuple[pa.Table, pa.Table]:
+    hist, summ = [], []
+    for sut, dirs in runs.items():
+        for rep, d in enumerate(dirs):
+            c = hiccups.from_run(d)
+            if not hiccups.has_hiccups(c):
+                continue
+            t = hiccups.table(c)
+            hist.append(t.add_column(0, "rep", pa.array([rep] * t.num_rows, pa.int32()))
+                         .add_column(0, "sut", pa.array([sut] * t.num_rows)))
+            summ.append({"sut": sut, "rep": rep, **hiccups.summary(c)})
+    empty = pa.table({"sut": pa.array([], pa.string()), "rep": pa.array([], pa.int32())})
+    return (pa.concat_tables(hist) if hist else empty,
+            pa.Table.from_pylist(summ) if summ else empty)
+
+
+def _html_table(t: pa.Table) -> str:
+    def cell(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}"
+        return html.escape(f"{v:,}" if isinstance(v, int) else str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.column_names)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r.values()) + "</tr>"
+                   for r in t.to_pylist())
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int) -> str:
+    from .compare import compare_many
+    from .report import _compare_table
+
+    parts = []
+    for col in COLUMNS:
+        samples = {sut: _pooled(dirs, col) for sut, dirs in runs.items()}
+        if len(samples) < 2 or any(len(v) < 2 for v in samples.values()):
+            continue
+        parts.append(f"<h3>{col}</h3>" + _compare_table(compare_many(samples, baseline=ref,
+                                                                     n_boot=n_boot)))
+    return "".join(parts) or "<p>(needs two SUTs with at least two samples each)</p>"
+
+
+def study(spec: StudySpec, out: str | Path, *,
+          progress: Callable[[str, float], None] | None = None) -> StudyResult:
+    """Run the study into directory `out` and write its report (see the module)."""
+    spec.validate()
+    say = progress or (lambda stage, frac: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, list[Path]] = {s: [] for s in spec.suts}
+    total = spec.reps * len(spec.suts)
+    for rep in range(spec.reps):
+        for i, sut in enumerate(spec.suts):
+            say(f"{sut} r{rep}", (rep * len(spec.suts) + i) / total)
+            d = out / f"{sut}-r{rep}"
+            run(spec.run_spec(sut, d))
+            runs[sut].append(d)
+    say("report", 1.0)
+    ref = spec.suts[0]
+    fig = _figures(runs)
+    ratios = _ratios(fig, ref)
+    hist, summ = _hiccup_tables(runs)
+    sections = [(f"A/B: {ref} against each baseline (repetitions pooled)",
+                 _pooled_ab(runs, ref, spec.n_boot)),
+                (f"Ratios {ref} / baseline (repetitions pooled)", _html_table(ratios)),
+                ("Hiccups: the poll loop's gaps before the feed (per run)", _html_table(summ)),
+                ("Hiccup histograms (log2 buckets)", _html_table(hist))]
+    rep_ = study_report([d for dirs in runs.values() for d in dirs], out, n_boot=spec.n_boot,
+                        sections=sections)
+    for name, t in (("figures", fig), ("ratios", ratios), ("hiccups", hist),
+                    ("hiccup_summary", summ)):
+        write_parquet(t, out / f"{name}.parquet", {})
+    return StudyResult(out, runs, fig, ratios, hist, summ, rep_)
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def format_table(res: StudyResult) -> str:
+    """Per SUT the pooled p50/p99/p99.9/max of wire_ns and internal_ns, the
+    ratios reference / baseline under them, and each SUT's hiccups."""
+    ref = next(iter(res.runs))
+    w = max(12, *(len(s) + 8 for s in res.runs))
+    head = f"{'figure':<12} {'sut':<{w}} {'count':>7} " + " ".join(f"{q:>11}" for q in QUANTILES)
+    lines = [head, "-" * len(head)]
+    ratios = res.ratios.to_pylist()
+    for col in COLUMNS:
+        for r in res.figures.to_pylist():
+            if r["column"] == col:
+                lines.append(f"{col:<12} {r['sut']:<{w}} {r['count']:>7} "
+                             + " ".join(f"{_num(r[q]):>11}" for q in QUANTILES))
+        for base in list(res.runs)[1:]:
+            by_q = {r["quantile"]: r["ratio"] for r in ratios if r["baseline"] == base and r["column"] == col}
+            cells = " ".join(f"{'-' if by_q.get(q) is None else f'{by_q[q]:.3f}':>11}" for q in QUANTILES)
+            lines.append(f"{col:<12} {(ref + '/' + base)[:w]:<{w}} {'ratio':>7} {cells}")
+    if res.hiccup_summary.num_rows:
+        lines += ["", f"{'hiccups':<12} {'sut':<{w}} {'rep':>4} {'iterations':>11} {'ns/iter':>8} "
+                  f"{'gaps':>8} {'lost %':>7} {'max ns':>11}"]
+        for h in res.hiccup_summary.to_pylist():
+            lines.append(f"{'':<12} {h['sut']:<{w}} {h['rep']:>4} {h['iterations']:>11,} "
+                         f"{h['ns_per_iteration']:>8.1f} {h['gaps']:>8,} "
+                         f"{100 * h['lost_fraction']:>7.2f} {h['max_ns']:>11,}")
+    return "\n".join(lines)
