@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from hftlab import core  # noqa: E402
+from hftlab._env import cpu_model, git_rev  # noqa: E402
 
 TARGET_C_DECODE = 20.0  # M msg/s
 TARGET_ARROW = 5.0      # M msg/s
@@ -53,36 +54,15 @@ PYPI_CANDIDATES = (("itchfeed", "itch"),)  # (distribution, module); at most 3 t
 
 
 # --------------------------------------------------------------------------- environment
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git_rev() -> str:
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def environment() -> dict[str, Any]:
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": _cpu_model(), "nproc": os.cpu_count(), "kernel": platform.release(),
+        "cpu": cpu_model(), "nproc": os.cpu_count(), "kernel": platform.release(),
         "governor": gov.read_text().strip() if gov.exists() else "n/a",
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "python": platform.python_version(), "numpy": np.__version__, "pyarrow": pa.__version__,
-        "git": _git_rev(),
+        "git": git_rev(),
     }
 
 

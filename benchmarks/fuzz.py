@@ -28,18 +28,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from hftlab._env import cpu_model  # noqa: E402
 HARNESSES = (("fuzz_engine", 4), ("fuzz_net", 1))  # (name, share of the time)
 ARTIFACT_KINDS = ("crash-", "leak-", "timeout-", "oom-")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cmd(*args: str) -> str:
@@ -54,7 +46,7 @@ def environment() -> dict[str, str]:
     dirty = _cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no")
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": _cpu_model(), "nproc": str(os.cpu_count()), "kernel": platform.release(),
+        "cpu": cpu_model(), "nproc": str(os.cpu_count()), "kernel": platform.release(),
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "clang": _cmd("clang", "--version").splitlines()[0] if _cmd("clang", "--version") else "missing",
         "git": rev + ("-dirty" if dirty and rev != "unknown" else ""),

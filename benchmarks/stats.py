@@ -32,19 +32,10 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hftlab import latency  # noqa: E402
+from hftlab._env import cpu_model  # noqa: E402
 
 QS = latency.PERCENTILES
 TARGET_S = 1.0
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def _data(n: int) -> np.ndarray:
@@ -60,7 +51,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100_000_000)
     ap.add_argument("--hdrh-slice", type=int, default=1_000_000)
     args = ap.parse_args()
-    print(f"env: cpu={_cpu()!r} cpus={os.cpu_count()} numba_threads={numba.get_num_threads()} "
+    print(f"env: cpu={cpu_model()!r} cpus={os.cpu_count()} numba_threads={numba.get_num_threads()} "
           f"kernel={platform.release()} python={platform.python_version()} numpy={np.__version__} "
           f"numba={numba.__version__}")
     v = _data(args.samples)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import secrets
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from . import __version__, core, exchange, hiccups, latency, sutlog
+from . import core, exchange, hiccups, latency, sutlog
+from ._env import environment
 from ._io import AtomicPath, write_parquet
 from .build import ROOT, OsParams, build_os, sha256, write_image
 from .errors import ConfigError, HftlabError, RunError
@@ -103,26 +102,8 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _git_rev() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=5).stdout.strip() or "?"
-    except OSError:
-        return "?"
-
-
 def _environment() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "host_kernel": platform.release(),
-            "python": platform.python_version(), "qemu": qemu_version(), "hftlab": __version__,
-            "git": _git_rev()}
+    return environment() | {"qemu": qemu_version()}
 
 
 def _write_json(path: Path, info: dict) -> None:

@@ -1,0 +1,40 @@
+"""The environment a result was measured in: every run and every benchmark
+records it (CPU model, cores, host kernel, versions, git revision)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_rev() -> str:
+    """Short revision of the checkout, with +dirty when tracked files changed."""
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (rev or "?") + ("+dirty" if dirty else "")
+
+
+def environment() -> dict[str, object]:
+    from . import __version__
+
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "host_kernel": platform.release(),
+            "python": platform.python_version(), "hftlab": __version__, "git": git_rev()}
