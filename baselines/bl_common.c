@@ -1,6 +1,6 @@
 /*
- * bl_common.c - the pieces every frame-level baseline shares (bl_common.h):
- * arguments, engine setup, control, dump, exit, TSC.
+ * bl_common.c - the pieces every Linux baseline shares (bl_common.h):
+ * arguments, engine setup, control, gap recorder, dump, exit, TSC.
  */
 #include "bl_common.h"
 
@@ -34,7 +34,9 @@ const char bl_usage_common[] =
 	"  --log-capacity N     tslog records kept (1..262144, default 65536)\n"
 	"  --cpu N              pin to this CPU (default: the last one; -1: no pinning)\n"
 	"  --dump FILE          write the dump to FILE too\n"
-	"  --debug-exit PORT    in a QEMU guest: leave through isa-debug-exit at PORT\n";
+	"  --debug-exit PORT    in a QEMU guest: leave through isa-debug-exit at PORT\n"
+	"  --hiccups NS         after READY, spin the poll loop NS ns recording its gaps\n"
+	"  --hiccup-threshold NS  gaps longer than this are recorded (default 1000)\n";
 
 void bl_die(const char *what)
 {
@@ -85,6 +87,7 @@ void bl_args_defaults(struct bl_args *a)
 
 	*a = (struct bl_args){ .md_port = 30001, .ctl_port = 30002, .order_port = 30003,
 			       .src_port = 30004, .log_capacity = 65536,
+			       .hiccup_threshold_ns = 1000,
 			       .cpu = ncpu > 0 ? (int)ncpu - 1 : 0 };
 }
 
@@ -107,6 +110,10 @@ bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *us
 	case BL_OPT_CPU: a->cpu = arg[0] == '-' ? -1 : (int)bl_arg_u64(arg, 4095, "--cpu", usage); break;
 	case BL_OPT_DUMP: a->dump_path = arg; break;
 	case BL_OPT_EXIT: a->debug_exit_port = (int)bl_arg_u64(arg, 0xFFFF, "--debug-exit", usage); break;
+	case BL_OPT_HICCUPS: a->hiccup_ns = bl_arg_u64(arg, 3600000000000ull, "--hiccups", usage); break;
+	case BL_OPT_HICCUP_THR:
+		a->hiccup_threshold_ns = bl_arg_u64(arg, UINT64_MAX, "--hiccup-threshold", usage);
+		break;
 	default: return false;
 	}
 	return true;
@@ -233,6 +240,28 @@ bool bl_enough(const struct bl_trader *t, const struct bl_args *a)
 	return a->max_messages && bl_messages(&t->eng) >= a->max_messages;
 }
 
+/* --- the gap recorder ---------------------------------------------------- */
+
+bool bl_hiccup_start(struct bl_trader *t, const struct bl_args *a)
+{
+	if (!a->hiccup_ns)
+		return false;
+	hiccup_start(&t->hic, t->tsc_hz, a->hiccup_ns, a->hiccup_threshold_ns, __rdtsc());
+	return true;
+}
+
+void bl_hiccup_done(const struct bl_trader *t)
+{
+	const struct hiccup *h = &t->hic;
+
+	printf("HICCUPS DONE iterations=%llu gaps=%llu max_ns=%llu\n",
+	       (unsigned long long)h->iterations, (unsigned long long)h->gaps,
+	       (unsigned long long)h->top_ns[0]);
+	fflush(stdout);
+}
+
+/* --- the dump ------------------------------------------------------------ */
+
 struct dump_sink {
 	FILE *out[2];
 };
@@ -265,6 +294,7 @@ void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 	tslog_dump_counters(&d, head, sizeof(head) / sizeof(head[0]));
 	tslog_dump_counters(&d, os, n_os);
 	engine_dump_counters(&t->eng, &d);
+	hiccup_dump_counters(&t->hic, &d);
 	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &t->log);
 	tslog_dump_end(&d);

@@ -1,7 +1,8 @@
 /*
- * bl_common.h - what the frame-level Linux baselines share (linux-packet,
+ * bl_common.h - what the Linux baselines share (linux-socket, linux-packet,
  * and later linux-dpdk): arguments, the engine and its log, the TSC, the
- * control socket, the dump and the way out of a QEMU guest.
+ * control socket, the poll-loop gap recorder, the dump and the way out of a
+ * QEMU guest.
  *
  * Each baseline keeps HFT-OS's contract (kernel_src/include/hftos_abi.h):
  * MoldUDP64 in on md_port, control (struct hftos_ctl, only from the peer,
@@ -9,9 +10,6 @@
  * the peer's order_port, a ready line, and at STOP the tslog dump
  * (kernel_src/core/tslog.h) on stdout. What differs between them is only
  * how a frame gets in and how an order frame gets out.
- *
- * (linux_socket.c predates this file and still carries its own copies; it
- * can move onto it once its hiccup recorder has landed.)
  */
 #ifndef BL_COMMON_H
 #define BL_COMMON_H
@@ -25,6 +23,7 @@
 #include <x86intrin.h>
 
 #include "core/engine.h"
+#include "core/hiccup.h"
 #include "core/ouch.h"
 #include "core/tslog.h"
 
@@ -44,6 +43,8 @@ struct bl_args {
 	uint32_t log_capacity;
 	int cpu;                     /* -1: do not pin */
 	int debug_exit_port;         /* 0: exit(2) normally; else leave QEMU through it */
+	uint64_t hiccup_ns;          /* gap recorder run time after READY, 0: off */
+	uint64_t hiccup_threshold_ns;
 };
 
 /* The engine, its log and the order's OUCH template, set up from the args. */
@@ -53,6 +54,7 @@ struct bl_trader {
 	uint64_t tsc_hz;
 	uint64_t ctl_ok, ctl_rejected;
 	bool stop;
+	struct hiccup hic;           /* the gap recorder (--hiccups), before trading */
 };
 
 /* The program's name in messages ("linux-packet"); set by main first. */
@@ -62,7 +64,8 @@ extern const char *bl_name;
  * appends its own after them and hands every value to bl_parse_common. */
 enum { BL_OPT_FIRST = 256, BL_OPT_CONFIG = BL_OPT_FIRST, BL_OPT_PEER, BL_OPT_PEER_MAC,
        BL_OPT_KEY, BL_OPT_BIND, BL_OPT_MD, BL_OPT_CTL, BL_OPT_ORDER, BL_OPT_SRC, BL_OPT_MAX,
-       BL_OPT_LOG, BL_OPT_CPU, BL_OPT_DUMP, BL_OPT_EXIT, BL_OPT_LAST };
+       BL_OPT_LOG, BL_OPT_CPU, BL_OPT_DUMP, BL_OPT_EXIT, BL_OPT_HICCUPS,
+       BL_OPT_HICCUP_THR, BL_OPT_LAST };
 #define BL_COMMON_OPTIONS \
 	{ "config", 1, 0, BL_OPT_CONFIG }, { "peer", 1, 0, BL_OPT_PEER }, \
 	{ "peer-mac", 1, 0, BL_OPT_PEER_MAC }, { "key", 1, 0, BL_OPT_KEY }, \
@@ -70,7 +73,8 @@ enum { BL_OPT_FIRST = 256, BL_OPT_CONFIG = BL_OPT_FIRST, BL_OPT_PEER, BL_OPT_PEE
 	{ "ctl-port", 1, 0, BL_OPT_CTL }, { "order-port", 1, 0, BL_OPT_ORDER }, \
 	{ "src-port", 1, 0, BL_OPT_SRC }, { "max-messages", 1, 0, BL_OPT_MAX }, \
 	{ "log-capacity", 1, 0, BL_OPT_LOG }, { "cpu", 1, 0, BL_OPT_CPU }, \
-	{ "dump", 1, 0, BL_OPT_DUMP }, { "debug-exit", 1, 0, BL_OPT_EXIT }
+	{ "dump", 1, 0, BL_OPT_DUMP }, { "debug-exit", 1, 0, BL_OPT_EXIT }, \
+	{ "hiccups", 1, 0, BL_OPT_HICCUPS }, { "hiccup-threshold", 1, 0, BL_OPT_HICCUP_THR }
 extern const char bl_usage_common[];
 
 void bl_die(const char *what) __attribute__((noreturn));
@@ -102,8 +106,29 @@ void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a);
 uint64_t bl_messages(const struct engine *e);
 bool bl_enough(const struct bl_trader *t, const struct bl_args *a);
 
-/* The dump: the baseline's own counters, the engine's, the log's, the
- * records; to stdout and to a->dump_path. */
+/* The gap recorder (core/hiccup.h) over the baseline's own poll loop, after
+ * READY and before the feed:
+ *
+ *	if (bl_hiccup_start(&t, &a)) {
+ *		do
+ *			poll_once(...);
+ *		while (bl_hiccup_note(&t));
+ *		bl_hiccup_done(&t);
+ *	}
+ *
+ * bl_hiccup_start is false (nothing recorded) without --hiccups;
+ * bl_hiccup_note is false once the time is over or a STOP came;
+ * bl_hiccup_done prints the line that tells hftlab to start the feed. */
+bool bl_hiccup_start(struct bl_trader *t, const struct bl_args *a);
+void bl_hiccup_done(const struct bl_trader *t);
+static inline bool bl_hiccup_note(struct bl_trader *t)
+{
+	return hiccup_note(&t->hic, __rdtsc()) && !t->stop;
+}
+
+/* The dump: tsc_hz and the control counters, the baseline's own counters,
+ * the engine's, the gap recorder's (if it ran), the log's, the records; to
+ * stdout and to a->dump_path. */
 void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 	     const struct tslog_counter *os, size_t n_os);
 

@@ -298,19 +298,32 @@ static bool pk_poll_v3(struct pk *p)
 	return true;
 }
 
+/* One turn of the poll loop: a slot handled, or an idle look. */
+static inline void pk_poll(struct pk *p, bool (*poll)(struct pk *), unsigned *idle)
+{
+	if (poll(p))
+		return;
+	/* Idle: look at the control socket now and then. */
+	p->c.polls++;
+	if (++*idle % BL_CTL_EVERY == 0)
+		bl_poll_control(&p->t, p->ctl_fd, &p->a);
+}
+
+/* With --hiccups first the gap recorder (bl_common.h) over the same poll
+ * loop, then trading until STOP. */
 static void pk_loop(struct pk *p)
 {
 	bool (*poll)(struct pk *) = p->tpacket == 3 ? pk_poll_v3 : pk_poll_v2;
 	unsigned idle = 0;
 
-	while (!p->t.stop) {
-		if (poll(p))
-			continue;
-		/* Idle: look at the control socket now and then. */
-		p->c.polls++;
-		if (++idle % BL_CTL_EVERY == 0)
-			bl_poll_control(&p->t, p->ctl_fd, &p->a);
+	if (bl_hiccup_start(&p->t, &p->a)) {
+		do
+			pk_poll(p, poll, &idle);
+		while (bl_hiccup_note(&p->t));
+		bl_hiccup_done(&p->t);
 	}
+	while (!p->t.stop)
+		pk_poll(p, poll, &idle);
 }
 
 /* --- end of run ---------------------------------------------------------- */
