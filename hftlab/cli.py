@@ -156,26 +156,46 @@ def build_cmd() -> None:
     click.echo(f"{img}  sha256={sha256(img)[:16]}  {img.stat().st_size} bytes")
 
 
+def _accel_option(default: str):
+    return click.option("--accel", default=default, show_default=True,
+                        type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
+
+
+def _experiment_options(hiccups_default: float):
+    """The options every experiment command shares (run, study)."""
+    opts = [
+        click.option("--nic", default="e1000", show_default=True),
+        click.option("--dataset", type=click.Path(dir_okay=False), default=None,
+                     help="ITCH 5.0 file (default: the bundled RITCH sample)."),
+        click.option("--messages", type=click.IntRange(min=1), default=None),
+        click.option("--rate", type=float, default=20_000.0, show_default=True,
+                     help="ITCH messages per second; 0 sends back to back."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None),
+        click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60),
+                     default=hiccups_default, show_default=True,
+                     help="Seconds of the poll-loop gap recorder on the SUT's core before "
+                          "the feed (0: off)."),
+        click.option("--hiccup-threshold", "hiccup_threshold_ns", type=click.IntRange(min=1),
+                     default=1000, show_default=True, help="Gaps longer than this many ns are hiccups."),
+    ]
+
+    def apply(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return apply
+
+
 @main.command("run")
 @click.option("--sut", default="hftos", show_default=True, help="System under test.")
-@click.option("--accel", default="auto", show_default=True,
-              type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
-@click.option("--nic", default="e1000", show_default=True)
+@_accel_option("auto")
 @click.option("--where", default="guest", show_default=True, type=click.Choice(["guest", "host"]),
               help="Baselines: in a Linux guest under the same QEMU NIC (guest) or in a "
                    "network namespace on the host (host).")
-@click.option("--dataset", type=click.Path(dir_okay=False), default=None,
-              help="ITCH 5.0 file (default: the bundled RITCH sample).")
-@click.option("--messages", type=click.IntRange(min=1), default=None)
-@click.option("--rate", type=float, default=20_000.0, show_default=True,
-              help="ITCH messages per second; 0 sends back to back.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@_experiment_options(hiccups_default=0.0)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
-@click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60), default=0.0, show_default=True,
-              help="Seconds of the poll-loop gap recorder on the SUT's core before the feed (0: off).")
-@click.option("--hiccup-threshold", "hiccup_threshold_ns", type=click.IntRange(min=1), default=1000,
-              show_default=True, help="Gaps longer than this many ns are hiccups.")
 @_fail_cleanly
 def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, hiccups_s,
             hiccup_threshold_ns) -> None:
@@ -223,19 +243,8 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, h
               help="Comma-separated SUTs; the first is the reference of the ratios and A/B verdicts.")
 @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
               help="Repetitions, interleaved (each rep runs every SUT once).")
-@click.option("--accel", default="tcg", show_default=True,
-              type=click.Choice(["auto", "kvm", "tcg", "tcg-icount"]))
-@click.option("--nic", default="e1000", show_default=True)
-@click.option("--dataset", type=click.Path(dir_okay=False), default=None,
-              help="ITCH 5.0 file (default: the bundled RITCH sample).")
-@click.option("--messages", type=click.IntRange(min=1), default=None)
-@click.option("--rate", type=float, default=20_000.0, show_default=True,
-              help="ITCH messages per second; 0 sends back to back.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
-@click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60), default=1.0, show_default=True,
-              help="Seconds of the poll-loop gap recorder per run (0: off).")
-@click.option("--hiccup-threshold", "hiccup_threshold_ns", type=click.IntRange(min=1), default=1000,
-              show_default=True)
+@_accel_option("tcg")
+@_experiment_options(hiccups_default=1.0)
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
