@@ -207,18 +207,17 @@ int bl_udp_bound(struct in_addr ip, uint16_t port, int rcvbuf)
 
 /* --- control, end of run ------------------------------------------------- */
 
-void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a)
+void bl_control_message(struct bl_trader *t, const void *msg, size_t len, uint32_t src_ip,
+			const struct bl_args *a)
 {
 	struct hftos_ctl m;
-	struct sockaddr_in from;
-	socklen_t flen = sizeof(from);
-	ssize_t n = recvfrom(ctl_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC,
-			     (struct sockaddr *)&from, &flen);
 
-	if (n < 0)
+	if (len != sizeof(m) || src_ip != a->peer_ip.s_addr) {
+		t->ctl_rejected++;
 		return;
-	if (n != sizeof(m) || from.sin_addr.s_addr != a->peer_ip.s_addr ||
-	    m.magic != HFTOS_CTL_MAGIC || m.key != a->ctl_key ||
+	}
+	memcpy(&m, msg, sizeof(m));
+	if (m.magic != HFTOS_CTL_MAGIC || m.key != a->ctl_key ||
 	    (m.cmd != HFTOS_CTL_STOP && m.cmd != HFTOS_CTL_KILL)) {
 		t->ctl_rejected++;
 		return;
@@ -228,6 +227,18 @@ void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a)
 		t->stop = true;
 	else
 		risk_set_kill(&t->eng.risk, true);
+}
+
+void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a)
+{
+	struct hftos_ctl m;
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	ssize_t n = recvfrom(ctl_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)&from, &flen);
+
+	if (n >= 0)
+		bl_control_message(t, &m, (size_t)n, from.sin_addr.s_addr, a);
 }
 
 uint64_t bl_messages(const struct engine *e)

@@ -1,6 +1,6 @@
 /*
  * bl_common.h - what the Linux baselines share (linux-socket, linux-packet,
- * and later linux-dpdk): arguments, the engine and its log, the TSC, the
+ * linux-dpdk): arguments, the engine and its log, the TSC, the
  * control socket, the poll-loop gap recorder, the dump and the way out of a
  * QEMU guest.
  *
@@ -100,6 +100,10 @@ int bl_udp_bound(struct in_addr ip, uint16_t port, int rcvbuf);
 /* Read one control datagram (if any) from ctl_fd: STOP sets t->stop, KILL
  * sets the risk kill switch, anything else is counted as rejected. */
 void bl_poll_control(struct bl_trader *t, int ctl_fd, const struct bl_args *a);
+/* The same for a control payload that came some other way (linux-dpdk:
+ * parsed from a frame); src_ip in network byte order. */
+void bl_control_message(struct bl_trader *t, const void *msg, size_t len, uint32_t src_ip,
+			const struct bl_args *a);
 
 /* Every message the engine looked at (as HFT-OS's trade_messages); true
  * when --max-messages is reached. */

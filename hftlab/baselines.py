@@ -42,7 +42,7 @@ from .vm import ConsoleProcess
 __all__ = ["BASELINES", "WHERE", "READY", "build_baseline", "baseline_binary", "VethNetwork",
            "HostProcess", "INTERNAL_SPAN", "execute"]
 
-BASELINES = ("linux-socket", "linux-packet")
+BASELINES = ("linux-socket", "linux-packet", "linux-dpdk")
 WHERE = ("guest", "host")
 READY = b"BASELINE READY"
 BUILD_DIR = ROOT / "build" / "baselines"
@@ -61,7 +61,17 @@ INTERNAL_SPAN = {
                     "record's pad, the cycles from tpacket_rcv to tsc_rx); tsc_tx: right "
                     "after send() on the packet socket returned (PACKET_QDISC_BYPASS: the "
                     "driver's xmit included)",
+    "linux-dpdk": "tsc_rx: the poll loop reaches the frame that rte_eth_rx_burst returned "
+                  "(the e1000 PMD saw its descriptor's DD bit, as HFT-OS's loop does); tsc_tx: "
+                  "right after rte_eth_tx_burst returned (TDT doorbell written). No kernel "
+                  "in either path",
 }
+
+#: EAL options of linux-dpdk on the host (a reference): no hugepages, no PCI,
+#: DPDK's af_packet PMD on the namespace's eth0 (the kernel still carries the
+#: frames to it; the like-for-like DPDK run is the guest's).
+DPDK_HOST_EAL = ("--no-huge", "-m", "256", "--no-pci", "--no-telemetry",
+                 "--log-level=lib.eal:notice")
 
 
 def baseline_binary(name: str) -> Path:
@@ -245,6 +255,15 @@ def _host_process(spec, run_dir, net: VethNetwork, params, cfg: Path, exe: Path,
     cpu = None if spec.vcpu_core is None else spec.vcpu_core % (os.cpu_count() or 1)
     args = baseline_args(params, str(cfg), peer_mac=net.host_mac, cpu=cpu,
                          extra=spec.baseline_args)
+    if spec.sut == "linux-dpdk":
+        # DPDK answers ARP and owns the address: the kernel's copy of eth0
+        # gives its address up, so it neither answers ARP nor sends ICMP
+        # port unreachable for every datagram.
+        _ip("-n", net.sut_netns, "addr", "flush", "dev", net.sut_if)
+        eal = [*DPDK_HOST_EAL, "-l", str(0 if cpu is None else cpu),
+               f"--file-prefix=hftlab-{info['run_id']}",
+               f"--vdev=net_af_packet0,iface={net.sut_if},qpairs=1"]
+        args = [*eal, "--", *args, "--bind", net.guest_ip]
     info["baseline"]["args"] = args
     return HostProcess(["ip", "netns", "exec", net.sut_netns, str(exe), *args], run_dir)
 

@@ -33,7 +33,7 @@ import stat
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BuildError, ToolMissingError
@@ -44,6 +44,25 @@ __all__ = ["GuestKernel", "cache_dir", "kernel_package", "fetch_kernel", "extrac
 #: QEMU NIC model -> guest modules to insmod, dependencies first.
 NIC_MODULES = {"e1000": ("e1000",)}
 
+#: For linux-dpdk the NIC belongs to user space: uio_pci_generic (Debian's
+#: kernel has no vfio no-IOMMU mode) instead of the NIC's kernel driver.
+DPDK_MODULES = ("uio_pci_generic",)
+
+#: Every module the cache keeps (with dependencies); a cached kernel that
+#: lacks one of them (an older cache) is unpacked again.
+CACHED_MODULES = tuple(m for mods in NIC_MODULES.values() for m in mods) + DPDK_MODULES
+
+#: 2 MiB hugepages the dpdk guest's /init reserves (128 MiB; the guest has 512).
+DPDK_HUGEPAGES = 64
+DPDK_GUEST_MB = 512
+
+#: EAL options of linux-dpdk in the guest: one lcore, physical addresses
+#: (uio_pci_generic has no IOMMU), no files under /var/run, no telemetry
+#: thread. The NIC is the only device bound to uio_pci_generic, so the PCI
+#: bus scan finds it without -a.
+DPDK_EAL_ARGS = ("-l", "0", "-n", "1", "--iova-mode=pa", "--in-memory", "--no-telemetry",
+                 "--log-level=lib.eal:notice")
+
 #: The guest kernel's command line. A tuned Linux for latency: no speculative
 #: execution mitigations, no soft-lockup watchdog, TSC trusted as the clock
 #: (under TCG it is derived from QEMU's virtual clock, as HFT-OS's).
@@ -51,7 +70,7 @@ KERNEL_ARGS = ("console=ttyS0 loglevel=3 panic=-1 mitigations=off nowatchdog tsc
                "8250.nr_uarts=1")
 
 BUSYBOX_APPLETS = ("sh", "mount", "insmod", "ip", "arping", "cat", "echo", "cut", "sleep",
-                   "poweroff", "dmesg", "usleep")
+                   "poweroff", "dmesg", "usleep", "mkdir")
 
 
 def cache_dir() -> Path:
@@ -70,13 +89,26 @@ class GuestKernel:
     release: str  #: uname -r
     bzimage: Path
     vmlinux: Path | None  #: ELF with a PVH note, or None when the cut failed
-    modules: dict[str, Path]  #: module name -> .ko
+    modules: dict[str, Path]  #: module name -> .ko, each after its dependencies
+    depends: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: module -> all its deps
 
-    def modules_for(self, nic: str) -> list[Path]:
-        """The .ko files to insmod for a QEMU NIC model, dependencies first."""
+    def modules_for(self, nic: str, *, dpdk: bool = False) -> list[Path]:
+        """The .ko files to insmod, dependencies first: the QEMU NIC model's
+        kernel driver, or with ``dpdk`` uio_pci_generic."""
         if nic not in NIC_MODULES:
             raise BuildError(f"no guest modules known for NIC {nic!r}")
-        return [self.modules[m] for m in NIC_MODULES[nic]]
+        wanted = DPDK_MODULES if dpdk else NIC_MODULES[nic]
+        missing = [m for m in wanted if m not in self.modules]
+        if missing:
+            raise BuildError(f"the cached guest kernel {self.package} lacks the modules "
+                             f"{missing}: remove {self.bzimage.parent} to unpack it again")
+        # kernel.json lists each module after its dependencies.
+        order = list(self.modules)
+        need: set[str] = set()
+        for m in wanted:
+            need.add(m)
+            need.update(self.depends.get(m, ()))
+        return [self.modules[m] for m in sorted(need, key=order.index)]
 
 
 def _apt(*args: str, cwd: Path | None = None) -> str:
@@ -124,7 +156,17 @@ def _load(d: Path) -> GuestKernel:
     m = json.loads((d / "kernel.json").read_text())
     return GuestKernel(package=m["package"], version=m["version"], release=m["release"],
                        bzimage=d / m["bzimage"], vmlinux=(d / m["vmlinux"]) if m["vmlinux"] else None,
-                       modules={k: d / v for k, v in m["modules"].items()})
+                       modules={k: d / v for k, v in m["modules"].items()},
+                       depends={k: tuple(v) for k, v in m.get("depends", {}).items()})
+
+
+def _complete(d: Path) -> bool:
+    """A cached kernel with every module this hftlab needs."""
+    try:
+        m = json.loads((d / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return all(x in m.get("modules", {}) for x in CACHED_MODULES) and "depends" in m
 
 
 def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
@@ -140,8 +182,10 @@ def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
             return _load(cached[-1])
         raise
     d = cache_dir() / f"{pkg}_{version}"
-    if (d / "kernel.json").exists():
+    if _complete(d):
         return _load(d)
+    if d.exists():  # an older cache without some module: unpack again
+        shutil.rmtree(d)
     d.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=d.parent) as tmp:
         t = Path(tmp)
@@ -170,15 +214,17 @@ def _unpack(x: Path, out: Path, pkg: str, version: str) -> None:
     by_name = {p.name[:-3].replace("-", "_"): p for p in (x / "lib" / "modules").rglob("*.ko")}
     (out / "modules").mkdir()
     mods: dict[str, str] = {}
-    for nic_mods in NIC_MODULES.values():
-        for m in nic_mods:
-            for dep in [*_closure(m, by_name), m]:
-                if dep not in mods:
-                    shutil.copy2(by_name[dep], out / "modules" / f"{dep}.ko")
-                    mods[dep] = f"modules/{dep}.ko"
+    depends: dict[str, list[str]] = {}
+    for m in CACHED_MODULES:
+        closure = _closure(m, by_name)
+        depends[m] = closure
+        for dep in [*closure, m]:
+            if dep not in mods:
+                shutil.copy2(by_name[dep], out / "modules" / f"{dep}.ko")
+                mods[dep] = f"modules/{dep}.ko"
     (out / "kernel.json").write_text(json.dumps(
         {"package": pkg, "version": version, "release": release, "bzimage": "bzImage",
-         "vmlinux": vmlinux, "modules": mods}, indent=2) + "\n")
+         "vmlinux": vmlinux, "modules": mods, "depends": depends}, indent=2) + "\n")
 
 
 def module_depends(ko: bytes) -> list[str]:
@@ -294,6 +340,24 @@ for m in $MODULES; do
     insmod /lib/modules/$m.ko $MODPARAMS || echo "guest: insmod $m failed"
 done
 ip link set lo up
+if [ "$MODE" = dpdk ]; then
+    # The NIC to user space: hugepages, then every Ethernet-class PCI
+    # function to uio_pci_generic (driver_override: no IDs to know). DPDK's
+    # PMD then owns the device; the baseline does ARP itself.
+    echo $HUGEPAGES > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    mkdir -p /dev/hugepages
+    mount -t hugetlbfs nodev /dev/hugepages
+    echo "guest: hugepages $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)"
+    for d in /sys/bus/pci/devices/*; do
+        case "$(cat $d/class)" in 0x0200*)
+            echo uio_pci_generic > $d/driver_override
+            echo ${d##*/} > /sys/bus/pci/drivers_probe
+            echo "guest: ${d##*/} $(cat $d/vendor):$(cat $d/device) -> uio_pci_generic";;
+        esac
+    done
+    phase link
+    exec /bin/baseline $ARGS
+fi
 ip addr add $IP/$PREFIX dev eth0
 ip link set eth0 up
 phase link
@@ -326,17 +390,17 @@ def _elf_has_interp(head: bytes) -> bool:
 
 
 def build_initrd(out: Path, kernel: GuestKernel, nic: str, baseline: Path,
-                 env: dict[str, str], files: dict[str, bytes]) -> str:
+                 env: dict[str, str], files: dict[str, bytes], *, dpdk: bool = False) -> str:
     """Write the run's initramfs to `out`; returns its sha256."""
     c = Cpio()
-    for d in ("bin", "dev", "proc", "sys", "lib/modules", "tmp"):
+    for d in ("bin", "dev", "proc", "sys", "lib/modules", "tmp", "var/run"):
         c.dir(d)
     c.chardev("dev/console", 5, 1)
     c.file("bin/busybox", _busybox().read_bytes(), 0o755)
     for applet in BUSYBOX_APPLETS:
         c.symlink(f"bin/{applet}", "busybox")
     c.file("bin/baseline", baseline.read_bytes(), 0o755)
-    for ko in kernel.modules_for(nic):
+    for ko in kernel.modules_for(nic, dpdk=dpdk):
         c.file(f"lib/modules/{ko.name}", ko.read_bytes())
     c.file("init", INIT_SCRIPT.encode(), 0o755)
     c.file("hftlab.env", "".join(f"{k}='{v}'\n" for k, v in env.items()).encode())
@@ -365,13 +429,18 @@ def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info
     from .vm import Vm, VmSpec
 
     kernel = fetch_kernel()
+    dpdk = spec.sut == "linux-dpdk"
     args = baseline_args(params, "/engine.cfg", peer_mac=net.host_mac, cpu=0, debug_exit=0xF4,
                          extra=spec.baseline_args)
-    mods = [p.stem for p in kernel.modules_for(spec.nic)]
+    if dpdk:  # EAL options first; the NIC has no kernel interface to take the address from
+        args = [*DPDK_EAL_ARGS, "--", *args, "--bind", net.guest_ip]
+    mods = [p.stem for p in kernel.modules_for(spec.nic, dpdk=dpdk)]
     env = {"IP": net.guest_ip, "PREFIX": str(net.prefix), "PEER": net.host_ip,
-           "MODULES": " ".join(mods), "MODPARAMS": "", "ARGS": " ".join(args)}
+           "MODULES": " ".join(mods), "MODPARAMS": "", "ARGS": " ".join(args),
+           "MODE": "dpdk" if dpdk else "kernel", "HUGEPAGES": str(DPDK_HUGEPAGES)}
     initrd = run_dir / "initrd.cpio"
-    digest = build_initrd(initrd, kernel, spec.nic, exe, env, {"engine.cfg": cfg.read_bytes()})
+    digest = build_initrd(initrd, kernel, spec.nic, exe, env, {"engine.cfg": cfg.read_bytes()},
+                          dpdk=dpdk)
     boot = kernel.vmlinux or kernel.bzimage
     append = KERNEL_ARGS
     info["guest"] = {"kernel_package": kernel.package, "kernel_version": kernel.version,
@@ -382,6 +451,7 @@ def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info
                     netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                     mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core,
                     kernel=boot, initrd=initrd, append=append,
+                    memory_mb=DPDK_GUEST_MB if dpdk else VmSpec.memory_mb,
                     bios=_qboot() if kernel.vmlinux else None)
     return Vm(vmspec)
 

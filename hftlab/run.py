@@ -34,7 +34,7 @@ from .vm import Vm, VmSpec, choose_accel, qemu_version
 __all__ = ["RunSpec", "RunResult", "run", "DEFAULT_DATASET", "SUTS"]
 
 DEFAULT_DATASET = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
-SUTS = ("hftos", "linux-socket", "linux-packet")  #: linux-*: hftlab.baselines
+SUTS = ("hftos", "linux-socket", "linux-packet", "linux-dpdk")  #: linux-*: hftlab.baselines
 READY = b"HFTOS READY"
 HICCUPS_DONE = b"HICCUPS DONE"  #: the gap recorder is over: the feed may start
 

@@ -3,9 +3,10 @@
 * the pieces without root: the baseline builds and refuses bad arguments,
   the newc writer, the bzImage cut, module dependencies, the guest VM's
   QEMU command line;
-* end to end (root: netns, veth, tap): linux-socket and linux-packet on the
-  host and in the Debian guest trade and match the golden model bit for bit,
-  and hostile frames reach them without a crash;
+* end to end (root: netns, veth, tap): linux-socket, linux-packet and
+  linux-dpdk on the host and in the Debian guest (linux-dpdk there with
+  uio_pci_generic, hugepages and the e1000 PMD) trade and match the golden
+  model bit for bit, and hostile frames reach them without a crash;
 * the guest kernel comes from Debian's packages inside the test run and is
   cached between runs (skipped when neither the registry nor a cache is
   there).
@@ -55,7 +56,8 @@ def test_baseline_is_static_and_checks_its_arguments(exe, sut, tmp_path):
     short = tmp_path / "cfg"
     short.write_bytes(b"\0" * 7)
     p = subprocess.run([str(exe), "--config", str(short), "--peer", "127.0.0.1", "--key", "1",
-                        "--peer-mac", "02:00:00:00:00:01"], capture_output=True, text=True)
+                        "--peer-mac", "02:00:00:00:00:01", "--bind", "127.0.0.1"],
+                       capture_output=True, text=True)
     assert p.returncode == 2 and "struct engine_config" in p.stderr
 
 
@@ -65,6 +67,17 @@ def test_packet_baseline_needs_the_peer_mac(exe, tmp_path):
     p = subprocess.run([str(baseline_binary("linux-packet")), "--config", str(cfg), "--peer",
                         "127.0.0.1", "--key", "1"], capture_output=True, text=True)
     assert p.returncode == 2 and "--peer-mac" in p.stderr
+
+
+def test_dpdk_baseline_checks_its_arguments_before_the_eal(tmp_path):
+    """A bad command line fails before DPDK probes anything: no EAL lines."""
+    exe = baseline_binary("linux-dpdk")
+    cfg = tmp_path / "cfg"
+    cfg.write_bytes(b"\0" * 8)
+    p = subprocess.run([str(exe), "-l", "0", "--no-huge", "--", "--config", str(cfg), "--peer",
+                        "127.0.0.1", "--key", "1", "--peer-mac", "02:00:00:00:00:01"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "--bind" in p.stderr and "EAL:" not in p.stderr + p.stdout
 
 
 def _cpio_entries(blob: bytes) -> dict[str, tuple[int, bytes]]:
@@ -123,6 +136,7 @@ def test_vmspec_boots_a_kernel_without_a_disk(tmp_path):
 
 def test_guest_kernel_from_debian_is_cached(kernel, exe, tmp_path):
     assert kernel.bzimage.is_file() and "e1000" in kernel.modules
+    assert [p.stem for p in kernel.modules_for("e1000", dpdk=True)] == ["uio", "uio_pci_generic"]
     if kernel.vmlinux is not None:
         assert kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
     t0 = time.monotonic()
@@ -136,6 +150,9 @@ def test_guest_kernel_from_debian_is_cached(kernel, exe, tmp_path):
                  "dev/console", "hftlab.env"):
         assert name in e, name
     assert b"IP='10.0.0.2'" in e["hftlab.env"][1]
+    guest.build_initrd(tmp_path / "initrd-dpdk", kernel, "e1000", exe, {}, {}, dpdk=True)
+    e = _cpio_entries((tmp_path / "initrd-dpdk").read_bytes())
+    assert "lib/modules/uio_pci_generic.ko" in e and "lib/modules/e1000.ko" not in e
 
 
 # --- end to end -------------------------------------------------------------------
@@ -151,14 +168,15 @@ def _check_run(res, where: str) -> None:
     s = res.summary()
     assert s["wire_ns"]["count"] == i["orders"]["sut"]
     assert i["counters"]["os_orders_sent"] == i["orders"]["sut"]
-    assert i["counters"]["os_rx_no_kernel_ts"] == 0
+    if i["spec"]["sut"] != "linux-dpdk":  # DPDK's mbufs carry no kernel timestamp
+        assert i["counters"]["os_rx_no_kernel_ts"] == 0
 
 
 def _check_hostile(res) -> None:
     """Counters every baseline shares, and the frame-level ones of linux-packet."""
     c = res.info["counters"]
     assert c["mold_malformed"] >= 1
-    if res.info["spec"]["sut"] == "linux-packet":  # its own parser, HFT-OS's net_parse_udp
+    if res.info["spec"]["sut"] in ("linux-packet", "linux-dpdk"):  # HFT-OS's net_parse_udp
         assert c["os_rx_bad"] >= 2 and c["os_rx_other"] >= 1, "bad checksum/UDP length, port"
 
 
@@ -186,11 +204,18 @@ def test_guest_baseline_trades_and_matches_golden(kernel, exe, sut, tmp_path):
     res = run(RunSpec(sut=sut, where="guest", accel="tcg", out=tmp_path / "run"))
     _check_run(res, "guest")
     g = res.info["guest"]
-    assert g["kernel_package"] == kernel.package and g["modules"] == ["e1000"]
     serial = (res.run_dir / "serial.log").read_text(errors="replace")
     assert f"BASELINE READY sut={sut}" in serial
-    assert set(g["phases_s"]) == {"init", "link", "arp"}
     assert res.info["qemu_exit_status"] == 33
+    if sut == "linux-dpdk":  # the NIC is DPDK's: no kernel driver, no kernel ARP probe
+        assert g["kernel_package"] == kernel.package and g["modules"] == ["uio", "uio_pci_generic"]
+        assert set(g["phases_s"]) == {"init", "link"}
+        assert "driver=net_e1000_em" in serial and "-> uio_pci_generic" in serial
+        c = res.info["counters"]
+        assert c["nic_imissed"] == 0 and c["os_md_packets"] == c["mold_packets"]
+    else:
+        assert g["kernel_package"] == kernel.package and g["modules"] == ["e1000"]
+        assert set(g["phases_s"]) == {"init", "link", "arp"}
 
 
 @needs_root
