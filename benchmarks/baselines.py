@@ -1,21 +1,29 @@
-"""HFT-OS against the Linux baselines, side by side in one run.
+"""HFT-OS against the Linux baselines: the study of issue 6 in one run.
 
-Runs each system under test on the same dataset, accel, NIC and rate,
-interleaved (rep 1 of every SUT, then rep 2 ...) so that slow drifts of the
-host hit them alike, and prints for each: the ready time (QEMU start, or
-process start on the host, to the ready line), and count, min, p50, p99,
-p99.9 and max of wire_ns and internal_ns over all repetitions, then the
-ratios HFT-OS / baseline of the wire p50 and p99.9 (the issue's goals:
-<= 0.5 and <= 0.3 against linux-socket). Where each SUT's internal span
-starts and ends differs (see hftlab.baselines.INTERNAL_SPAN): it is printed.
+Runs `hftlab.study` twice on the same feed, NIC and rate, each SUT in the
+Debian guest under the same QEMU as HFT-OS, repetitions interleaved (rep 1
+of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
 
-    python benchmarks/baselines.py [--reps 3] [--accel tcg] [--rate 20000]
-        [--suts hftos,linux-socket,linux-socket:nobusy,linux-socket@host]
+1. under TCG (wall clock): for each SUT p50, p99, p99.9 and max of wire_ns
+   (capture on the tap: order frame minus tick frame) and internal_ns (the
+   SUT's own tsc_rx..tsc_tx; where each span starts and ends is printed), all
+   repetitions pooled, the ratios HFT-OS / baseline under them, and the
+   poll-loop hiccups each SUT's core saw before the feed. Then the issue's
+   goals: HFT-OS wire p50 <= 0.5x and p99.9 <= 0.3x linux-socket's; HFT-OS
+   wire p99.9 <= linux-dpdk's.
+2. under TCG-icount (-icount shift=0: the guest TSC counts instructions):
+   internal_cycles are the exact instruction counts of each SUT's path,
+   repeatable to the instruction; the wall-clock figures of this pass mean
+   little.
 
-A SUT is NAME[@where][:nobusy]; ":nobusy" runs linux-socket without
-SO_BUSY_POLL (interrupt-driven receive into a spinning non-blocking recvmsg).
-Timings under TCG are noisy and the host may be shared: compare figures
-measured side by side in one invocation.
+    python benchmarks/baselines.py [--reps 3] [--icount-reps 1]
+        [--suts hftos,linux-socket,linux-dpdk] [--messages 200000] [--seed 7]
+        [--dataset FILE] [--rate 20000] [--max-count 64] [--out DIR]
+
+The feed is a seeded synthetic ITCH 5.0 session (hftlab.synth) large enough
+for a p99.9 over the pooled orders, unless --dataset names a file. Timings
+under TCG are noisy and the host may be shared: compare the figures of one
+invocation side by side; the icount figures are exact.
 """
 from __future__ import annotations
 
@@ -24,81 +32,118 @@ import json
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hftlab import synth  # noqa: E402
 from hftlab.baselines import INTERNAL_SPAN  # noqa: E402
-from hftlab.latency import format_summary, percentiles  # noqa: E402
-from hftlab.run import DEFAULT_DATASET, RunSpec, run  # noqa: E402
+from hftlab.latency import load_run  # noqa: E402
+from hftlab.study import StudySpec, format_table, study  # noqa: E402
+
+GOALS = (  # (baseline, quantile, HFT-OS / baseline at most)
+    ("linux-socket", "p50", 0.5),
+    ("linux-socket", "p99.9", 0.3),
+    ("linux-dpdk", "p99.9", 1.0),
+)
 
 
-def _spec(label: str, args, out: Path) -> RunSpec:
-    name, _, flags = label.partition(":")
-    sut, _, where = name.partition("@")
-    extra = ("--busy-poll", "0") if flags == "nobusy" else ()
-    return RunSpec(sut=sut, where=where or "guest", accel=args.accel, dataset=args.dataset,
-                   messages=args.messages, rate=args.rate or None, out=out, baseline_args=extra)
+def _info(run_dir: Path) -> dict:
+    return load_run(run_dir).info
+
+
+def _progress(stage: str, frac: float) -> None:
+    print(f"  [{frac:5.1%}] {stage}", file=sys.stderr, flush=True)
+
+
+def _goals(res) -> list[dict]:
+    by = {(r["baseline"], r["column"], r["quantile"]): r for r in res.ratios.to_pylist()}
+    out = []
+    for base, q, limit in GOALS:
+        r = by.get((base, "wire_ns", q))
+        if r is None or r["ratio"] is None:
+            continue
+        out.append({"baseline": base, "quantile": q, "limit": limit, "ratio": r["ratio"],
+                    "hftos_ns": r["reference"], "baseline_ns": r["value"],
+                    "met": r["ratio"] <= limit})
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--accel", default="tcg")
-    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    ap.add_argument("--messages", type=int, default=None)
-    ap.add_argument("--rate", type=float, default=20_000.0)
-    ap.add_argument("--suts", default="hftos,linux-socket,linux-socket:nobusy")
+    ap.add_argument("--reps", type=int, default=3, help="TCG repetitions (interleaved)")
+    ap.add_argument("--icount-reps", type=int, default=1, help="TCG-icount repetitions (0: skip)")
+    ap.add_argument("--suts", default="hftos,linux-socket,linux-dpdk")
+    ap.add_argument("--dataset", type=Path, default=None)
+    ap.add_argument("--messages", type=int, default=200_000,
+                    help="synthetic feed size (without --dataset)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rate", type=float, default=20_000.0, help="ITCH messages per second")
+    ap.add_argument("--hiccups", type=float, default=1.0, help="gap recorder seconds per run")
+    ap.add_argument("--out", type=Path, default=None, help="keep the studies here")
     args = ap.parse_args()
-    labels = args.suts.split(",")
-    print(f"# baselines  dataset={args.dataset.name} accel={args.accel} rate={args.rate:g} "
-          f"msg/s reps={args.reps}")
+    suts = tuple(s.strip() for s in args.suts.split(",") if s.strip())
+
+    tmp = None
+    out = args.out
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hftlab-bl-")
+        out = Path(tmp.name)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = args.dataset
+    if dataset is None:
+        dataset = out / f"synth-{args.messages}-s{args.seed}.itch"
+        synth.generate(dataset, args.messages, seed=args.seed)
+    print(f"# baselines  dataset={dataset.name} suts={','.join(suts)} rate={args.rate:g} msg/s "
+          f"reps={args.reps} icount_reps={args.icount_reps}")
     print(f"# host: {platform.node()} {platform.platform()}")
-    got = {lb: {"wire_ns": [], "internal_ns": [], "ready_s": []} for lb in labels}
-    with tempfile.TemporaryDirectory(prefix="hftlab-bl-") as tmp:
-        for rep in range(args.reps):
-            for lb in labels:
-                res = run(_spec(lb, args, Path(tmp) / f"{lb.replace(':', '-')}-{rep}"))
-                for col in ("wire_ns", "internal_ns"):
-                    got[lb][col].append(res.latency.column(col).drop_null().to_numpy())
-                got[lb]["ready_s"].append(res.info["phases_s"]["ready"])
-                if rep == 0 and lb == labels[0]:
-                    env = res.info["environment"]
-                    print(f"# {res.info['spec']['accel']}: {res.info['spec']['accel_reason']}; "
-                          f"cpu={env['cpu']}; qemu={env['qemu']}; git={env['git']}")
-                if rep == 0 and "guest" in res.info:
-                    g = res.info["guest"]
-                    print(f"# {lb}: guest {g['kernel_package']} {g['kernel_version']}, boot "
-                          f"{g['boot']}, cmdline: {g['cmdline']}")
-    summary = {}
-    for lb in labels:
-        sut = lb.partition(":")[0].partition("@")[0]
-        w = percentiles(np.concatenate(got[lb]["wire_ns"]))
-        i = percentiles(np.concatenate(got[lb]["internal_ns"]))
-        r = got[lb]["ready_s"]
-        print(f"\n{lb}: ready median {np.median(r):.2f} s (min {min(r):.2f}, max {max(r):.2f}); "
-              f"internal span: {INTERNAL_SPAN.get(sut, '?')}")
-        print(format_summary("  wire", w, "ns"))
-        print(format_summary("  internal", i, "ns"))
-        summary[lb] = {"wire_ns": w, "internal_ns": i, "ready_s": r}
-    if "hftos" in summary:
-        print("\nratios HFT-OS / baseline (wire_ns; goals vs linux-socket: p50 <= 0.5, "
-              "p99.9 <= 0.3):")
-        h = summary["hftos"]["wire_ns"]
-        for lb in labels:
-            if lb == "hftos":
-                continue
-            b = summary[lb]["wire_ns"]
-            cells = []
-            for q in ("p50", "p99", "p99.9", "max"):
-                ok = h.get(q) is not None and b.get(q)
-                cells.append(f"{q}={h[q] / b[q]:.3f}" if ok else f"{q}=-")
-            print(f"  hftos/{lb}: " + " ".join(cells))
+
+    summary: dict = {"suts": suts, "dataset": dataset.name}
+    t0 = time.monotonic()
+    spec = StudySpec(suts=suts, reps=args.reps, accel="tcg", dataset=dataset,
+                     rate=args.rate or None, hiccups_s=args.hiccups)
+    res = study(spec, out / "tcg", progress=_progress)
+    info = _info(res.runs[suts[0]][0])
+    env = info["environment"]
+    print(f"# tcg: cpu={env['cpu']}; qemu={env['qemu']}; git={env['git']}; "
+          f"{time.monotonic() - t0:.0f} s")
+    for sut in suts:
+        i = _info(res.runs[sut][0])
+        if "guest" in i:
+            g = i["guest"]
+            print(f"# {sut}: guest {g['kernel_package']} {g['kernel_version']}, boot {g['boot']}, "
+                  f"modules {g['modules']}")
+        print(f"# {sut} internal span: {INTERNAL_SPAN.get(sut, '?')}")
+        ready = [_info(d)["phases_s"]["ready"] for d in res.runs[sut]]
+        print(f"# {sut} ready (QEMU start to ready line): median {sorted(ready)[len(ready) // 2]:.2f} s "
+              f"(min {min(ready):.2f}, max {max(ready):.2f})")
+    print("\n## TCG (wall clock), repetitions pooled; ns\n")
+    print(format_table(res))
+    goals = _goals(res)
+    print("\ngoals (wire_ns, HFT-OS / baseline):")
+    for g in goals:
+        print(f"  {g['quantile']:>6} vs {g['baseline']:<13} {g['ratio']:.3f} (<= {g['limit']}: "
+              f"{'met' if g['met'] else 'NOT met'}; {g['hftos_ns']:,.0f} vs {g['baseline_ns']:,.0f} ns)")
+    summary["tcg"] = {"figures": res.figures.to_pylist(), "ratios": res.ratios.to_pylist(),
+                      "hiccups": res.hiccup_summary.to_pylist(), "goals": goals}
+
+    if args.icount_reps > 0:
+        t0 = time.monotonic()
+        ispec = StudySpec(suts=suts, reps=args.icount_reps, accel="tcg-icount", dataset=dataset,
+                          rate=args.rate or None, hiccups_s=0)
+        ires = study(ispec, out / "icount", progress=_progress)
+        print(f"\n## TCG-icount: internal_cycles are instructions, repetitions pooled "
+              f"({time.monotonic() - t0:.0f} s)\n")
+        print(format_table(ires))
+        summary["icount"] = {"figures": ires.figures.to_pylist(), "ratios": ires.ratios.to_pylist()}
     print(json.dumps(summary, default=str))
+    if tmp is not None:
+        tmp.cleanup()
+    else:
+        print(f"# studies kept in {out}")
 
 
 if __name__ == "__main__":

@@ -289,10 +289,10 @@ def _trade_on(spec, run_dir: Path, net: RunNetwork, params, sut, feed, golden, i
                     raw.send(f)
             time.sleep(0.2)
     try:
-        with Capture(net, run_dir / "wire.pcapng"), sut:
+        with Capture(net, run_dir / "wire.pcapng") as cap, sut:
             t_q = time.monotonic()
             res = _run._trade(spec, sut, feed, tx, rx, (net.guest_ip, params.md_port), ctl,
-                              golden, info, say, pre, ready=READY)
+                              golden, info, say, pre, ready=READY, capture=cap)
             info["phases_s"]["sut_total"] = round(time.monotonic() - t_q, 3)
     finally:
         tx.close()

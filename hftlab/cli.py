@@ -239,7 +239,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, h
 
 
 @main.command("study")
-@click.option("--suts", default="hftos,linux-socket", show_default=True,
+@click.option("--suts", default="hftos,linux-socket,linux-dpdk", show_default=True,
               help="Comma-separated SUTs; the first is the reference of the ratios and A/B verdicts.")
 @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
               help="Repetitions, interleaved (each rep runs every SUT once).")

@@ -205,8 +205,11 @@ class Replayer(threading.Thread):
             "spin_ns": spin_ns, "sent_ns": _ffi.cast("int64_t *", self.sent_ns.ctypes.data),
             "stop": self._stop_flag})
         self.error: str | None = None
+        self.cpus: set[int] | None = None  #: run on these CPUs (off the SUT's core)
 
     def run(self) -> None:
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)  # this thread only
         if _lib.hx_replay_run(self._r) != 0:
             self.error = f"send failed: {os.strerror(self._r.err)}"
 
@@ -240,8 +243,11 @@ class OrderSink(threading.Thread):
             "src_ip": _ffi.cast("uint32_t *", self.src_ip.ctypes.data), "max": max_orders,
             "poll_ms": 20, "stop": self._stop_flag})
         self.error: str | None = None
+        self.cpus: set[int] | None = None  #: run on these CPUs (off the SUT's core)
 
     def run(self) -> None:
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)  # this thread only
         if _lib.hx_sink_run(self._s) != 0:
             self.error = f"receive failed: {os.strerror(self._s.err)}"
 

@@ -170,6 +170,20 @@ class Capture:
         self.stop()
         raise RunError(f"dumpcap did not start within {timeout:.0f} s")
 
+    def pin(self, cpus: set[int]) -> None:
+        """Keep dumpcap (every thread) on `cpus`: off the SUT's core."""
+        if self.proc is None:
+            return
+        try:
+            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
+        except OSError:
+            return  # already gone: the run will say why
+        for tid in tasks:
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass  # a thread that ended meanwhile
+
     #: libpcap's TPACKET_V3 ring hands packets to dumpcap a block at a time,
     #: when a block fills or its timeout (dumpcap: 250 ms) expires; a SIGINT
     #: before that loses the packets of the open block, i.e. the end of a

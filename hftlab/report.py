@@ -53,6 +53,16 @@ def _hist(ax, v: np.ndarray, title: str, unit: str) -> None:
     ax.set_title(f"{title} (n={len(v)}, p50={p50:,.0f})")
 
 
+def internal_span(info: dict) -> str:
+    """Where a run's internal span (tsc_rx .. tsc_tx) starts and ends: it
+    differs between the SUTs (hftlab.baselines.INTERNAL_SPAN)."""
+    from .baselines import INTERNAL_SPAN
+
+    span = (info.get("baseline") or {}).get("internal_span")
+    sut = (info.get("spec") or {}).get("sut", "?")
+    return span or INTERNAL_SPAN.get(sut, "unknown for this SUT")
+
+
 def run_report(run_dir: str | Path) -> Path:
     """Write latency.png and report.md into run_dir; returns report.md."""
     import matplotlib
@@ -94,8 +104,8 @@ def run_report(run_dir: str | Path) -> Path:
              f"{info['capture']['link']}.", "",
              f"Orders: {info['orders']['sut']} sent, golden model {info['orders']['golden']}, "
              f"bit-for-bit equal: {info['orders']['equal']}.", "",
-             "wire_ns spans the tick frame to the order frame on the link; internal spans the TSC read when "
-             "the RX descriptor is seen done to the TSC read right after the TX doorbell. A percentile is "
+             "wire_ns spans the tick frame to the order frame on the link. internal "
+             f"(`{info['spec']['sut']}`): {internal_span(info)}. A percentile is "
              "shown only when at least one sample lies beyond it (-).", "",
              "| figure | unit | count | " + " | ".join(keys) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |"]
@@ -349,8 +359,14 @@ def study_report(runs: Sequence[str | Path], out: str | Path, *, study: str | No
                                   comment=f"hftlab wire_ns of run {name}"))
     body = [f"<h1>hftlab report: {html.escape(study)}</h1>",
             f"<p>{len(loaded)} run(s). wire_ns: tick frame to order frame on the SUT's link; internal_ns: "
-            "RX descriptor seen done to TX doorbell (the SUT's TSC); outside_ns = wire - internal. "
+            "the SUT's TSC from the frame seen to the order handed to the NIC (per SUT below); "
+            "outside_ns = wire - internal. "
             "Percentiles are nearest-rank; one with no sample beyond it is shown as -.</p>",
+            "<h2>Where each SUT's internal span starts and ends</h2>",
+            "<ul>" + "".join(f"<li><b>{html.escape(sut)}</b>: {html.escape(span)}</li>"
+                             for sut, span in dict(((r.info.get("spec") or {}).get("sut", "?"),
+                                                    internal_span(r.info)) for r in loaded).items())
+            + "</ul>",
             "<h2>Percentiles</h2>", _stats_table(names, stats)]
     if cmp is not None:
         body += [f"<h2>A/B: each run against {html.escape(names[0])} (B - A, {conf:.0%} bootstrap CI, "

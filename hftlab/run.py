@@ -238,12 +238,27 @@ def _params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
 GUEST_MAC = "52:54:00:48:46:54"
 
 
-def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, ready=READY):
-    """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status."""
+def _away_from(core: int | None) -> set[int] | None:
+    """Every CPU but the SUT's (None: no pinning, or a single CPU)."""
+    n = os.cpu_count() or 1
+    if core is None or n < 2:
+        return None
+    return set(range(n)) - {core % n}
+
+
+def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, ready=READY,
+           capture=None):
+    """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status.
+
+    The SUT's core is its own: the vCPU thread (or the baseline process) is
+    pinned there, and the replayer, the order sink and dumpcap away from it."""
     phases = info["phases_s"]
     say("boot", 0.0)
     phases["ready"] = round(vm.wait_serial(ready, spec.boot_timeout), 3)
     vm.pin()
+    away = _away_from(spec.vcpu_core)
+    if away and capture is not None:
+        capture.pin(away)
     if spec.hiccups_s:  # the SUT records its poll loop's gaps, now pinned, before the feed
         t_h = time.monotonic()
         vm.wait_serial(HICCUPS_DONE, spec.hiccups_s * 20 + 30)
@@ -252,6 +267,7 @@ def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None,
         pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
     rep = exchange.Replayer(tx, feed, md_dst, rate=spec.rate)
+    sink.cpus = rep.cpus = away
     try:
         sink.start()
         t_r = time.monotonic()
@@ -299,10 +315,10 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
                         raw.send(f)
                 time.sleep(0.2)
         try:
-            with Capture(net, run_dir / "wire.pcapng"), Vm(vmspec) as vm:
+            with Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm:
                 t_q = time.monotonic()
                 status, sink, rep = _trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
-                                           ctl, golden, info, say, pre)
+                                           ctl, golden, info, say, pre, capture=cap)
                 info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
         finally:
             tx.close()

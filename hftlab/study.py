@@ -12,7 +12,8 @@ gap recorder first (``hiccups_s``). Then it writes, into OUT:
   baseline on the repetitions pooled (wire_ns and internal_ns), the ratio
   table, and the hiccup histograms;
 * figures.parquet (p50, p99, p99.9, max of wire_ns and internal_ns per SUT,
-  repetitions pooled), ratios.parquet (HFT-OS / baseline for each), and
+  repetitions pooled; under tcg-icount also internal_cycles, which are then
+  instruction counts), ratios.parquet (HFT-OS / baseline for each), and
   hiccups.parquet (each run's histogram).
 
 `format_table(result)` is the text table `hftlab study` prints.
@@ -38,13 +39,21 @@ __all__ = ["StudySpec", "StudyResult", "study", "format_table", "QUANTILES", "CO
 
 QUANTILES = ("p50", "p99", "p99.9", "max")
 COLUMNS = ("wire_ns", "internal_ns")
+#: Under TCG-icount (-icount shift=0) the guest TSC counts instructions: the
+#: internal span in cycles is then the exact software cost, free of noise.
+ICOUNT_COLUMN = "internal_cycles"
+
+
+def columns(accel: str) -> tuple[str, ...]:
+    """The latency columns a study of `accel` reports."""
+    return COLUMNS + ((ICOUNT_COLUMN,) if accel == "tcg-icount" else ())
 
 
 @dataclass
 class StudySpec:
     """What every run of the study shares, and how many of each."""
 
-    suts: tuple[str, ...] = ("hftos", "linux-socket")  #: the first is the reference
+    suts: tuple[str, ...] = ("hftos", "linux-socket", "linux-dpdk")  #: the first is the reference
     reps: int = 3
     accel: str = "tcg"
     nic: str = "e1000"
@@ -89,10 +98,10 @@ def _pooled(dirs: list[Path], column: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.array([])
 
 
-def _figures(runs: dict[str, list[Path]]) -> pa.Table:
+def _figures(runs: dict[str, list[Path]], cols: tuple[str, ...] = COLUMNS) -> pa.Table:
     rows: dict[str, list] = {k: [] for k in ("sut", "column", "count", *QUANTILES)}
     for sut, dirs in runs.items():
-        for col in COLUMNS:
+        for col in cols:
             p = percentiles(_pooled(dirs, col))
             rows["sut"].append(sut)
             rows["column"].append(col)
@@ -147,12 +156,13 @@ def _html_table(t: pa.Table) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int) -> str:
+def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int,
+               cols: tuple[str, ...] = COLUMNS) -> str:
     from .compare import compare_many
     from .report import _compare_table
 
     parts = []
-    for col in COLUMNS:
+    for col in cols:
         samples = {sut: _pooled(dirs, col) for sut, dirs in runs.items()}
         if len(samples) < 2 or any(len(v) < 2 for v in samples.values()):
             continue
@@ -178,11 +188,12 @@ def study(spec: StudySpec, out: str | Path, *,
             runs[sut].append(d)
     say("report", 1.0)
     ref = spec.suts[0]
-    fig = _figures(runs)
+    cols = columns(spec.accel)
+    fig = _figures(runs, cols)
     ratios = _ratios(fig, ref)
     hist, summ = _hiccup_tables(runs)
     sections = [(f"A/B: {ref} against each baseline (repetitions pooled)",
-                 _pooled_ab(runs, ref, spec.n_boot)),
+                 _pooled_ab(runs, ref, spec.n_boot, cols)),
                 (f"Ratios {ref} / baseline (repetitions pooled)", _html_table(ratios)),
                 ("Hiccups: the poll loop's gaps before the feed (per run)", _html_table(summ)),
                 ("Hiccup histograms (log2 buckets)", _html_table(hist))]
@@ -206,7 +217,8 @@ def format_table(res: StudyResult) -> str:
     head = f"{'figure':<12} {'sut':<{w}} {'count':>7} " + " ".join(f"{q:>11}" for q in QUANTILES)
     lines = [head, "-" * len(head)]
     ratios = res.ratios.to_pylist()
-    for col in COLUMNS:
+    cols = list(dict.fromkeys(res.figures.column("column").to_pylist()))
+    for col in cols:
         for r in res.figures.to_pylist():
             if r["column"] == col:
                 lines.append(f"{col:<12} {r['sut']:<{w}} {r['count']:>7} "

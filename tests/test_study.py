@@ -34,7 +34,7 @@ def test_one_rep_study_reports_ratios_and_hiccups(tmp_path):
     except (BuildError, ToolMissingError) as exc:
         pytest.skip(f"no guest kernel ({exc})")
     res = study(StudySpec(reps=1, hiccups_s=0.3, n_boot=200), tmp_path / "s")
-    assert list(res.runs) == ["hftos", "linux-socket"]
+    assert list(res.runs) == ["hftos", "linux-socket", "linux-dpdk"]
     for sut, dirs in res.runs.items():
         assert len(dirs) == 1 and (dirs[0] / "latency.parquet").is_file()
         c = hiccups.from_run(dirs[0])
@@ -44,10 +44,11 @@ def test_one_rep_study_reports_ratios_and_hiccups(tmp_path):
     for title in ("A/B: hftos against each baseline", "Ratios hftos / baseline", "Hiccup histograms"):
         assert title in html
     r = res.ratios.to_pylist()
-    assert {(x["column"], x["quantile"]) for x in r} == {(c, q) for c in ("wire_ns", "internal_ns")
-                                                         for q in QUANTILES}
+    assert {(x["baseline"], x["column"], x["quantile"]) for x in r} == {
+        (b, c, q) for b in ("linux-socket", "linux-dpdk") for c in ("wire_ns", "internal_ns")
+        for q in QUANTILES}
     p50 = next(x for x in r if x["column"] == "wire_ns" and x["quantile"] == "p50")
     assert p50["ratio"] == pytest.approx(p50["reference"] / p50["value"])
     assert pq.read_table(tmp_path / "s" / "ratios.parquet").num_rows == len(r)
     text = format_table(res)
-    assert "hftos/linux-socket" in text and "hiccups" in text
+    assert "hftos/linux-socket" in text and "hftos/linux-dpdk" in text and "hiccups" in text
