@@ -315,6 +315,15 @@ void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 
 /* QEMU's status is then (code << 1) | 1. The console is drained first so the
  * dump is complete on the serial port before QEMU goes away. */
+void bl_say_stopped(const struct bl_trader *t, uint64_t frames, uint64_t md_datagrams,
+		    uint64_t orders)
+{
+	fprintf(stderr, "%s: stopped: %llu frames in, %llu md datagrams, %llu orders out, %llu "
+		"ITCH messages\n", bl_name, (unsigned long long)frames,
+		(unsigned long long)md_datagrams, (unsigned long long)orders,
+		(unsigned long long)bl_messages(&t->eng));
+}
+
 void bl_exit(const struct bl_args *a, int code)
 {
 	fflush(stdout);

@@ -136,6 +136,11 @@ static inline bool bl_hiccup_note(struct bl_trader *t)
 void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 	     const struct tslog_counter *os, size_t n_os);
 
+/* The line on stderr at STOP: frames in, md datagrams, orders out, ITCH
+ * messages. */
+void bl_say_stopped(const struct bl_trader *t, uint64_t frames, uint64_t md_datagrams,
+		    uint64_t orders);
+
 /* Leave: through isa-debug-exit in a guest, else with the exit status. */
 void bl_exit(const struct bl_args *a, int code) __attribute__((noreturn));
 

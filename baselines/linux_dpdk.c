@@ -404,10 +404,7 @@ int main(int argc, char **argv)
 
 	dp_loop(&p);
 
-	fprintf(stderr, "linux-dpdk: stopped: %llu frames in, %llu md datagrams, %llu orders "
-		"out, %llu ITCH messages\n", (unsigned long long)p.c.frames_rx,
-		(unsigned long long)p.c.md_packets, (unsigned long long)p.c.orders_sent,
-		(unsigned long long)bl_messages(&p.t.eng));
+	bl_say_stopped(&p.t, p.c.frames_rx, p.c.md_packets, p.c.orders_sent);
 	dp_dump(&p);
 	rte_eth_dev_stop(p.port);
 	bl_exit(&p.a, BL_EXIT_OK);

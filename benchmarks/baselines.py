@@ -14,9 +14,13 @@ of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
 2. under TCG-icount (-icount shift=0: the guest TSC counts instructions):
    internal_cycles are the exact instruction counts of each SUT's path,
    repeatable to the instruction; the wall-clock figures of this pass mean
-   little.
+   little. First on the datagrams of pass 1 (the engine's work on up to 64
+   messages dominates), then with one message per datagram on the first
+   --tick-messages messages: the instructions of one tick's whole path, NIC
+   driver, kernel or none, included.
 
-    python benchmarks/baselines.py [--reps 3] [--icount-reps 1]
+    python benchmarks/baselines.py [--reps 3] [--icount-reps 1] [--tick-messages 20000]
+        [--tick-rate 2000]
         [--suts hftos,linux-socket,linux-dpdk] [--messages 200000] [--seed 7]
         [--dataset FILE] [--rate 20000] [--max-count 64] [--out DIR]
 
@@ -74,8 +78,16 @@ def _goals(res) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=3, help="TCG repetitions (interleaved)")
+    ap.add_argument("--reps", type=int, default=3, help="TCG repetitions (interleaved; 0: skip)")
     ap.add_argument("--icount-reps", type=int, default=1, help="TCG-icount repetitions (0: skip)")
+    ap.add_argument("--max-count", type=int, default=64,
+                    help="ITCH messages per MoldUDP64 datagram at most (TCG and icount passes)")
+    ap.add_argument("--tick-rate", type=float, default=2_000.0,
+                    help="rate of the per-tick pass: one datagram per message, and under "
+                         "icount the kernel baselines fall behind 20k datagrams/s")
+    ap.add_argument("--tick-messages", type=int, default=20_000,
+                    help="messages of the per-tick icount pass (one message per datagram: "
+                         "the instructions of one tick's path; 0: skip)")
     ap.add_argument("--suts", default="hftos,linux-socket,linux-dpdk")
     ap.add_argument("--dataset", type=Path, default=None)
     ap.add_argument("--messages", type=int, default=200_000,
@@ -102,9 +114,40 @@ def main() -> None:
     print(f"# host: {platform.node()} {platform.platform()}")
 
     summary: dict = {"suts": suts, "dataset": dataset.name}
+    if args.reps > 0:
+        _tcg_pass(args, suts, dataset, out, summary)
+    if args.icount_reps > 0:
+        t0 = time.monotonic()
+        ispec = StudySpec(suts=suts, reps=args.icount_reps, accel="tcg-icount", dataset=dataset,
+                          rate=args.rate or None, max_count=args.max_count, hiccups_s=0)
+        ires = study(ispec, out / "icount", progress=_progress)
+        print(f"\n## TCG-icount, <= {args.max_count} messages per datagram: internal_cycles are "
+              f"instructions, repetitions pooled ({time.monotonic() - t0:.0f} s)\n")
+        print(format_table(ires))
+        summary["icount"] = {"figures": ires.figures.to_pylist(), "ratios": ires.ratios.to_pylist()}
+    if args.tick_messages > 0:
+        t0 = time.monotonic()
+        tspec = StudySpec(suts=suts, reps=1, accel="tcg-icount", dataset=dataset,
+                          messages=args.tick_messages, rate=args.tick_rate, max_count=1,
+                          hiccups_s=0)
+        tres = study(tspec, out / "icount-tick", progress=_progress)
+        print(f"\n## TCG-icount, one message per datagram ({args.tick_messages} messages at "
+              f"{args.tick_rate:g}/s): "
+              f"instructions of one tick's path ({time.monotonic() - t0:.0f} s)\n")
+        print(format_table(tres))
+        summary["icount_tick"] = {"figures": tres.figures.to_pylist(),
+                                  "ratios": tres.ratios.to_pylist()}
+    print(json.dumps(summary, default=str))
+    if tmp is not None:
+        tmp.cleanup()
+    else:
+        print(f"# studies kept in {out}")
+
+
+def _tcg_pass(args, suts, dataset: Path, out: Path, summary: dict) -> None:
     t0 = time.monotonic()
     spec = StudySpec(suts=suts, reps=args.reps, accel="tcg", dataset=dataset,
-                     rate=args.rate or None, hiccups_s=args.hiccups)
+                     rate=args.rate or None, max_count=args.max_count, hiccups_s=args.hiccups)
     res = study(spec, out / "tcg", progress=_progress)
     info = _info(res.runs[suts[0]][0])
     env = info["environment"]
@@ -129,21 +172,6 @@ def main() -> None:
               f"{'met' if g['met'] else 'NOT met'}; {g['hftos_ns']:,.0f} vs {g['baseline_ns']:,.0f} ns)")
     summary["tcg"] = {"figures": res.figures.to_pylist(), "ratios": res.ratios.to_pylist(),
                       "hiccups": res.hiccup_summary.to_pylist(), "goals": goals}
-
-    if args.icount_reps > 0:
-        t0 = time.monotonic()
-        ispec = StudySpec(suts=suts, reps=args.icount_reps, accel="tcg-icount", dataset=dataset,
-                          rate=args.rate or None, hiccups_s=0)
-        ires = study(ispec, out / "icount", progress=_progress)
-        print(f"\n## TCG-icount: internal_cycles are instructions, repetitions pooled "
-              f"({time.monotonic() - t0:.0f} s)\n")
-        print(format_table(ires))
-        summary["icount"] = {"figures": ires.figures.to_pylist(), "ratios": ires.ratios.to_pylist()}
-    print(json.dumps(summary, default=str))
-    if tmp is not None:
-        tmp.cleanup()
-    else:
-        print(f"# studies kept in {out}")
 
 
 if __name__ == "__main__":

@@ -170,6 +170,8 @@ def _experiment_options(hiccups_default: float):
         click.option("--messages", type=click.IntRange(min=1), default=None),
         click.option("--rate", type=float, default=20_000.0, show_default=True,
                      help="ITCH messages per second; 0 sends back to back."),
+        click.option("--max-count", type=click.IntRange(1, 0xFFFE), default=64, show_default=True,
+                     help="ITCH messages per MoldUDP64 datagram at most (1: one tick per frame)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None),
         click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60),
                      default=hiccups_default, show_default=True,
@@ -197,8 +199,8 @@ def _experiment_options(hiccups_default: float):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
 @_fail_cleanly
-def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, hiccups_s,
-            hiccup_threshold_ns) -> None:
+def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_path, out,
+            hiccups_s, hiccup_threshold_ns) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from pathlib import Path
 
@@ -210,7 +212,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, h
 
     spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
                    dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
-                   rate=rate or None, config=_load_config(config_path),
+                   rate=rate or None, max_count=max_count, config=_load_config(config_path),
                    out=Path(out) if out else None, hiccups_s=hiccups_s,
                    hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
@@ -248,7 +250,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, config_path, out, h
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
-def study_cmd(suts, reps, accel, nic, dataset, messages, rate, config_path, hiccups_s,
+def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config_path, hiccups_s,
               hiccup_threshold_ns, out) -> None:
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -259,8 +261,8 @@ def study_cmd(suts, reps, accel, nic, dataset, messages, rate, config_path, hicc
 
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
                      accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
-                     messages=messages, rate=rate or None, config=_load_config(config_path),
-                     hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
+                     messages=messages, rate=rate or None, max_count=max_count,
+                     config=_load_config(config_path), hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("start", total=1.0)

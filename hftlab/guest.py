@@ -19,6 +19,19 @@ baseline. It is made of
   second after each RCTL write), prints the timings of its phases and then
   execs the baseline, which prints the ready line, trades, writes the dump
   on the console and leaves QEMU through isa-debug-exit.
+
+For linux-dpdk the NIC belongs to user space: /init loads uio_pci_generic
+instead of the NIC driver, reserves 2 MiB hugepages, binds every Ethernet
+PCI function to uio_pci_generic through driver_override and execs the
+baseline with its EAL options; the baseline answers ARP and proves the path
+with its own ARP request to the peer, as HFT-OS does.
+
+Frames that reach QEMU's e1000 before the guest enables RX (RCTL.EN) are
+dropped, and after every RCTL write QEMU holds received frames back for one
+second of virtual time (its flush_queue_timer): that is why a frame sent to
+a freshly booted guest vanished, and why every SUT here says it is ready
+only after the peer has answered its ARP request (linux-dpdk logs the wait:
+about 0.8 s after rte_eth_dev_start).
 """
 from __future__ import annotations
 

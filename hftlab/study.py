@@ -61,6 +61,7 @@ class StudySpec:
     dataset: Path = DEFAULT_DATASET
     messages: int | None = None
     rate: float | None = 20_000.0
+    max_count: int = 64  #: ITCH messages per MoldUDP64 datagram at most
     config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
     hiccups_s: float = 1.0  #: gap recorder per run (0: off)
     hiccup_threshold_ns: int = 1000
@@ -77,7 +78,8 @@ class StudySpec:
 
     def run_spec(self, sut: str, out: Path) -> RunSpec:
         return RunSpec(sut=sut, accel=self.accel, nic=self.nic, dataset=Path(self.dataset),
-                       messages=self.messages, rate=self.rate, config=self.config, out=out,
+                       messages=self.messages, rate=self.rate, max_count=self.max_count,
+                       config=self.config, out=out,
                        where=self.where, hiccups_s=self.hiccups_s,
                        hiccup_threshold_ns=self.hiccup_threshold_ns)
 
