@@ -48,7 +48,7 @@ def _version(exe: str) -> str:
         except (OSError, subprocess.TimeoutExpired):
             continue
         text = (p.stdout or p.stderr).strip()
-        if text:
+        if text and p.returncode == 0:  # ip says "Option -version is unknown" (255)
             return text.splitlines()[0]
     return "?"
 

@@ -137,6 +137,8 @@ def doctor_cmd() -> None:
     for name, good, detail in rows:
         ok_all &= good or name == "KVM"
         click.echo(f"  [{'ok' if good else '!!'}] {name:<20} {detail}")
+    for name, good, detail in _baseline_checks():  # only the Linux baselines need these
+        click.echo(f"  [{'ok' if good else '--'}] {name:<20} {detail}")
     if not ok_all:
         click.echo("some checks failed: see the hints above")
         sys.exit(1)
@@ -144,6 +146,33 @@ def doctor_cmd() -> None:
         click.echo("runs will use TCG (software emulation); a KVM run cannot start here")
         sys.exit(3)
     click.echo("all checks passed: KVM runs can start")
+
+
+def _baseline_checks() -> list[tuple[str, bool, str]]:
+    """What the Linux baselines need beyond HFT-OS's tools (doctor rows)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from . import guest
+    from .errors import HftlabError
+
+    rows = []
+    pc = shutil.which("pkg-config")
+    p = subprocess.run([pc, "--modversion", "libdpdk"], capture_output=True, text=True) if pc else None
+    rows.append(("DPDK (linux-dpdk)", bool(p and p.returncode == 0),
+                 p.stdout.strip() if p and p.returncode == 0 else "missing: apt-get install libdpdk-dev"))
+    try:
+        rows.append(("busybox (guest)", True, str(guest._busybox())))
+    except HftlabError as exc:
+        rows.append(("busybox (guest)", False, f"missing: {exc}"))
+    qb = Path("/usr/share/qemu/qboot.rom")
+    rows.append(("qboot (guest PVH)", qb.is_file(),
+                 str(qb) if qb.is_file() else "missing (qemu-system-data): guests boot the bzImage, slower"))
+    cached = sorted(guest.cache_dir().glob("linux-image-*/kernel.json"))
+    rows.append(("guest kernel cache", bool(cached), cached[-1].parent.name if cached
+                 else f"empty: the first guest run fetches Debian's kernel into {guest.cache_dir()}"))
+    return rows
 
 
 @main.command("build")

@@ -80,6 +80,24 @@ def test_dpdk_baseline_checks_its_arguments_before_the_eal(tmp_path):
     assert p.returncode == 2 and "--bind" in p.stderr and "EAL:" not in p.stderr + p.stdout
 
 
+def test_doctor_lists_what_the_baselines_need():
+    """hftlab doctor: a row per baseline prerequisite, with the version it found."""
+    from click.testing import CliRunner
+
+    from hftlab.cli import main
+
+    r = CliRunner().invoke(main, ["doctor"])
+    assert r.exit_code in (0, 1, 3), r.output
+    rows = {line[7:27].strip(): line for line in r.output.splitlines() if line.startswith("  [")}
+    for name in ("DPDK (linux-dpdk)", "busybox (guest)", "qboot (guest PVH)", "guest kernel cache"):
+        assert name in rows, r.output
+    dpdk = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True, text=True)
+    if dpdk.returncode == 0:
+        assert rows["DPDK (linux-dpdk)"].startswith("  [ok]")
+        assert dpdk.stdout.strip() in rows["DPDK (linux-dpdk)"]
+    assert "unknown" not in rows["ip"], "a version line, not ip's complaint about --version"
+
+
 def _cpio_entries(blob: bytes) -> dict[str, tuple[int, bytes]]:
     """name -> (mode, data) of a newc archive (a reader for the test only)."""
     out, at = {}, 0
