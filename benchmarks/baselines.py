@@ -12,8 +12,10 @@ of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
    goals: HFT-OS wire p50 <= 0.5x and p99.9 <= 0.3x linux-socket's; HFT-OS
    wire p99.9 <= linux-dpdk's.
 2. under TCG-icount (-icount shift=0: the guest TSC counts instructions):
-   internal_cycles are the exact instruction counts of each SUT's path,
-   repeatable to the instruction; the wall-clock figures of this pass mean
+   internal_cycles are the instruction counts of each SUT's path, free of
+   host noise. HFT-OS's repeat to the instruction run to run; a Linux
+   guest's repeat except where its kernel took an interrupt (the timer
+   tick) inside the span. The wall-clock figures of this pass mean
    little. First on the datagrams of pass 1 (the engine's work on up to 64
    messages dominates), then with one message per datagram on the first
    --tick-messages messages: the instructions of one tick's whole path, NIC
@@ -27,7 +29,7 @@ of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
 The feed is a seeded synthetic ITCH 5.0 session (hftlab.synth) large enough
 for a p99.9 over the pooled orders, unless --dataset names a file. Timings
 under TCG are noisy and the host may be shared: compare the figures of one
-invocation side by side; the icount figures are exact.
+invocation side by side; the icount figures are not noisy.
 """
 from __future__ import annotations
 
