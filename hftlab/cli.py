@@ -202,6 +202,9 @@ def _experiment_options(hiccups_default: float):
         click.option("--max-count", type=click.IntRange(1, 0xFFFE), default=64, show_default=True,
                      help="ITCH messages per MoldUDP64 datagram at most (1: one tick per frame)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None),
+        click.option("--guest-cpus", type=click.IntRange(1, 2), default=2, show_default=True,
+                     help="Linux guests: 2 isolates CPU 1 for the baseline (isolcpus, nohz_full, "
+                          "rcu_nocbs; housekeeping on CPU 0); 1 shares it with the kernel."),
         click.option("--hiccups", "hiccups_s", type=click.FloatRange(0, 60),
                      default=hiccups_default, show_default=True,
                      help="Seconds of the poll-loop gap recorder on the SUT's core before "
@@ -228,8 +231,8 @@ def _experiment_options(hiccups_default: float):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
 @_fail_cleanly
-def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_path, out,
-            hiccups_s, hiccup_threshold_ns) -> None:
+def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_path, guest_cpus,
+            out, hiccups_s, hiccup_threshold_ns) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from pathlib import Path
 
@@ -242,7 +245,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
     spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
                    dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
                    rate=rate or None, max_count=max_count, config=_load_config(config_path),
-                   out=Path(out) if out else None, hiccups_s=hiccups_s,
+                   guest_cpus=guest_cpus, out=Path(out) if out else None, hiccups_s=hiccups_s,
                    hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -279,8 +282,8 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
-def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config_path, hiccups_s,
-              hiccup_threshold_ns, out) -> None:
+def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config_path, guest_cpus,
+              hiccups_s, hiccup_threshold_ns, out) -> None:
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -291,7 +294,7 @@ def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
                      accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count,
-                     config=_load_config(config_path), hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
+                     config=_load_config(config_path), guest_cpus=guest_cpus, hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("start", total=1.0)

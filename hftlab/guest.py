@@ -73,12 +73,20 @@ DPDK_GUEST_MB = 512
 #: (uio_pci_generic has no IOMMU), no files under /var/run, no telemetry
 #: thread. The NIC is the only device bound to uio_pci_generic, so the PCI
 #: bus scan finds it without -a.
-DPDK_EAL_ARGS = ("-l", "0", "-n", "1", "--iova-mode=pa", "--in-memory", "--no-telemetry",
+DPDK_EAL_ARGS = ("-n", "1", "--iova-mode=pa", "--in-memory", "--no-telemetry",
                  "--log-level=lib.eal:notice")
 
 #: The guest kernel's command line. A tuned Linux for latency: no speculative
 #: execution mitigations, no soft-lockup watchdog, TSC trusted as the clock
 #: (under TCG it is derived from QEMU's virtual clock, as HFT-OS's).
+def isolation_args(cpu: int) -> str:
+    """Kernel arguments that give `cpu` to the baseline alone: no scheduler
+    domain, no timer tick while one task runs (nohz_full), RCU callbacks
+    and device interrupts elsewhere; the boot CPU keeps the housekeeping."""
+    return (f"isolcpus=nohz,domain,managed_irq,{cpu} nohz_full={cpu} rcu_nocbs={cpu} "
+            "irqaffinity=0")
+
+
 KERNEL_ARGS = ("console=ttyS0 loglevel=3 panic=-1 mitigations=off nowatchdog tsc=reliable ipv6.disable=1 "
                "8250.nr_uarts=1")
 
@@ -349,6 +357,7 @@ dmesg -n 1
 . /hftlab.env
 phase() { echo "guest: phase $1 uptime=$(cut -d' ' -f1 /proc/uptime)"; }
 phase init
+echo "guest: cpus online=$(cat /sys/devices/system/cpu/online) isolated=$(cat /sys/devices/system/cpu/isolated) nohz_full=$(cat /sys/devices/system/cpu/nohz_full 2>/dev/null)"
 for m in $MODULES; do
     insmod /lib/modules/$m.ko $MODPARAMS || echo "guest: insmod $m failed"
 done
@@ -443,10 +452,12 @@ def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info
 
     kernel = fetch_kernel()
     dpdk = spec.sut == "linux-dpdk"
-    args = baseline_args(params, "/engine.cfg", peer_mac=net.host_mac, cpu=0, debug_exit=0xF4,
-                         extra=spec.baseline_args)
+    cpus = spec.guest_cpus
+    sut_cpu = cpus - 1  # with 2: CPU 0 keeps the housekeeping, CPU 1 is the baseline's
+    args = baseline_args(params, "/engine.cfg", peer_mac=net.host_mac, cpu=sut_cpu,
+                         debug_exit=0xF4, extra=spec.baseline_args)
     if dpdk:  # EAL options first; the NIC has no kernel interface to take the address from
-        args = [*DPDK_EAL_ARGS, "--", *args, "--bind", net.guest_ip]
+        args = ["-l", str(sut_cpu), *DPDK_EAL_ARGS, "--", *args, "--bind", net.guest_ip]
     mods = [p.stem for p in kernel.modules_for(spec.nic, dpdk=dpdk)]
     env = {"IP": net.guest_ip, "PREFIX": str(net.prefix), "PEER": net.host_ip,
            "MODULES": " ".join(mods), "MODPARAMS": "", "ARGS": " ".join(args),
@@ -455,16 +466,16 @@ def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info
     digest = build_initrd(initrd, kernel, spec.nic, exe, env, {"engine.cfg": cfg.read_bytes()},
                           dpdk=dpdk)
     boot = kernel.vmlinux or kernel.bzimage
-    append = KERNEL_ARGS
+    append = KERNEL_ARGS + (" " + isolation_args(sut_cpu) if cpus > 1 else "")
     info["guest"] = {"kernel_package": kernel.package, "kernel_version": kernel.version,
                      "kernel_release": kernel.release, "boot": boot.name,
-                     "cmdline": append, "modules": mods, "initrd_sha256": digest,
+                     "cmdline": append, "modules": mods, "initrd_sha256": digest, "cpus": cpus,
                      "args": args}
     vmspec = VmSpec(image=None, workdir=run_dir, accel=accel, nic=spec.nic,
                     netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                     mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core,
                     kernel=boot, initrd=initrd, append=append,
-                    memory_mb=DPDK_GUEST_MB if dpdk else VmSpec.memory_mb,
+                    memory_mb=DPDK_GUEST_MB if dpdk else VmSpec.memory_mb, cpus=cpus,
                     bios=_qboot() if kernel.vmlinux else None)
     return Vm(vmspec)
 

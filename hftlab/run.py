@@ -61,6 +61,12 @@ class RunSpec:
     baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
     hiccups_s: float = 0.0  #: poll-loop gap recorder on the SUT's core after READY (0: off)
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
+    #: Linux guest vCPUs: 2 (default, a tuned Linux: CPU 1 isolated for the
+    #: baseline with isolcpus, nohz_full, rcu_nocbs, interrupts on CPU 0,
+    #: whose vCPU shares the host core of QEMU's I/O thread), or 1 (the
+    #: baseline shares its one vCPU with the guest kernel, as nothing shares
+    #: HFT-OS's). Either way the SUT's vCPU alone has the SUT's host core.
+    guest_cpus: int = 2
 
     def validate(self) -> None:
         if self.sut not in SUTS:
@@ -75,6 +81,8 @@ class RunSpec:
             raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
         if not 0 <= self.hiccups_s <= 60 or self.hiccup_threshold_ns < 1:
             raise ConfigError("hiccups_s must be in [0, 60] s and hiccup_threshold_ns >= 1")
+        if self.guest_cpus not in (1, 2):
+            raise ConfigError(f"guest_cpus {self.guest_cpus}: 1, or 2 (one isolated for the baseline)")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
         self.config.validate()
@@ -255,7 +263,7 @@ def _trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None,
     phases = info["phases_s"]
     say("boot", 0.0)
     phases["ready"] = round(vm.wait_serial(ready, spec.boot_timeout), 3)
-    vm.pin()
+    info["vcpu_threads"] = vm.pin()  # the last is the SUT's, alone on spec.vcpu_core
     away = _away_from(spec.vcpu_core)
     if away and capture is not None:
         capture.pin(away)

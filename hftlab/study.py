@@ -62,6 +62,7 @@ class StudySpec:
     messages: int | None = None
     rate: float | None = 20_000.0
     max_count: int = 64  #: ITCH messages per MoldUDP64 datagram at most
+    guest_cpus: int = 2  #: Linux guests (RunSpec.guest_cpus)
     config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
     hiccups_s: float = 1.0  #: gap recorder per run (0: off)
     hiccup_threshold_ns: int = 1000
@@ -79,6 +80,7 @@ class StudySpec:
     def run_spec(self, sut: str, out: Path) -> RunSpec:
         return RunSpec(sut=sut, accel=self.accel, nic=self.nic, dataset=Path(self.dataset),
                        messages=self.messages, rate=self.rate, max_count=self.max_count,
+                       guest_cpus=self.guest_cpus,
                        config=self.config, out=out,
                        where=self.where, hiccups_s=self.hiccups_s,
                        hiccup_threshold_ns=self.hiccup_threshold_ns)

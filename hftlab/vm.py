@@ -114,6 +114,7 @@ class VmSpec:
     workdir: Path  #: serial.log and qmp.sock go here
     accel: AccelChoice
     memory_mb: int = 256
+    cpus: int = 1  #: vCPUs; the last one is the SUT's (pinned to vcpu_core)
     nic: str | None = None  #: QEMU NIC model (e1000, ...) or None
     netdev: str | None = None  #: e.g. "tap,id=n0,ifname=hft0,script=no,downscript=no"
     mac: str | None = None
@@ -128,6 +129,7 @@ class VmSpec:
 
     def command(self) -> list[str]:
         cmd = [qemu_binary(), *self.accel.args, "-cpu", self.accel.cpu, "-m", str(self.memory_mb),
+               *(["-smp", str(self.cpus)] if self.cpus > 1 else []),
                "-display", "none", "-vga", "none", "-no-reboot", "-nodefaults",
                "-serial", f"file:{self.workdir / 'serial.log'}",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -263,19 +265,21 @@ class Vm(ConsoleProcess):
             return pool.submit(asyncio.run, go()).result()
 
     def pin(self) -> list[int]:
-        """Pin the vCPU thread(s) to spec.vcpu_core and the rest of QEMU away
-        from it. Returns the vCPU thread ids."""
+        """Pin the SUT's vCPU thread (the last vCPU) to spec.vcpu_core and
+        the rest of QEMU, other vCPUs included, away from it. Returns the
+        vCPU thread ids."""
         core = self.spec.vcpu_core
         if core is None or self.proc is None:
             return []
         ncpu = os.cpu_count() or 1
         cpus = self.qmp("query-cpus-fast")
-        self.vcpu_tids = [int(c["thread-id"]) for c in cpus]
+        self.vcpu_tids = [int(c["thread-id"]) for c in sorted(cpus, key=lambda c: c["cpu-index"])]
+        sut = self.vcpu_tids[-1]
         pid = self._qemu_pid()
         others = {c for c in range(ncpu) if c != core % ncpu} or {0}
         for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task")):
             try:
-                os.sched_setaffinity(tid, {core % ncpu} if tid in self.vcpu_tids else others)
+                os.sched_setaffinity(tid, {core % ncpu} if tid == sut else others)
             except OSError:
                 pass  # a thread that ended meanwhile
         return self.vcpu_tids

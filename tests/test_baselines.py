@@ -148,6 +148,10 @@ def test_vmspec_boots_a_kernel_without_a_disk(tmp_path):
     assert "-drive" not in cmd
     assert cmd[cmd.index("-kernel") + 1].endswith("vmlinux")
     assert cmd[cmd.index("-append") + 1] == "console=ttyS0"
+    assert "-smp" not in cmd
+    two = VmSpec(image=None, workdir=tmp_path, accel=choose_accel("tcg"), kernel=tmp_path / "k",
+                 cpus=2).command()
+    assert two[two.index("-smp") + 1] == "2"
 
 
 # --- the guest image from Debian's packages -------------------------------------
@@ -225,6 +229,9 @@ def test_guest_baseline_trades_and_matches_golden(kernel, exe, sut, tmp_path):
     serial = (res.run_dir / "serial.log").read_text(errors="replace")
     assert f"BASELINE READY sut={sut}" in serial
     assert res.info["qemu_exit_status"] == 33
+    # The default guest is a tuned Linux: CPU 1 isolated and tickless for the baseline.
+    assert g["cpus"] == 2 and "guest: cpus online=0-1 isolated=1 nohz_full=1" in serial
+    assert len(res.info["vcpu_threads"]) == 2
     if sut == "linux-dpdk":  # the NIC is DPDK's: no kernel driver, no kernel ARP probe
         assert g["kernel_package"] == kernel.package and g["modules"] == ["uio", "uio_pci_generic"]
         assert set(g["phases_s"]) == {"init", "link"}
@@ -239,6 +246,9 @@ def test_guest_baseline_trades_and_matches_golden(kernel, exe, sut, tmp_path):
 @needs_root
 @pytest.mark.parametrize("sut", BASELINES)
 def test_guest_baseline_survives_hostile_frames(kernel, exe, sut, tmp_path):
-    res = run(RunSpec(sut=sut, where="guest", accel="tcg", hostile=True, out=tmp_path / "run"))
+    res = run(RunSpec(sut=sut, where="guest", accel="tcg", hostile=True, guest_cpus=1,
+                      out=tmp_path / "run"))
     _check_run(res, "guest")
     _check_hostile(res)
+    serial = (res.run_dir / "serial.log").read_text(errors="replace")
+    assert res.info["guest"]["cpus"] == 1 and "guest: cpus online=0 isolated= " in serial
