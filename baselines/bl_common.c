@@ -95,9 +95,12 @@ bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *us
 {
 	switch (opt) {
 	case BL_OPT_CONFIG: a->config_path = arg; break;
-	case BL_OPT_PEER: arg_ip(arg, &a->peer_ip, "--peer"); break;
+	case BL_OPT_PEER: arg_ip(arg, &a->peer_ip, "--peer"); a->have_peer = true; break;
 	case BL_OPT_PEER_MAC: arg_mac(arg, a->peer_mac); a->have_peer_mac = true; break;
-	case BL_OPT_KEY: a->ctl_key = bl_arg_u64(arg, UINT64_MAX, "--key", usage); break;
+	case BL_OPT_KEY:
+		a->ctl_key = bl_arg_u64(arg, UINT64_MAX, "--key", usage);
+		a->have_key = true;
+		break;
 	case BL_OPT_BIND: arg_ip(arg, &a->bind_ip, "--bind"); break;
 	case BL_OPT_MD: a->md_port = (uint16_t)bl_arg_u64(arg, 65535, "--md-port", usage); break;
 	case BL_OPT_CTL: a->ctl_port = (uint16_t)bl_arg_u64(arg, 65535, "--ctl-port", usage); break;
@@ -119,9 +122,9 @@ bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *us
 	return true;
 }
 
-void bl_args_check(const struct bl_args *a, bool have_peer_key, const char *usage)
+void bl_args_check(const struct bl_args *a, bool ok, const char *usage)
 {
-	if (!a->config_path || !have_peer_key || a->log_capacity == 0)
+	if (!ok || !a->config_path || !a->have_peer || !a->have_key || a->log_capacity == 0)
 		bl_usage_exit(usage, 2);
 }
 

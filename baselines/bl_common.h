@@ -38,7 +38,7 @@ struct bl_args {
 	struct in_addr bind_ip, peer_ip;
 	uint16_t md_port, ctl_port, order_port, src_port;
 	uint8_t peer_mac[6];
-	bool have_peer_mac;
+	bool have_peer, have_key, have_peer_mac;  /* given on the command line */
 	uint64_t ctl_key, max_messages;
 	uint32_t log_capacity;
 	int cpu;                     /* -1: do not pin */
@@ -84,8 +84,9 @@ uint64_t bl_arg_u64(const char *s, uint64_t max, const char *name, const char *u
 /* Defaults, then one option value: false when `opt` is not a common one. */
 void bl_args_defaults(struct bl_args *a);
 bool bl_parse_common(int opt, const char *arg, struct bl_args *a, const char *usage);
-/* Exits with the usage when a required option is missing. */
-void bl_args_check(const struct bl_args *a, bool have_peer_key, const char *usage);
+/* Exits with the usage when --config, --peer or --key is missing, or when
+ * the baseline's own conditions (`ok`) do not hold. */
+void bl_args_check(const struct bl_args *a, bool ok, const char *usage);
 
 /* Read the engine config, set up the engine (book memory touched now) and
  * the log; exits on a bad config. */

@@ -103,12 +103,8 @@ static void parse_args(int argc, char **argv, struct dp *p)
 	static const struct option opts[] = {
 		BL_COMMON_OPTIONS, { "port", 1, 0, O_PORT }, { "help", 0, 0, 'h' }, { 0 },
 	};
-	bool have_peer = false, have_key = false;
-
 	bl_args_defaults(&p->a);
 	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-		have_peer |= o == BL_OPT_PEER;
-		have_key |= o == BL_OPT_KEY;
 		if (bl_parse_common(o, optarg, &p->a, usage))
 			continue;
 		switch (o) {
@@ -119,7 +115,7 @@ static void parse_args(int argc, char **argv, struct dp *p)
 	if (!p->a.have_peer_mac || p->a.bind_ip.s_addr == 0)
 		fputs("linux-dpdk: --peer-mac and --bind are required (the NIC has no kernel "
 		      "interface: no ARP table, no address)\n", stderr);
-	bl_args_check(&p->a, have_peer && have_key && p->a.have_peer_mac &&
+	bl_args_check(&p->a, p->a.have_peer_mac &&
 		      p->a.bind_ip.s_addr != 0 && optind == argc, usage);
 }
 

@@ -106,15 +106,11 @@ static void parse_args(int argc, char **argv, struct pk *p)
 		BL_COMMON_OPTIONS, { "ifname", 1, 0, O_IF }, { "tpacket", 1, 0, O_TPACKET },
 		{ "block-tov", 1, 0, O_TOV }, { "help", 0, 0, 'h' }, { 0 },
 	};
-	bool have_peer = false, have_key = false;
-
 	bl_args_defaults(&p->a);
 	p->ifname = "eth0";
 	p->tpacket = 2;
 	p->block_tov_ms = PK_BLOCK_TOV;
 	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-		have_peer |= o == BL_OPT_PEER;
-		have_key |= o == BL_OPT_KEY;
 		if (bl_parse_common(o, optarg, &p->a, usage))
 			continue;
 		switch (o) {
@@ -126,7 +122,7 @@ static void parse_args(int argc, char **argv, struct pk *p)
 	}
 	if (!p->a.have_peer_mac)
 		fputs("linux-packet: --peer-mac is required (orders are whole frames)\n", stderr);
-	bl_args_check(&p->a, have_peer && have_key && p->a.have_peer_mac && optind == argc, usage);
+	bl_args_check(&p->a, p->a.have_peer_mac && optind == argc, usage);
 	if (p->tpacket < 2 || p->block_tov_ms == 0)
 		bl_usage_exit(usage, 2);
 }

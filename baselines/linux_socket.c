@@ -95,13 +95,9 @@ static void parse_args(int argc, char **argv, struct bl *b)
 	static const struct option opts[] = {
 		BL_COMMON_OPTIONS, { "busy-poll", 1, 0, O_BUSY }, { "help", 0, 0, 'h' }, { 0 },
 	};
-	bool have_peer = false, have_key = false;
-
 	bl_args_defaults(&b->a);
 	b->busy_poll_us = BL_BUSY_POLL_US;
 	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-		have_peer |= o == BL_OPT_PEER;
-		have_key |= o == BL_OPT_KEY;
 		if (bl_parse_common(o, optarg, &b->a, usage))
 			continue;
 		switch (o) {
@@ -109,7 +105,7 @@ static void parse_args(int argc, char **argv, struct bl *b)
 		default: bl_usage_exit(usage, o == 'h' ? 0 : 2);
 		}
 	}
-	bl_args_check(&b->a, have_peer && have_key && optind == argc, usage);
+	bl_args_check(&b->a, optind == argc, usage);
 }
 
 /* --- setup --------------------------------------------------------------- */

@@ -252,3 +252,21 @@ def test_guest_baseline_survives_hostile_frames(kernel, exe, sut, tmp_path):
     _check_hostile(res)
     serial = (res.run_dir / "serial.log").read_text(errors="replace")
     assert res.info["guest"]["cpus"] == 1 and "guest: cpus online=0 isolated= " in serial
+
+
+@needs_root
+def test_guest_baseline_under_icount_counts_instructions(kernel, exe, tmp_path):
+    """TCG-icount: the guest TSC counts instructions, so internal_cycles are
+    the instructions of each order's path; the 2-vCPU guest falls back to
+    one vCPU there (it does not boot under -icount) and says so."""
+    res = run(RunSpec(sut="linux-dpdk", where="guest", accel="tcg-icount", max_count=1,
+                      rate=2000, out=tmp_path / "run"))
+    _check_run(res, "guest")
+    g = res.info["guest"]
+    assert g["cpus"] == 1 and "icount" in g["cpus_note"] and "nohz_full" not in g["cmdline"]
+    assert res.info["counters"]["tsc_hz"] == pytest.approx(1e9, rel=0.01), "1 instruction = 1 ns"
+    cyc = res.latency.column("internal_cycles").to_numpy()
+    # One message per datagram: the whole path (PMD, engine, OUCH, TX) is
+    # hundreds to a few thousand instructions, never the millions a
+    # wall-clock TSC would show under TCG.
+    assert 300 < cyc.min() and (cyc < 20_000).mean() > 0.9
