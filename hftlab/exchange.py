@@ -184,19 +184,48 @@ def control_message(cmd: int, key: int) -> bytes:
     return struct.pack("<IIQ", 0x4C544348, cmd, key)
 
 
-class Replayer(threading.Thread):
+class _CLoop(threading.Thread):
+    """A C loop (hx_replay_run, hx_sink_run) on its own thread: pinned to
+    `cpus` when set (off the SUT's core), stopped through a flag it polls,
+    its failure kept as `error`."""
+
+    verb = "run"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._stop_flag = _ffi.new("volatile int *")
+        self.error: str | None = None
+        self.cpus: set[int] | None = None  #: run on these CPUs (off the SUT's core)
+
+    def _loop(self) -> tuple[int, int]:
+        """Run the C loop: (return code, errno)."""
+        raise NotImplementedError
+
+    def run(self) -> None:
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)  # this thread only
+        rc, err = self._loop()
+        if rc != 0:
+            self.error = f"{self.verb} failed: {os.strerror(err)}"
+
+    def cancel(self) -> None:
+        self._stop_flag[0] = 1
+
+
+class Replayer(_CLoop):
     """Send a Feed from `sock` to `dst` in a C loop: `dst` is (ip, port) for a
     UDP socket, or a path for a unix datagram socket (then the feed holds
     whole Ethernet frames, see Feed.frames)."""
 
+    verb = "send"
+
     def __init__(self, sock: socket.socket, feed: Feed, dst: tuple[str, int] | str, *,
                  rate: float | None = None, spin_ns: int = 20_000) -> None:
-        super().__init__(name="hftlab-replayer", daemon=True)
+        super().__init__("hftlab-replayer")
         self.sock, self.feed = sock, feed
         sock.connect(dst)
         self.sent_ns = np.zeros(feed.n_packets, np.int64)
         self._due = schedule(feed, rate)
-        self._stop_flag = _ffi.new("volatile int *")
         self._r = _ffi.new("struct hx_replay *", {
             "fd": sock.fileno(), "data": _ffi.cast("uint8_t *", feed.data.ctypes.data),
             "offsets": _ffi.cast("uint64_t *", feed.offsets.ctypes.data), "n": feed.n_packets,
@@ -204,17 +233,9 @@ class Replayer(threading.Thread):
             else _ffi.NULL,
             "spin_ns": spin_ns, "sent_ns": _ffi.cast("int64_t *", self.sent_ns.ctypes.data),
             "stop": self._stop_flag})
-        self.error: str | None = None
-        self.cpus: set[int] | None = None  #: run on these CPUs (off the SUT's core)
 
-    def run(self) -> None:
-        if self.cpus:
-            os.sched_setaffinity(0, self.cpus)  # this thread only
-        if _lib.hx_replay_run(self._r) != 0:
-            self.error = f"send failed: {os.strerror(self._r.err)}"
-
-    def cancel(self) -> None:
-        self._stop_flag[0] = 1
+    def _loop(self) -> tuple[int, int]:
+        return _lib.hx_replay_run(self._r), self._r.err
 
     @property
     def sent(self) -> int:
@@ -225,34 +246,27 @@ class Replayer(threading.Thread):
         return int(self._r.late_ns_max)
 
 
-class OrderSink(threading.Thread):
+class OrderSink(_CLoop):
     """Receive datagrams on `sock` until stopped."""
 
+    verb = "receive"
+
     def __init__(self, sock: socket.socket, max_orders: int = 1 << 20) -> None:
-        super().__init__(name="hftlab-sink", daemon=True)
+        super().__init__("hftlab-sink")
         self.sock = sock
         self.buf = np.empty(max_orders * 64, np.uint8)
         self.offsets = np.zeros(max_orders + 1, np.uint64)
         self.rx_ns = np.zeros(max_orders, np.int64)
         self.src_ip = np.zeros(max_orders, np.uint32)
-        self._stop_flag = _ffi.new("volatile int *")
         self._s = _ffi.new("struct hx_sink *", {
             "fd": sock.fileno(), "buf": _ffi.cast("uint8_t *", self.buf.ctypes.data),
             "buf_cap": len(self.buf), "offsets": _ffi.cast("uint64_t *", self.offsets.ctypes.data),
             "rx_ns": _ffi.cast("int64_t *", self.rx_ns.ctypes.data),
             "src_ip": _ffi.cast("uint32_t *", self.src_ip.ctypes.data), "max": max_orders,
             "poll_ms": 20, "stop": self._stop_flag})
-        self.error: str | None = None
-        self.cpus: set[int] | None = None  #: run on these CPUs (off the SUT's core)
 
-    def run(self) -> None:
-        if self.cpus:
-            os.sched_setaffinity(0, self.cpus)  # this thread only
-        if _lib.hx_sink_run(self._s) != 0:
-            self.error = f"receive failed: {os.strerror(self._s.err)}"
-
-    def cancel(self) -> None:
-        self._stop_flag[0] = 1
+    def _loop(self) -> tuple[int, int]:
+        return _lib.hx_sink_run(self._s), self._s.err
 
     @property
     def count(self) -> int:
