@@ -82,8 +82,8 @@ struct dp {
 	uint16_t port;
 	struct rte_mempool *pool;
 	struct net_endpoint self, peer;
-	uint8_t tx[DP_TX_FRAME];     /* the order frame; OUCH at tx + NET_UDP_HDRS */
-	uint16_t ip_id;
+	uint8_t tx[DP_TX_FRAME];     /* the order frame template; OUCH at tx + NET_UDP_HDRS */
+	uint16_t tx_len;
 	uint64_t tsc_rx;             /* the current frame's */
 	bool peer_answered;          /* an ARP reply from the peer came in */
 	const char *driver;
@@ -177,23 +177,36 @@ static void port_setup(struct dp *p)
 	memcpy(p->peer.mac, p->a.peer_mac, 6);
 	p->peer.ip = ntohl(p->a.peer_ip.s_addr);
 	p->peer.port = p->a.order_port;
+	/* Every order frame is this template plus its OUCH fields: headers
+	 * (IP ID 0, DF; checksum once) and the constant OUCH fields, as HFT-OS
+	 * pre-builds its TX buffers. */
 	ouch_encode_template(p->tx + NET_UDP_HDRS, OUCH_ENTER_LEN, p->t.eng.instance);
+	p->tx_len = (uint16_t)net_build_udp(p->tx, sizeof(p->tx), &p->self, &p->peer,
+					    OUCH_ENTER_LEN, 0);
 }
 
 /* --- transmit ------------------------------------------------------------ */
 
-/* One frame out on queue 0; false (counted by the caller) when no mbuf or
- * the TX ring is full. */
-static bool dp_send(struct dp *p, const uint8_t *frame, uint16_t len)
+/* An mbuf holding a copy of frame[0..len); NULL (counted) when the pool is
+ * empty. */
+static struct rte_mbuf *dp_tx_copy(struct dp *p, const uint8_t *frame, uint16_t len)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
 
 	if (CORE_UNLIKELY(!m)) {
 		p->c.tx_no_mbuf++;
-		return false;
+		return NULL;
 	}
 	memcpy(rte_pktmbuf_mtod(m, uint8_t *), frame, len);
 	m->data_len = m->pkt_len = len;
+	return m;
+}
+
+/* m out on queue 0; false when there is no mbuf or the TX ring is full. */
+static bool dp_xmit(struct dp *p, struct rte_mbuf *m)
+{
+	if (CORE_UNLIKELY(!m))
+		return false;
 	if (CORE_UNLIKELY(rte_eth_tx_burst(p->port, 0, &m, 1) != 1)) {
 		rte_pktmbuf_free(m);
 		return false;
@@ -206,19 +219,19 @@ static bool dp_send_arp(struct dp *p, uint16_t op, const uint8_t tha[6], uint32_
 	uint8_t f[64];
 	size_t len = net_build_arp(f, sizeof(f), op, p->self.mac, p->self.ip, tha, tpa);
 
-	return len && dp_send(p, f, (uint16_t)len);
+	return len && dp_xmit(p, dp_tx_copy(p, f, (uint16_t)len));
 }
 
-/* engine_emit_fn: the order's fields and headers into the frame, send,
- * stamp, log. */
+/* engine_emit_fn: the template into an mbuf, the order's fields into it,
+ * send, stamp, log. */
 static void dp_emit(void *ctx, const struct order_intent *o)
 {
 	struct dp *p = ctx;
+	struct rte_mbuf *m = dp_tx_copy(p, p->tx, p->tx_len);
 
-	ouch_encode_fields(p->tx + NET_UDP_HDRS, o);
-	size_t len = net_build_udp(p->tx, sizeof(p->tx), &p->self, &p->peer, OUCH_ENTER_LEN,
-				   p->ip_id++);
-	bool sent = dp_send(p, p->tx, (uint16_t)len);
+	if (CORE_LIKELY(m != NULL))
+		ouch_encode_fields(rte_pktmbuf_mtod(m, uint8_t *) + NET_UDP_HDRS, o);
+	bool sent = dp_xmit(p, m);
 	uint64_t tsc_tx = bl_tsc();
 	if (CORE_UNLIKELY(!sent)) {
 		p->c.send_errors++;

@@ -87,7 +87,7 @@ struct pk {
 	unsigned slots, slot_size, next;   /* V2 frames or V3 blocks */
 	struct net_endpoint self, peer;
 	uint8_t tx[PK_TX_FRAME];     /* the order frame; OUCH at tx + NET_UDP_HDRS */
-	uint16_t ip_id;
+	uint16_t tx_len;
 	uint64_t tsc_rx;             /* the current frame's */
 	int64_t ts_kernel_ns;        /* its ring timestamp, CLOCK_REALTIME; 0: none */
 	struct pk_counters c;
@@ -201,23 +201,25 @@ static void packet_socket_setup(struct pk *p)
 	/* The smallest receive buffer the kernel allows: md datagrams are
 	 * dropped there instead of being answered with ICMP. */
 	p->drain_fd = bl_udp_bound(p->a.bind_ip, p->a.md_port, 1);
+	/* The order frame, built once: headers (IP ID 0, DF) and the constant
+	 * OUCH fields; pk_emit writes only the order's own fields. */
 	ouch_encode_template(p->tx + NET_UDP_HDRS, OUCH_ENTER_LEN, p->t.eng.instance);
+	p->tx_len = (uint16_t)net_build_udp(p->tx, sizeof(p->tx), &p->self, &p->peer,
+					    OUCH_ENTER_LEN, 0);
 }
 
 /* --- the hot path -------------------------------------------------------- */
 
-/* engine_emit_fn: the order's fields and headers into the frame, send,
+/* engine_emit_fn: the order's fields into the pre-built frame, send,
  * stamp, log. */
 static void pk_emit(void *ctx, const struct order_intent *o)
 {
 	struct pk *p = ctx;
 
 	ouch_encode_fields(p->tx + NET_UDP_HDRS, o);
-	size_t len = net_build_udp(p->tx, sizeof(p->tx), &p->self, &p->peer, OUCH_ENTER_LEN,
-				   p->ip_id++);
-	ssize_t n = send(p->fd, p->tx, len, 0);
+	ssize_t n = send(p->fd, p->tx, p->tx_len, 0);
 	uint64_t tsc_tx = bl_tsc();
-	if (CORE_UNLIKELY(n != (ssize_t)len)) {
+	if (CORE_UNLIKELY(n != (ssize_t)p->tx_len)) {
 		p->c.send_errors++;
 		return;
 	}
