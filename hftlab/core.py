@@ -201,7 +201,7 @@ class EngineConfig:
 
 # --------------------------------------------------------------------------- ITCH -> Arrow
 def itch_schema() -> pa.Schema:
-    """Schema of decoded ITCH messages (ARCHITECTURE.md section 4, stable names)."""
+    """Schema of decoded ITCH messages (docs/architecture.md §5, stable names)."""
     return pa.schema([
         ("msg_type", pa.string()), ("stock_locate", pa.uint16()), ("tracking", pa.uint16()),
         ("timestamp_ns", pa.int64()), ("order_ref", pa.uint64()), ("new_order_ref", pa.uint64()),
@@ -408,7 +408,7 @@ def _itch_counters(c: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- orders
 def orders_from_ouch(data: bytes) -> pa.Table:
     """Decode concatenated 49-byte OUCH 4.2 Enter Order messages into the
-    orders table (ARCHITECTURE.md section 4)."""
+    orders table (docs/architecture.md §5)."""
     if len(data) % OUCH_LEN:
         raise DataError("<ouch>", len(data) - len(data) % OUCH_LEN,
                         f"OUCH order stream of {len(data)} bytes is not a multiple of {OUCH_LEN}")

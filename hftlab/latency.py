@@ -4,7 +4,7 @@ Statistics (`describe`) are exact and computed in numba (hftlab._stats);
 histograms are HdrHistogram-compatible (hftlab._hdr). Every tail percentile
 says how many samples lie beyond it, and is withheld when none does.
 
-The join is exact, never heuristic (ARCHITECTURE.md section 3): each order's
+The join is exact, never heuristic (docs/architecture.md §3): each order's
 OUCH token carries the MoldUDP64 sequence number of the message that
 triggered it; the tick frame is the market-data datagram whose
 [seq, seq + count) holds that number. t_wire_in and t_wire_out are capture
@@ -55,8 +55,8 @@ def _trigger_seq(token: str) -> int:
 
 
 def join(ticks: WireTicks, orders: WireOrders, sut: pa.Table | None, tsc_hz: int | None) -> pa.Table:
-    """One row per order seen on the wire: the columns of ARCHITECTURE.md
-    section 3 (token, trigger_seq, t_wire_in, t_wire_out, wire_ns, tsc_rx,
+    """One row per order seen on the wire: the columns of docs/architecture.md
+    §3 and §5 (token, trigger_seq, t_wire_in, t_wire_out, wire_ns, tsc_rx,
     tsc_tx, internal_ns). A tick that was sent more than once (a duplicate
     datagram) joins to its first appearance."""
     seqs = np.array([_trigger_seq(t) for t in orders.token], dtype=np.uint64)

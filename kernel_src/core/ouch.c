@@ -5,7 +5,7 @@
  * Order (49 bytes, big-endian, alpha fields space padded). Its 14-byte order
  * token is the tick-to-trade join key: two uppercase hex digits of the SUT
  * instance, then twelve of the MoldUDP64 sequence number of the message that
- * triggered the order (ARCHITECTURE.md §3), so a capture of the order can be
+ * triggered the order (docs/architecture.md §3), so a capture of the order can be
  * matched to the feed packet that caused it without any heuristics.
  *
  * Enter Order layout (OUCH 4.2): type 'O' @0, token[14] @1, side @15,

@@ -3,7 +3,7 @@
  *
  * The 14-byte order token carries the tick-to-trade join key: two hex digits
  * of instance id then twelve hex digits of the MoldUDP64 sequence number of
- * the message that triggered the order (ARCHITECTURE.md §3). Time in force 0
+ * the message that triggered the order (docs/architecture.md §3). Time in force 0
  * is Immediate Or Cancel.
  */
 #ifndef CORE_OUCH_H
