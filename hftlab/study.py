@@ -1,11 +1,15 @@
 """hftlab.study: HFT-OS against the Linux baselines, like for like (issue 6).
 
-`study(spec, out)` runs every SUT of ``spec.suts`` (HFT-OS first) in the
-guest on the same dataset, NIC, accel and rate, interleaved over
-``spec.reps`` repetitions (rep 0: hftos, linux-socket, ...; rep 1: the same
-order again), so that a slow drift of the host hits every SUT alike. Each
-run has its own directory ``OUT/<sut>-r<rep>``, and each runs the poll-loop
-gap recorder first (``hiccups_s``). Then it writes, into OUT:
+`study(spec, out)` runs every SUT of ``spec.suts`` in the guest on the
+same dataset, NIC, accel and rate, interleaved over ``spec.reps``
+repetitions, so that a slow drift of the host hits every SUT alike. The
+order rotates (`run_order`): repetition k starts at SUT k mod n and keeps
+the cyclic order (three SUTs a, b, c: rep 0 a b c, rep 1 b c a, rep 2 c a b),
+so that no SUT always runs first, on a cold host, or last, after the
+others warmed it. The first SUT of ``spec.suts`` stays the reference of the
+ratios and A/B verdicts. Each run has its own directory ``OUT/<sut>-r<rep>``,
+and each runs the poll-loop gap recorder first (``hiccups_s``). Then it
+writes, into OUT:
 
 * the study report (hftlab.report.study_report, report.html) of all runs,
   with three extra sections: the A/B verdicts of HFT-OS against each
@@ -14,16 +18,20 @@ gap recorder first (``hiccups_s``). Then it writes, into OUT:
 * figures.parquet (p50, p99, p99.9, max of wire_ns and internal_ns per SUT,
   repetitions pooled; under tcg-icount also internal_cycles, which are then
   instruction counts), ratios.parquet (HFT-OS / baseline for each), and
-  hiccups.parquet (each run's histogram).
+  hiccups.parquet (each run's histogram);
+* order.parquet: the order the runs actually ran in (rep, position, sut,
+  run directory, start and end time), also a section of report.html and
+  lines of `format_table`.
 
 `format_table(result)` is the text table `hftlab study` prints.
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -35,13 +43,25 @@ from .latency import load_run, percentiles
 from .report import StudyReport, study_report
 from .run import DEFAULT_DATASET, SUTS, RunSpec, run
 
-__all__ = ["StudySpec", "StudyResult", "study", "format_table", "QUANTILES", "COLUMNS"]
+__all__ = ["StudySpec", "StudyResult", "study", "format_table", "run_order", "QUANTILES", "COLUMNS"]
 
 QUANTILES = ("p50", "p99", "p99.9", "max")
 COLUMNS = ("wire_ns", "internal_ns")
 #: Under TCG-icount (-icount shift=0) the guest TSC counts instructions: the
 #: internal span in cycles is then the exact software cost, free of noise.
 ICOUNT_COLUMN = "internal_cycles"
+
+
+def run_order(suts: Sequence[str], reps: int) -> list[tuple[str, ...]]:
+    """The SUT order of each repetition: repetition k starts at SUT k mod n
+    (n = len(suts)) and goes on in the cyclic order of `suts`. Over any n
+    consecutive repetitions every SUT runs once in every position."""
+    if reps < 0:
+        raise ValueError(f"reps must be >= 0, not {reps}")
+    n = len(suts)
+    if n == 0:
+        return [() for _ in range(reps)]
+    return [tuple(suts[(k + i) % n] for i in range(n)) for k in range(reps)]
 
 
 def columns(accel: str) -> tuple[str, ...]:
@@ -95,6 +115,7 @@ class StudyResult:
     hiccups: pa.Table  #: sut, rep, bucket, lower_ns, upper_ns, count, time_ns
     hiccup_summary: pa.Table  #: sut, rep, gaps, gaps_per_s, lost_fraction, max_ns, ...
     report: StudyReport
+    order: pa.Table  #: rep, position, sut, run, started, ended: the order the runs ran in
 
 
 def _pooled(dirs: list[Path], column: str) -> np.ndarray:
@@ -160,6 +181,27 @@ def _html_table(t: pa.Table) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _order_table(done: list[dict]) -> pa.Table:
+    schema = pa.schema([("rep", pa.int32()), ("position", pa.int32()), ("sut", pa.string()),
+                        ("run", pa.string()), ("started", pa.timestamp("us", tz="UTC")),
+                        ("ended", pa.timestamp("us", tz="UTC"))])
+    return pa.Table.from_pylist(done, schema=schema)
+
+
+def order_by_rep(order: pa.Table) -> dict[int, list[str]]:
+    """rep -> the SUTs in the order they ran, from an order table."""
+    by: dict[int, list[tuple[int, str]]] = {}
+    for r in order.to_pylist():
+        by.setdefault(r["rep"], []).append((r["position"], r["sut"]))
+    return {rep: [s for _, s in sorted(v)] for rep, v in sorted(by.items())}
+
+
+def _order_html(order: pa.Table) -> str:
+    rows = "".join(f"<tr><td>{rep}</td><td>{html.escape(' → '.join(suts))}</td></tr>"
+                   for rep, suts in order_by_rep(order).items())
+    return f"<table><tr><th>rep</th><th>order</th></tr>{rows}</table>"
+
+
 def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int,
                cols: tuple[str, ...] = COLUMNS) -> str:
     from .compare import compare_many
@@ -184,13 +226,18 @@ def study(spec: StudySpec, out: str | Path, *,
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[Path]] = {s: [] for s in spec.suts}
     total = spec.reps * len(spec.suts)
-    for rep in range(spec.reps):
-        for i, sut in enumerate(spec.suts):
+    done: list[dict] = []  # appended as each run ends: the order used, not the one planned
+    for rep, order in enumerate(run_order(spec.suts, spec.reps)):
+        for i, sut in enumerate(order):
             say(f"{sut} r{rep}", (rep * len(spec.suts) + i) / total)
             d = out / f"{sut}-r{rep}"
+            started = dt.datetime.now(dt.timezone.utc)
             run(spec.run_spec(sut, d))
+            done.append({"rep": rep, "position": i, "sut": sut, "run": d.name,
+                         "started": started, "ended": dt.datetime.now(dt.timezone.utc)})
             runs[sut].append(d)
     say("report", 1.0)
+    order_t = _order_table(done)
     ref = spec.suts[0]
     cols = columns(spec.accel)
     fig = _figures(runs, cols)
@@ -200,13 +247,14 @@ def study(spec: StudySpec, out: str | Path, *,
                  _pooled_ab(runs, ref, spec.n_boot, cols)),
                 (f"Ratios {ref} / baseline (repetitions pooled)", _html_table(ratios)),
                 ("Hiccups: the poll loop's gaps before the feed (per run)", _html_table(summ)),
-                ("Hiccup histograms (log2 buckets)", _html_table(hist))]
+                ("Hiccup histograms (log2 buckets)", _html_table(hist)),
+                ("Run order (repetition k starts at SUT k mod n)", _order_html(order_t))]
     rep_ = study_report([d for dirs in runs.values() for d in dirs], out, n_boot=spec.n_boot,
                         sections=sections)
     for name, t in (("figures", fig), ("ratios", ratios), ("hiccups", hist),
-                    ("hiccup_summary", summ)):
+                    ("hiccup_summary", summ), ("order", order_t)):
         write_parquet(t, out / f"{name}.parquet", {})
-    return StudyResult(out, runs, fig, ratios, hist, summ, rep_)
+    return StudyResult(out, runs, fig, ratios, hist, summ, rep_, order_t)
 
 
 def _num(v) -> str:
@@ -238,4 +286,8 @@ def format_table(res: StudyResult) -> str:
             lines.append(f"{'':<12} {h['sut']:<{w}} {h['rep']:>4} {h['iterations']:>11,} "
                          f"{h['ns_per_iteration']:>8.1f} {h['gaps']:>8,} "
                          f"{100 * h['lost_fraction']:>7.2f} {h['max_ns']:>11,}")
+    if res.order.num_rows:
+        lines += ["", "run order (repetition k starts at SUT k mod n):"]
+        for rep, suts in order_by_rep(res.order).items():
+            lines.append(f"  rep {rep}: {', '.join(suts)}")
     return "\n".join(lines)
