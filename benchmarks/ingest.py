@@ -1,33 +1,49 @@
 """Capture ingestion throughput: hftlab vs dpkt, python-pcapng and scapy.
 
-Generates (with numpy, in a temporary directory) nanosecond pcaps of
-Ethernet/IPv4/UDP/MoldUDP64 frames, one ITCH 5.0 Add Order per frame, then
-measures in child processes pinned to one core:
-  * hftlab streaming batches over the whole file: packets only (layers) and
-    with ITCH decoding, packets/s;
-  * dpkt (pcap reader + Ethernet/IP/UDP parse), python-pcapng (FileScanner
-    over a pcapng copy made by editcap) and scapy (PcapReader) on a slice,
-    packets/s, and hftlab's ratio to each;
-  * peak RSS of hftlab streaming a 1 M and a 4 M packet file (memory flat in
-    file size).
-Prints the environment (CPU, versions, git revision) and a table. Usage:
-    python benchmarks/ingest.py [--packets 4000000] [--slice 200000] [--json OUT]
+Generates (with numpy, in a temporary directory) a nanosecond pcap of
+--packets Ethernet/IPv4/UDP/MoldUDP64 frames, one ITCH 5.0 Add Order per
+frame, and a pcapng copy of the same packets (editcap). Every reader gets
+the same protocol, in its own child process pinned to one core: the whole
+file, --warmup untimed passes, then --reps timed passes; the table gives the
+median, min and max of the timed passes, packets/s at the median, and how
+many times faster hftlab is (median against median, on the same file):
+
+  pcap input:   hftlab (layers), hftlab (+ITCH decode), dpkt (pcap Reader +
+                Ethernet/IP/UDP parse), scapy (PcapReader + layer fields);
+  pcapng input: hftlab (layers), hftlab (+ITCH decode), dpkt (pcapng Reader
+                + Ethernet/IP/UDP parse), python-pcapng (FileScanner: block
+                fields only, no layer decode).
+
+Every reader must count every packet of the file, or the script fails. The
+slowest reader (scapy, ~2 k packets/s on this 2-core machine) sets the
+default size: the input is shrunk for everyone, never for one reader.
+
+Separately, hftlab alone (not a comparison) streams a --rss-small and a
+--rss-big packet file, same protocol: its throughput at scale and its peak
+RSS (memory flat in file size). Prints the environment (hftlab._env plus
+library versions) and the tables. Usage:
+    python benchmarks/ingest.py [--packets 30000] [--reps 5] [--warmup 1]
+                                [--rss-small 1000000] [--rss-big 4000000] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
 
 FRAME = 14 + 20 + 8 + 20 + 2 + 36     # Ethernet, IPv4, UDP, MoldUDP64 header, one ITCH 'A'
 
@@ -69,155 +85,182 @@ def _pin() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
-def run_hftlab(path: str, payloads: bool, limit: int | None) -> dict:
+def read_hftlab(path: str, payloads: bool) -> int:
     from hftlab.capture import iter_batches
-    for _ in iter_batches(path, batch_size=1 << 10, payloads=payloads):   # warm the JIT cache
-        break
-    t = time.perf_counter()
-    n = 0
-    for b in iter_batches(path, payloads=payloads):
-        n += b.packets.num_rows
-        if limit and n >= limit:
-            break
-    return {"packets": n, "seconds": time.perf_counter() - t}
+    return sum(b.packets.num_rows for b in iter_batches(path, payloads=payloads))
 
 
-def run_dpkt(path: str, limit: int) -> dict:
+def read_dpkt(path: str) -> int:
     import dpkt
-    t = time.perf_counter()
     n = 0
     with open(path, "rb") as fh:
-        for ts, buf in dpkt.pcap.Reader(fh):
+        reader = dpkt.pcapng.Reader(fh) if path.endswith(".pcapng") else dpkt.pcap.Reader(fh)
+        for ts, buf in reader:
             eth = dpkt.ethernet.Ethernet(buf)
             ip = eth.data
             _ = (ts, eth.src, eth.dst, eth.type, ip.src, ip.dst, ip.p, ip.data.sport, ip.data.dport)
             n += 1
-            if n >= limit:
-                break
-    return {"packets": n, "seconds": time.perf_counter() - t}
+    return n
 
 
-def run_pcapng(path: str, limit: int) -> dict:
+def read_pcapng(path: str) -> int:
     from pcapng import FileScanner
     from pcapng.blocks import EnhancedPacket
-    t = time.perf_counter()
     n = 0
     with open(path, "rb") as fh:
         for block in FileScanner(fh):
             if isinstance(block, EnhancedPacket):
                 _ = (block.timestamp, block.packet_len, block.packet_data)
                 n += 1
-                if n >= limit:
-                    break
-    return {"packets": n, "seconds": time.perf_counter() - t}
+    return n
 
 
-def run_scapy(path: str, limit: int) -> dict:
+def read_scapy(path: str) -> int:
     from scapy.all import IP, UDP, Ether, PcapReader
-    t = time.perf_counter()
     n = 0
-    for pkt in PcapReader(path):
-        _ = (pkt.time, pkt[Ether].src, pkt[IP].src, pkt[UDP].dport)
-        n += 1
-        if n >= limit:
-            break
-    return {"packets": n, "seconds": time.perf_counter() - t}
+    with PcapReader(path) as reader:
+        for pkt in reader:
+            _ = (pkt.time, pkt[Ether].src, pkt[IP].src, pkt[UDP].dport)
+            n += 1
+    return n
+
+
+READERS = {
+    "hftlab": ("hftlab (layers)", "Arrow batches, Ethernet/IP/UDP columns",
+               lambda p: read_hftlab(p, False)),
+    "hftlab_itch": ("hftlab (+ITCH decode)", "as above + MoldUDP64/ITCH tables",
+                    lambda p: read_hftlab(p, True)),
+    "dpkt": ("dpkt", "Reader + Ethernet/IP/UDP objects", read_dpkt),
+    "scapy": ("scapy PcapReader", "packets + Ether/IP/UDP fields", read_scapy),
+    "pcapng": ("python-pcapng FileScanner", "blocks: ts, len, data (no layers)", read_pcapng),
+}
+PEERS = {"pcap": ("hftlab", "hftlab_itch", "dpkt", "scapy"),
+         "pcapng": ("hftlab", "hftlab_itch", "dpkt", "pcapng")}
 
 
 def child(argv: list[str]) -> None:
+    """One reader on one file: warmup untimed passes, then reps timed ones."""
     _pin()
-    kind, path, arg = argv[0], argv[1], argv[2]
-    limit = int(arg) if arg != "-" else None
-    fn = {"hftlab": lambda: run_hftlab(path, False, limit), "hftlab_itch": lambda: run_hftlab(path, True, limit),
-          "dpkt": lambda: run_dpkt(path, limit), "pcapng": lambda: run_pcapng(path, limit),
-          "scapy": lambda: run_scapy(path, limit)}[kind]
-    out = fn()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kind, path, warmup, reps = argv[0], argv[1], int(argv[2]), int(argv[3])
+    fn = READERS[kind][2]
+    counts, times = [], []
+    for i in range(warmup + reps):
+        t = time.perf_counter()
+        n = fn(path)
+        dt_s = time.perf_counter() - t
+        counts.append(n)
+        if i >= warmup:
+            times.append(dt_s)
+    out = {"counts": counts, "times_s": times,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(json.dumps(out))
 
 
-def measure(kind: str, path: Path, limit: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, str(path), str(limit) if limit else "-"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def measure(kind: str, path: Path, warmup: int, reps: int, expect: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, str(path), str(warmup), str(reps)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"{kind} on {path.name} failed (exit {res.returncode}):\n{res.stderr[-2000:]}")
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    out["pps"] = out["packets"] / out["seconds"]
+    if set(out["counts"]) != {expect}:
+        raise SystemExit(f"{kind} on {path.name} counted {out['counts']} packets, the file has {expect:,}")
+    t = out["times_s"]
+    out.update(packets=expect, reps=len(t), warmup=warmup, median_s=statistics.median(t), min_s=min(t),
+               max_s=max(t), pps=expect / statistics.median(t))
     return out
 
 
 def environment() -> dict:
-    import dpkt
-    import numba
-    import pyarrow
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "hftlab/capture"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent.parent).stdout.strip()
-    except OSError:
-        rev, dirty = "?", ""
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-                "pyarrow": pyarrow.__version__, "dpkt": dpkt.__version__}
-    for mod in ("pcapng", "scapy"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hftlab._env import environment as hftlab_env
+    versions = {}
+    for dist in ("numpy", "numba", "pyarrow", "dpkt", "python-pcapng", "scapy"):
         try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:
-            versions[mod] = "?"
-    return {"cpu": cpu, "cores_used": 1, "kernel": platform.release(), "git": rev + ("+dirty" if dirty else ""),
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = "not installed"
+    return {**hftlab_env(), "cores_used": 1, "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "versions": versions}
+
+
+def _table(title: str, rows: list[tuple[str, str, dict]], ref: dict) -> list[str]:
+    head = (f"{'reader':26} {'work per packet':40} {'packets':>8} {'median s':>9} {'min s':>8} "
+            f"{'max s':>8} {'M pkt/s':>8} {'hftlab x':>9} {'RSS MB':>7}")
+    lines = [title, head, "-" * len(head)]
+    for name, work, m in rows:
+        lines.append(f"{name:26} {work:40} {m['packets']:>8,} {m['median_s']:>9.4f} {m['min_s']:>8.4f} "
+                     f"{m['max_s']:>8.4f} {m['pps'] / 1e6:>8.3f} {m['median_s'] / ref['median_s']:>9.1f} "
+                     f"{m['peak_rss_mb']:>7.0f}")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--packets", type=int, default=4_000_000)
-    ap.add_argument("--small", type=int, default=1_000_000, help="packets of the second file (RSS check)")
-    ap.add_argument("--slice", type=int, default=200_000, help="packets for dpkt and python-pcapng")
-    ap.add_argument("--scapy-slice", type=int, default=20_000)
+    ap.add_argument("--packets", type=int, default=30_000,
+                    help="packets of the compared file, the same for every reader")
+    ap.add_argument("--reps", type=int, default=5, help="timed passes per reader")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed passes per reader first")
+    ap.add_argument("--rss-small", type=int, default=1_000_000, help="hftlab-only scale/RSS file (0: off)")
+    ap.add_argument("--rss-big", type=int, default=4_000_000, help="hftlab-only scale/RSS file (0: off)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if args.reps < 1 or args.warmup < 0 or args.packets < 1:
+        ap.error("--packets and --reps must be >= 1, --warmup >= 0")
+    if not shutil.which("editcap"):
+        raise SystemExit("editcap (Wireshark tools, installed by make setup) is missing")
     env = environment()
+    r: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="hftlab-bench-") as tmp:
-        big, small, ng = Path(tmp, "big.pcap"), Path(tmp, "small.pcap"), Path(tmp, "slice.pcapng")
+        files = {"pcap": Path(tmp, "input.pcap"), "pcapng": Path(tmp, "input.pcapng")}
         t = time.perf_counter()
-        write_pcap(big, args.packets)
-        write_pcap(small, args.small)
+        write_pcap(files["pcap"], args.packets)
+        subprocess.run(["editcap", "-F", "pcapng", str(files["pcap"]), str(files["pcapng"])], check=True,
+                       capture_output=True)
         gen_s = time.perf_counter() - t
-        have_editcap = shutil.which("editcap") is not None
-        if have_editcap:
-            subprocess.run(["editcap", "-F", "pcapng", "-r", str(big), str(ng), f"1-{args.slice}"], check=True,
-                           capture_output=True)
-        r = {"hftlab": measure("hftlab", big, None), "hftlab_itch": measure("hftlab_itch", big, None),
-             "hftlab_small": measure("hftlab", small, None),
-             "dpkt": measure("dpkt", big, args.slice), "scapy": measure("scapy", big, args.scapy_slice)}
-        if have_editcap:
-            r["pcapng"] = measure("pcapng", ng, args.slice)
-            r["hftlab_pcapng"] = measure("hftlab", ng, None)
-        sizes = {"big": big.stat().st_size, "small": small.stat().st_size}
+        sizes = {k: f.stat().st_size for k, f in files.items()}
+        for fmt, peers in PEERS.items():
+            for kind in peers:
+                print(f"  measuring {kind} on {fmt} ...", file=sys.stderr, flush=True)
+                r[f"{fmt}:{kind}"] = measure(kind, files[fmt], args.warmup, args.reps, args.packets)
+        for label, n in (("small", args.rss_small), ("big", args.rss_big)):
+            if n:
+                f = Path(tmp, f"{label}.pcap")
+                write_pcap(f, n)
+                sizes[label] = f.stat().st_size
+                print(f"  measuring hftlab on the {n:,}-packet file ...", file=sys.stderr, flush=True)
+                r[f"scale_{label}"] = measure("hftlab", f, args.warmup, args.reps, n)
+                f.unlink()
     print(f"environment: {json.dumps(env)}")
-    print(f"generated {args.packets:,} + {args.small:,} MoldUDP64 frames ({FRAME} B) in {gen_s:.1f} s; "
-          f"files {sizes['big'] / 2**20:.0f} MiB and {sizes['small'] / 2**20:.0f} MiB")
-    h = r["hftlab"]["pps"]
-    rows = [("hftlab (layers)", "whole file", r["hftlab"]), ("hftlab (+ITCH decode)", "whole file", r["hftlab_itch"]),
-            ("dpkt 1.9 eth/ip/udp", f"first {args.slice:,}", r["dpkt"]),
-            ("scapy PcapReader", f"first {args.scapy_slice:,}", r["scapy"])]
-    if "pcapng" in r:
-        rows += [("python-pcapng FileScanner", f"{args.slice:,} pcapng", r["pcapng"]),
-                 ("hftlab on the same pcapng", f"{args.slice:,} pcapng", r["hftlab_pcapng"])]
-    print(f"{'reader':28} {'input':18} {'packets':>10} {'seconds':>8} {'M pkt/s':>8} {'hftlab x':>9} {'peak RSS MB':>11}")
-    for name, inp, m in rows:
-        ratio = h / m["pps"]
-        if name.startswith("python-pcapng"):
-            ratio = r["hftlab_pcapng"]["pps"] / m["pps"]
-        print(f"{name:28} {inp:18} {m['packets']:>10,} {m['seconds']:>8.3f} {m['pps'] / 1e6:>8.3f} "
-              f"{ratio:>9.1f} {m['peak_rss_mb']:>11.0f}")
-    print(f"peak RSS streaming: {args.small:,} pkts ({sizes['small'] / 2**20:.0f} MiB) "
-          f"{r['hftlab_small']['peak_rss_mb']:.0f} MB; {args.packets:,} pkts ({sizes['big'] / 2**20:.0f} MiB) "
-          f"{r['hftlab']['peak_rss_mb']:.0f} MB")
-    targets = {">= 5 M packets/s": h >= 5e6, ">= 50x dpkt": h / r["dpkt"]["pps"] >= 50,
-               "RSS flat (4x file, < 1.25x RSS)": r["hftlab"]["peak_rss_mb"] < 1.25 * r["hftlab_small"]["peak_rss_mb"]}
+    print(f"input: {args.packets:,} MoldUDP64 frames ({FRAME} B, one ITCH 'A' each) generated in {gen_s:.1f} s; "
+          f"pcap {sizes['pcap'] / 2**20:.1f} MiB, pcapng copy {sizes['pcapng'] / 2**20:.1f} MiB")
+    print(f"protocol, every reader alike: the whole file, {args.warmup} untimed warm-up pass(es), then "
+          f"{args.reps} timed passes, in a child process pinned to one core; median/min/max of the "
+          f"{args.reps}; 'hftlab x' = reader's median / hftlab (layers)'s median on the same file\n")
+    for fmt, peers in PEERS.items():
+        rows = [(READERS[k][0], READERS[k][1], r[f"{fmt}:{k}"]) for k in peers]
+        print("\n".join(_table(f"{fmt} input ({args.packets:,} packets, {args.reps} reps each)", rows,
+                               r[f"{fmt}:hftlab"])) + "\n")
+    if "scale_small" in r or "scale_big" in r:
+        print(f"hftlab alone at scale (not a comparison; same protocol, {args.reps} reps):")
+        for label, n in (("small", args.rss_small), ("big", args.rss_big)):
+            if f"scale_{label}" in r:
+                m = r[f"scale_{label}"]
+                print(f"  {n:>10,} packets ({sizes[label] / 2**20:4.0f} MiB): median {m['median_s']:.3f} s "
+                      f"(min {m['min_s']:.3f}, max {m['max_s']:.3f}), {m['pps'] / 1e6:.2f} M pkt/s, "
+                      f"peak RSS {m['peak_rss_mb']:.0f} MB")
+    dpkt_x = r["pcap:dpkt"]["median_s"] / r["pcap:hftlab"]["median_s"]
+    targets = {f">= 50x dpkt (pcap input, {args.packets:,} packets, medians)": dpkt_x >= 50}
+    if "scale_big" in r:
+        targets[f">= 5 M packets/s (hftlab, {args.rss_big:,} packets, median)"] = r["scale_big"]["pps"] >= 5e6
+    if "scale_small" in r and "scale_big" in r:
+        targets["RSS flat (4x file, < 1.25x RSS)"] = (r["scale_big"]["peak_rss_mb"]
+                                                      < 1.25 * r["scale_small"]["peak_rss_mb"])
     print("targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()))
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "results": r, "sizes": sizes,
+                                         "protocol": {"packets": args.packets, "warmup": args.warmup,
+                                                      "reps": args.reps},
                                          "targets": targets}, indent=2))
 
 
