@@ -1,24 +1,37 @@
-"""ITCH decode and trading-path throughput, in one run (issue 2, "Benchmark").
+"""ITCH decode and trading-path throughput: hftlab vs Python decoders, same input (issue 2, "Benchmark").
 
-    python3 benchmarks/core.py [--messages 3000000] [--reps 3] [--slice 200000]
-                               [--no-install] [--json OUT.json]
+    python3 benchmarks/core.py [--messages 1000000] [--reps 5] [--warmup 1]
+                               [--c-reps N] [--no-install] [--json OUT.json]
 
-Figures, not assertions. On one synthetic ITCH 5.0 file (hftlab.synth when it
-is importable, else the RITCH sample repeated with its zero length prefixes
-replaced by the real lengths), built in a temporary directory:
+Figures, not assertions. On one synthetic ITCH 5.0 file of --messages
+messages (hftlab.synth when it is importable, else the repository's RITCH
+sample, datasets/ritch/ex20101224.TEST_ITCH_50, repeated with its zero
+length prefixes replaced by the real lengths), built in a temporary
+directory, every decoder reads the whole file:
 
-* hftlab.core.read_itch: the whole file into an Arrow table (C decoder);
-* a plain-Python struct decoder written below, into the same Arrow columns,
-  on the first --slice messages (extrapolated, and labelled so);
+* hftlab.core.read_itch: the file into an Arrow table (C decoder);
+* a plain-Python struct decoder written below, into the same Arrow columns
+  (checked equal to read_itch's);
 * an ITCH parser from PyPI (itchfeed, pure Python, parse into its message
-  objects; pip-installed here if missing unless --no-install), on the slice;
-* build/bench_engine (benchmarks/c/bench_engine.c, -O2): ns per message of
-  itch_decode alone and of the whole engine path, with hftlab's default
-  EngineConfig, for the default 2^20-order book and a 2^14-order one.
+  objects, no Arrow; pip-installed here if missing unless --no-install);
+
+with the same protocol: --warmup untimed runs each, then --reps timed runs
+each, interleaved (repetition k starts at decoder k mod n), in this process.
+The table gives the median, min and max of the timed runs, messages/s at the
+median and how many times faster read_itch is (median against median).
+The pure-Python peers decode ~0.15-0.2 M msg/s here (2 cores shared), which
+sets the default size; it is the same for every decoder.
+
+Then build/bench_engine (benchmarks/c/bench_engine.c, -O2) on the same file,
+1 untimed warm-up and --c-reps (default --reps) timed passes of each path: ns
+per message of itch_decode alone and of the whole engine path, with
+hftlab's default EngineConfig, for the default 2^20-order book and a
+2^14-order one.
 
 Targets (issue 2): >= 20 M msg/s decode in C, >= 5 M msg/s into Arrow from
-Python. The environment (CPU, kernel, Python, numpy, pyarrow, git revision)
-is printed first and stored with the results by --json.
+Python. The environment (hftlab._env: CPU, kernel, Python, git revision,
+plus numpy, pyarrow, load) is printed first and stored with the results by
+--json.
 """
 from __future__ import annotations
 
@@ -38,7 +51,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-RITCH = Path("/work/shared/data/itch/ritch/ex20101224.TEST_ITCH_50")
+RITCH = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
@@ -97,16 +110,6 @@ def _repeat_ritch(path: Path, n: int, why: str) -> str:
     return f"RITCH sample repeated to {n:,} messages, real length prefixes ({why})"
 
 
-def _slice(src: Path, dst: Path, n: int) -> int:
-    """Copy the first n framed messages of src to dst; returns how many."""
-    buf, off, k = src.read_bytes(), 0, 0
-    while k < n and off + 2 < len(buf):
-        ln = int.from_bytes(buf[off:off + 2], "big") or core.ITCH_LENGTHS[chr(buf[off + 2])]
-        off, k = off + 2 + ln, k + 1
-    dst.write_bytes(buf[:off])
-    return k
-
-
 # --------------------------------------------------------------------------- plain Python
 # ITCH 5.0 §4 layouts, big-endian, type byte first: (struct format, {column: field index}).
 # Common header: type @0, locate u16, tracking u16, timestamp u48 (6 bytes).
@@ -140,8 +143,8 @@ _PLAIN: dict[bytes, tuple[str, dict[str, int]]] = {
 _PLAIN_COLS = ("order_ref", "new_order_ref", "side", "shares", "stock", "price", "match_number")
 
 
-def plain_decode(buf: bytes, limit: int) -> pa.Table:
-    """Decode up to `limit` framed messages with struct into Arrow columns."""
+def plain_decode(buf: bytes, limit: int | None = None) -> pa.Table:
+    """Decode up to `limit` framed messages (all: None) with struct into Arrow columns."""
     plan = {}
     for t, (fmt, fields) in _PLAIN.items():
         s = struct.Struct(fmt)
@@ -152,6 +155,7 @@ def plain_decode(buf: bytes, limit: int) -> pa.Table:
     mt, loc, trk, ts = cols["msg_type"], cols["stock_locate"], cols["tracking"], cols["timestamp_ns"]
     rest = [cols[c] for c in _PLAIN_COLS]
     off, n, end = 0, 0, len(buf)
+    limit = end if limit is None else limit
     while n < limit and off + 2 < end:
         size, unpack, idx = plan[buf[off + 2]]
         off += 2
@@ -220,18 +224,28 @@ def bench_c(path: Path, cfg: Path, order_cap: int, reps: int) -> dict[str, Any]:
     return json.loads(out)
 
 
-def _timed(fn: Callable[[], Any], reps: int, warmup: int = 0) -> tuple[list[float], Any]:
-    """Wall times of reps calls after warmup untimed ones. Only the last
-    result is kept, and each one is dropped before the next call, so that
-    a 300 MB table is never alive twice."""
-    times, res = [], None
-    for i in range(warmup + reps):
-        res = None
-        t0 = time.perf_counter()
-        res = fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times, res
+def measure(fns: dict[str, Callable[[], Any]], warmup: int, reps: int) -> dict[str, dict[str, Any]]:
+    """warmup untimed then reps timed calls of every function, interleaved:
+    repetition k starts at function k mod n. Each result is dropped before
+    the next call (a large table is never alive twice); the last one of each
+    is kept for the checks."""
+    names = list(fns)
+    out: dict[str, dict[str, Any]] = {k: {"times_s": [], "result": None} for k in names}
+    for k in range(warmup + reps):
+        for i in range(len(names)):
+            name = names[(k + i) % len(names)]
+            out[name]["result"] = None
+            t0 = time.perf_counter()
+            res = fns[name]()
+            dt_s = time.perf_counter() - t0
+            out[name]["result"] = res
+            del res
+            if k >= warmup:
+                out[name]["times_s"].append(dt_s)
+    for m in out.values():
+        t = m["times_s"]
+        m.update(reps=len(t), median_s=statistics.median(t), min_s=min(t), max_s=max(t))
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -239,37 +253,43 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env = environment()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hftlab-bench-") as tmp:
-        path, small = Path(tmp) / "feed.itch", Path(tmp) / "slice.itch"
+        path = Path(tmp) / "feed.itch"
         made = build_input(path, args.messages)
-        n_slice = _slice(path, small, args.slice)
         env["input"] = f"{made}; {path.stat().st_size / 1e6:.1f} MB"
-
-        times, n = _timed(lambda: core.read_itch(path).num_rows, args.reps, warmup=1)
-        rows.append({"path": "hftlab.core.read_itch -> Arrow", "messages": n,
-                     "seconds": min(times), "median_s": statistics.median(times),
-                     "note": f"whole file, {args.reps} reps after 1 warm-up"})
-
-        times, t = _timed(lambda: plain_decode(small.read_bytes(), n_slice), 1)
-        env["plain_agrees"] = _agrees(t, core.read_itch(small))
-        rows.append({"path": "plain Python struct -> Arrow", "messages": t.num_rows,
-                     "seconds": times[0], "median_s": times[0],
-                     "note": f"first {t.num_rows:,}; whole file extrapolated: "
-                             f"{times[0] * n / t.num_rows:.1f} s"})
-
         desc, parse = pypi_parser(not args.no_install)
-        if parse is not None:
-            times, k = _timed(lambda: parse(small), 1)
-            rows.append({"path": f"PyPI {desc} -> objects", "messages": k, "seconds": times[0],
-                         "median_s": times[0], "note": f"first {k:,}, no Arrow; whole file "
-                                                       f"extrapolated: {times[0] * n / k:.1f} s"})
         env["pypi_parser"] = desc
+        fns: dict[str, Callable[[], Any]] = {
+            "hftlab": lambda: core.read_itch(path),
+            "plain": lambda: plain_decode(path.read_bytes()),
+        }
+        if parse is not None:
+            fns["pypi"] = lambda: parse(path)
+        res = measure(fns, args.warmup, args.reps)
+        n = res["hftlab"]["result"].num_rows
+        env["plain_agrees"] = _agrees(res["plain"]["result"], res["hftlab"]["result"])
+        if not env["plain_agrees"]:
+            raise SystemExit("the plain Python decoder disagrees with hftlab.core.read_itch")
+        if parse is not None and res["pypi"]["result"] != n:
+            raise SystemExit(f"{desc} parsed {res['pypi']['result']:,} messages, read_itch {n:,}")
+        labels = {"hftlab": ("hftlab.core.read_itch -> Arrow", "C decoder, whole file"),
+                  "plain": ("plain Python struct -> Arrow", "same columns, checked equal"),
+                  "pypi": (f"PyPI {desc} -> objects", "its message objects, no Arrow")}
+        for key, m in res.items():
+            rows.append({"path": labels[key][0], "messages": n, "reps": m["reps"], "warmup": args.warmup,
+                         "seconds": m["min_s"], "median_s": m["median_s"], "min_s": m["min_s"],
+                         "max_s": m["max_s"], "times_s": m["times_s"], "note": labels[key][1]})
+        del res, fns
 
         cfg = Path(tmp) / "engine_config.bin"
         cfg.write_bytes(core.EngineConfig.default().to_bytes())
-        c_runs = {cap: bench_c(path, cfg, cap, args.c_reps) for cap in (1 << 20, 1 << 14)}
+        c_reps = args.c_reps or args.reps
+        c_runs = {cap: bench_c(path, cfg, cap, c_reps) for cap in (1 << 20, 1 << 14)}
     first = c_runs[1 << 20]
     env["c_cpu"] = first["cpu"]
+    c_rows: list[dict[str, Any]] = []
     for cap, r in c_runs.items():
+        if r["messages"] != n:
+            raise SystemExit(f"bench_engine read {r['messages']:,} messages, read_itch {n:,}")
         names = ("decode", "frame+decode", "on_message", "on_packet") if cap == 1 << 20 else (
             "on_message", "on_packet")
         for name in names:
@@ -278,30 +298,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "on_message": "C engine_on_message", "on_packet": "C engine_on_packet"}[name]
             if name.startswith("on_"):
                 label += f" (2^{cap.bit_length() - 1} book)"
-            rows.append({"path": label, "messages": r["messages"],
-                         "seconds": p["ns_min"] * r["messages"] / 1e9,
-                         "median_s": p["ns_median"] * r["messages"] / 1e9,
-                         "note": f"{p['ns_median']:.1f} ns/msg median ({p['ns_min']:.1f}..{p['ns_max']:.1f}), "
-                                 f"{r['reps']} reps, {r['orders']} orders, full_orders {r['full_orders']}"})
-    return {"env": env, "rows": rows, "c": {str(k): v for k, v in c_runs.items()}}
+            c_rows.append({"path": label, "messages": r["messages"], "reps": r["reps"],
+                           "ns_median": p["ns_median"], "ns_min": p["ns_min"], "ns_max": p["ns_max"],
+                           "seconds": p["ns_min"] * r["messages"] / 1e9,
+                           "median_s": p["ns_median"] * r["messages"] / 1e9,
+                           "note": f"{r['orders']} orders, full_orders {r['full_orders']}"})
+    return {"env": env, "rows": rows, "c_rows": c_rows, "protocol": {
+        "messages": n, "warmup": args.warmup, "reps": args.reps, "c_reps": c_reps},
+        "c": {str(k): v for k, v in c_runs.items()}}
 
 
 def report(res: dict[str, Any]) -> None:
-    env, rows = res["env"], res["rows"]
+    env, rows, c_rows, proto = res["env"], res["rows"], res["c_rows"], res["protocol"]
     print("environment:")
     for k, v in env.items():
         print(f"  {k:12} {v}")
-    base = rows[0]["messages"] / rows[0]["median_s"]
-    print(f"\n{'path':48} {'messages':>10} {'median s':>9} {'M msg/s':>8} {'best':>7} {'x hftlab':>9}  note")
+    print(f"\nPython decoders, the whole file ({proto['messages']:,} messages) for each: {proto['warmup']} "
+          f"untimed warm-up run(s), then {proto['reps']} timed runs each, interleaved; median/min/max of the "
+          f"{proto['reps']}; 'hftlab x' = decoder's median / read_itch's median")
+    head = (f"{'decoder':44} {'messages':>10} {'median s':>9} {'min s':>9} {'max s':>9} {'M msg/s':>8} "
+            f"{'hftlab x':>9}  note")
+    print(head + "\n" + "-" * len(head))
+    base = rows[0]["median_s"]
     for r in rows:
-        rate = r["messages"] / r["median_s"]
-        r["mmsgs"] = rate / 1e6
-        r["mmsgs_best"] = r["messages"] / r["seconds"] / 1e6
-        print(f"{r['path']:48} {r['messages']:>10,} {r['median_s']:>9.3f} {rate / 1e6:>8.2f} "
-              f"{r['mmsgs_best']:>7.2f} {rate / base:>9.2f}  {r['note']}")
-    print("(M msg/s at the median repetition, 'best' at the fastest; Python slices run once; "
-          "'x hftlab' is the median rate over hftlab.core.read_itch's)")
-    c_dec = next(r["mmsgs"] for r in rows if r["path"].startswith("C itch_decode"))
+        r["mmsgs"] = r["messages"] / r["median_s"] / 1e6
+        r["mmsgs_best"] = r["messages"] / r["min_s"] / 1e6
+        print(f"{r['path']:44} {r['messages']:>10,} {r['median_s']:>9.3f} {r['min_s']:>9.3f} "
+              f"{r['max_s']:>9.3f} {r['mmsgs']:>8.2f} {r['median_s'] / base:>9.1f}  {r['note']}")
+    print(f"\nC core (build/bench_engine), the same file: 1 untimed warm-up, then {proto['c_reps']} timed "
+          f"passes of each path; ns per message, median/min/max of the {proto['c_reps']}")
+    head = f"{'path':44} {'messages':>10} {'median ns':>9} {'min ns':>9} {'max ns':>9} {'M msg/s':>8}  note"
+    print(head + "\n" + "-" * len(head))
+    for r in c_rows:
+        r["mmsgs"] = 1e3 / r["ns_median"]
+        print(f"{r['path']:44} {r['messages']:>10,} {r['ns_median']:>9.1f} {r['ns_min']:>9.1f} "
+              f"{r['ns_max']:>9.1f} {r['mmsgs']:>8.2f}  {r['note']}")
+    c_dec = next(r["mmsgs"] for r in c_rows if r["path"].startswith("C itch_decode"))
     arrow = rows[0]["mmsgs"]
     print("\ntargets, judged at the median:")
     print(f"target >= {TARGET_C_DECODE:.0f} M msg/s decode in C:      {c_dec:6.1f}  "
@@ -312,13 +344,17 @@ def report(res: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=3_000_000, help="messages in the test file")
-    ap.add_argument("--reps", type=int, default=5, help="repetitions of read_itch")
-    ap.add_argument("--c-reps", type=int, default=5, help="repetitions inside bench_engine")
-    ap.add_argument("--slice", type=int, default=200_000, help="messages for the Python decoders")
+    ap.add_argument("--messages", type=int, default=1_000_000,
+                    help="messages in the test file, the same for every decoder")
+    ap.add_argument("--reps", type=int, default=5, help="timed runs per Python decoder")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs per Python decoder first")
+    ap.add_argument("--c-reps", type=int, default=None, help="timed passes inside bench_engine "
+                    "(default: --reps; at most 50)")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install a PyPI parser")
     ap.add_argument("--json", type=Path, help="also write the results and environment here")
     args = ap.parse_args(argv)
+    if args.reps < 1 or args.warmup < 0 or args.messages < 1:
+        ap.error("--messages and --reps must be >= 1, --warmup >= 0")
     res = run(args)
     report(res)
     if args.json:
