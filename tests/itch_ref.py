@@ -9,6 +9,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repo_paths import MOLDUDP64, RITCH, SYNTH  # noqa: F401  (the data the tests read)
+
 # ITCH 5.0 message lengths including the type byte (spec sections 1.1-1.13).
 LENGTHS = {
     "S": 12, "R": 39, "H": 25, "Y": 20, "L": 26, "V": 35, "W": 12, "K": 28, "J": 35, "h": 21,
@@ -18,12 +20,6 @@ LENGTHS = {
 # Offset of the 8-byte stock field per type, where the type has one.
 STOCK_AT = {"R": 11, "H": 11, "Y": 11, "L": 15, "K": 11, "J": 11, "h": 11, "O": 11, "A": 24,
             "F": 24, "P": 24, "Q": 19, "I": 28, "N": 11}
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-RITCH = SHARED / "itch" / "ritch" / "ex20101224.TEST_ITCH_50"
-BBEKELE = SHARED / "itch" / "bbekele" / "sample.itch"
-OMI = SHARED / "itch" / "omi-pcap"
-
 
 def iter_framed(data: bytes):
     """(offset, message) for each message of NASDAQ's file framing; a zero

@@ -13,7 +13,7 @@ references are
 * the formats the origin READMEs state: 350 MHz counters, keyframes each
   second (Fusion) or twice a second (the Arista config: ``rate 2``).
 Synthetic frames (built here) cover wraps, gaps, truncation and streaming.
-The shared samples are read from ../shared/data, never copied.
+The device samples are the repository's captures/trailers (captures/README.md).
 """
 from __future__ import annotations
 
@@ -26,9 +26,7 @@ import pytest
 
 from hftlab import capture
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "trailers"
-needs_data = pytest.mark.skipif(not DATA.is_dir(),
-                                reason="../shared/data/trailers (third-party captures) not present")
+from repo_paths import TRAILERS as DATA
 
 ARISTA = ["ptpKFbeforeFCS.pcap", "ptpKFreplaceFCS.pcap"]
 FUSION = ["exa.mode.append-compat.pcap", "exa.mode.append.pcap", "exa.mode.fcs-compat.pcap",
@@ -105,8 +103,7 @@ def data_rows(t):
     return [i for i, k in enumerate(kinds) if not (k or "").endswith("_keyframe")]
 
 
-# ------------------------------------------------------------------ shared samples
-@needs_data
+# ------------------------------------------------------------------ device samples
 @pytest.mark.parametrize("folder,name,mode", SAMPLES)
 def test_samples_decode_and_auto_agrees(folder: str, name: str, mode: str) -> None:
     path = DATA / folder / name
@@ -150,7 +147,6 @@ def test_samples_decode_and_auto_agrees(folder: str, name: str, mode: str) -> No
     assert auto.column("trailer_kind").to_pylist() == kinds
 
 
-@needs_data
 @pytest.mark.parametrize("folder,name,mode", SAMPLES)
 def test_samples_predict_each_keyframe(tmp_path: Path, folder: str, name: str, mode: str) -> None:
     """A probe stamped with keyframe k's counter, put just before keyframe k,
@@ -182,7 +178,6 @@ def test_samples_predict_each_keyframe(tmp_path: Path, folder: str, name: str, m
     assert err.max() < 10**6
 
 
-@needs_data
 def test_samples_streaming_equals_whole() -> None:
     path = DATA / "cisco-n3550-exablaze" / "pingout.pcap"
     whole = capture.read(path, trailer="fusion").packets
@@ -192,7 +187,6 @@ def test_samples_streaming_equals_whole() -> None:
         assert [v for p in parts for v in p.column(col).to_pylist()] == whole.column(col).to_pylist()
 
 
-@needs_data
 def test_samples_untouched_without_counter_mode() -> None:
     path = DATA / "arista-7150-keyframes" / "ptpKFreplaceFCS.pcap"
     for mode in (None, "metamako", "exablaze"):

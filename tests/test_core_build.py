@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import DATASETS, ROOT
+
 CORE = ROOT / "kernel_src" / "core"
 FUZZ_MK = ROOT / "tests" / "fuzz"
-SHARED_ITCH = ROOT.parent / "shared" / "data" / "itch"
 ALLOWED_SYSTEM = {"stdint.h", "stddef.h", "stdbool.h"}
 ALLOWED_UNDEFINED = {"memcpy", "memset", "memmove", "memcmp"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
@@ -103,7 +103,7 @@ def test_c_freestanding_symbols(build: Path) -> None:
     undefined = {name for _, name in _nm(["-u"], objs)}
     extra = undefined - defined - ALLOWED_UNDEFINED
     assert not extra, f"freestanding core needs symbols the kernel does not provide: {sorted(extra)}"
-    # ARCHITECTURE.md: no globals the host cannot instantiate twice.
+    # docs/architecture.md: no globals the host cannot instantiate twice.
     writable = sorted(f"{name} ({kind})" for kind, name in _nm(["--defined-only"], objs)
                       if kind in "bBdDCgGsS")
     assert not writable, f"writable globals in the core: {writable}"
@@ -112,8 +112,7 @@ def test_c_freestanding_symbols(build: Path) -> None:
 def test_d_codec_selftest_under_sanitizers(build: Path) -> None:
     p = _make(f"BUILD={build}", "test_codecs", cwd_mk=FUZZ_MK)
     assert p.returncode == 0, p.stderr[-3000:]
-    data = SHARED_ITCH if SHARED_ITCH.is_dir() else Path("/work/shared/data/itch")
-    r = _run([str(build / "test_codecs"), str(data)], timeout=120)
+    r = _run([str(build / "test_codecs"), str(DATASETS)], timeout=120)
     tail = r.stdout.strip().splitlines()[-1:] or [""]
     assert r.returncode == 0, f"test_codecs exit {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     m = re.fullmatch(r"(\d+) passed, 0 failed", tail[0])
@@ -157,6 +156,8 @@ def test_e_libfuzzer_harnesses(build: Path, tmp_path: Path) -> None:
     p = _make(f"BUILD={build}", "fuzz", "seeds", cwd_mk=FUZZ_MK)
     assert p.returncode == 0, p.stderr[-3000:]
     fz = build / "fuzz"
+    # the seeds include windows of datasets/ritch (fuzz_seeds.c: WINDOWS of them)
+    assert len(list((fz / "seeds" / "engine").glob("seed-window-*"))) == 8
     n_engine, _ = _fuzz(fz / "fuzz_engine", 15, tmp_path / "c-engine", fz / "seeds" / "engine",
                         tmp_path / "a-engine")
     n_net, _ = _fuzz(fz / "fuzz_net", 5, tmp_path / "c-net", fz / "seeds" / "net", tmp_path / "a-net")

@@ -1,8 +1,12 @@
-"""The C core against real ITCH data, read independently with struct."""
+"""The C core against ITCH data the repository carries, read independently
+with struct: RITCH's sample (zero length prefixes), a `hftlab synth` session
+(real length prefixes, as NASDAQ frames files) and MoldUDP64 captures
+written by tcpdump (captures/moldudp64, made by scripts/make-captures.py)."""
 from __future__ import annotations
 
 import collections
 import hashlib
+import struct
 
 import pyarrow as pa
 import pytest
@@ -10,12 +14,9 @@ import pytest
 from hftlab import core
 from hftlab.errors import DataError
 
-from itch_ref import BBEKELE, LENGTHS, OMI, RITCH, RefEngine, iter_framed, mold_messages, \
+from itch_ref import LENGTHS, MOLDUDP64, RITCH, SYNTH, RefEngine, iter_framed, mold_messages, \
     ouch_orders, parse, pcap_udp_payloads
-
-needs_shared = pytest.mark.skipif(not RITCH.exists(), reason="../shared/data is not present "
-                                  "(a user's clone has no ../shared)")
-pytestmark = needs_shared
+from repo_paths import RITCH_COUNTS, SYNTH_COUNTS, read_counts
 
 
 def test_lengths_match_spec():
@@ -23,12 +24,7 @@ def test_lengths_match_spec():
 
 
 def _expected_counts() -> dict[str, int]:
-    out = {}
-    for line in (RITCH.parent / "EXPECTED-counts.txt").read_text().splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and len(parts[0]) == 1:
-            out[parts[0]] = int(parts[1])
-    return out
+    return read_counts(RITCH_COUNTS)
 
 
 def test_ritch_counts_equal_published_counts():
@@ -41,7 +37,7 @@ def test_ritch_counts_equal_published_counts():
     assert dict(types) == _expected_counts()
 
 
-@pytest.mark.parametrize("path", [RITCH, BBEKELE], ids=["ritch", "bbekele"])
+@pytest.mark.parametrize("path", [RITCH, SYNTH], ids=["ritch", "synth"])
 def test_every_field_equals_struct_reading(path):
     data = path.read_bytes()
     ref = [(off, parse(m)) for off, m in iter_framed(data)]
@@ -57,11 +53,37 @@ def test_every_field_equals_struct_reading(path):
                 assert got[k] is None, (off, k, got)
 
 
-def test_bbekele_real_session_counts():
-    counts = collections.Counter(chr(m[0]) for _, m in iter_framed(BBEKELE.read_bytes()))
+def test_synth_length_prefixed_counts():
+    """No real NASDAQ file head is redistributable here; a `hftlab synth`
+    session stands in: NASDAQ's framing with every length prefix real."""
+    data = SYNTH.read_bytes()
+    framed = list(iter_framed(data))
+    for off, m in framed:
+        (prefix,) = struct.unpack_from(">H", data, off)
+        assert prefix == len(m) == LENGTHS[chr(m[0])], off
+    counts = collections.Counter(chr(m[0]) for _, m in framed)
     c: dict = {}
-    core.read_itch(BBEKELE, counters=c)
-    assert c["by_type"] == dict(counts) == {"S": 1, "R": 993, "H": 3, "Y": 3}
+    t = core.read_itch(SYNTH, counters=c)
+    assert c["by_type"] == dict(counts) == read_counts(SYNTH_COUNTS)
+    assert t.num_rows == c["messages"] == 2000
+    assert c["unknown_type"] == c["bad_length"] == c["empty"] == 0
+    assert set(counts) - set("SRHAFEXDUP") == {"C"}   # a type RITCH's sample lacks
+
+
+def test_real_prefix_is_followed(tmp_path):
+    """A message whose prefix says one byte more than its type: the reader
+    steps by the prefix (the next message still decodes) and counts it."""
+    data = SYNTH.read_bytes()
+    framed = list(iter_framed(data))
+    off, m = framed[100]
+    bad = data[:off] + struct.pack(">H", len(m) + 1) + m + b"Z" + data[off + 2 + len(m):]
+    p = tmp_path / "bad.itch"
+    p.write_bytes(bad)
+    c: dict = {}
+    rows = core.read_itch(p, counters=c).to_pylist()
+    assert c["bad_length"] == 1 and c["messages"] == len(framed) - 1 == len(rows)
+    assert rows[100]["file_offset"] == off + 2 + len(m) + 1
+    assert {k: rows[100][k] for k in parse(framed[101][1])} == parse(framed[101][1])
 
 
 def test_chosen_messages():
@@ -74,33 +96,54 @@ def test_chosen_messages():
         ("A", "BOB", "B", 1000, 53167)
 
 
-omi_pcaps = sorted(OMI.glob("*/*.pcap")) if OMI.exists() else []
+# file, messages of RITCH in it, datagrams, duplicates (datagrams, messages), heartbeats, ends
+CAPTURES = {
+    "ritch-packed.pcap": (3000, 87, (0, 0), 0, 0),
+    "ritch-single-vlan100.pcap": (400, 400, (0, 0), 0, 0),
+    "ritch-session.pcap": (600, 80, (1, 8), 3, 1),
+}
 
 
-@pytest.mark.parametrize("pcap", omi_pcaps, ids=[f"{p.parent.name[:6]}/{p.stem}" for p in omi_pcaps])
-def test_omi_moldudp64_pcaps(pcap):
-    """Real MoldUDP64 datagrams: every message decodes to the struct reading,
-    and the engine's packet path counts exactly the blocks in them."""
-    payloads = pcap_udp_payloads(pcap)
-    assert payloads
+@pytest.mark.parametrize("name", CAPTURES)
+def test_moldudp64_captures(name):
+    """MoldUDP64 datagrams captured by tcpdump: every message decodes to the
+    struct reading, the sequence numbers carry RITCH's messages in order, and
+    the engine counts exactly what the datagrams hold and trades as the
+    golden model on the same messages."""
+    n_msgs, n_dgrams, (dup, dup_msgs), heartbeats, ends = CAPTURES[name]
+    payloads = pcap_udp_payloads(MOLDUDP64 / name)
+    assert len(payloads) == n_dgrams
+    ritch = [m for _, m in iter_framed(RITCH.read_bytes())]
     eng = core.Engine()
-    want_msgs = 0
+    by_seq: dict[int, bytes] = {}
+    blocks = hb = end = 0
     for p in payloads:
-        _, _, msgs = mold_messages(p)
-        want_msgs += len(msgs)
-        for m in msgs:
+        session, seq, msgs = mold_messages(p)
+        assert session.startswith(b"RITCH0000")
+        (count,) = struct.unpack_from(">H", p, 18)
+        hb += count == 0
+        end += count == 0xFFFF
+        blocks += len(msgs)
+        for i, m in enumerate(msgs):
+            assert by_seq.setdefault(seq + i, m) == m
             got = core.decode_itch(m, framed=False).to_pylist()
-            if LENGTHS.get(chr(m[0])) == len(m):
-                assert len(got) == 1
-                for k, v in parse(m).items():
-                    assert got[0][k] == v, (k, got[0], parse(m))
-            else:
-                assert got == []
+            assert len(got) == 1 and LENGTHS[chr(m[0])] == len(m)
+            for k, v in parse(m).items():
+                assert got[0][k] == v, (k, got[0], parse(m))
         eng.feed_packet(p)
+    assert sorted(by_seq) == list(range(1, n_msgs + 1))
+    assert [by_seq[s] for s in range(1, n_msgs + 1)] == ritch[:n_msgs]
+    assert (blocks - n_msgs, hb, end) == (dup_msgs, heartbeats, ends)
     c = eng.counters()
-    assert c["mold"]["malformed"] == 0
-    assert c["itch"]["messages"] + c["itch"]["bad_length"] + c["itch"]["unknown_type"] \
-        + c["mold"]["duplicate_messages"] == want_msgs
+    assert c["mold"] == {
+        "packets": n_dgrams, "messages": n_msgs, "heartbeats": heartbeats, "end_of_session": ends,
+        "gaps": 0, "gap_messages": 0, "duplicates": dup, "duplicate_messages": dup_msgs,
+        "malformed": 0, "sessions_full": 0, "after_end": 0}
+    assert c["itch"]["messages"] == n_msgs
+    assert c["itch"]["bad_length"] == c["itch"]["unknown_type"] == c["itch"]["empty"] == 0
+    golden = core.golden(RITCH, messages=n_msgs)
+    assert c["orders"] == golden.orders.num_rows > 0
+    assert eng.ouch() == golden.ouch
 
 
 def _ref_orders(cfg: core.EngineConfig, path, messages=None):

@@ -248,8 +248,6 @@ def test_random_feeds_never_break_a_risk_limit(msgs, order_shares, max_pos, rate
 
 def test_kill_switch_stops_everything():
     from itch_ref import RITCH, iter_framed
-    if not RITCH.exists():
-        pytest.skip("../shared/data is not present")
     cfg = core.EngineConfig(risk=core.RiskConfig(kill=True))
     res = core.golden(RITCH, cfg)
     assert res.orders.num_rows == 0
@@ -299,16 +297,84 @@ def test_random_bytes_never_crash():
     assert c["mold"]["malformed"] > 0 and c["mold"]["packets"] > 0
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_random_itch_buffers_decode_or_raise(seed, tmp_path):
-    rng = random.Random(seed)
-    data = bytes(rng.getrandbits(8) for _ in range(20000))
+def _walk_frames(data: bytes):
+    """NASDAQ file framing, restated: a non-zero 2-byte prefix is the length;
+    a zero prefix means the length the type implies, and an unknown type
+    there cannot be resynchronised; a message running past the end is
+    truncated. Returns (frames, error, offset of the frame in error)."""
+    off, frames = 0, []
+    while off < len(data):
+        if len(data) - off < 2:
+            return frames, "truncated", off
+        (n,) = struct.unpack_from(">H", data, off)
+        if n == 0:
+            if len(data) - off == 2:
+                return frames, "truncated", off
+            n = LENGTHS.get(chr(data[off + 2]), 0)
+            if n == 0:
+                return frames, "cannot be resynchronised", off
+        if n > len(data) - off - 2:
+            return frames, "truncated", off
+        frames.append((off, data[off + 2: off + 2 + n]))
+        off += 2 + n
+    return frames, None, off
+
+
+def _random_framed(rng: random.Random, chunks: int) -> bytes:
+    """Frames with random contents: right-length messages (real or zero
+    prefix), wrong lengths, unknown types, random prefixes over random bytes."""
+    out = bytearray()
+    types = sorted(LENGTHS)
+    for _ in range(chunks):
+        kind = rng.randrange(5)
+        t = rng.choice(types)
+        if kind <= 1:
+            n, prefix = LENGTHS[t], rng.choice([0, LENGTHS[t]])
+        elif kind == 2:
+            n = max(1, LENGTHS[t] + rng.choice([-3, -1, 1, 5]))
+            prefix = n
+        elif kind == 3:
+            t, n = rng.choice("abcdgZz0~"), rng.randrange(1, 60)
+            prefix = n
+        else:
+            n = rng.randrange(1, 60)
+            out += struct.pack(">H", n) + bytes(rng.getrandbits(8) for _ in range(n))
+            continue
+        out += struct.pack(">H", prefix) + t.encode() + bytes(rng.getrandbits(8) for _ in range(n - 1))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_itch_buffers_decode_or_raise(seed):
+    """Random frames read as a framed ITCH buffer decode to every frame,
+    each counted as the spec says (a message, a bad length or an unknown
+    type); the same with random bytes after them raises DataError at exactly
+    the offset where the framing breaks, naming why."""
     from hftlab.errors import DataError
-    try:
-        c: dict = {}
-        core.decode_itch(data, counters=c)
-    except DataError as exc:
-        assert exc.offset is not None and 0 <= exc.offset <= len(data)
+    rng = random.Random(seed)
+    data = _random_framed(rng, 400)
+    if seed % 2:
+        data += bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 300)))
+    frames, why, at = _walk_frames(data)
+    if seed % 2:
+        assert why is not None, "the random tail happened to frame exactly; pick another seed"
+        with pytest.raises(DataError) as info:
+            core.decode_itch(data, counters={})
+        assert info.value.offset == at and why in str(info.value), (at, str(info.value))
+        return
+    assert why is None and len(frames) == 400
+    c: dict = {}
+    rows = core.decode_itch(data, counters=c).to_pylist()
+    kinds = collections.Counter(
+        "unknown_type" if chr(m[0]) not in LENGTHS else
+        "messages" if len(m) == LENGTHS[chr(m[0])] else "bad_length" for _, m in frames)
+    assert min(kinds["messages"], kinds["bad_length"], kinds["unknown_type"]) > 0
+    assert {k: c[k] for k in ("messages", "bad_length", "unknown_type", "empty")} == \
+        {"messages": kinds["messages"], "bad_length": kinds["bad_length"],
+         "unknown_type": kinds["unknown_type"], "empty": 0}
+    good = [(off, m) for off, m in frames if LENGTHS.get(chr(m[0])) == len(m)]
+    assert [r["file_offset"] for r in rows] == [off for off, _ in good]
+    assert [r["msg_type"] for r in rows] == [chr(m[0]) for _, m in good]
 
 
 def test_trigger_beyond_token_range_never_trades():

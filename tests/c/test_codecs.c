@@ -10,14 +10,17 @@
  *      -Ikernel_src/core tests/c/test_codecs.c kernel_src/core/itch.c \
  *      kernel_src/core/moldudp64.c kernel_src/core/net.c kernel_src/core/ouch.c \
  *      -o /tmp/test_codecs
- *   /tmp/test_codecs [DATA_DIR]     # DATA_DIR defaults to /work/shared/data/itch
+ *   /tmp/test_codecs datasets       # DATA_DIR: the repository's datasets/ folder
  *
- * Decode throughput (build the same sources with -O2 and no sanitizers):
- *   /tmp/bench_codecs --bench [DATA_DIR]
+ * tests/test_core_build.py builds it (tests/fuzz/Makefile) and passes the
+ * datasets folder of the checkout it runs in. Decode throughput (build the
+ * same sources with -O2 and no sanitizers):
+ *   /tmp/bench_codecs --bench datasets
  *
- * What it covers: known-answer decodes of the two sample ITCH files (RITCH's
- * zero-prefixed ex20101224.TEST_ITCH_50, bbekele's length-prefixed
- * sample.itch), every type's exact length and field offsets, MoldUDP64
+ * What it covers: known-answer decodes of the two sample ITCH files
+ * (RITCH's zero-prefixed ritch/ex20101224.TEST_ITCH_50, and
+ * synth/synth-2000-seed7.itch, written by `hftlab synth` with NASDAQ's real
+ * length prefixes), every type's exact length and field offsets, MoldUDP64
  * pack/parse/iterate and sequencing (gap, duplicate, partial overlap,
  * heartbeat, end of session, full session table), UDP/ARP build and parse
  * (RFC 1071 checksum known answer, corrupted and truncated frames), OUCH
@@ -49,7 +52,7 @@ static void check(bool ok, const char *what, const char *file, int line)
 }
 #define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
 
-static const char *data_dir = "/work/shared/data/itch";
+static const char *data_dir; /* argv: the repository's datasets/ folder */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -307,21 +310,34 @@ static void test_itch_ritch(void)
 	free(buf);
 }
 
-static void test_itch_bbekele(void)
+/* `hftlab synth --messages 2000 --seed 7`: every length prefix is real, and
+ * the counts are datasets/synth/EXPECTED-counts.txt's. */
+static void test_itch_synth(void)
 {
 	size_t len, frames;
-	uint8_t *buf = load_file("bbekele/sample.itch", &len);
-	CHECK(buf != NULL);
+	uint8_t *buf = load_file("synth/synth-2000-seed7.itch", &len);
+	CHECK(buf != NULL && len == 71938);
 	if (buf == NULL)
 		return;
 	struct itch_counters c;
 	struct itch_msg first;
-	static const uint64_t counts[] = {1, 993, 3, 3};
+	static const uint64_t counts[] = {2, 8, 1369, 29, 143, 16, 87, 162, 114, 70};
 	CHECK(decode_file(buf, len, &c, &first, &frames));
-	CHECK(frames == 1000 && c.messages == 1000);
-	CHECK(only_types(&c, "SRHY", counts));
+	CHECK(frames == 2000 && c.messages == 2000);
+	CHECK(only_types(&c, "SRAFECXDUP", counts));
 	CHECK(c.unknown_type == 0 && c.bad_length == 0 && c.empty == 0);
 	CHECK(first.type == 'S' && first.event_code == 'O');
+	/* every frame is found by its prefix, none by the type-implied length */
+	struct itch_frame f;
+	size_t off = 0, real = 0;
+	while (itch_frame_next(buf, len, &off, &f) == ITCH_FRAME_OK)
+		real += f.prefix != 0 && f.prefix == f.len;
+	CHECK(real == 2000 && off == len);
+	/* The first R at byte 14: prefix 39, locate 1, stock "AAPL    ". */
+	struct itch_msg r;
+	CHECK(buf[14] == 0 && buf[15] == 39);
+	CHECK(itch_decode(buf + 16, 39, &r) == ITCH_OK);
+	CHECK(r.type == 'R' && r.stock_locate == 1 && memcmp(r.stock, "AAPL    ", 8) == 0);
 	free(buf);
 }
 
@@ -876,7 +892,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"itch_present", test_itch_present},
 	{"itch_offsets", test_itch_offsets},
 	{"itch_ritch", test_itch_ritch},
-	{"itch_bbekele", test_itch_bbekele},
+	{"itch_synth", test_itch_synth},
 	{"itch_framing_edges", test_itch_framing_edges},
 	{"mold_roundtrip", test_mold_roundtrip},
 	{"mold_sequencing", test_mold_sequencing},
@@ -894,8 +910,12 @@ int main(int argc, char **argv)
 {
 	bool do_bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
 	int argi = do_bench ? 2 : 1;
-	if (argc > argi)
-		data_dir = argv[argi];
+	if (argc != argi + 1) {
+		fprintf(stderr, "usage: %s [--bench] DATA_DIR   (the repository's datasets/ folder)\n",
+			argv[0]);
+		return 2;
+	}
+	data_dir = argv[argi];
 	if (do_bench)
 		return bench();
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -1,13 +1,13 @@
 /*
  * fuzz_seeds.c - writes the small seed corpora of the two fuzz harnesses.
  *
- *   fuzz_seeds OUTDIR [ITCH_FILE]
+ *   fuzz_seeds OUTDIR ITCH_FILE
  *
  * writes OUTDIR/engine/seed-* (input layout of fuzz_engine.c: a selector
  * byte, then u16-length-prefixed MoldUDP64 datagrams) and OUTDIR/net/seed-*
- * (Ethernet frames and ITCH file fragments for fuzz_net.c). Without
- * ITCH_FILE (a clone without ../shared) only the hand-made seeds are written;
- * tests/fuzz/Makefile passes the RITCH sample. The seeds are generated at build
+ * (Ethernet frames and ITCH file fragments for fuzz_net.c): hand-made seeds
+ * and windows of ITCH_FILE; tests/fuzz/Makefile passes the repository's
+ * datasets/ritch/ex20101224.TEST_ITCH_50. The seeds are generated at build
  * time, never committed, and built with the core's own framing and encoders
  * (itch_frame_next, mold_pack_*, net_build_*), so no wire layout is restated
  * here except the few ITCH messages of the hand-made scenario.
@@ -290,13 +290,13 @@ static void mkdir_p(const char *path)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: fuzz_seeds OUTDIR [ITCH_FILE]\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: fuzz_seeds OUTDIR ITCH_FILE\n");
 		return 2;
 	}
 	char eng[4096], net[4096];
 	size_t flen = 0;
-	const uint8_t *file = argc > 2 ? load(argv[2], &flen) : NULL;
+	const uint8_t *file = load(argv[2], &flen);
 
 	snprintf(eng, sizeof eng, "%s/engine", argv[1]);
 	snprintf(net, sizeof net, "%s/net", argv[1]);
