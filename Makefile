@@ -27,7 +27,7 @@ demo: core-check
 	$(HFTLAB) run --sut hftos --dataset $(DATASET) --out $(RUN_DIR)
 
 test:
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -rs tests
 
 core:
 	$(MAKE) -C kernel_src core-freestanding core-host core-san

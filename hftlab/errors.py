@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "HftlabError",
+    "RegistryUnreachableError",
     "RunError",
     "ToolMissingError",
 ]
@@ -46,6 +47,16 @@ class DataError(HftlabError):
 
 class BuildError(HftlabError):
     """Building the C core, the bootloader, the runtime or the disk image failed."""
+
+
+class RegistryUnreachableError(BuildError):
+    """A package registry (Debian's archive, through apt) could not be reached.
+
+    Raised only on a concrete observation (apt reporting that it could not
+    resolve or connect to the archive's host), never for "some apt command
+    failed": a package that lacks a module, a 404 or a broken package list are
+    plain `BuildError`s. The machine is offline; nothing in hftlab is wrong.
+    """
 
 
 class ToolMissingError(HftlabError):

@@ -49,7 +49,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BuildError, ToolMissingError
+from .errors import BuildError, RegistryUnreachableError, ToolMissingError
 
 __all__ = ["GuestKernel", "cache_dir", "kernel_package", "fetch_kernel", "extract_vmlinux", "guest_phases",
            "module_depends", "Cpio", "build_initrd", "guest_vm", "INIT_SCRIPT", "KERNEL_ARGS"]
@@ -132,27 +132,46 @@ class GuestKernel:
         return [self.modules[m] for m in sorted(need, key=order.index)]
 
 
-def _apt(*args: str, cwd: Path | None = None) -> str:
+#: What apt prints when it cannot reach an archive's host at all (apt's
+#: methods/connect.cc and the resolver's strerror texts): a name that does not
+#: resolve, a connection refused, timed out or without a route. Seen here from
+#: `apt-get download` in a network namespace without a network:
+#: "E: Failed to fetch http://deb.debian.org/... Temporary failure resolving 'deb.debian.org'".
+_UNREACHABLE = re.compile(
+    r"Temporary failure resolving|Could not resolve|Could not connect to|Unable to connect to"
+    r"|Connection timed out|Network is unreachable|No route to host|Failed to connect")
+
+
+def _unreachable(output: str) -> str | None:
+    """The line of apt's output that says the registry could not be reached, if any."""
+    for line in output.splitlines():
+        if _UNREACHABLE.search(line):
+            return line.strip()
+    return None
+
+
+def _apt_run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     exe = shutil.which(args[0])
     if not exe:
         raise ToolMissingError(args[0], "a Debian system with apt (apt-get, apt-cache, dpkg-deb)")
-    p = subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False)
+    return subprocess.run([exe, *args[1:]], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def _apt(*args: str, cwd: Path | None = None) -> str:
+    """Run an apt tool; its stdout. A failure is a BuildError, and a
+    RegistryUnreachableError when apt says it could not reach the archive."""
+    p = _apt_run(*args, cwd=cwd)
     if p.returncode != 0:
-        raise BuildError(f"`{' '.join(args)}` failed: {(p.stderr or p.stdout).strip()[-800:]}")
+        msg = f"`{' '.join(args)}` failed: {(p.stderr or p.stdout).strip()[-800:]}"
+        why = _unreachable(p.stderr + "\n" + p.stdout)
+        if why:
+            raise RegistryUnreachableError(f"Debian's registry cannot be reached: {why} ({msg})")
+        raise BuildError(msg)
     return p.stdout
 
 
-def kernel_package(meta: str = "linux-image-amd64") -> tuple[str, str]:
-    """(package, version) of the kernel image Debian's ``meta`` package
-    depends on now. apt-cache needs the package lists: as root, a missing
-    list is fetched once with ``apt-get update``."""
-    try:
-        deps = _apt("apt-cache", "depends", meta)
-    except BuildError:
-        if os.geteuid() != 0:
-            raise
-        _apt("apt-get", "update", "-q")
-        deps = _apt("apt-cache", "depends", meta)
+def _kernel_from_lists(meta: str) -> tuple[str, str]:
+    deps = _apt("apt-cache", "depends", meta)
     for line in deps.splitlines():
         line = line.strip()
         if line.startswith("Depends:") and "linux-image-" in line:
@@ -164,13 +183,45 @@ def kernel_package(meta: str = "linux-image-amd64") -> tuple[str, str]:
     pol = _apt("apt-cache", "policy", pkg)
     for line in pol.splitlines():
         if line.strip().startswith("Candidate:"):
-            return pkg, line.split(":", 1)[1].strip()
+            version = line.split(":", 1)[1].strip()
+            if version and version != "(none)":
+                return pkg, version
     raise BuildError(f"apt-cache policy {pkg}: no candidate version")
 
 
+def kernel_package(meta: str = "linux-image-amd64") -> tuple[str, str]:
+    """(package, version) of the kernel image Debian's ``meta`` package
+    depends on now. apt-cache needs the package lists: as root, a missing
+    list is fetched once with ``apt-get update``; when that update could not
+    reach the archive (apt-get update warns and exits 0 then), the failure is
+    a RegistryUnreachableError."""
+    try:
+        return _kernel_from_lists(meta)
+    except BuildError:
+        if os.geteuid() != 0:
+            raise
+    upd = _apt_run("apt-get", "update", "-q")
+    why = _unreachable(upd.stderr + "\n" + upd.stdout)
+    if upd.returncode != 0 and not why:
+        raise BuildError(f"`apt-get update -q` failed: {(upd.stderr or upd.stdout).strip()[-800:]}")
+    try:
+        return _kernel_from_lists(meta)
+    except RegistryUnreachableError:
+        raise
+    except BuildError as exc:
+        if why:
+            raise RegistryUnreachableError(
+                f"Debian's registry cannot be reached: `apt-get update` said {why!r}, and the "
+                f"package lists do not name the kernel ({exc})") from exc
+        raise
+
+
 def _cached_kernels() -> list[Path]:
+    """Complete cached kernels (every module this hftlab needs), oldest name first."""
     root = cache_dir()
-    return sorted(p.parent for p in root.glob("linux-image-*/kernel.json")) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(p.parent for p in root.glob("linux-image-*/kernel.json") if _complete(p.parent))
 
 
 def _load(d: Path) -> GuestKernel:
@@ -193,15 +244,25 @@ def _complete(d: Path) -> bool:
 def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
     """The guest kernel, from the cache or fetched and unpacked into it.
 
-    Without package lists or a registry (apt-cache or apt-get failing) an
-    already cached kernel is used when ``offline_ok``."""
+    When Debian's registry cannot be reached (apt says so: see
+    RegistryUnreachableError) an already cached kernel is used if
+    ``offline_ok``; without one the RegistryUnreachableError says both. Any
+    other failure (apt, a package without a module this hftlab needs, ...)
+    is a BuildError even when a cached kernel exists: it is a bug to fix,
+    not a machine that is offline."""
     try:
-        pkg, version = kernel_package()
-    except (BuildError, ToolMissingError):
+        return _fetch_kernel()
+    except RegistryUnreachableError as exc:
         cached = _cached_kernels()
         if offline_ok and cached:
             return _load(cached[-1])
-        raise
+        raise RegistryUnreachableError(
+            f"{exc}; and no guest kernel is cached under {cache_dir()}" if not cached else str(exc)
+        ) from exc
+
+
+def _fetch_kernel() -> GuestKernel:
+    pkg, version = kernel_package()
     d = cache_dir() / f"{pkg}_{version}"
     if _complete(d):
         return _load(d)
@@ -212,18 +273,26 @@ def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
         t = Path(tmp)
         os.chmod(t, 0o755)  # apt-get download runs as _apt where it can
         _apt("apt-get", "download", f"{pkg}={version}", cwd=t)
-        deb = next(t.glob("*.deb"))
-        _apt("dpkg-deb", "-x", str(deb), str(t / "x"))
+        debs = list(t.glob("*.deb"))
+        if len(debs) != 1:
+            raise BuildError(f"apt-get download {pkg}={version} left {len(debs)} .deb files in {t}")
+        _apt("dpkg-deb", "-x", str(debs[0]), str(t / "x"))
         stage = t / "stage"
         stage.mkdir()
         _unpack(t / "x", stage, pkg, version)
-        stage.rename(d)
+        try:
+            stage.rename(d)
+        except OSError as exc:  # another process unpacked the same kernel meanwhile
+            if not _complete(d):
+                raise BuildError(f"cannot move the unpacked kernel to {d}: {exc}") from exc
     return _load(d)
 
 
 def _unpack(x: Path, out: Path, pkg: str, version: str) -> None:
     """Keep the kernel and the NIC modules (with their dependencies)."""
-    bz = next((x / "boot").glob("vmlinuz-*"))
+    bz = next((x / "boot").glob("vmlinuz-*"), None)
+    if bz is None:
+        raise BuildError(f"the package {pkg}={version} has no boot/vmlinuz-*")
     release = bz.name[len("vmlinuz-"):]
     shutil.copy2(bz, out / "bzImage")
     vmlinux = None

@@ -8,14 +8,20 @@
   uio_pci_generic, hugepages and the e1000 PMD) trade and match the golden
   model bit for bit, and hostile frames reach them without a crash;
 * the guest kernel comes from Debian's packages inside the test run and is
-  cached between runs (skipped when neither the registry nor a cache is
-  there).
+  cached between runs. The tests that boot it skip only when Debian's
+  registry cannot be reached (apt says so) and no kernel is cached; any other
+  failure of the fetch (apt, a module missing from the package) fails them.
+  How a fetch failure is told apart is tested with stand-in apt tools, and
+  (as root) with the real apt in a network namespace without a network.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,11 +29,13 @@ import pytest
 
 from hftlab import guest
 from hftlab.baselines import BASELINES, baseline_binary, build_baseline
-from hftlab.errors import BuildError, ToolMissingError
+from hftlab.build import toolchain
+from hftlab.errors import BuildError, RegistryUnreachableError
 from hftlab.net import netns_list
 from hftlab.run import RunSpec, run
 from hftlab.vm import VmSpec, choose_accel
 
+ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="netns, veth and tap need root")
 
 
@@ -40,8 +48,8 @@ def exe() -> Path:
 def kernel() -> guest.GuestKernel:
     try:
         return guest.fetch_kernel()
-    except (BuildError, ToolMissingError) as exc:
-        pytest.skip(f"no guest kernel: neither Debian's registry nor a cache ({exc})")
+    except RegistryUnreachableError as exc:  # nothing else is a reason to skip
+        pytest.skip(f"no guest kernel: {exc}")
 
 
 # --- without root -----------------------------------------------------------------
@@ -80,22 +88,173 @@ def test_dpdk_baseline_checks_its_arguments_before_the_eal(tmp_path):
     assert p.returncode == 2 and "--bind" in p.stderr and "EAL:" not in p.stderr + p.stdout
 
 
-def test_doctor_lists_what_the_baselines_need():
-    """hftlab doctor: a row per baseline prerequisite, with the version it found."""
+#: The tools `hftlab doctor` checks first; `make setup` installs every one.
+DOCTOR_TOOLS = ("nasm", "gcc", "ld", "objcopy", "make", "qemu-system-x86_64", "dumpcap", "ip")
+
+
+def test_doctor_exit_code_follows_this_machines_facts():
+    """hftlab doctor: every tool `make setup` installs is found, and the exit
+    code is the one this machine's facts give: 1 without root or
+    /dev/net/tun, else 0 with a usable KVM and 3 with TCG only."""
     from click.testing import CliRunner
 
     from hftlab.cli import main
 
+    missing = [t for t in DOCTOR_TOOLS if shutil.which(t) is None]
+    assert not missing, f"`make setup` installs these, but they are missing: {missing}"
+    root = os.geteuid() == 0
+    tun = Path("/dev/net/tun").exists()
+    kvm = choose_accel("auto").name == "kvm"
+    expected = 1 if not (root and tun) else 0 if kvm else 3
     r = CliRunner().invoke(main, ["doctor"])
-    assert r.exit_code in (0, 1, 3), r.output
+    assert r.exit_code == expected, (f"root={root} tun={tun} kvm={kvm}: expected exit {expected}",
+                                     r.output)
     rows = {line[7:27].strip(): line for line in r.output.splitlines() if line.startswith("  [")}
+    for t in toolchain(DOCTOR_TOOLS):  # each tool's row says ok and shows its version
+        assert rows[t.name].startswith("  [ok]") and t.version in rows[t.name], r.output
+    assert rows["root (tap, netns)"].startswith("  [ok]" if root else "  [!!]")
+    assert rows["KVM"].startswith("  [ok]" if kvm else "  [!!]")
+    if expected == 3:
+        assert "runs will use TCG" in r.output
     for name in ("DPDK (linux-dpdk)", "busybox (guest)", "qboot (guest PVH)", "guest kernel cache"):
         assert name in rows, r.output
     dpdk = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True, text=True)
-    if dpdk.returncode == 0:
-        assert rows["DPDK (linux-dpdk)"].startswith("  [ok]")
-        assert dpdk.stdout.strip() in rows["DPDK (linux-dpdk)"]
+    assert dpdk.returncode == 0, "`make setup` installs libdpdk-dev: " + dpdk.stderr
+    assert rows["DPDK (linux-dpdk)"].startswith("  [ok]")
+    assert dpdk.stdout.strip() in rows["DPDK (linux-dpdk)"]
+    assert rows["busybox (guest)"].startswith("  [ok]"), r.output
     assert "unknown" not in rows["ip"], "a version line, not ip's complaint about --version"
+
+
+# --- telling "the registry is unreachable" from every other fetch failure -------
+
+FAKE_APT_CACHE = """#!/bin/sh
+case "$1" in
+  depends) printf 'linux-image-amd64\n  Depends: linux-image-9.9.9-9-amd64\n';;
+  policy) printf 'linux-image-9.9.9-9-amd64:\n  Installed: (none)\n  Candidate: 9.9.9-9\n';;
+  *) exit 100;;
+esac
+"""
+
+#: apt-get download as it fails: offline (the lines apt printed in a network
+#: namespace without a network), a 404 from a reachable archive.
+FAKE_APT_GET = {
+    "offline": """#!/bin/sh
+echo "Err:1 http://deb.debian.org/debian bookworm/main amd64 linux-image-9.9.9-9-amd64 amd64 9.9.9-9"
+echo "  Temporary failure resolving 'deb.debian.org'"
+echo "E: Failed to fetch http://deb.debian.org/debian/pool/main/l/x.deb  Temporary failure resolving 'deb.debian.org'" >&2
+exit 100
+""",
+    "404": """#!/bin/sh
+echo "Err:1 http://deb.debian.org/debian bookworm/main amd64 linux-image-9.9.9-9-amd64 amd64 9.9.9-9"
+echo "  404  Not Found [IP: 151.101.2.132 80]"
+echo "E: Failed to fetch http://deb.debian.org/debian/pool/main/l/x.deb  404  Not Found" >&2
+exit 100
+""",
+}
+
+
+@pytest.fixture
+def fake_apt(tmp_path, monkeypatch):
+    """Stand-in apt-cache and apt-get first on PATH and an empty kernel cache;
+    returns a function that selects apt-get's failure and can fill the cache."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "apt-cache").write_text(FAKE_APT_CACHE)
+    (bindir / "apt-cache").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HFTLAB_CACHE", str(tmp_path / "cache"))
+
+    def setup(failure: str, *, cached: bool) -> Path | None:
+        (bindir / "apt-get").write_text(FAKE_APT_GET[failure])
+        (bindir / "apt-get").chmod(0o755)
+        if not cached:
+            return None
+        d = guest.cache_dir() / "linux-image-9.9.8-1-amd64_9.9.8-1"
+        (d / "modules").mkdir(parents=True)
+        (d / "bzImage").write_bytes(b"MZ")
+        mods = {m: f"modules/{m}.ko" for m in ("uio", *guest.CACHED_MODULES)}
+        for rel in mods.values():
+            (d / rel).write_bytes(b"\x7fELF")
+        (d / "kernel.json").write_text(json.dumps(
+            {"package": "linux-image-9.9.8-1-amd64", "version": "9.9.8-1", "release": "9.9.8-1-amd64",
+             "bzimage": "bzImage", "vmlinux": None, "modules": mods,
+             "depends": {"uio_pci_generic": ["uio"], "e1000": []}}))
+        return d
+
+    return setup
+
+
+def test_fetch_offline_without_cache_is_registry_unreachable(fake_apt):
+    fake_apt("offline", cached=False)
+    with pytest.raises(RegistryUnreachableError) as err:
+        guest.fetch_kernel()
+    msg = str(err.value)
+    assert "Temporary failure resolving 'deb.debian.org'" in msg and "no guest kernel is cached" in msg
+
+
+def test_fetch_offline_with_cache_uses_the_cache(fake_apt):
+    d = fake_apt("offline", cached=True)
+    k = guest.fetch_kernel()
+    assert k.package == "linux-image-9.9.8-1-amd64" and k.bzimage == d / "bzImage"
+    with pytest.raises(RegistryUnreachableError):  # offline_ok=False: no fallback
+        guest.fetch_kernel(offline_ok=False)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_fetch_failure_of_a_reachable_registry_is_a_build_error(fake_apt, cached):
+    """A 404 is not "offline": it fails, with or without a cached kernel."""
+    fake_apt("404", cached=cached)
+    with pytest.raises(BuildError) as err:
+        guest.fetch_kernel()
+    assert not isinstance(err.value, RegistryUnreachableError) and "404" in str(err.value)
+
+
+def test_a_package_without_a_needed_module_is_a_build_error(tmp_path):
+    """The unpacker refuses a kernel package that lacks a module hftlab needs."""
+    x = tmp_path / "x"
+    (x / "boot").mkdir(parents=True)
+    (x / "boot" / "vmlinuz-9.9.9-9-amd64").write_bytes(b"\0" * 4096)
+    mods = x / "lib" / "modules" / "9.9.9-9-amd64" / "kernel"
+    mods.mkdir(parents=True)
+    (mods / "e1000.ko").write_bytes(b"\0depends=\0")  # uio_pci_generic and uio are missing
+    (tmp_path / "out").mkdir()
+    with pytest.raises(BuildError, match="uio_pci_generic is not in the kernel package"):
+        guest._unpack(x, tmp_path / "out", "linux-image-9.9.9-9-amd64", "9.9.9-9")
+
+
+@needs_root
+def test_real_apt_in_a_namespace_without_network(kernel, tmp_path):
+    """The real apt-get, in a network namespace of our own with no network:
+    no cache -> RegistryUnreachableError naming apt's resolver error; a
+    cached kernel (this run's, under another version's name) -> used."""
+    ns = f"hftlab-t-offline-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    probe = ("from hftlab import guest, errors\n"
+             "try:\n    k = guest.fetch_kernel()\n"
+             "except errors.RegistryUnreachableError as e:\n    print('UNREACHABLE', e)\n"
+             "else:\n    print('KERNEL', k.package, k.bzimage)\n")
+
+    def offline(cache: Path) -> str:
+        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe], cwd=ROOT,
+                           env={**os.environ, "HFTLAB_CACHE": str(cache)}, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout
+
+    try:
+        out = offline(tmp_path / "empty")
+        assert out.startswith("UNREACHABLE") and "no guest kernel is cached" in out, out
+        assert "resolv" in out or "connect" in out or "unreachable" in out.lower(), out
+        cache = tmp_path / "cache"
+        (cache / "guest").mkdir(parents=True)
+        old = cache / "guest" / "linux-image-0.0.0-0-amd64_0.0.0-0"  # not the candidate
+        old.symlink_to(kernel.bzimage.parent, target_is_directory=True)
+        out = offline(cache)
+        assert out.split()[:2] == ["KERNEL", kernel.package], out
+        assert out.split()[2] == str(old / kernel.bzimage.name), out
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def _cpio_entries(blob: bytes) -> dict[str, tuple[int, bytes]]:
@@ -159,8 +318,8 @@ def test_vmspec_boots_a_kernel_without_a_disk(tmp_path):
 def test_guest_kernel_from_debian_is_cached(kernel, exe, tmp_path):
     assert kernel.bzimage.is_file() and "e1000" in kernel.modules
     assert [p.stem for p in kernel.modules_for("e1000", dpdk=True)] == ["uio", "uio_pci_generic"]
-    if kernel.vmlinux is not None:
-        assert kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
+    # Debian compresses its bzImage with xz: the ELF cut out of it must exist (PVH boot)
+    assert kernel.vmlinux is not None and kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
     t0 = time.monotonic()
     again = guest.fetch_kernel()
     assert again == kernel and time.monotonic() - t0 < 5, "the second fetch must hit the cache"

@@ -7,9 +7,9 @@ import json
 import re
 
 import numpy as np
+import polars
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from click.testing import CliRunner
 
 from hftlab.cli import main
@@ -52,7 +52,6 @@ def test_report_of_two_runs(tmp_path):
     assert ds.num_rows == 5_000
     assert set(ds.column("run").to_pylist()) == {"run-a", "run-b"}
     assert set(ds.column("study").to_pylist()) == {"s1"} and set(ds.column("sut").to_pylist()) == {"hftos"}
-    polars = pytest.importorskip("polars")
     assert polars.scan_parquet(out / "parquet", hive_partitioning=True).select(polars.len()).collect().item() == 5_000
     from hftlab._hdr import read_log
 

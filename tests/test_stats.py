@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
 from hypothesis import given, settings, strategies as st
 
 from hftlab import latency
@@ -71,10 +73,9 @@ def test_tail_percentiles_say_how_many_samples_back_them():
 
 
 def test_histogram_agrees_with_the_hdrhistogram_package():
-    hdrh = pytest.importorskip("hdrh.histogram")
     v = (1_000 + np.random.default_rng(1).lognormal(9, 1.2, 20_000)).astype(np.int64)
     ours = Histogram.from_values(v)
-    ref = hdrh.HdrHistogram(1, int(v.max()), 3)
+    ref = HdrHistogram(1, int(v.max()), 3)
     for x in v:
         ref.record_value(int(x))
     for q in (0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 99.99, 100.0):
@@ -84,7 +85,7 @@ def test_histogram_agrees_with_the_hdrhistogram_package():
     assert ours.stddev() == pytest.approx(ref.get_stddev(), rel=1e-9)
     # encodings cross both ways
     assert Histogram.decode(ref.encode()) == ours
-    back = hdrh.HdrHistogram.decode(ours.encode())
+    back = HdrHistogram.decode(ours.encode())
     assert back.get_total_count() == ours.total
     assert back.get_value_at_percentile(99.9) == ours.value_at_percentile(99.9)
 
@@ -107,15 +108,13 @@ def test_merge_equals_histogram_of_the_union(a, b):
 
 
 def test_interval_log_round_trip_and_reference_reader(tmp_path):
-    log_mod = pytest.importorskip("hdrh.log")
-    hdrh = pytest.importorskip("hdrh.histogram")
     rng = np.random.default_rng(2)
     hs = [Histogram.from_values(rng.integers(100, 10**6, 5_000)) for _ in range(3)]
     path = write_log(tmp_path / "a.hlog", [Interval(i * 1.0, 1.0, h, tag="wire") for i, h in enumerate(hs)])
     got = read_log(path)
     assert [iv.histogram for iv in got.intervals] == hs
     assert got.intervals[1].tag == "wire" and got.total() == hs[0] + hs[1] + hs[2]
-    reader = log_mod.HistogramLogReader(str(path), hdrh.HdrHistogram(1, 10**12, 3))
+    reader = HistogramLogReader(str(path), HdrHistogram(1, 10**12, 3))
     first = reader.get_next_interval_histogram()
     assert first.get_total_count() == 5_000
     assert first.get_value_at_percentile(99) == hs[0].value_at_percentile(99)

@@ -2,23 +2,23 @@
 
 One repetition on the bundled sample, each SUT with the poll-loop gap
 recorder on: both SUTs log hiccup counters whose histogram sums to their
-gap count, and the study writes its report and the ratio table. Needs root
-(tap), QEMU and the Debian guest kernel (fetched or cached).
+gap count, and the study writes its report and the ratio table. The study
+needs root (tap) and QEMU (installed by `make setup`: missing is a failure);
+it skips only without root, or when Debian's registry cannot be reached and
+no guest kernel is cached. The validation test needs neither.
 """
 from __future__ import annotations
 
 import os
-import shutil
 
 import pyarrow.parquet as pq
 import pytest
 
 from hftlab import guest, hiccups
-from hftlab.errors import BuildError, ConfigError, ToolMissingError
+from hftlab.errors import ConfigError, RegistryUnreachableError
 from hftlab.study import QUANTILES, StudySpec, format_table, study
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root"),
-              pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="needs QEMU")]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
 
 
 def test_study_spec_refuses_bad_suts():
@@ -28,11 +28,12 @@ def test_study_spec_refuses_bad_suts():
         StudySpec(reps=0).validate()
 
 
+@needs_root
 def test_one_rep_study_reports_ratios_and_hiccups(tmp_path):
     try:
         guest.fetch_kernel()
-    except (BuildError, ToolMissingError) as exc:
-        pytest.skip(f"no guest kernel ({exc})")
+    except RegistryUnreachableError as exc:  # any other failure of the fetch fails the test
+        pytest.skip(f"no guest kernel: {exc}")
     res = study(StudySpec(reps=1, hiccups_s=0.3, n_boot=200), tmp_path / "s")
     assert list(res.runs) == ["hftos", "linux-socket", "linux-dpdk"]
     for sut, dirs in res.runs.items():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -46,12 +47,34 @@ def test_missing_dev_and_explicit_choices(tmp_path):
         choose_accel("xen")
 
 
-def test_this_machine(capsys):
-    """Whatever this host is, auto's decision and reason are printed."""
-    a = choose_accel("auto")
-    print(f"auto on this host: {a.name}: {a.reason}")
+def test_this_machine():
+    """Whatever this host is, auto's decision is the one its facts give
+    (/dev/kvm opens read-write and the CPU shows vmx or svm -> KVM, else TCG),
+    with the reason that names the missing fact."""
+    dev = Path("/dev/kvm")
     flags = cpu_flags()
-    if a.name == "kvm":
-        assert flags & {"vmx", "svm"}
-    elif os.path.exists("/dev/kvm") and not flags & {"vmx", "svm"}:
+    hw = sorted(flags & {"vmx", "svm"})
+    opens = False
+    if dev.exists():
+        try:
+            os.close(os.open(dev, os.O_RDWR))
+            opens = True
+        except OSError:
+            pass
+    a = choose_accel("auto")
+    print(f"auto on this host: {a.name}: {a.reason} (/dev/kvm opens={opens}, cpu flags {hw})")
+    if opens and hw:
+        assert (a.name, a.args, a.cpu) == ("kvm", ("-accel", "kvm"), "host,-arch-capabilities")
+        assert hw[0] in a.reason
+        return
+    assert (a.name, a.args, a.cpu) == ("tcg", ("-accel", "tcg"), "max")
+    assert a.reason.startswith("auto chose TCG: ")
+    if not dev.exists():
+        assert "does not exist" in a.reason
+    elif not opens:
+        assert "cannot be opened" in a.reason
+    else:
         assert "vmx nor svm" in a.reason
+        assert ("PVM" in a.reason) == Path("/sys/module/kvm_pvm").exists()
+    with pytest.raises(ConfigError, match="not usable"):  # and an explicit kvm is refused
+        choose_accel("kvm")
