@@ -136,8 +136,8 @@ class VethNetwork(RunNetwork):
         cleanup_stale()
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         for ns in (self.netns, self.sut_netns):
+            (STATE_DIR / f"{ns}.pid").write_text(str(os.getpid()))  # before the namespace: cleanup_stale
             _ip("netns", "add", ns)
-            (STATE_DIR / f"{ns}.pid").write_text(str(os.getpid()))
             _ip("-n", ns, "link", "set", "lo", "up")
         self._up = True
         n, s = ("-n", self.netns), ("-n", self.sut_netns)

@@ -276,7 +276,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
 @click.option("--suts", default="hftos,linux-socket,linux-dpdk", show_default=True,
               help="Comma-separated SUTs; the first is the reference of the ratios and A/B verdicts.")
 @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Repetitions, interleaved (each rep runs every SUT once).")
+              help="Repetitions, interleaved: each rep runs every SUT once, rep k starting at the k-th SUT.")
 @_accel_option("tcg")
 @_experiment_options(hiccups_default=1.0)
 @click.option("--out", required=True, type=click.Path(file_okay=False),

@@ -105,10 +105,13 @@ class RunNetwork:
         if not Path("/dev/net/tun").exists():
             raise RunError("/dev/net/tun is missing: no tap devices on this host")
         cleanup_stale()
-        _ip("netns", "add", self.netns)
-        self._up = True
+        # The owner file first: another process's cleanup_stale() deletes any
+        # hftlab-* namespace it finds without a live owner, this one included
+        # if it appeared before its owner file did.
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         (STATE_DIR / f"{self.netns}.pid").write_text(str(os.getpid()))
+        self._up = True
+        _ip("netns", "add", self.netns)
         n = ("-n", self.netns)
         _ip(*n, "link", "set", "lo", "up")
         _ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
