@@ -1,6 +1,6 @@
 """HFT-OS against the Linux baselines: the study of issue 6 in one run.
 
-Runs `hftlab.study` twice on the same feed, NIC and rate, each SUT in the
+Runs `hftlab.experiment.study` twice on the same feed, NIC and rate, each SUT in the
 Debian guest under the same QEMU as HFT-OS, repetitions interleaved (rep 1
 of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
 
@@ -26,7 +26,7 @@ of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
         [--suts hftos,linux-socket,linux-dpdk] [--messages 200000] [--seed 7]
         [--dataset FILE] [--rate 20000] [--max-count 64] [--out DIR]
 
-The feed is a seeded synthetic ITCH 5.0 session (hftlab.synth) large enough
+The feed is a seeded synthetic ITCH 5.0 session (hftlab.model.synth) large enough
 for a p99.9 over the pooled orders, unless --dataset names a file. Timings
 under TCG are noisy and the host may be shared: compare the figures of one
 invocation side by side; the icount figures are not noisy.
@@ -44,10 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hftlab import synth  # noqa: E402
-from hftlab.baselines import INTERNAL_SPAN  # noqa: E402
-from hftlab.latency import load_run  # noqa: E402
-from hftlab.study import StudySpec, format_table, study  # noqa: E402
+from hftlab.model import synth  # noqa: E402
+from hftlab.lab.baselines import INTERNAL_SPAN  # noqa: E402
+from hftlab.analysis.latency import load_run  # noqa: E402
+from hftlab.experiment.study import StudySpec, format_table, study  # noqa: E402
 
 GOALS = (  # (baseline, quantile, HFT-OS / baseline at most)
     ("linux-socket", "p50", 0.5),

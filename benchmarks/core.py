@@ -4,12 +4,12 @@
                                [--c-reps N] [--no-install] [--json OUT.json]
 
 Figures, not assertions. On one synthetic ITCH 5.0 file of --messages
-messages (hftlab.synth when it is importable, else the repository's RITCH
+messages (hftlab.model.synth when it is importable, else the repository's RITCH
 sample, datasets/ritch/ex20101224.TEST_ITCH_50, repeated with its zero
 length prefixes replaced by the real lengths), built in a temporary
 directory, every decoder reads the whole file:
 
-* hftlab.core.read_itch: the file into an Arrow table (C decoder);
+* hftlab.model.core.read_itch: the file into an Arrow table (C decoder);
 * a plain-Python struct decoder written below, into the same Arrow columns
   (checked equal to read_itch's);
 * an ITCH parser from PyPI (itchfeed, pure Python, parse into its message
@@ -29,7 +29,7 @@ hftlab's default EngineConfig, for the default 2^20-order book and a
 2^14-order one.
 
 Targets (issue 2): >= 20 M msg/s decode in C, >= 5 M msg/s into Arrow from
-Python. The environment (hftlab._env: CPU, kernel, Python, git revision,
+Python. The environment (hftlab.util.env: CPU, kernel, Python, git revision,
 plus numpy, pyarrow, load) is printed first and stored with the results by
 --json.
 """
@@ -58,8 +58,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from hftlab import core  # noqa: E402
-from hftlab._env import cpu_model, git_rev  # noqa: E402
+from hftlab.model import core  # noqa: E402
+from hftlab.util.env import cpu_model, git_rev  # noqa: E402
 
 TARGET_C_DECODE = 20.0  # M msg/s
 TARGET_ARROW = 5.0      # M msg/s
@@ -83,11 +83,11 @@ def environment() -> dict[str, Any]:
 def build_input(path: Path, n: int) -> str:
     """Write an n-message ITCH file at `path`; return how it was made."""
     try:
-        from hftlab import synth
+        from hftlab.model import synth
     except ImportError as exc:  # the generator is a colleague's and may be absent
-        return _repeat_ritch(path, n, f"hftlab.synth unavailable ({exc})")
+        return _repeat_ritch(path, n, f"hftlab.model.synth unavailable ({exc})")
     synth.generate(path, n, seed=0)
-    return f"hftlab.synth.generate(n={n:,}, seed=0)"
+    return f"hftlab.model.synth.generate(n={n:,}, seed=0)"
 
 
 def _repeat_ritch(path: Path, n: int, why: str) -> str:
@@ -268,10 +268,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         n = res["hftlab"]["result"].num_rows
         env["plain_agrees"] = _agrees(res["plain"]["result"], res["hftlab"]["result"])
         if not env["plain_agrees"]:
-            raise SystemExit("the plain Python decoder disagrees with hftlab.core.read_itch")
+            raise SystemExit("the plain Python decoder disagrees with hftlab.model.core.read_itch")
         if parse is not None and res["pypi"]["result"] != n:
             raise SystemExit(f"{desc} parsed {res['pypi']['result']:,} messages, read_itch {n:,}")
-        labels = {"hftlab": ("hftlab.core.read_itch -> Arrow", "C decoder, whole file"),
+        labels = {"hftlab": ("hftlab.model.core.read_itch -> Arrow", "C decoder, whole file"),
                   "plain": ("plain Python struct -> Arrow", "same columns, checked equal"),
                   "pypi": (f"PyPI {desc} -> objects", "its message objects, no Arrow")}
         for key, m in res.items():

@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hftlab._env import cpu_model  # noqa: E402
+from hftlab.util.env import cpu_model  # noqa: E402
 HARNESSES = (("fuzz_engine", 4), ("fuzz_net", 1))  # (name, share of the time)
 ARTIFACT_KINDS = ("crash-", "leak-", "timeout-", "oom-")
 

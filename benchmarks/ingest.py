@@ -20,7 +20,7 @@ default size: the input is shrunk for everyone, never for one reader.
 
 Separately, hftlab alone (not a comparison) streams a --rss-small and a
 --rss-big packet file, same protocol: its throughput at scale and its peak
-RSS (memory flat in file size). Prints the environment (hftlab._env plus
+RSS (memory flat in file size). Prints the environment (hftlab.util.env plus
 library versions) and the tables. Usage:
     python benchmarks/ingest.py [--packets 30000] [--reps 5] [--warmup 1]
                                 [--rss-small 1000000] [--rss-big 4000000] [--json OUT]
@@ -173,7 +173,7 @@ def measure(kind: str, path: Path, warmup: int, reps: int, expect: int) -> dict:
 def environment() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from hftlab._env import environment as hftlab_env
+    from hftlab.util.env import environment as hftlab_env
     versions = {}
     for dist in ("numpy", "numba", "pyarrow", "dpkt", "python-pcapng", "scapy"):
         try:

@@ -26,7 +26,7 @@ Pure-Python hdrhistogram records ~0.4 M samples/s here (2 cores shared), so
 the default is 10 M samples for everyone, not the 100 M of the issue-5
 target (<= 1 s for hftlab), which is judged only at --samples >= 100000000
 (then hdrhistogram takes ~5 min a run: --peers hftlab,numpy leaves it out,
-and the table says who ran). The environment (hftlab._env) is printed first.
+and the table says who ran). The environment (hftlab.util.env) is printed first.
 """
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ if str(ROOT) not in sys.path:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hftlab import latency  # noqa: E402
-from hftlab._env import environment  # noqa: E402
+from hftlab.analysis import latency  # noqa: E402
+from hftlab.util.env import environment  # noqa: E402
 
 QS = latency.PERCENTILES
 TARGET_S = 1.0

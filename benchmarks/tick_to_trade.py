@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hftlab.latency import format_summary, percentiles  # noqa: E402
-from hftlab.run import DEFAULT_DATASET, RunSpec, run  # noqa: E402
+from hftlab.analysis.latency import format_summary, percentiles  # noqa: E402
+from hftlab.experiment.run import DEFAULT_DATASET, RunSpec, run  # noqa: E402
 
 
 def main() -> None:

@@ -1,8 +1,21 @@
 """hftlab: build, run and measure HFT-OS, a bare-metal x86_64 trading OS.
 
-Import the modules you need (``hftlab.synth``, ``hftlab.core`` ...); this
-package imports none of them itself, so ``import hftlab`` stays cheap.
+The notebook API, one call per experiment::
+
+    import hftlab
+    r = hftlab.run(sut="hftos", accel="tcg", dataset="datasets/ritch/ex20101224.TEST_ITCH_50")
+    r                      # in Jupyter: summary table, histogram, counters
+    r.latency              # polars DataFrame, one row per order (pandas: r.latency_df("pandas"))
+    s = hftlab.study(suts=("hftos", "linux-dpdk"), reps=3)
+    hftlab.compare(hftlab.load("runs/a"), hftlab.load("runs/b"))
+
+The package's layers, each importing only those below it::
+
+    cli ─► experiment ─► lab, analysis ─► capture ─► model ─► util, errors
+
+``import hftlab`` stays cheap: the API objects load on first use.
 """
+from __future__ import annotations
 
 from hftlab.errors import (
     BuildError,
@@ -12,15 +25,25 @@ from hftlab.errors import (
     RunError,
     ToolMissingError,
 )
+from hftlab.util.env import version as _version
 
-__version__ = "0.1.0"
+__version__ = _version()
+
+_API = {"run": "hftlab.experiment.api", "load": "hftlab.experiment.api",
+        "study": "hftlab.experiment.api", "compare": "hftlab.experiment.api",
+        "Run": "hftlab.experiment.api", "Study": "hftlab.experiment.api",
+        "Comparison": "hftlab.experiment.api"}
 
 __all__ = [
-    "BuildError",
-    "ConfigError",
-    "DataError",
-    "HftlabError",
-    "RunError",
-    "ToolMissingError",
+    "run", "load", "study", "compare", "Run", "Study", "Comparison",
+    "BuildError", "ConfigError", "DataError", "HftlabError", "RunError", "ToolMissingError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'hftlab' has no attribute {name!r}")

@@ -3,8 +3,8 @@
 
 No public MoldUDP64 capture under a redistributable license was found, so we
 make our own, on a real (virtual) wire: two network namespaces joined by a
-veth pair, hftlab's own packer (hftlab.exchange.pack_feed, the C packer of
-the golden model) and replayer (hftlab.exchange.Replayer, a C send loop
+veth pair, hftlab's own packer (hftlab.lab.exchange.pack_feed, the C packer of
+the golden model) and replayer (hftlab.lab.exchange.Replayer, a C send loop
 over a UDP socket) on one side, tcpdump (-w, nanosecond precision) on the
 other. The VLAN capture is sent as whole Ethernet frames (built by the
 core's net_build_udp through Feed.frames, an 802.1Q tag inserted) on an
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hftlab.exchange import Endpoint, Feed, Replayer, pack_feed, raw_socket, udp_socket  # noqa: E402
+from hftlab.lab.exchange import Endpoint, Feed, Replayer, pack_feed, raw_socket, udp_socket  # noqa: E402
 
 RITCH = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
 OUT = ROOT / "captures" / "moldudp64"

@@ -10,7 +10,7 @@ allowed reasons, and each reason is checked against the fact it claims:
   virtualization", and the CPU shows neither vmx nor svm;
 * clang without libFuzzer: the reason names libFuzzer;
 * Debian's registry cannot be reached and no guest kernel is cached (the
-  guest baselines): the reason says so (hftlab.guest's
+  guest baselines): the reason says so (hftlab.lab.guest's
   RegistryUnreachableError), and the kernel cache holds no complete kernel.
 
 Any other skip, or an allowed reason whose fact does not hold here, turns into
@@ -30,15 +30,15 @@ def _no_root() -> bool:
 
 
 def _no_hw_virt() -> bool:
-    from hftlab.vm import cpu_flags
+    from hftlab.lab.vm import cpu_flags
 
     return not cpu_flags() & {"vmx", "svm"}
 
 
 def _no_cached_kernel() -> bool:
-    from hftlab import guest
+    from hftlab.lab import guest
 
-    return not guest._cached_kernels()
+    return not guest.cached_kernels()
 
 
 #: (what the reason says, the machine fact it claims, the fact's name)

@@ -1,4 +1,4 @@
-"""The Linux baselines (hftlab.baselines, hftlab.guest, baselines/).
+"""The Linux baselines (hftlab.lab.baselines, hftlab.lab.guest, baselines/).
 
 * the pieces without root: the baseline builds and refuses bad arguments,
   the newc writer, the bzImage cut, module dependencies, the guest VM's
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from hftlab import guest
-from hftlab.baselines import BASELINES, baseline_binary, build_baseline
-from hftlab.build import toolchain
+from hftlab.lab import guest
+from hftlab.lab.baselines import BASELINES, baseline_binary, build_baseline
+from hftlab.lab.build import toolchain
 from hftlab.errors import BuildError, RegistryUnreachableError
-from hftlab.net import netns_list
-from hftlab.run import RunSpec, run
-from hftlab.vm import VmSpec, choose_accel
+from hftlab.lab.net import netns_list
+from hftlab.experiment.run import RunSpec, run
+from hftlab.lab.vm import VmSpec, choose_accel
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="netns, veth and tap need root")
@@ -227,10 +227,10 @@ def test_real_apt_in_a_namespace_without_network(kernel, tmp_path):
     """The real apt-get, in a network namespace of our own with no network:
     no cache -> RegistryUnreachableError naming apt's resolver error; a
     cached kernel (this run's, under another version's name) -> used."""
-    # not "hftlab-*": hftlab.net.cleanup_stale deletes those it finds no owner file for
+    # not "hftlab-*": hftlab.lab.net.cleanup_stale deletes those it finds no owner file for
     ns = f"apt-offline-test-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
-    probe = ("from hftlab import guest, errors\n"
+    probe = ("from hftlab import errors\nfrom hftlab.lab import guest\n"
              "try:\n    k = guest.fetch_kernel()\n"
              "except errors.RegistryUnreachableError as e:\n    print('UNREACHABLE', e)\n"
              "else:\n    print('KERNEL', k.package, k.bzimage)\n")

@@ -563,7 +563,7 @@ def test_parquet_metadata_and_views(tmp_path: Path) -> None:
 
 def test_cli_ingest(tmp_path: Path) -> None:
     from click.testing import CliRunner
-    from hftlab.capture.cli import ingest_cmd
+    from hftlab.cli.ingest import ingest_cmd
     src = DATA / "ptp/tcpdump/ptp_ethernet.pcap"
     res = CliRunner().invoke(ingest_cmd, [str(src), "--out", str(tmp_path / "p.parquet")])
     assert res.exit_code == 0, res.output

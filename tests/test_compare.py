@@ -1,11 +1,11 @@
-"""hftlab.compare: bootstrap intervals cover a known shift at their stated
+"""hftlab.analysis.compare: bootstrap intervals cover a known shift at their stated
 rate; verdicts name the faster run only when the interval excludes zero."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hftlab.compare import compare, compare_many
+from hftlab.analysis.compare import compare, compare_many
 
 
 def test_bootstrap_interval_covers_a_known_shift_at_the_stated_rate():

@@ -11,7 +11,7 @@ import struct
 import pyarrow as pa
 import pytest
 
-from hftlab import core
+from hftlab.model import core
 from hftlab.errors import DataError
 
 from itch_ref import LENGTHS, MOLDUDP64, RITCH, SYNTH, RefEngine, iter_framed, mold_messages, \

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from hftlab import core, synth
+from hftlab.model import core
+from hftlab.model import synth
 
 from itch_ref import RefEngine, iter_framed, ouch_orders
 

@@ -9,7 +9,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hftlab import core
+from hftlab.model import core
 from hftlab._core import ffi, lib
 
 from itch_ref import LENGTHS, RefEngine, mold_packet, ouch_orders, parse

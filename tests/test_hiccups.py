@@ -1,15 +1,16 @@
-"""The poll-loop gap recorder (kernel_src/core/hiccup.c, hftlab.hiccups).
+"""The poll-loop gap recorder (kernel_src/core/hiccup.c, hftlab.analysis.hiccups).
 
 The C recorder runs here through the cffi build of the same source HFT-OS
 and the baselines link: synthetic TSC readings in, the dump's hiccup_*
-counters out, decoded by hftlab.sutlog and tabled by hftlab.hiccups.
+counters out, decoded by hftlab.lab.sutlog and tabled by hftlab.analysis.hiccups.
 """
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hftlab import hiccups, sutlog
+from hftlab.analysis import hiccups
+from hftlab.lab import sutlog
 from hftlab._core import ffi, lib
 from hftlab.errors import DataError
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hftlab import core, synth
-from hftlab.build import OsParams, build_os, write_image
-from hftlab.net import netns_list
-from hftlab.run import RunSpec, run
-from hftlab.vm import Vm, VmSpec, choose_accel, cpu_flags, debug_exit_status
+from hftlab.model import core
+from hftlab.model import synth
+from hftlab.lab.build import OsParams, build_os, write_image
+from hftlab.lab.net import netns_list
+from hftlab.experiment.run import RunSpec, run
+from hftlab.lab.vm import Vm, VmSpec, choose_accel, cpu_flags, debug_exit_status
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")

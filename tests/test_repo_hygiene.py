@@ -78,8 +78,8 @@ def _conftest():
 
 
 def test_skip_verdicts():
-    from hftlab import guest
-    from hftlab.vm import cpu_flags
+    from hftlab.lab import guest
+    from hftlab.lab.vm import cpu_flags
 
     verdict = _conftest().skip_verdict
     root = os.geteuid() == 0
@@ -89,7 +89,7 @@ def test_skip_verdicts():
     assert (verdict("no hardware virtualization: the CPU shows neither vmx nor svm") is None) == (not hw)
     assert verdict("clang cannot link libFuzzer (libclang-rt-14-dev missing?)") is None
     assert (verdict("no guest kernel: Debian's registry cannot be reached: Temporary failure "
-                    "resolving 'deb.debian.org'") is None) == (not guest._cached_kernels())
+                    "resolving 'deb.debian.org'") is None) == (not guest.cached_kernels())
     for refused in ("tcpdump not installed", "needs QEMU", "../shared/data is not present",
                     "could not import 'hdrh': No module named 'hdrh'", "tcpdump failed: x",
                     "no guest kernel: `apt-get download` failed: 404 Not Found"):

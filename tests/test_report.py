@@ -53,7 +53,7 @@ def test_report_of_two_runs(tmp_path):
     assert set(ds.column("run").to_pylist()) == {"run-a", "run-b"}
     assert set(ds.column("study").to_pylist()) == {"s1"} and set(ds.column("sut").to_pylist()) == {"hftos"}
     assert polars.scan_parquet(out / "parquet", hive_partitioning=True).select(polars.len()).collect().item() == 5_000
-    from hftlab._hdr import read_log
+    from hftlab.analysis.hdr import read_log
 
     assert read_log(out / "hdr" / "run-a.hlog").total().total == 3_000
 

@@ -1,4 +1,4 @@
-"""hftlab.latency statistics and hftlab._hdr histograms (issue 5).
+"""hftlab.analysis.latency statistics and hftlab.analysis.hdr histograms (issue 5).
 
 Statistics equal numpy's on the same data; histogram percentiles, encodings
 and interval logs agree with the reference `hdrhistogram` package; a merge
@@ -12,8 +12,8 @@ from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 from hypothesis import given, settings, strategies as st
 
-from hftlab import latency
-from hftlab._hdr import Histogram, Interval, read_log, write_log
+from hftlab.analysis import latency
+from hftlab.analysis.hdr import Histogram, Interval, read_log, write_log
 
 QS = latency.PERCENTILES
 

@@ -14,9 +14,10 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from hftlab import guest, hiccups
+from hftlab.lab import guest
+from hftlab.analysis import hiccups
 from hftlab.errors import ConfigError, RegistryUnreachableError
-from hftlab.study import QUANTILES, StudySpec, format_table, study
+from hftlab.experiment.study import QUANTILES, StudySpec, format_table, study
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
 

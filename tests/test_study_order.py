@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hftlab import study as study_mod
-from hftlab.study import QUANTILES, StudySpec, format_table, run_order, study
+from hftlab.experiment import study as study_mod
+from hftlab.experiment.study import QUANTILES, StudySpec, format_table, run_order, study
 
 SUTS = ("hftos", "linux-socket", "linux-dpdk")
 

@@ -1,7 +1,7 @@
-"""hftlab.synth: the synthetic ITCH 5.0 feed, checked by an independent reader.
+"""hftlab.model.synth: the synthetic ITCH 5.0 feed, checked by an independent reader.
 
 The reader below is written from the ITCH 5.0 specification with the struct
-module and shares nothing with hftlab.synth but the file it reads. Replaying
+module and shares nothing with hftlab.model.synth but the file it reads. Replaying
 its messages against a plain dict of live orders checks the feed is one an
 exchange could have sent.
 """
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hftlab.errors import ConfigError
-from hftlab.synth import DEFAULT_SYMBOLS, generate
+from hftlab.model.synth import DEFAULT_SYMBOLS, generate
 
 # ITCH 5.0 layouts after the 11-byte header (type, locate, tracking, 48-bit ts),
 # big-endian; lengths include the type byte.
@@ -222,7 +222,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_output_does_not_depend_on_chunk_size(tmp_path, monkeypatch):
-    import hftlab.synth as synth
+    import hftlab.model.synth as synth
 
     generate(tmp_path / "big.itch", 3_000, seed=5)
     monkeypatch.setattr(synth, "_CHUNK", 256)

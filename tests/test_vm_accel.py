@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hftlab.errors import ConfigError
-from hftlab.vm import choose_accel, cpu_flags
+from hftlab.lab.vm import choose_accel, cpu_flags
 
 VMX = "processor\t: 0\nflags\t\t: fpu vme sse2 vmx lm\n"
 NOVMX = "processor\t: 0\nflags\t\t: fpu vme sse2 lm hypervisor\n"

@@ -14,7 +14,7 @@
  * The engine is re-initialised, untimed, before every repetition. --config
  * reads a raw struct engine_config (hftlab: EngineConfig.to_bytes()); without
  * it a built-in config is used. --order-cap sizes the book (a power of two,
- * default 2^20 orders as hftlab.core.Engine; the hash index is twice that):
+ * default 2^20 orders as hftlab.model.core.Engine; the hash index is twice that):
  * the book's memory, not its code, decides how many lookups miss the cache. Both engine paths must emit the same orders
  * (count and a checksum of the OUCH bytes), or the program fails.
  *
@@ -37,7 +37,7 @@
 #include "ouch.h"
 
 #define BENCH_MAX_REPS 50
-#define BENCH_ORDER_CAP (1u << 20)  /* default book: as hftlab.core.Engine */
+#define BENCH_ORDER_CAP (1u << 20)  /* default book: as hftlab.model.core.Engine */
 #define BENCH_LEVEL_CAP (1u << 18)
 #define BENCH_USAGE "usage: bench_engine ITCH_FILE [--reps 1..50] [--config FILE] " \
 	"[--order-cap POWER_OF_TWO] [--json]"

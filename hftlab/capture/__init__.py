@@ -14,12 +14,12 @@ binary (IPv4 as IPv4-mapped IPv6, see `format_ip`). Malformed files raise
 `hftlab.errors.DataError` naming the file, byte offset and block; pass
 ``partial=True`` to get the packets before the bad block (``Capture.error``).
 """
-from ._decode import DECODED_LINKTYPES
-from ._payload import ITCH_SCHEMA, OUCH_SCHEMA
-from ._ptp import PtpSeries, ptp_offsets
-from ._reader import Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches, read
-from ._table import PACKET_SCHEMA, PTP_NAMES, PTP_SCHEMA, format_ip, format_mac
-from ._trailers import TRAILER_KINDS, TRAILER_MODES
+from hftlab.capture._decode import DECODED_LINKTYPES
+from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA
+from hftlab.capture._ptp import PtpSeries, ptp_offsets
+from hftlab.capture._reader import Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches, read
+from hftlab.capture._table import PACKET_SCHEMA, PTP_NAMES, PTP_SCHEMA, format_ip, format_mac
+from hftlab.capture._trailers import TRAILER_KINDS, TRAILER_MODES
 
 __all__ = [
     "Capture",

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._bytes import JIT, be16, be32, be64s, be64u, le32
-from ._trailers import KIND_ARISTA_TAI, KIND_ARISTA_UTC, arista_header, find_trailer
+from hftlab.capture._bytes import JIT, be16, be32, be64s, be64u, le32
+from hftlab.capture._trailers import KIND_ARISTA_TAI, KIND_ARISTA_UTC, arista_header, find_trailer
 
 # flags bits: which columns of a packet are present
 F_ETH_DST, F_ETH_SRC, F_ETHERTYPE, F_VLAN, F_VLAN2 = 1, 2, 4, 8, 16

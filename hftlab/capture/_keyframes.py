@@ -64,7 +64,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._bytes import JIT, be16, be32
+from hftlab.capture._bytes import JIT, be16, be32
 
 NS = 1_000_000_000
 ETH_KEYFRAME = 0x88B5

@@ -1,5 +1,5 @@
 """Application payloads of a batch: ITCH messages carried in MoldUDP64 and
-OUCH 4.2 Enter Orders, decoded by hftlab.core into their own tables.
+OUCH 4.2 Enter Orders, decoded by hftlab.model.core into their own tables.
 
 The message blocks of every MoldUDP64 packet of the batch are gathered into
 one buffer (a numba loop) and decoded by one `core.decode_itch` call; each
@@ -13,9 +13,9 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
-from .. import core
-from . import _decode as D
-from ._bytes import JIT, be16
+from hftlab.model import core
+from hftlab.capture import _decode as D
+from hftlab.capture._bytes import JIT, be16
 
 ITCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64()),
                          ("mold_seq", pa.uint64())] + list(core.itch_schema()))

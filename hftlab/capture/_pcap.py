@@ -16,8 +16,8 @@ import struct
 import numba as nb
 import numpy as np
 
-from ..errors import DataError
-from ._bytes import JIT, rd32
+from hftlab.errors import DataError
+from hftlab.capture._bytes import JIT, rd32
 
 MAGIC_US, MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
 FILE_HEADER, RECORD_HEADER = 24, 16

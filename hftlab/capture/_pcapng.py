@@ -23,8 +23,8 @@ import struct
 import numba as nb
 import numpy as np
 
-from ..errors import DataError
-from ._bytes import JIT, rd16, rd32
+from hftlab.errors import DataError
+from hftlab.capture._bytes import JIT, rd16, rd32
 
 BT_SHB, BT_IDB, BT_OPB, BT_SPB, BT_NRB, BT_ISB, BT_EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
 BT_DSB, BT_CB, BT_DCB = 0x0A, 0x00000BAD, 0x40000BAD

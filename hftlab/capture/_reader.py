@@ -20,15 +20,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._io import AtomicPath
-from ..errors import ConfigError, DataError
-from . import _decode as D
-from . import _pcap as P
-from . import _pcapng as G
-from ._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
-from ._table import PACKET_SCHEMA, PTP_SCHEMA, packet_batch, ptp_table
-from ._keyframes import KeyframeState
-from ._trailers import KEYFRAME_MODES, TRAILER_MODES
+from hftlab.util.env import version
+from hftlab.util.io import AtomicPath
+from hftlab.errors import ConfigError, DataError
+from hftlab.capture import _decode as D
+from hftlab.capture import _pcap as P
+from hftlab.capture import _pcapng as G
+from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
+from hftlab.capture._table import PACKET_SCHEMA, PTP_SCHEMA, packet_batch, ptp_table
+from hftlab.capture._keyframes import KeyframeState
+from hftlab.capture._trailers import KEYFRAME_MODES, TRAILER_MODES
 
 DEFAULT_BATCH = 1 << 18
 PAGE = mmap.PAGESIZE
@@ -348,10 +349,9 @@ class ParquetSet:
                 self._writer(name).write_table(t if isinstance(t, pa.Table) else pa.Table.from_batches([t]))
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        from .. import __version__ as version
         meta = {"hftlab.capture": json.dumps(self.metadata, default=str),
                 "hftlab.run": json.dumps({"command": "ingest", "source": self.metadata.get("file"),
-                                          "hftlab_version": version})}
+                                          "hftlab_version": version()})}
         for name, (atomic, writer) in self._open.items():
             if exc_type is None:
                 # the metadata is complete only now; restate the Arrow schema so that

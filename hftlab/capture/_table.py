@@ -17,9 +17,9 @@ import ipaddress
 import numpy as np
 import pyarrow as pa
 
-from . import _decode as D
-from . import _pcapng as G
-from ._trailers import TRAILER_KINDS
+from hftlab.capture import _decode as D
+from hftlab.capture import _pcapng as G
+from hftlab.capture._trailers import TRAILER_KINDS
 
 PACKET_SCHEMA = pa.schema([
     ("packet_index", pa.int64()), ("ts_ns", pa.int64()), ("interface", pa.int32()),

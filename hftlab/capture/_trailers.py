@@ -33,7 +33,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._bytes import JIT, be16, be32
+from hftlab.capture._bytes import JIT, be16, be32
 
 # trailer modes (the `trailer=` argument of read())
 # (modes 4 and 5, the keyframe-based counters, are decoded by _keyframes.py)

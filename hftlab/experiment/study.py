@@ -1,4 +1,4 @@
-"""hftlab.study: HFT-OS against the Linux baselines, like for like (issue 6).
+"""hftlab.experiment.study: HFT-OS against the Linux baselines, like for like (issue 6).
 
 `study(spec, out)` runs every SUT of ``spec.suts`` in the guest on the
 same dataset, NIC, accel and rate, interleaved over ``spec.reps``
@@ -11,7 +11,7 @@ ratios and A/B verdicts. Each run has its own directory ``OUT/<sut>-r<rep>``,
 and each runs the poll-loop gap recorder first (``hiccups_s``). Then it
 writes, into OUT:
 
-* the study report (hftlab.report.study_report, report.html) of all runs,
+* the study report (hftlab.analysis.report.study_report, report.html) of all runs,
   with three extra sections: the A/B verdicts of HFT-OS against each
   baseline on the repetitions pooled (wire_ns and internal_ns), the ratio
   table, and the hiccup histograms;
@@ -36,12 +36,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from . import core, hiccups
-from ._io import write_parquet
-from .errors import ConfigError
-from .latency import load_run, percentiles
-from .report import StudyReport, study_report
-from .run import DEFAULT_DATASET, SUTS, RunSpec, run
+from hftlab.model import core
+from hftlab.analysis import hiccups
+from hftlab.util.io import write_parquet
+from hftlab.errors import ConfigError
+from hftlab.analysis.latency import load_run, percentiles
+from hftlab.analysis.compare import compare_many
+from hftlab.analysis.report import StudyReport, compare_table, study_report
+from hftlab.experiment.run import DEFAULT_DATASET, SUTS, RunSpec, run
 
 __all__ = ["StudySpec", "StudyResult", "study", "format_table", "run_order", "QUANTILES", "COLUMNS"]
 
@@ -204,15 +206,12 @@ def _order_html(order: pa.Table) -> str:
 
 def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int,
                cols: tuple[str, ...] = COLUMNS) -> str:
-    from .compare import compare_many
-    from .report import _compare_table
-
     parts = []
     for col in cols:
         samples = {sut: _pooled(dirs, col) for sut, dirs in runs.items()}
         if len(samples) < 2 or any(len(v) < 2 for v in samples.values()):
             continue
-        parts.append(f"<h3>{col}</h3>" + _compare_table(compare_many(samples, baseline=ref,
+        parts.append(f"<h3>{col}</h3>" + compare_table(compare_many(samples, baseline=ref,
                                                                      n_boot=n_boot)))
     return "".join(parts) or "<p>(needs two SUTs with at least two samples each)</p>"
 

@@ -1,4 +1,4 @@
-"""hftlab.hiccups: the SUT's poll-loop gap recorder, as tables.
+"""hftlab.analysis.hiccups: the SUT's poll-loop gap recorder, as tables.
 
 With ``RunSpec(hiccups_s=...)`` each SUT (HFT-OS, the Linux baselines)
 spins its own poll loop on its core for that long after READY and before
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .errors import DataError
+from hftlab.errors import DataError
 
 __all__ = ["table", "largest", "summary", "from_run", "has_hiccups"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import DataError
+from hftlab.errors import DataError
 
 __all__ = ["SutLog", "parse_dump", "read_dump", "boot_phases", "REC_DTYPE"]
 

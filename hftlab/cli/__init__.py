@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import HftlabError
+from hftlab.errors import HftlabError
 
 
 def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +36,7 @@ def main() -> None:
 
 
 def _load_config(path: str | None):  # -> EngineConfig
-    from .core import EngineConfig
+    from hftlab.model.core import EngineConfig
 
     return EngineConfig.from_file(path) if path else EngineConfig.default()
 
@@ -50,8 +50,8 @@ def _load_config(path: str | None):  # -> EngineConfig
 @_fail_cleanly
 def itch_cmd(file: str, out: str, messages: int | None) -> None:
     """Decode an ITCH 5.0 FILE into Parquet, one row per message."""
-    from . import core
-    from ._io import ParquetOut
+    from hftlab.model import core
+    from hftlab.util.io import ParquetOut
 
     counters: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -80,8 +80,8 @@ def itch_cmd(file: str, out: str, messages: int | None) -> None:
 @_fail_cleanly
 def golden_cmd(dataset: str, messages: int | None, config_path: str | None, out: str) -> None:
     """The orders the cffi core emits for a feed (the golden model)."""
-    from . import core
-    from ._io import write_parquet
+    from hftlab.model import core
+    from hftlab.util.io import write_parquet
 
     cfg = _load_config(config_path)
     t0 = time.perf_counter()
@@ -106,7 +106,7 @@ def golden_cmd(dataset: str, messages: int | None, config_path: str | None, out:
 @_fail_cleanly
 def synth_cmd(messages: int, seed: int, out: str) -> None:
     """Write a seeded synthetic ITCH 5.0 feed."""
-    from . import synth
+    from hftlab.model import synth
 
     t0 = time.perf_counter()
     counts = synth.generate(out, messages, seed=seed)
@@ -122,8 +122,8 @@ def doctor_cmd() -> None:
     import os
     from pathlib import Path
 
-    from .build import toolchain
-    from .vm import choose_accel
+    from hftlab.lab.build import toolchain
+    from hftlab.lab.vm import choose_accel
 
     rows, ok_all = [], True
     for t in toolchain(("nasm", "gcc", "ld", "objcopy", "make", "qemu-system-x86_64", "dumpcap", "ip")):
@@ -154,8 +154,8 @@ def _baseline_checks() -> list[tuple[str, bool, str]]:
     import subprocess
     from pathlib import Path
 
-    from . import guest
-    from .errors import HftlabError
+    from hftlab.lab import guest
+    from hftlab.errors import HftlabError
 
     rows = []
     pc = shutil.which("pkg-config")
@@ -163,7 +163,7 @@ def _baseline_checks() -> list[tuple[str, bool, str]]:
     rows.append(("DPDK (linux-dpdk)", bool(p and p.returncode == 0),
                  p.stdout.strip() if p and p.returncode == 0 else "missing: apt-get install libdpdk-dev"))
     try:
-        rows.append(("busybox (guest)", True, str(guest._busybox())))
+        rows.append(("busybox (guest)", True, str(guest.busybox())))
     except HftlabError as exc:
         rows.append(("busybox (guest)", False, f"missing: {exc}"))
     qb = Path("/usr/share/qemu/qboot.rom")
@@ -179,7 +179,7 @@ def _baseline_checks() -> list[tuple[str, bool, str]]:
 @_fail_cleanly
 def build_cmd() -> None:
     """Build the boot loader, runtime and disk image; print the image path."""
-    from .build import build_os, sha256
+    from hftlab.lab.build import build_os, sha256
 
     img = build_os()
     click.echo(f"{img}  sha256={sha256(img)[:16]}  {img.stat().st_size} bytes")
@@ -238,9 +238,9 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ._proc import TerminateAsInterrupt
-    from .latency import format_summary
-    from .run import DEFAULT_DATASET, RunSpec, run
+    from hftlab.util.proc import TerminateAsInterrupt
+    from hftlab.analysis.latency import format_summary
+    from hftlab.experiment.run import DEFAULT_DATASET, RunSpec, run
 
     spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
                    dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
@@ -287,9 +287,9 @@ def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ._proc import TerminateAsInterrupt
-    from .run import DEFAULT_DATASET
-    from .study import StudySpec, format_table, study
+    from hftlab.util.proc import TerminateAsInterrupt
+    from hftlab.experiment.run import DEFAULT_DATASET
+    from hftlab.experiment.study import StudySpec, format_table, study
 
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
                      accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
@@ -316,8 +316,8 @@ def report_cmd(runs, out, study, n_boot) -> None:
     """Latency report of RUN directories; with two or more, the A/B comparison against the first."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .latency import format_summary
-    from .report import study_report
+    from hftlab.analysis.latency import format_summary
+    from hftlab.analysis.report import study_report
 
     with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -335,7 +335,7 @@ def report_cmd(runs, out, study, n_boot) -> None:
 
 
 def _register_ingest() -> None:
-    from .capture.cli import ingest_cmd
+    from hftlab.cli.ingest import ingest_cmd
 
     main.add_command(ingest_cmd, "ingest")
 

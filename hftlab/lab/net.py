@@ -1,4 +1,4 @@
-"""hftlab.net: the run's private network and its capture.
+"""hftlab.lab.net: the run's private network and its capture.
 
 Each run gets its own network namespace (``hftlab-<run id>``) holding one tap
 device. QEMU runs inside the namespace and attaches the tap as its NIC's
@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._proc import spawn
-from .errors import RunError, ToolMissingError
+from hftlab.util.proc import spawn
+from hftlab.errors import RunError, ToolMissingError
+from hftlab.util.io import AtomicPath
 
 __all__ = ["RunNetwork", "Capture", "cleanup_stale", "netns_list", "STATE_DIR"]
 
@@ -32,7 +33,7 @@ STATE_DIR = Path("/run/hftlab")
 TAP = "hft0"
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if not shutil.which("ip"):
         raise ToolMissingError("ip", "apt-get install iproute2")
     p = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
@@ -42,7 +43,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def netns_list() -> list[str]:
-    p = _ip("-j", "netns", "list", check=False)
+    p = ip("-j", "netns", "list", check=False)
     try:
         return [n["name"] for n in json.loads(p.stdout or "[]")]
     except ValueError:
@@ -72,7 +73,7 @@ def cleanup_stale() -> list[str]:
             pid = 0
         if pid and _pid_alive(pid):
             continue
-        _ip("netns", "del", name, check=False)
+        ip("netns", "del", name, check=False)
         owner.unlink(missing_ok=True)
         removed.append(name)
     return removed
@@ -111,20 +112,20 @@ class RunNetwork:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         (STATE_DIR / f"{self.netns}.pid").write_text(str(os.getpid()))
         self._up = True
-        _ip("netns", "add", self.netns)
+        ip("netns", "add", self.netns)
         n = ("-n", self.netns)
-        _ip(*n, "link", "set", "lo", "up")
-        _ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
-        _ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
+        ip(*n, "link", "set", "lo", "up")
+        ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
+        ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
         # MTU 9000: the hostile-frame tests send an oversized frame through it
-        _ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
-        info = json.loads(_ip(*n, "-j", "link", "show", self.tap).stdout)
+        ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
+        info = json.loads(ip(*n, "-j", "link", "show", self.tap).stdout)
         self.host_mac = info[0]["address"]
         return self
 
     def down(self) -> None:
         if self._up:
-            _ip("netns", "del", self.netns, check=False)
+            ip("netns", "del", self.netns, check=False)
             (STATE_DIR / f"{self.netns}.pid").unlink(missing_ok=True)
             self._up = False
 
@@ -259,8 +260,6 @@ def write_pcapng(path: Path, frames: list[tuple[int, bytes]], *, comment: str = 
     """A pcapng with one Ethernet interface at nanosecond resolution
     (if_tsresol 9) holding (ts_ns, frame) records in time order."""
     import struct
-
-    from ._io import AtomicPath
 
     def block(btype: int, body: bytes) -> bytes:
         body += b"\0" * (-len(body) % 4)

@@ -1,4 +1,4 @@
-"""hftlab.baselines: the Linux baselines, run where HFT-OS runs.
+"""hftlab.lab.baselines: the Linux baselines, run where HFT-OS runs.
 
 A baseline is a C program in baselines/ that links kernel_src/core and keeps
 HFT-OS's contract (kernel_src/include/hftos_abi.h): MoldUDP64 in on md_port,
@@ -6,7 +6,7 @@ control on ctl_port, OUCH out to the peer's order_port, a ready line, and the
 tslog dump at STOP. hftlab runs it in one of two places:
 
 * ``where="guest"`` (like for like): the only program of a Linux guest built
-  from Debian's packages (hftlab.guest), booted by the same QEMU, accel, NIC
+  from Debian's packages (hftlab.lab.guest), booted by the same QEMU, accel, NIC
   model and tap as HFT-OS. The guest leaves QEMU through isa-debug-exit, so
   the run ends with the same QEMU status as HFT-OS's (33 for ok).
 * ``where="host"`` (a reference, no virtualization): a process in its own
@@ -29,43 +29,24 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ._proc import spawn
-from .build import ROOT, sha256
-from .errors import BuildError, ConfigError, RunError
-from .net import STATE_DIR, Capture, RunNetwork, _ip
-from .vm import ConsoleProcess
+from hftlab.util.proc import spawn
+from hftlab.errors import BuildError, ConfigError, RunError
+from hftlab.lab.net import STATE_DIR, RunNetwork, cleanup_stale, ip
+from hftlab.lab.vm import ConsoleProcess
+from hftlab.model.suts import INTERNAL_SPAN, SUTS
+from hftlab.util.paths import ROOT
 
 __all__ = ["BASELINES", "WHERE", "READY", "build_baseline", "baseline_binary", "VethNetwork",
-           "HostProcess", "INTERNAL_SPAN", "execute"]
+           "HostProcess", "INTERNAL_SPAN", "baseline_args", "host_process", "DPDK_HOST_EAL"]
 
-BASELINES = ("linux-socket", "linux-packet", "linux-dpdk")
+BASELINES = tuple(s for s in SUTS if s != "hftos")
 WHERE = ("guest", "host")
 READY = b"BASELINE READY"
 BUILD_DIR = ROOT / "build" / "baselines"
 SRC_DIR = ROOT / "baselines"
 
-#: Where each SUT's internal span (tsc_rx .. tsc_tx) starts and ends.
-INTERNAL_SPAN = {
-    "hftos": "tsc_rx: RX descriptor DD bit seen by the poll loop; tsc_tx: right after the "
-             "TDT doorbell write",
-    "linux-socket": "tsc_rx: the kernel's software RX timestamp (SO_TIMESTAMPING, taken in "
-                    "the driver's receive path; moved to the TSC by a CLOCK_REALTIME/rdtsc "
-                    "pair); tsc_tx: right after send() returned. Includes the kernel's UDP "
-                    "receive and send paths",
-    "linux-packet": "tsc_rx: the poll loop sees the frame in the AF_PACKET RX ring "
-                    "(TPACKET_V2 tp_status; the kernel's ring timestamp is kept as the "
-                    "record's pad, the cycles from tpacket_rcv to tsc_rx); tsc_tx: right "
-                    "after send() on the packet socket returned (PACKET_QDISC_BYPASS: the "
-                    "driver's xmit included)",
-    "linux-dpdk": "tsc_rx: the poll loop reaches the frame that rte_eth_rx_burst returned "
-                  "(the e1000 PMD saw its descriptor's DD bit, as HFT-OS's loop does); tsc_tx: "
-                  "right after rte_eth_tx_burst returned (TDT doorbell written). No kernel "
-                  "in either path",
-}
 
 #: EAL options of linux-dpdk on the host (a reference): no hugepages, no PCI,
 #: DPDK's af_packet PMD on the namespace's eth0 (the kernel still carries the
@@ -131,31 +112,29 @@ class VethNetwork(RunNetwork):
     def up(self) -> "VethNetwork":
         if os.geteuid() != 0:
             raise RunError("network namespaces and a veth pair need root (CAP_NET_ADMIN)")
-        from .net import cleanup_stale
-
         cleanup_stale()
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         for ns in (self.netns, self.sut_netns):
             (STATE_DIR / f"{ns}.pid").write_text(str(os.getpid()))  # before the namespace: cleanup_stale
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
+            ip("netns", "add", ns)
+            ip("-n", ns, "link", "set", "lo", "up")
         self._up = True
         n, s = ("-n", self.netns), ("-n", self.sut_netns)
-        _ip(*n, "link", "add", self.tap, "type", "veth", "peer", "name", self.sut_if,
+        ip(*n, "link", "add", self.tap, "type", "veth", "peer", "name", self.sut_if,
             "netns", self.sut_netns)
-        _ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
-        _ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
-        _ip(*s, "link", "set", self.sut_if, "address", self.sut_mac, "mtu", "9000")
-        _ip(*s, "addr", "add", f"{self.guest_ip}/{self.prefix}", "dev", self.sut_if)
-        _ip(*s, "link", "set", self.sut_if, "up")
-        info = json.loads(_ip(*n, "-j", "link", "show", self.tap).stdout)
+        ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
+        ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
+        ip(*s, "link", "set", self.sut_if, "address", self.sut_mac, "mtu", "9000")
+        ip(*s, "addr", "add", f"{self.guest_ip}/{self.prefix}", "dev", self.sut_if)
+        ip(*s, "link", "set", self.sut_if, "up")
+        info = json.loads(ip(*n, "-j", "link", "show", self.tap).stdout)
         self.host_mac = info[0]["address"]
         return self
 
     def down(self) -> None:
         if self._up:
             for ns in (self.sut_netns, self.netns):
-                _ip("netns", "del", ns, check=False)
+                ip("netns", "del", ns, check=False)
                 (STATE_DIR / f"{ns}.pid").unlink(missing_ok=True)
             self._up = False
 
@@ -201,57 +180,12 @@ class HostProcess(ConsoleProcess):
         self.stop()
 
 
-# --- the run --------------------------------------------------------------------
-
-@dataclass
-class _Link:
-    """What run._trade and the hostile injection need of a network."""
-
-    netns: str
-    ifname: str
-    host_ip: str
-    guest_ip: str
-    host_mac: str
 
 
-def execute(spec, run_dir: Path, accel, golden, info: dict[str, Any], say, feed):
-    """Run a baseline (spec.sut) at spec.where; the RunResult of run._collect."""
-    from . import run as _run
-
-    exe = build_baseline(spec.sut)
-    info["baseline"] = {"binary": str(exe), "sha256": sha256(exe), "where": spec.where,
-                        "internal_span": INTERNAL_SPAN[spec.sut]}
-    if spec.where == "host":
-        net: RunNetwork = VethNetwork(info["run_id"], _run.GUEST_MAC)
-    else:
-        net = RunNetwork(info["run_id"])
-    with net:
-        params = _run._params(spec, golden, net.host_ip, net.guest_ip, net.host_mac)
-        info["network"] = {"mode": "veth" if spec.where == "host" else "tap",
-                           "netns": net.netns, "link": net.tap, "host_ip": net.host_ip,
-                           "guest_ip": net.guest_ip, "md_port": params.md_port,
-                           "order_port": params.order_port}
-        cfg = run_dir / "engine_config.bin"
-        cfg.write_bytes(spec.config.to_bytes())
-        if spec.where == "host":
-            sut = _host_process(spec, run_dir, net, params, cfg, exe, info)
-            ok_status = 0
-        else:
-            from . import guest
-
-            sut = guest.guest_vm(spec, run_dir, accel, net, params, cfg, exe, info)
-            ok_status = None  # isa-debug-exit, as HFT-OS
-        status, sink, rep = _trade_on(spec, run_dir, net, params, sut, feed, golden, info,
-                                       say)
-    if spec.where == "guest":
-        from .guest import guest_phases
-
-        info["guest"]["phases_s"] = guest_phases((run_dir / "serial.log").read_bytes())
-    return _run._collect(spec, run_dir, status, sink.payloads(), sink.rx_ns, rep, feed, golden,
-                         info, ok_status=ok_status)
 
 
-def _host_process(spec, run_dir, net: VethNetwork, params, cfg: Path, exe: Path, info) -> HostProcess:
+
+def host_process(spec, run_dir, net: VethNetwork, params, cfg: Path, exe: Path, info) -> HostProcess:
     cpu = None if spec.vcpu_core is None else spec.vcpu_core % (os.cpu_count() or 1)
     args = baseline_args(params, str(cfg), peer_mac=net.host_mac, cpu=cpu,
                          extra=spec.baseline_args)
@@ -259,7 +193,7 @@ def _host_process(spec, run_dir, net: VethNetwork, params, cfg: Path, exe: Path,
         # DPDK answers ARP and owns the address: the kernel's copy of eth0
         # gives its address up, so it neither answers ARP nor sends ICMP
         # port unreachable for every datagram.
-        _ip("-n", net.sut_netns, "addr", "flush", "dev", net.sut_if)
+        ip("-n", net.sut_netns, "addr", "flush", "dev", net.sut_if)
         eal = [*DPDK_HOST_EAL, "-l", str(0 if cpu is None else cpu),
                f"--file-prefix=hftlab-{info['run_id']}",
                f"--vdev=net_af_packet0,iface={net.sut_if},qpairs=1"]
@@ -268,33 +202,3 @@ def _host_process(spec, run_dir, net: VethNetwork, params, cfg: Path, exe: Path,
     return HostProcess(["ip", "netns", "exec", net.sut_netns, str(exe), *args], run_dir)
 
 
-def _trade_on(spec, run_dir: Path, net: RunNetwork, params, sut, feed, golden, info, say):
-    """Capture, start the SUT, then the same ready/replay/STOP sequence as HFT-OS."""
-    from . import exchange
-    from . import run as _run
-
-    tx = exchange.udp_socket(net.netns, net.host_ip, 0)
-    rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
-    ctl = lambda: tx.sendto(exchange.control_message(1, params.ctl_key),  # noqa: E731
-                            (net.guest_ip, params.ctl_port))
-    pre = None
-    if spec.hostile:
-        host = exchange.Endpoint(net.host_mac, net.host_ip, 40000)
-        frames = _run._hostile(feed, _run.GUEST_MAC, host, net.guest_ip, params.md_port)
-        info["hostile"] = [name for name, _ in frames]
-
-        def pre() -> None:
-            with exchange.raw_socket(net.netns, net.tap) as raw:
-                for _, f in frames:
-                    raw.send(f)
-            time.sleep(0.2)
-    try:
-        with Capture(net, run_dir / "wire.pcapng") as cap, sut:
-            t_q = time.monotonic()
-            res = _run._trade(spec, sut, feed, tx, rx, (net.guest_ip, params.md_port), ctl,
-                              golden, info, say, pre, ready=READY, capture=cap)
-            info["phases_s"]["sut_total"] = round(time.monotonic() - t_q, 3)
-    finally:
-        tx.close()
-        rx.close()
-    return res

@@ -1,8 +1,8 @@
-"""hftlab.compare: is B faster or steadier than A, and how sure are we?
+"""hftlab.analysis.compare: is B faster or steadier than A, and how sure are we?
 
 For each percentile, the delta B - A with a bootstrap confidence interval
 (percentile bootstrap of the nearest-rank quantile, independent resampling of
-A and B, so unequal sample counts need nothing special; hftlab._stats draws
+A and B, so unequal sample counts need nothing special; hftlab.analysis.kernels draws
 each replicate's order statistic from its Beta distribution, which is exactly
 the distribution of that order statistic in a resample of n). Then two whole-
 distribution tests: Mann-Whitney U (is one stochastically smaller?) and the
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from .errors import ConfigError
-from .latency import PERCENTILES, beyond
+from hftlab.errors import ConfigError
+from hftlab.analysis.latency import PERCENTILES, beyond
 
 __all__ = ["Comparison", "compare", "compare_many", "distribution_tests"]
 
@@ -102,7 +102,7 @@ def compare(a, b, *, names: tuple[str, str] = ("A", "B"), qs: tuple[float, ...] 
     negative delta means B is faster. min_beyond: samples that must lie
     beyond a tail percentile in both runs before it gets a verdict (a
     bootstrap of p99.99 from 10 samples beyond it is still rough)."""
-    from . import _stats
+    from hftlab.analysis import kernels
 
     if not 0 < conf < 1:
         raise ConfigError("conf must be in (0, 1)")
@@ -110,7 +110,7 @@ def compare(a, b, *, names: tuple[str, str] = ("A", "B"), qs: tuple[float, ...] 
         raise ConfigError("n_boot must be >= 100")
     sa, sb = np.sort(_clean(a, names[0])), np.sort(_clean(b, names[1]))
     fracs = [q / 100 for q in qs]
-    reps = _stats.bootstrap_quantiles(sa, sb, fracs, n_boot, seed)
+    reps = kernels.bootstrap_quantiles(sa, sb, fracs, n_boot, seed)
     alpha = (1 - conf) / 2
     rows: dict[str, list] = {k: [] for k in ("percentile", "a", "b", "delta", "delta_rel", "ci_low",
                                              "ci_high", "n_a", "n_b", "beyond_a", "beyond_b",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import HftlabError
+from hftlab.errors import HftlabError
 
 PROGRESS_MIN_BYTES = 64 << 20
 
@@ -35,7 +35,8 @@ PROGRESS_MIN_BYTES = 64 << 20
 def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[int, ...],
                batch_size: int, partial: bool) -> None:
     """Decode a pcap or pcapng CAPTURE (layers, MoldUDP64/ITCH, OUCH, PTP, trailers)."""
-    from . import CaptureReader, ParquetSet
+    from hftlab.capture import CaptureReader
+    from hftlab.capture import ParquetSet
 
     try:
         reader = CaptureReader(capture, batch_size=batch_size, trailer=None if trailer == "none" else trailer,

@@ -1,7 +1,7 @@
-"""hftlab.latency: tick-to-trade from a run's capture and SUT log.
+"""hftlab.analysis.latency: tick-to-trade from a run's capture and SUT log.
 
-Statistics (`describe`) are exact and computed in numba (hftlab._stats);
-histograms are HdrHistogram-compatible (hftlab._hdr). Every tail percentile
+Statistics (`describe`) are exact and computed in numba (hftlab.analysis.kernels);
+histograms are HdrHistogram-compatible (hftlab.analysis.hdr). Every tail percentile
 says how many samples lie beyond it, and is withheld when none does.
 
 The join is exact, never heuristic (docs/architecture.md §3): each order's
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import ConfigError, DataError
+from hftlab.errors import ConfigError, DataError
 
 __all__ = ["WireTicks", "WireOrders", "join", "percentiles", "PERCENTILES", "format_summary",
            "Stats", "describe", "beyond", "RunData", "load_run", "over_time", "Hiccups", "hiccups",
@@ -152,7 +152,7 @@ class Stats:
     percentiles: dict[str, int | float | None]
     beyond: dict[str, int]
     jitter: dict[str, int | float | None]
-    histogram: object | None = field(default=None, repr=False)  #: hftlab._hdr.Histogram
+    histogram: object | None = field(default=None, repr=False)  #: hftlab.analysis.hdr.Histogram
 
     def to_dict(self) -> dict:
         return {"count": self.count, "mean": self.mean, "stddev": self.stddev, "min": self.min,
@@ -167,8 +167,8 @@ def describe(values, qs: tuple[float, ...] = PERCENTILES, *, method: str = "near
     numpy's "linear"), jitter spreads and the samples beyond each percentile.
     A percentile other than p50 with fewer than `min_beyond` samples beyond
     it is None. histogram=True also builds the HdrHistogram (3 digits)."""
-    from . import _stats
-    from ._hdr import Histogram, Layout
+    from hftlab.analysis import kernels
+    from hftlab.analysis.hdr import Histogram, Layout
 
     if method not in ("nearest", "linear"):
         raise ConfigError(f"method {method!r}: nearest or linear")
@@ -180,7 +180,7 @@ def describe(values, qs: tuple[float, ...] = PERCENTILES, *, method: str = "near
     elif v.dtype.kind not in "iub":
         raise ConfigError(f"describe takes numbers, not {v.dtype}")
     fracs = [q / 100 for q in qs]  # as numpy.percentile does, so the ranks agree
-    s = _stats.summary(v, fracs, method)
+    s = kernels.summary(v, fracs, method)
     n = s["count"]
     names = [f"p{q:g}" for q in qs]
     back = {k: beyond(n, q) for k, q in zip(names, qs)}
@@ -241,7 +241,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
 def over_time(t_ns, values, width_ns: int, qs: tuple[float, ...] = (50.0, 99.0)) -> pa.Table:
     """Latency over time: per window of width_ns on the t_ns clock, the
     count, nearest-rank percentiles qs and max (empty windows: count 0)."""
-    from . import _stats
+    from hftlab.analysis import kernels
 
     t = np.asarray(t_ns, np.int64)
     v = np.asarray(values)
@@ -254,7 +254,7 @@ def over_time(t_ns, values, width_ns: int, qs: tuple[float, ...] = (50.0, 99.0))
         return pa.table(cols | {f"p{q:g}": pa.array([], pa.float64()) for q in qs}
                         | {"max": pa.array([], pa.float64())})
     order = np.argsort(t, kind="stable")
-    starts, res = _stats.windowed(t[order], v[order], int(width_ns), [q / 100 for q in qs])
+    starts, res = kernels.windowed(t[order], v[order], int(width_ns), [q / 100 for q in qs])
     out = {"window_start_ns": pa.array(starts), "count": pa.array(np.nan_to_num(res[:, 0]).astype(np.int64))}
     for k, q in enumerate(qs):
         out[f"p{q:g}"] = pa.array(res[:, k + 1], mask=np.isnan(res[:, k + 1]))
@@ -300,14 +300,14 @@ class Hiccups:
 def hiccups(timestamps_ns, threshold_ns: int) -> Hiccups:
     """Hiccup analysis of a poll loop's iteration timestamps (ns, ascending):
     every gap between consecutive iterations longer than threshold_ns."""
-    from . import _stats
+    from hftlab.analysis import kernels
 
     ts = np.asarray(timestamps_ns, np.int64)
     if len(ts) < 2:
         raise ConfigError("hiccups need at least two timestamps")
     if np.any(np.diff(ts) < 0):
         raise ConfigError("timestamps must be ascending")
-    at, gap = _stats.gaps(ts, int(threshold_ns))
+    at, gap = kernels.gaps(ts, int(threshold_ns))
     typical = float(np.median(np.diff(ts)))
     return Hiccups(int(threshold_ns), len(ts), int(ts[-1] - ts[0]), at, gap, typical)
 

@@ -1,4 +1,4 @@
-"""hftlab.build: the toolchain check, the OS build, and the per-run image.
+"""hftlab.lab.build: the toolchain check, the OS build, and the per-run image.
 
 `build_os()` runs `make -C kernel_src image` and returns the image path.
 `write_image()` copies that image for a run and rewrites its config block
@@ -17,14 +17,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._core import ffi as _ffi, lib as _lib
-from .core import EngineConfig
-from .errors import BuildError, ConfigError, ToolMissingError
+from hftlab._core import ffi as _ffi, lib as _lib
+from hftlab.model.core import EngineConfig
+from hftlab.errors import BuildError, ConfigError, ToolMissingError
+from hftlab.util.paths import ROOT
 
-__all__ = ["ROOT", "KERNEL_SRC", "Tool", "toolchain", "build_os", "OsParams", "write_image",
+__all__ = ["KERNEL_SRC", "Tool", "toolchain", "build_os", "OsParams", "write_image",
            "read_image_config", "sha256"]
 
-ROOT = Path(__file__).resolve().parent.parent
 KERNEL_SRC = ROOT / "kernel_src"
 
 _HINTS = {"nasm": "apt-get install nasm", "gcc": "apt-get install gcc", "ld": "apt-get install binutils",

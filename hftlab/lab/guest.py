@@ -1,4 +1,4 @@
-"""hftlab.guest: a minimal Linux guest for the baselines, from Debian's packages.
+"""hftlab.lab.guest: a minimal Linux guest for the baselines, from Debian's packages.
 
 The guest is the like-for-like home of a Linux baseline: it boots under the
 same QEMU, accel, NIC model and tap as HFT-OS, and runs nothing but the
@@ -49,7 +49,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BuildError, RegistryUnreachableError, ToolMissingError
+from hftlab.errors import BuildError, RegistryUnreachableError, ToolMissingError
+from hftlab.lab.baselines import baseline_args
+from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec
 
 __all__ = ["GuestKernel", "cache_dir", "kernel_package", "fetch_kernel", "extract_vmlinux", "guest_phases",
            "module_depends", "Cpio", "build_initrd", "guest_vm", "INIT_SCRIPT", "KERNEL_ARGS"]
@@ -216,7 +218,7 @@ def kernel_package(meta: str = "linux-image-amd64") -> tuple[str, str]:
         raise
 
 
-def _cached_kernels() -> list[Path]:
+def cached_kernels() -> list[Path]:
     """Complete cached kernels (every module this hftlab needs), oldest name first."""
     root = cache_dir()
     if not root.exists():
@@ -253,7 +255,7 @@ def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
     try:
         return _fetch_kernel()
     except RegistryUnreachableError as exc:
-        cached = _cached_kernels()
+        cached = cached_kernels()
         if offline_ok and cached:
             return _load(cached[-1])
         raise RegistryUnreachableError(
@@ -416,7 +418,7 @@ class Cpio:
 
 
 INIT_SCRIPT = r"""#!/bin/sh
-# /init of the hftlab baseline guest (written by hftlab.guest): NIC driver,
+# /init of the hftlab baseline guest (written by hftlab.lab.guest): NIC driver,
 # address, wait until the peer answers ARP, then the baseline, alone.
 export PATH=/bin
 mount -t proc proc /proc
@@ -464,7 +466,7 @@ exec /bin/baseline $ARGS
 """
 
 
-def _busybox() -> Path:
+def busybox() -> Path:
     exe = Path("/bin/busybox")
     if not exe.is_file():
         raise ToolMissingError("busybox", "apt-get install busybox-static")
@@ -487,7 +489,7 @@ def build_initrd(out: Path, kernel: GuestKernel, nic: str, baseline: Path,
     for d in ("bin", "dev", "proc", "sys", "lib/modules", "tmp", "var/run"):
         c.dir(d)
     c.chardev("dev/console", 5, 1)
-    c.file("bin/busybox", _busybox().read_bytes(), 0o755)
+    c.file("bin/busybox", busybox().read_bytes(), 0o755)
     for applet in BUSYBOX_APPLETS:
         c.symlink(f"bin/{applet}", "busybox")
     c.file("bin/baseline", baseline.read_bytes(), 0o755)
@@ -515,9 +517,6 @@ def guest_phases(console: bytes) -> dict[str, float]:
 
 def guest_vm(spec, run_dir: Path, accel, net, params, cfg: Path, exe: Path, info: dict):
     """The Vm (not started) that boots the baseline guest on the run's tap."""
-    from .baselines import baseline_args
-    from .run import GUEST_MAC
-    from .vm import Vm, VmSpec
 
     kernel = fetch_kernel()
     dpdk = spec.sut == "linux-dpdk"

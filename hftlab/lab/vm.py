@@ -1,4 +1,4 @@
-"""hftlab.vm: launch a system under test in QEMU, and always clean up.
+"""hftlab.lab.vm: launch a system under test in QEMU, and always clean up.
 
 * :func:`choose_accel` decides between KVM and TCG and says why. ``auto``
   picks KVM only when /dev/kvm opens *and* the CPU advertises vmx or svm:
@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ._proc import spawn
-from .errors import ConfigError, RunError, ToolMissingError
+from hftlab.util.proc import spawn
+from hftlab.errors import ConfigError, RunError, ToolMissingError
+
+#: The MAC address of the SUT's NIC (HFT-OS's e1000 and the Linux guest's).
+GUEST_MAC = "52:54:00:48:46:54"
 
 __all__ = ["AccelChoice", "ConsoleProcess", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
            "qemu_version", "debug_exit_status", "ACCELS"]
@@ -121,7 +124,7 @@ class VmSpec:
     netns: str | None = None  #: run QEMU inside this network namespace
     vcpu_core: int | None = 1  #: pin the vCPU thread here; everything else elsewhere
     extra: Sequence[str] = field(default_factory=tuple)
-    # A Linux guest (hftlab.guest) boots a kernel directly instead of a disk:
+    # A Linux guest (hftlab.lab.guest) boots a kernel directly instead of a disk:
     kernel: Path | None = None  #: bzImage, or an ELF vmlinux with a PVH note
     initrd: Path | None = None
     append: str | None = None  #: kernel command line

@@ -1,10 +1,10 @@
-"""hftlab.microbench: the cffi core's cost per ITCH message, by message type.
+"""hftlab.model.microbench: the cffi core's cost per ITCH message, by message type.
 
 `ns_per_message(dataset)` splits an ITCH 5.0 file by message type and times,
-for each type, (a) hftlab.core.decode_itch on a buffer holding only that
+for each type, (a) hftlab.model.core.decode_itch on a buffer holding only that
 type (the C decoder plus the Arrow columns) and (b) the whole engine path
 (MoldUDP64 unpack, decode, book, strategy, risk, OUCH) fed only that type.
-The file needs real 2-byte length prefixes (hftlab.synth writes such files).
+The file needs real 2-byte length prefixes (hftlab.model.synth writes such files).
 (b) is the type's cost out of context: a delete whose add was never seen
 misses in the book, so read it as an order of magnitude, and the whole-feed
 row as the figure that matters.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import core
-from .errors import ConfigError, DataError
+from hftlab.model import core
+from hftlab.errors import ConfigError, DataError
 
 __all__ = ["ns_per_message"]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from hftlab.util.paths import ROOT
+
 
 
 def cpu_model() -> str:
@@ -33,8 +35,14 @@ def git_rev() -> str:
     return (rev or "?") + ("+dirty" if dirty else "")
 
 
-def environment() -> dict[str, object]:
-    from . import __version__
+def version() -> str:
+    """hftlab's version as installed (pyproject.toml's)."""
+    try:
+        return metadata.version("hftlab")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
+
+def environment() -> dict[str, object]:
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "host_kernel": platform.release(),
-            "python": platform.python_version(), "hftlab": __version__, "git": git_rev()}
+            "python": platform.python_version(), "hftlab": version(), "git": git_rev()}

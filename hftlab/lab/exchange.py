@@ -1,4 +1,4 @@
-"""hftlab.exchange: the exchange simulator around a system under test.
+"""hftlab.lab.exchange: the exchange simulator around a system under test.
 
 * :func:`pack_feed` turns an ITCH file into MoldUDP64 datagrams with the C
   packer the golden model uses (so sequence numbers agree).
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import ffi as _ffi, lib as _lib
-from .core import GOLDEN_SESSION, _frame_error, _MappedFile
-from .errors import ConfigError, RunError
+from hftlab._core import ffi as _ffi, lib as _lib
+from hftlab.model.core import GOLDEN_SESSION, frame_error, MappedFile
+from hftlab.errors import ConfigError, RunError
 
 __all__ = ["Endpoint", "Feed", "pack_feed", "Replayer", "OrderSink", "udp_socket", "control_message",
            "schedule"]
@@ -97,7 +97,7 @@ def pack_feed(path: str | os.PathLike[str], *, messages: int | None = None,
         raise ConfigError("a MoldUDP64 session is 10 bytes")
     if not 64 <= max_payload <= 65507 or not 1 <= max_count <= 0xFFFE:
         raise ConfigError("max_payload must be in [64, 65507] and max_count in [1, 65534]")
-    with _MappedFile(path) as mf:
+    with MappedFile(path) as mf:
         est = max(16, mf.size // 20 + 16)
         cap = mf.size + 22 * est + 65536 * 2
         data = np.empty(cap, np.uint8)
@@ -111,7 +111,7 @@ def pack_feed(path: str | os.PathLike[str], *, messages: int | None = None,
         res = _lib.hc_pack_file(mf.ptr, mf.size, 0, messages or 0, max_payload, max_count,
                                 sess, first_seq, out)
         if res.status in (_lib.ITCH_FRAME_TRUNCATED, _lib.ITCH_FRAME_UNFRAMED):
-            raise _frame_error(mf.path, res.status, res.offset)
+            raise frame_error(mf.path, res.status, res.offset)
         if res.status == _lib.HC_NEED_SPACE or (out.n == est and res.status == _lib.ITCH_FRAME_OK
                                                  and messages is None):
             raise RunError(f"{path}: packing buffer estimate too small (internal error)")

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import leading_zeros
 
-from .errors import ConfigError, DataError
+from hftlab.errors import ConfigError, DataError
 
 __all__ = ["Histogram", "Interval", "write_log", "read_log"]
 
@@ -364,7 +364,7 @@ def write_log(path: str | os.PathLike[str], intervals: list[Interval], *, start_
               comment: str | None = None, max_unit_ratio: float = 1e6) -> Path:
     """Write an HdrHistogram interval log (format 1.3). Interval_Max is the
     interval's maximum divided by max_unit_ratio (ns -> ms by default)."""
-    from ._io import AtomicPath
+    from hftlab.util.io import AtomicPath
 
     lines = ["#[Histogram log format version 1.3]"]
     if comment:

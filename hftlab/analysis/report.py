@@ -1,4 +1,4 @@
-"""hftlab.report: the first latency report of a run directory.
+"""hftlab.analysis.report: the first latency report of a run directory.
 
 `run_report(run_dir)` reads latency.parquet and run.json and writes, beside
 them, latency.png (histograms of wire and internal tick-to-trade with log
@@ -30,9 +30,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._io import AtomicPath, write_parquet
-from .errors import ConfigError, DataError
-from .latency import PERCENTILES, RunData, Stats, describe, load_run, over_time, percentiles
+from hftlab.util.io import AtomicPath, write_parquet
+from hftlab.errors import ConfigError, DataError
+from hftlab.analysis.latency import PERCENTILES, RunData, Stats, describe, load_run, over_time, percentiles
+from hftlab.model.suts import INTERNAL_SPAN
 
 __all__ = ["run_report", "study_report", "StudyReport"]
 
@@ -55,9 +56,7 @@ def _hist(ax, v: np.ndarray, title: str, unit: str) -> None:
 
 def internal_span(info: dict) -> str:
     """Where a run's internal span (tsc_rx .. tsc_tx) starts and ends: it
-    differs between the SUTs (hftlab.baselines.INTERNAL_SPAN)."""
-    from .baselines import INTERNAL_SPAN
-
+    differs between the SUTs (hftlab.model.suts.INTERNAL_SPAN)."""
     span = (info.get("baseline") or {}).get("internal_span")
     sut = (info.get("spec") or {}).get("sut", "?")
     return span or INTERNAL_SPAN.get(sut, "unknown for this SUT")
@@ -276,7 +275,7 @@ def _meta_table(names, runs) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _compare_table(cmp: pa.Table) -> str:
+def compare_table(cmp: pa.Table) -> str:
     rows = ["<tr><th>A</th><th>B</th><th>percentile</th><th>A ns</th><th>B ns</th><th>B - A</th>"
             "<th>CI low</th><th>CI high</th><th>verdict</th></tr>"]
     for r in cmp.to_pylist():
@@ -303,14 +302,14 @@ def study_report(runs: Sequence[str | Path], out: str | Path, *, study: str | No
                  sections: Sequence[tuple[str, str]] = ()) -> StudyReport:
     """The report of one or more run directories into directory `out`.
     `progress(step, fraction)` is called as it goes; `sections` are extra
-    (title, HTML) sections placed after the A/B verdicts (hftlab.study)."""
+    (title, HTML) sections placed after the A/B verdicts (hftlab.experiment.study)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ._hdr import Interval, write_log
-    from .compare import compare_many
+    from hftlab.analysis.hdr import Interval, write_log
+    from hftlab.analysis.compare import compare_many
 
     if not runs:
         raise ConfigError("report needs at least one run directory")
@@ -370,7 +369,7 @@ def study_report(runs: Sequence[str | Path], out: str | Path, *, study: str | No
             "<h2>Percentiles</h2>", _stats_table(names, stats)]
     if cmp is not None:
         body += [f"<h2>A/B: each run against {html.escape(names[0])} (B - A, {conf:.0%} bootstrap CI, "
-                 f"{n_boot} replicates)</h2>", _compare_table(cmp)]
+                 f"{n_boot} replicates)</h2>", compare_table(cmp)]
     for title, part in sections:
         body += [f"<h2>{html.escape(title)}</h2>", part]
     titles = {"histogram": "Histogram (log counts)", "ccdf": "CCDF overlay (log-log)",

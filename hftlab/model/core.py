@@ -1,4 +1,4 @@
-"""hftlab.core: the freestanding C trading core (kernel_src/core), from Python.
+"""hftlab.model.core: the freestanding C trading core (kernel_src/core), from Python.
 
 The same C sources that HFT-OS links are compiled into ``hftlab._core`` by
 ``pip install``. This module turns them into Arrow tables and plain Python:
@@ -26,10 +26,10 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from .errors import ConfigError, DataError, HftlabError
+from hftlab.errors import ConfigError, DataError, HftlabError
 
 try:
-    from ._core import ffi as _ffi, lib as _lib
+    from hftlab._core import ffi as _ffi, lib as _lib
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise HftlabError(
         "hftlab._core is not built; run `pip install -e .` in the hftlab checkout "
@@ -276,7 +276,7 @@ def _batch(cols: _Columns, n: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=itch_schema())
 
 
-class _MappedFile:
+class MappedFile:
     """A read-only memory map of a whole file (empty files map to b"")."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -299,14 +299,14 @@ class _MappedFile:
                 pass
         self._fh.close()
 
-    def __enter__(self) -> "_MappedFile":
+    def __enter__(self) -> "MappedFile":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _frame_error(path: Path, status: int, offset: int) -> DataError:
+def frame_error(path: Path, status: int, offset: int) -> DataError:
     if status == _lib.ITCH_FRAME_TRUNCATED:
         return DataError(path, offset, "truncated ITCH message (the file ends inside it)")
     return DataError(path, offset, "length prefix 0 and an unknown message type: the "
@@ -314,7 +314,7 @@ def _frame_error(path: Path, status: int, offset: int) -> DataError:
 
 
 class _BytesSource:
-    """An in-memory buffer with the interface of _MappedFile."""
+    """An in-memory buffer with the interface of MappedFile."""
 
     def __init__(self, data: bytes, name: str = "<bytes>") -> None:
         self.path = Path(name)
@@ -357,7 +357,7 @@ def _decode_batches(src: Any, messages: int | None, batch_size: int,
                 if counters is not None:
                     counters["stopped_at"] = off
                 if not (allow_truncated and res.status == _lib.ITCH_FRAME_TRUNCATED):
-                    raise _frame_error(src.path, res.status, off)
+                    raise frame_error(src.path, res.status, off)
                 break
     finally:
         if counters is not None:
@@ -373,7 +373,7 @@ def iter_itch_batches(path: str | os.PathLike[str], *, messages: int | None = No
     ``messages`` limits the framed messages read. Unknown types and wrong
     lengths are skipped and counted into ``counters`` (if given). A truncated
     tail raises DataError (file and byte offset) unless ``allow_truncated``."""
-    with _MappedFile(path) as mf:
+    with MappedFile(path) as mf:
         yield from _decode_batches(mf, messages, batch_size, counters, allow_truncated)
 
 
@@ -493,7 +493,7 @@ class Engine:
         if not 64 <= max_payload <= 65535 or not 1 <= max_count <= 0xFFFE:
             raise ConfigError("max_payload must be in [64, 65535] and max_count in [1, 65534]")
         total, left = 0, 0 if messages is None else int(messages)
-        with _MappedFile(path) as mf:
+        with MappedFile(path) as mf:
             off = 0
             while messages is None or left > 0:
                 res = _lib.hc_golden_feed_file(self._g, mf.ptr, mf.size, off, left,
@@ -505,7 +505,7 @@ class Engine:
                     self._grow(2 * self._g.out_cap)
                     continue
                 if res.status in (_lib.ITCH_FRAME_TRUNCATED, _lib.ITCH_FRAME_UNFRAMED):
-                    raise _frame_error(mf.path, res.status, off)
+                    raise frame_error(mf.path, res.status, off)
                 if res.status == _lib.ITCH_FRAME_END or res.rows == 0:
                     break
         return total

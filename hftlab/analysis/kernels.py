@@ -1,4 +1,4 @@
-"""numba kernels behind hftlab.latency and hftlab.compare.
+"""numba kernels behind hftlab.analysis.latency and hftlab.analysis.compare.
 
 Exact order statistics of large latency arrays without a full sort:
 

@@ -1,0 +1,85 @@
+"""What one experiment is (RunSpec) and what it gave (RunResult)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from hftlab.analysis import latency
+from hftlab.errors import ConfigError
+from hftlab.model import core
+from hftlab.model.suts import SUTS
+from hftlab.util.paths import ROOT
+
+__all__ = ["RunSpec", "RunResult", "DEFAULT_DATASET", "SUTS"]
+
+DEFAULT_DATASET = ROOT / "datasets" / "ritch" / "ex20101224.TEST_ITCH_50"
+
+
+@dataclass
+class RunSpec:
+    sut: str = "hftos"
+    accel: str = "auto"
+    nic: str = "e1000"
+    dataset: Path = DEFAULT_DATASET
+    messages: int | None = None
+    rate: float | None = 20_000.0  #: ITCH messages per second; None: as fast as the link takes
+    out: Path | None = None  #: run directory; default runs/<id>
+    config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
+    max_payload: int = 1400
+    max_count: int = 64
+    boot_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    fault: bool = False  #: make the OS fault on purpose (tests)
+    network: str = "auto"  #: tap (root), dgram (no root), auto: tap when root
+    hostile: bool = False  #: inject hostile frames, a duplicate and a gap (tests)
+    vcpu_core: int | None = 1
+    where: str = "guest"  #: baselines: "guest" (under QEMU, like HFT-OS) or "host" (netns)
+    baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
+    hiccups_s: float = 0.0  #: poll-loop gap recorder on the SUT's core after READY (0: off)
+    hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
+    #: Linux guest vCPUs: 2 (default, a tuned Linux: CPU 1 isolated for the
+    #: baseline with isolcpus, nohz_full, rcu_nocbs, interrupts on CPU 0,
+    #: whose vCPU shares the host core of QEMU's I/O thread), or 1 (the
+    #: baseline shares its one vCPU with the guest kernel, as nothing shares
+    #: HFT-OS's). Either way the SUT's vCPU alone has the SUT's host core.
+    guest_cpus: int = 2
+
+    def validate(self) -> None:
+        if self.sut not in SUTS:
+            raise ConfigError(f"sut {self.sut!r}: available: {', '.join(SUTS)}")
+        if self.where not in ("guest", "host") or (self.sut == "hftos" and self.where != "guest"):
+            raise ConfigError(f"where {self.where!r}: guest or host (host only for baselines)")
+        if self.nic != "e1000":
+            raise ConfigError(f"nic {self.nic!r}: HFT-OS drives e1000 (82540EM) so far")
+        if not Path(self.dataset).is_file():
+            raise ConfigError(f"dataset {self.dataset} does not exist")
+        if self.network not in ("auto", "tap", "dgram"):
+            raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
+        if not 0 <= self.hiccups_s <= 60 or self.hiccup_threshold_ns < 1:
+            raise ConfigError("hiccups_s must be in [0, 60] s and hiccup_threshold_ns >= 1")
+        if self.guest_cpus not in (1, 2):
+            raise ConfigError(f"guest_cpus {self.guest_cpus}: 1, or 2 (one isolated for the baseline)")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
+        self.config.validate()
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    info: dict[str, Any]
+    latency: pa.Table | None = None
+    report: Path | None = None
+
+    def summary(self) -> dict[str, dict]:
+        if self.latency is None:
+            return {}
+        out = {}
+        for col in ("wire_ns", "internal_ns", "internal_cycles"):
+            v = self.latency.column(col).drop_null().to_numpy()
+            out[col] = latency.percentiles(v)
+        return out

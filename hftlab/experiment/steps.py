@@ -1,0 +1,196 @@
+"""The steps every run shares, HFT-OS's and the baselines': the OS/baseline
+parameters of a run, the ready -> pin -> replay -> drain -> STOP sequence,
+and the collection of the SUT's dump, orders and capture into the run
+directory (run.json, sut_log.arrow, orders.parquet, latency.parquet)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from hftlab import capture
+from hftlab.analysis import hiccups, latency
+from hftlab.errors import RunError
+from hftlab.experiment.spec import RunResult, RunSpec
+from hftlab.lab import exchange, sutlog
+from hftlab.lab.build import OsParams
+from hftlab.lab.vm import Vm, debug_exit_status
+from hftlab.model import core
+from hftlab.util.io import AtomicPath, write_parquet
+
+__all__ = ["READY", "HICCUPS_DONE", "write_json", "write_arrow", "wire_events", "hostile_frames",
+           "udp_payload", "golden_of_datagrams", "os_params", "away_from", "trade", "drain",
+           "collect"]
+
+
+READY = b"HFTOS READY"
+HICCUPS_DONE = b"HICCUPS DONE"  #: the gap recorder is over: the feed may start
+
+
+def write_json(path: Path, info: dict) -> None:
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+
+def write_arrow(table: pa.Table, path: Path, meta: dict[str, str]) -> None:
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **{k.encode(): v.encode() for k, v in meta.items()}})
+    with AtomicPath(path) as tmp:
+        with ipc.new_file(tmp, table.schema) as w:
+            w.write_table(table)
+
+
+def wire_events(pcap: Path, md_port: int, order_port: int):
+    """Tick datagrams and order frames from the capture."""
+    cap = capture.read(pcap)
+    pk = cap.packets
+    mold = pk.filter(pa.compute.equal(pk.column("dst_port"), md_port))
+    mold = mold.filter(pa.compute.is_valid(mold.column("mold_seq")))
+    ticks = latency.WireTicks(ts_ns=mold.column("ts_ns").to_numpy(),
+                              first_seq=mold.column("mold_seq").to_numpy().astype(np.uint64),
+                              count=mold.column("mold_count").to_numpy().astype(np.uint16))
+    o = cap.ouch
+    o = o.join(pk.select(["packet_index", "dst_port"]), "packet_index")
+    o = o.filter(pa.compute.equal(o.column("dst_port"), order_port)).sort_by("packet_index")
+    orders = latency.WireOrders(ts_ns=o.column("ts_ns").to_numpy(),
+                                token=o.column("token").to_pylist())
+    return ticks, orders, cap
+
+
+def hostile_frames(feed, guest_mac: str, host=None, guest_ip="10.201.0.2", md_port=30001):
+    host = host or exchange.Endpoint("02:48:46:54:4c:01", "10.201.0.1", 40000)
+    return exchange.hostile_frames(host, exchange.Endpoint(guest_mac, guest_ip, md_port),
+                                   feed.session)
+
+
+def udp_payload(frame: bytes) -> bytes:
+    ulen = int.from_bytes(frame[38:40], "big")
+    return frame[42: 42 + ulen - 8]
+
+
+def golden_of_datagrams(spec: RunSpec, datagrams: list[bytes]) -> core.GoldenResult:
+    """What the golden model orders for exactly these MoldUDP64 datagrams."""
+    eng = core.Engine(spec.config)
+    eng.feed_packets(datagrams)
+    return core.GoldenResult(orders=eng.orders(), ouch=eng.ouch(), counters=eng.counters(),
+                             config=spec.config)
+
+
+def os_params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
+    return OsParams(ip_self=guest_ip, ip_peer=host_ip, mac_peer=host_mac,
+                    ctl_key=secrets.randbits(63), engine=spec.config, fault=spec.fault,
+                    log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)),
+                    hiccup_ns=int(spec.hiccups_s * 1e9), hiccup_threshold_ns=spec.hiccup_threshold_ns)
+
+
+def away_from(core: int | None) -> set[int] | None:
+    """Every CPU but the SUT's (None: no pinning, or a single CPU)."""
+    n = os.cpu_count() or 1
+    if core is None or n < 2:
+        return None
+    return set(range(n)) - {core % n}
+
+
+def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, ready=READY,
+           capture=None):
+    """Ready -> pin -> replay -> drain -> STOP -> QEMU exit status.
+
+    The SUT's core is its own: the vCPU thread (or the baseline process) is
+    pinned there, and the replayer, the order sink and dumpcap away from it."""
+    phases = info["phases_s"]
+    say("boot", 0.0)
+    phases["ready"] = round(vm.wait_serial(ready, spec.boot_timeout), 3)
+    info["vcpu_threads"] = vm.pin()  # the last is the SUT's, alone on spec.vcpu_core
+    away = away_from(spec.vcpu_core)
+    if away and capture is not None:
+        capture.pin(away)
+    if spec.hiccups_s:  # the SUT records its poll loop's gaps, now pinned, before the feed
+        t_h = time.monotonic()
+        vm.wait_serial(HICCUPS_DONE, spec.hiccups_s * 20 + 30)
+        phases["hiccups"] = round(time.monotonic() - t_h, 3)
+    if pre is not None:
+        pre()
+    sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
+    rep = exchange.Replayer(tx, feed, md_dst, rate=spec.rate)
+    sink.cpus = rep.cpus = away
+    try:
+        sink.start()
+        t_r = time.monotonic()
+        rep.start()
+        while rep.is_alive():
+            say("replay", rep.sent / max(1, feed.n_packets))
+            rep.join(0.1)
+        phases["replay"] = round(time.monotonic() - t_r, 3)
+        if rep.error:
+            raise RunError(f"replayer: {rep.error}")
+        drain(sink, golden.orders.num_rows, spec.drain_timeout, vm)
+        ctl()
+        status = vm.wait(spec.drain_timeout + 30)
+    finally:
+        rep.cancel()
+        sink.cancel()
+        rep.join(2)
+        sink.join(2)
+    return status, sink, rep
+
+
+def drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> None:
+    """Wait until the expected orders arrived, or no new one for a while."""
+    deadline = time.monotonic() + timeout
+    last, last_t = -1, time.monotonic()
+    while time.monotonic() < deadline and sink.count < expected:
+        if vm.poll() is not None:
+            return
+        if sink.count != last:
+            last, last_t = sink.count, time.monotonic()
+        elif time.monotonic() - last_t > 2.0:
+            return
+        time.sleep(0.02)
+
+
+def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
+             ok_status: int | None = None) -> RunResult:
+    info["qemu_exit_status"] = status
+    info["replay"] = {"datagrams": feed.n_packets, "messages": feed.n_messages,
+                      "sent": rep.sent, "late_ns_max": rep.late_ns_max}
+    serial = (run_dir / "serial.log").read_bytes()
+    ok_status = debug_exit_status(0x10) if ok_status is None else ok_status  # 0: a host process
+    if status != ok_status:
+        raise RunError(f"{spec.sut} ended with status {status} ({ok_status} means ok); serial tail:\n"
+                       f"{serial[-1500:].decode('utf-8', 'replace')}")
+    log = sutlog.parse_dump(serial, source=str(run_dir / "serial.log"))
+    meta = {"hftlab.run": json.dumps(info, default=str)}
+    write_arrow(log.records, run_dir / "sut_log.arrow",
+                 {**meta, "hftlab.counters": json.dumps(log.counters)})
+    ouch = b"".join(payloads)
+    orders = core.orders_from_ouch(ouch).append_column("rx_ns", pa.array(rx_ns[: len(payloads)]))
+    write_parquet(orders, run_dir / "orders.parquet", meta)
+    info["counters"] = log.counters
+    if hiccups.has_hiccups(log.counters):
+        info["hiccups"] = hiccups.summary(log.counters)
+    info["boot_phases_ms"] = sutlog.boot_phases(serial, log.tsc_hz)
+    info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
+                      "equal": ouch == golden.ouch}
+    if ouch != golden.ouch:
+        raise RunError(f"orders differ from the golden model: SUT sent {len(payloads)}, "
+                       f"golden {golden.orders.num_rows}")
+    ticks, worders, _ = wire_events(run_dir / "wire.pcapng", info["network"]["md_port"],
+                                     info["network"]["order_port"])
+    # The capture must hold every datagram sent and every order received:
+    # a tail percentile over a capture with holes would be a guess.
+    info["capture"].update(md_frames=len(ticks.ts_ns), order_frames=len(worders.token),
+                           md_sent=int(rep.sent), orders_received=len(payloads))
+    if len(worders.token) != len(payloads) or len(ticks.ts_ns) < rep.sent:
+        raise RunError(f"the capture is incomplete: {len(ticks.ts_ns)} of {rep.sent} market-data "
+                       f"datagrams and {len(worders.token)} of {len(payloads)} orders")
+    lat = latency.join(ticks, worders, log.records, log.tsc_hz)
+    write_parquet(lat, run_dir / "latency.parquet", meta)
+    res = RunResult(run_dir=run_dir, status="ok", info=info, latency=lat)
+    info["latency"] = res.summary()
+    return res
