@@ -71,11 +71,11 @@ def test_study_runs_in_the_rotated_order_and_records_it(tmp_path, monkeypatch):
 
     seen_sections: list[tuple[str, str]] = []
 
-    def fake_report(dirs, out, n_boot, sections):
+    def fake_report(dirs, out, n_boot, sections, appendix):
         seen_sections.extend(sections)
         return FakeReport()
 
-    def fake_figures(runs, cols):
+    def fake_figures(runs, cols, accel):
         return pa.table({"sut": pa.array([], pa.string()), "column": pa.array([], pa.string()),
                          "count": pa.array([], pa.int64()),
                          **{q: pa.array([], pa.float64()) for q in QUANTILES}})
@@ -84,7 +84,6 @@ def test_study_runs_in_the_rotated_order_and_records_it(tmp_path, monkeypatch):
     monkeypatch.setattr(study_mod, "run", fake_run)
     monkeypatch.setattr(study_mod, "_figures", fake_figures)
     monkeypatch.setattr(study_mod, "_hiccup_tables", lambda runs: (empty, empty))
-    monkeypatch.setattr(study_mod, "_pooled_ab", lambda *a, **k: "")
     monkeypatch.setattr(study_mod, "study_report", fake_report)
 
     res = study(StudySpec(suts=SUTS, reps=4), tmp_path / "s")

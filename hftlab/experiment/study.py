@@ -11,14 +11,17 @@ ratios and A/B verdicts. Each run has its own directory ``OUT/<sut>-r<rep>``,
 and each runs the poll-loop gap recorder first (``hiccups_s``). Then it
 writes, into OUT:
 
-* the study report (hftlab.analysis.report.study_report, report.html) of all runs,
-  with three extra sections: the A/B verdicts of HFT-OS against each
-  baseline on the repetitions pooled (wire_ns and internal_ns), the ratio
-  table, and the hiccup histograms;
+* the study report (hftlab.analysis.report.study_report, report.html) of all
+  runs, organised by SUT: percentiles per SUT with the reps pooled and the
+  spread over reps, the A/B verdicts of the reference against each baseline
+  on the pooled samples (wire_ns and internal_ns), plots coloured by SUT;
+  the study adds the ratio table, the hiccup summary and the run order, and
+  to the appendix (beside the run ids) the hiccup histograms;
 * figures.parquet (p50, p99, p99.9, max of wire_ns and internal_ns per SUT,
-  repetitions pooled; under tcg-icount also internal_cycles, which are then
-  instruction counts), ratios.parquet (HFT-OS / baseline for each), and
-  hiccups.parquet (each run's histogram);
+  repetitions pooled, with their unit, the reps and the min..max of the
+  per-rep p50; under tcg-icount also internal_cycles; internal figures are
+  then instruction counts), ratios.parquet (HFT-OS / baseline for each),
+  hiccups.parquet (each run's histogram) and hiccup_summary.parquet;
 * order.parquet: the order the runs actually ran in (rep, position, sut,
   run directory, start and end time), also a section of report.html and
   lines of `format_table`.
@@ -41,8 +44,7 @@ from hftlab.analysis import hiccups
 from hftlab.util.io import write_parquet
 from hftlab.errors import ConfigError
 from hftlab.analysis.latency import load_run, percentiles
-from hftlab.analysis.compare import compare_many
-from hftlab.analysis.report import StudyReport, compare_table, study_report
+from hftlab.analysis.report import StudyReport, study_report
 from hftlab.experiment.run import DEFAULT_DATASET, SUTS, RunSpec, run
 
 __all__ = ["StudySpec", "StudyResult", "study", "format_table", "run_order", "QUANTILES", "COLUMNS"]
@@ -125,16 +127,30 @@ def _pooled(dirs: list[Path], column: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.array([])
 
 
-def _figures(runs: dict[str, list[Path]], cols: tuple[str, ...] = COLUMNS) -> pa.Table:
-    rows: dict[str, list] = {k: [] for k in ("sut", "column", "count", *QUANTILES)}
+def unit(column: str, accel: str) -> str:
+    """The unit of a latency column of a study under `accel`."""
+    if column.startswith("internal") and accel == "tcg-icount":
+        return "instructions"
+    return "cycles" if column == ICOUNT_COLUMN else "ns"
+
+
+def _figures(runs: dict[str, list[Path]], cols: tuple[str, ...] = COLUMNS, accel: str = "tcg") -> pa.Table:
+    rows: dict[str, list] = {k: [] for k in ("sut", "column", "count", *QUANTILES, "unit", "reps",
+                                             "p50_rep_min", "p50_rep_max")}
     for sut, dirs in runs.items():
         for col in cols:
+            per = [percentiles(load_run(d).column(col))["p50"] for d in dirs]
+            per = [float(v) for v in per if v is not None]
             p = percentiles(_pooled(dirs, col))
             rows["sut"].append(sut)
             rows["column"].append(col)
             rows["count"].append(p["count"])
             for q in QUANTILES:
                 rows[q].append(None if p.get(q) is None else float(p[q]))
+            rows["unit"].append(unit(col, accel))
+            rows["reps"].append(len(dirs))
+            rows["p50_rep_min"].append(min(per) if per else None)
+            rows["p50_rep_max"].append(max(per) if per else None)
     return pa.table(rows)
 
 
@@ -183,6 +199,27 @@ def _html_table(t: pa.Table) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _ratio_html(ratios: pa.Table, accel: str) -> str:
+    """The ratios as one row per baseline and column, one cell per quantile."""
+    by: dict[tuple[str, str], dict] = {}
+    for r in ratios.to_pylist():
+        by.setdefault((r["baseline"], r["column"]), {})[r["quantile"]] = r
+    head = ("<tr><th>baseline</th><th>figure</th><th>unit</th>"
+            + "".join(f"<th>{q}</th>" for q in QUANTILES) + "</tr>")
+    rows = []
+    for (base, col), qs in by.items():
+        cells = []
+        for q in QUANTILES:
+            r = qs.get(q)
+            if r is None or r["ratio"] is None:
+                cells.append("<td>-</td>")
+            else:
+                cells.append(f'<td title="{r["reference"]:,.0f} / {r["value"]:,.0f}">{r["ratio"]:.3f}</td>')
+        rows.append(f"<tr><td>{html.escape(base)}</td><td>{col}</td><td>{unit(col, accel)}</td>"
+                    + "".join(cells) + "</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def _order_table(done: list[dict]) -> pa.Table:
     schema = pa.schema([("rep", pa.int32()), ("position", pa.int32()), ("sut", pa.string()),
                         ("run", pa.string()), ("started", pa.timestamp("us", tz="UTC")),
@@ -202,18 +239,6 @@ def _order_html(order: pa.Table) -> str:
     rows = "".join(f"<tr><td>{rep}</td><td>{html.escape(' → '.join(suts))}</td></tr>"
                    for rep, suts in order_by_rep(order).items())
     return f"<table><tr><th>rep</th><th>order</th></tr>{rows}</table>"
-
-
-def _pooled_ab(runs: dict[str, list[Path]], ref: str, n_boot: int,
-               cols: tuple[str, ...] = COLUMNS) -> str:
-    parts = []
-    for col in cols:
-        samples = {sut: _pooled(dirs, col) for sut, dirs in runs.items()}
-        if len(samples) < 2 or any(len(v) < 2 for v in samples.values()):
-            continue
-        parts.append(f"<h3>{col}</h3>" + compare_table(compare_many(samples, baseline=ref,
-                                                                     n_boot=n_boot)))
-    return "".join(parts) or "<p>(needs two SUTs with at least two samples each)</p>"
 
 
 def study(spec: StudySpec, out: str | Path, *,
@@ -239,17 +264,16 @@ def study(spec: StudySpec, out: str | Path, *,
     order_t = _order_table(done)
     ref = spec.suts[0]
     cols = columns(spec.accel)
-    fig = _figures(runs, cols)
+    fig = _figures(runs, cols, spec.accel)
     ratios = _ratios(fig, ref)
     hist, summ = _hiccup_tables(runs)
-    sections = [(f"A/B: {ref} against each baseline (repetitions pooled)",
-                 _pooled_ab(runs, ref, spec.n_boot, cols)),
-                (f"Ratios {ref} / baseline (repetitions pooled)", _html_table(ratios)),
-                ("Hiccups: the poll loop's gaps before the feed (per run)", _html_table(summ)),
-                ("Hiccup histograms (log2 buckets)", _html_table(hist)),
+    sections = [(f"Ratios {ref} / baseline (repetitions pooled; below 1: {ref} is faster)",
+                 _ratio_html(ratios, spec.accel)),
+                ("Hiccups: the poll loop's gaps before the feed (per SUT and rep)", _html_table(summ)),
                 ("Run order (repetition k starts at SUT k mod n)", _order_html(order_t))]
+    appendix = [("Hiccup histograms (log2 buckets, per SUT and rep)", _html_table(hist))]
     rep_ = study_report([d for dirs in runs.values() for d in dirs], out, n_boot=spec.n_boot,
-                        sections=sections)
+                        sections=sections, appendix=appendix)
     for name, t in (("figures", fig), ("ratios", ratios), ("hiccups", hist),
                     ("hiccup_summary", summ), ("order", order_t)):
         write_parquet(t, out / f"{name}.parquet", {})
@@ -265,24 +289,26 @@ def format_table(res: StudyResult) -> str:
     ratios reference / baseline under them, and each SUT's hiccups."""
     ref = next(iter(res.runs))
     w = max(12, *(len(s) + 8 for s in res.runs))
-    head = f"{'figure':<12} {'sut':<{w}} {'count':>7} " + " ".join(f"{q:>11}" for q in QUANTILES)
+    head = (f"{'figure':<15} {'sut':<{w}} {'count':>7} " + " ".join(f"{q:>11}" for q in QUANTILES)
+            + "  unit")
     lines = [head, "-" * len(head)]
     ratios = res.ratios.to_pylist()
     cols = list(dict.fromkeys(res.figures.column("column").to_pylist()))
     for col in cols:
         for r in res.figures.to_pylist():
             if r["column"] == col:
-                lines.append(f"{col:<12} {r['sut']:<{w}} {r['count']:>7} "
-                             + " ".join(f"{_num(r[q]):>11}" for q in QUANTILES))
+                lines.append(f"{col:<15} {r['sut']:<{w}} {r['count']:>7} "
+                             + " ".join(f"{_num(r[q]):>11}" for q in QUANTILES)
+                             + f"  {r.get('unit') or 'ns'}")
         for base in list(res.runs)[1:]:
             by_q = {r["quantile"]: r["ratio"] for r in ratios if r["baseline"] == base and r["column"] == col}
             cells = " ".join(f"{'-' if by_q.get(q) is None else f'{by_q[q]:.3f}':>11}" for q in QUANTILES)
-            lines.append(f"{col:<12} {(ref + '/' + base)[:w]:<{w}} {'ratio':>7} {cells}")
+            lines.append(f"{col:<15} {(ref + '/' + base)[:w]:<{w}} {'ratio':>7} {cells}")
     if res.hiccup_summary.num_rows:
-        lines += ["", f"{'hiccups':<12} {'sut':<{w}} {'rep':>4} {'iterations':>11} {'ns/iter':>8} "
+        lines += ["", f"{'hiccups':<15} {'sut':<{w}} {'rep':>4} {'iterations':>11} {'ns/iter':>8} "
                   f"{'gaps':>8} {'lost %':>7} {'max ns':>11}"]
         for h in res.hiccup_summary.to_pylist():
-            lines.append(f"{'':<12} {h['sut']:<{w}} {h['rep']:>4} {h['iterations']:>11,} "
+            lines.append(f"{'':<15} {h['sut']:<{w}} {h['rep']:>4} {h['iterations']:>11,} "
                          f"{h['ns_per_iteration']:>8.1f} {h['gaps']:>8,} "
                          f"{100 * h['lost_fraction']:>7.2f} {h['max_ns']:>11,}")
     if res.order.num_rows:
