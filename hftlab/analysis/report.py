@@ -408,8 +408,8 @@ def _fig_stages(plt, groups, subtitle):
 
     qs = _stage_quantiles(groups)
     icount = any(g.icount for g in groups)
-    stages = [("wire_ns", "wire", dict(alpha=1.0)), ("internal_ns", "internal (SUT software)",
-                                                       dict(alpha=0.55, hatch="//"))]
+    inside = "internal (SUT software, instructions: right axis)" if icount else "internal (SUT software)"
+    stages = [("wire_ns", "wire", dict(alpha=1.0)), ("internal_ns", inside, dict(alpha=0.55, hatch="//"))]
     if not icount:
         stages.append(("outside_ns", "outside = wire - internal", dict(alpha=0.25, hatch="..")))
     fig, axes = plt.subplots(1, len(qs), figsize=(4.6 * len(qs), 4.6), squeeze=False)
