@@ -5,7 +5,8 @@ The notebook API, one call per experiment::
     import hftlab
     r = hftlab.run(sut="hftos", accel="tcg", dataset="datasets/ritch/ex20101224.TEST_ITCH_50")
     r                      # in Jupyter: summary table, histogram, counters
-    r.latency              # polars DataFrame, one row per order (pandas: r.latency_df("pandas"))
+    r.describe()           # one row per figure (wire_ns, internal) with its unit
+    r.latency              # polars DataFrame, one row per order (backend="pandas": pandas)
     s = hftlab.study(suts=("hftos", "linux-dpdk"), reps=3)
     hftlab.compare(hftlab.load("runs/a"), hftlab.load("runs/b"))
 

@@ -10,7 +10,9 @@ code cell printed the CHECKED line, and the notebook's key table or figure is
 among the outputs. A notebook that runs HFT-OS needs root (a tap in a network
 namespace) and skips only without it; QEMU, dumpcap and the rest come with
 `make setup`, so a missing one fails the notebook. Each notebook must finish
-in under 120 s. The committed notebooks carry no outputs.
+in under 120 s. The committed notebooks carry no outputs. The notebooks use the
+API (hftlab.run, load, study, compare), whose progress bar is one display updated
+in place: the executed outputs hold one bar per run or study, no text frames.
 """
 from __future__ import annotations
 
@@ -34,26 +36,35 @@ TIME_LIMIT_S = 120
 #: Besides its CHECKED line, what each notebook's executed outputs must show:
 #: (output kind, text it contains); kinds are "stdout" and MIME types.
 KEY_OUTPUTS: dict[str, list[tuple[str, str]]] = {
-    "01-quickstart": [("text/html", ">token</th>"),      # the orders sent
-                      ("text/plain", "'p99.9'"),          # wire latency figures
-                      ("image/png", "")],                 # histogram, CCDF
+    "01-quickstart": [("text/html", "<b>hftlab run</b>"),  # the Run as the last line of a cell
+                      ("text/html", ">p99.99</th>"),       # describe(): figures with their unit
+                      ("text/html", ">unit</th>"),
+                      ("text/html", ">token</th>"),        # the orders sent
+                      ("image/png", "")],                  # r.plot(): histograms, CCDF
     "02-ab-study": [("text/html", ">verdict</th>"),       # the verdict table
                     ("stdout", "Mann-Whitney U: p = "),
-                    ("image/png", "")],
+                    ("text/html", "<b>hftlab compare</b>"),  # the Comparison with its CCDFs
+                    ("text/html", "data:image/png;base64,")],
     "03-jitter": [("text/html", ">window_start_ns</th>"),  # latency over time
-                  ("text/plain", "'lost_fraction'"),      # the hiccup summary
-                  ("text/plain", "'p99-p50'")],           # jitter
+                  ("text/html", ">lost_fraction</th>"),    # the hiccup summary
+                  ("text/html", ">p99-p50</th>")],         # jitter
     "04-capture-ingest": [("text/html", ">mean_caplen</th>"),  # frames per port (polars)
                           ("text/html", ">first_ns</th>"),     # the DuckDB query
                           ("text/plain", "mold_seq: uint64"),  # the packets' schema
                           ("text/html", ">msg_name</th>")],    # PTP messages by type
     "05-core-microbench": [("text/html", ">engine_ns_per_msg</th>"),
                            ("image/png", "")],
-    "06-baselines": [("stdout", "hftos/linux-socket"),    # format_table's ratio rows
-                     ("stdout", "hftos/linux-dpdk"),
+    "06-baselines": [("text/html", "<b>hftlab study</b>"),  # the Study: pooled table, CCDF by SUT
+                     ("text/html", "data:image/png;base64,"),
                      ("text/html", ">ratio</th>"),
                      ("text/html", ">lost_fraction</th>")],
 }
+
+#: How many progress bars each notebook shows (one per hftlab.run or hftlab.study call): each is
+#: one display updated in place, never a stream of frames.
+PROGRESS_BARS = {"01-quickstart": 1, "02-ab-study": 2, "03-jitter": 1, "04-capture-ingest": 1,
+                 "05-core-microbench": 0, "06-baselines": 1}
+BAR = "<div style='font-family:monospace"
 
 
 def execute(nb, cwd: Path) -> float:
@@ -94,6 +105,11 @@ def check_executed(nb, stem: str) -> None:
     for kind, text in KEY_OUTPUTS[stem]:
         assert any(k == kind and text in t and t for k, t in shown), (
             f"{stem}: no {kind} output containing {text!r}")
+    bars = [t for k, t in shown if k == "text/html" and t.startswith(BAR)]
+    assert len(bars) == PROGRESS_BARS[stem] and all(" done " in t for t in bars), (
+        f"{stem}: {len(bars)} progress displays, {PROGRESS_BARS[stem]} expected, each ending done: {bars}")
+    frames = [t for k, t in shown if k in ("stdout", "stderr") and ("\r" in t or "[#" in t)]
+    assert not frames, f"{stem}: progress frames printed as text: {frames[:2]}"
 
 
 def unchecked_commands(source: str) -> list[str]:
@@ -168,6 +184,21 @@ def test_a_failing_notebook_fails(tmp_path):
         check_executed(silent, "05-core-microbench")
 
     assert unchecked_commands("import subprocess\nsubprocess.run(['false'])") == ["subprocess.run(['false'])"]
+
+    shown = ("from IPython.display import HTML, display\n"
+             "display(HTML('<table><tr><th>engine_ns_per_msg</th></tr></table>'))\n"
+             "display({'image/png': 'iVBORw0KGgo=', 'text/plain': 'png'}, raw=True)\n")
+    framed = nb_of(shown + "import sys\nsys.stderr.write('\\rrun: boot [#####.....]')\n"
+                   "print('CHECKED 05-core-microbench: but a progress bar in text frames')")
+    execute(framed, tmp_path)
+    with pytest.raises(AssertionError, match="progress frames printed as text"):
+        check_executed(framed, "05-core-microbench")
+    stray_bar = nb_of(shown + "from hftlab.experiment.progress import Progress\n"
+                      "with Progress('run'):\n    pass\n"
+                      "print('CHECKED 05-core-microbench: with a bar no run made')")
+    execute(stray_bar, tmp_path)
+    with pytest.raises(AssertionError, match="1 progress displays, 0 expected"):
+        check_executed(stray_bar, "05-core-microbench")
 
     no_table = nb_of("print('CHECKED 05-core-microbench: but no table')")
     execute(no_table, tmp_path)

@@ -24,8 +24,8 @@ import pyarrow as pa
 from hftlab.errors import ConfigError, DataError
 
 __all__ = ["WireTicks", "WireOrders", "join", "percentiles", "PERCENTILES", "format_summary",
-           "Stats", "describe", "beyond", "RunData", "load_run", "over_time", "Hiccups", "hiccups",
-           "poll_loop_timestamps"]
+           "Stats", "describe", "internal_unit", "figures", "beyond", "RunData", "load_run",
+           "over_time", "Hiccups", "hiccups", "poll_loop_timestamps"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
 
@@ -122,8 +122,27 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...] = PERCENTILES) -> dict
 
 
 def format_summary(name: str, p: dict, unit: str = "ns") -> str:
+    """One line: the figure's name, count, then min, the percentiles and max
+    (withheld ones as -), and the unit, which the caller must name: under
+    tcg-icount a run's internal figures are instructions (`figures`)."""
     cells = [f"{k}={'-' if v is None else f'{v:,.0f}'}" for k, v in p.items() if k != "count"]
     return f"{name:<12} count={p['count']:<7} " + " ".join(cells) + f" ({unit})"
+
+
+def internal_unit(accel: str) -> str:
+    """The unit of a run's internal span under `accel` (run.json's
+    spec.accel): under tcg-icount (-icount shift=0) the guest's TSC counts
+    instructions, so the span is an instruction count; otherwise ns."""
+    return "instructions" if accel == "tcg-icount" else "ns"
+
+
+def figures(accel: str) -> list[tuple[str, str, str]]:
+    """(figure, latency column, unit) of a run's headline figures: wire_ns
+    (capture clock, ns) and internal, the SUT's span: internal_ns in ns, or,
+    under tcg-icount, internal_cycles in instructions (internal_ns there is
+    an instruction count scaled by the calibrated TSC rate, not a time)."""
+    inner = "internal_cycles" if accel == "tcg-icount" else "internal_ns"
+    return [("wire_ns", "wire_ns", "ns"), ("internal", inner, internal_unit(accel))]
 
 
 # ---------------------------------------------------------------------- statistics

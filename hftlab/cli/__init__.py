@@ -234,42 +234,34 @@ def _experiment_options(hiccups_default: float):
 def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_path, guest_cpus,
             out, hiccups_s, hiccup_threshold_ns) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
-    from pathlib import Path
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from hftlab.util.proc import TerminateAsInterrupt
-    from hftlab.analysis.latency import format_summary
-    from hftlab.experiment.run import DEFAULT_DATASET, RunSpec, run
+    from hftlab.analysis.latency import format_summary, percentiles
+    from hftlab.experiment import api
+    from hftlab.experiment.progress import Progress
 
-    spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
-                   dataset=Path(dataset) if dataset else DEFAULT_DATASET, messages=messages,
-                   rate=rate or None, max_count=max_count, config=_load_config(config_path),
-                   guest_cpus=guest_cpus, out=Path(out) if out else None, hiccups_s=hiccups_s,
-                   hiccup_threshold_ns=hiccup_threshold_ns)
-    with Progress(TextColumn("{task.description:<8}"), BarColumn(), TimeElapsedColumn(),
-                  transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("start", total=1.0)
-
-        def progress(stage: str, frac: float) -> None:
-            bar.update(task, description=stage, completed=frac)
-
-        with TerminateAsInterrupt():
-            res = run(spec, progress=progress)
-    i = res.info
-    click.echo(f"run {i['run_id']}: {i['spec']['sut']} on {i['spec']['accel']} "
-               f"({i['spec']['accel_reason']}) -> {res.run_dir}")
+    bar = Progress("run", mode="tty" if sys.stderr.isatty() else "off")
+    with TerminateAsInterrupt(), bar:  # the same code path as hftlab.run in a notebook
+        r = api.run(sut, accel=accel, nic=nic, where=where, dataset=dataset, messages=messages,
+                    rate=rate or None, max_count=max_count, config=config_path, guest_cpus=guest_cpus,
+                    out=out, hiccups=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns,
+                    progress=bar, backend="arrow")
+    i = r.info
+    click.echo(f"run {r.run_id}: {r.sut} on {r.accel} ({i['spec']['accel_reason']}) -> {r.path}")
     click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
-    for col, p in res.summary().items():
-        unit = "ns" if col.endswith("_ns") else ("instr" if i["spec"]["accel"] == "tcg-icount" else "cycles")
-        click.echo(format_summary(col, p, unit))
+    for row in r.describe().to_pylist():  # wire_ns in ns; internal in ns, or instructions under tcg-icount
+        click.echo(format_summary(row["figure"], {k: row[k] for k in
+                                                  ("count", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max")},
+                                  row["unit"]))
+    if r.internal_unit == "ns":  # the same span in the SUT's TSC cycles
+        p = percentiles(r.values("internal_cycles"))
+        click.echo(format_summary("internal_cycles", p, "cycles"))
     if "hiccups" in i:
         h = i["hiccups"]
         click.echo(f"hiccups: {h['gaps']} gaps > {h['threshold_ns']} ns in {h['span_s']:.2f} s "
                    f"({h['iterations']} iterations), {100 * h['lost_fraction']:.2f}% lost, "
                    f"longest {h['max_ns']} ns")
-    click.echo(f"report: {res.report} (+ latency.png)")
+    click.echo(f"report: {r.path / 'report.md'} (+ latency.png)")
 
 
 @main.command("study")
