@@ -6,7 +6,9 @@ HdrHistogram recorder, the synthetic feed) are numba functions with
 capture kernels alone on a 2-core box) and writes the machine code beside the
 sources (``__pycache__/*.nbi``, ``*.nbc``, or under ``NUMBA_CACHE_DIR``); every
 later process loads it in milliseconds. `compile_all` makes that first call
-at set-up time (``make setup`` runs ``python -m hftlab.cli.warm``).
+at set-up time (``make setup`` runs ``python -m hftlab.cli.warm``), and
+also builds matplotlib's font list and hftlab's bytecode, the other costs of
+a first run.
 
 A cached kernel is found again only for the same *signature*: the argument
 types, including an array's dtype, layout and whether it is read-only (an
@@ -169,6 +171,27 @@ def _drive_analysis(ticks, orders) -> None:
     latency.hiccups(ts, 1_000_000)
 
 
+def _warm_rest() -> None:
+    """The other first-run costs of a run: matplotlib's font list (built on its
+    first import on a machine, in ~/.cache/matplotlib) and the bytecode of
+    hftlab's modules (written on their first import)."""
+    import compileall
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(4, 2))
+    ax[0].set_title("warm-up")
+    fig.suptitle("hftlab")
+    fig.tight_layout()
+    fig.savefig(io.BytesIO(), format="png", dpi=50)
+    plt.close(fig)
+    compileall.compile_dir(Path(__file__).resolve().parents[1], quiet=2)
+
+
 def compile_all(workdir: str | Path | None = None) -> WarmSummary:
     """Drive every numba kernel of hftlab once on small inputs of the types
     the library passes, so numba compiles each and writes its cache (or
@@ -186,6 +209,7 @@ def compile_all(workdir: str | Path | None = None) -> WarmSummary:
         work = Path(tmp)
         ticks, orders, _ = _drive_capture(work, _sample_frames(work))
         _drive_analysis(ticks, orders)
+    _warm_rest()
     ks = kernels()
     counts = cache_counts(ks)
     touched = {n for n, d in ks.items() if d.signatures}
