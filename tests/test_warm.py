@@ -125,7 +125,7 @@ def test_the_warm_up_compiles_every_kernel_of_every_module_that_has_one(warmed):
     assert s["untouched"] == [], f"kernels no warm-up input reaches: {s['untouched']}"
     jit_modules = set()
     for p in (ROOT / "hftlab").rglob("*.py"):
-        if re.search(r"^@(nb|numba)\.n?jit\(", p.read_text(), re.M):
+        if re.search(r"^@(?:(?:nb|numba)\.)?n?jit\(", p.read_text(), re.M):
             jit_modules.add(".".join(p.relative_to(ROOT).with_suffix("").parts))
     jit_modules -= {"hftlab.capture._bytes"}  # inline="always" helpers only (and rd32, reached)
     missing = jit_modules - set(s["modules"])
