@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 
 from hftlab.util.io import AtomicPath, write_parquet
 from hftlab.errors import ConfigError, DataError
-from hftlab.analysis.latency import PERCENTILES, RunData, Stats, describe, load_run, over_time, percentiles
+from hftlab.analysis.latency import (PERCENTILES, RunData, Stats, describe, figures, load_run, over_time,
+                                     percentiles)
 from hftlab.model.suts import INTERNAL_SPAN
 
 __all__ = ["run_report", "study_report", "StudyReport", "run_terms", "compare_table", "human"]
@@ -71,10 +72,10 @@ def internal_span(info: dict) -> str:
 
 def run_report(run_dir: str | Path) -> Path:
     """Write latency.png and report.md into run_dir; returns report.md."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure on the Agg canvas, without pyplot: no GUI backend, no global
+    # figure registry, and about a second less import on a run's first report.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     d = Path(run_dir)
     try:
@@ -83,11 +84,14 @@ def run_report(run_dir: str | Path) -> Path:
     except (OSError, ValueError) as exc:
         raise DataError(d, None, f"not a complete run directory: {exc}") from None
     wire = lat.column("wire_ns").drop_null().to_numpy()
-    internal = lat.column("internal_ns").drop_null().to_numpy()
     cycles = lat.column("internal_cycles").drop_null().to_numpy()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    (_, icol, iunit) = figures(info["spec"]["accel"])[1]
+    inner = lat.column(icol).drop_null().to_numpy()
+    fig = Figure(figsize=(15, 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
     _hist(axes[0], wire.astype(float), "wire tick-to-trade", "ns")
-    _hist(axes[1], internal.astype(float), "internal (RX seen -> TX doorbell)", "ns")
+    _hist(axes[1], inner.astype(float), "internal (RX seen -> TX doorbell)", iunit)
     order = np.argsort(lat.column("t_wire_out").to_numpy())
     axes[2].plot((lat.column("wire_ns").to_numpy(zero_copy_only=False)[order]), ".", ms=3)
     axes[2].set_yscale("log")
@@ -98,10 +102,9 @@ def run_report(run_dir: str | Path) -> Path:
     fig.tight_layout()
     with AtomicPath(d / "latency.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    unit = "instructions" if info["spec"]["accel"] == "tcg-icount" else "cycles"
-    rows = [("wire_ns", "ns", percentiles(wire)), ("internal_ns", "ns", percentiles(internal)),
-            ("internal", unit, percentiles(cycles))]
+    rows = [("wire_ns", "ns", percentiles(wire)), (f"internal ({icol})", iunit, percentiles(inner))]
+    if icol != "internal_cycles":  # under tcg-icount the cycles are the instructions above
+        rows.append(("internal_cycles", "cycles", percentiles(cycles)))
     keys = [k for k in rows[0][2] if k != "count"]
     lines = [f"# Run {info.get('run_id')}", "",
              f"SUT `{info['spec']['sut']}`, accel `{info['spec']['accel']}` ({info['spec']['accel_reason']}), "

@@ -305,7 +305,7 @@ def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config
               help="Bootstrap replicates of the A/B confidence intervals.")
 @_fail_cleanly
 def report_cmd(runs, out, study, n_boot) -> None:
-    """Latency report of RUN directories; with two or more, the A/B comparison against the first."""
+    """Latency report of RUN directories, grouped by SUT and the settings that differ; with two or more groups, the A/B comparison against the first group."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hftlab.analysis.latency import format_summary

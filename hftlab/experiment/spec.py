@@ -76,10 +76,15 @@ class RunResult:
     report: Path | None = None
 
     def summary(self) -> dict[str, dict]:
+        """Percentiles of the run's headline figures, each with its unit:
+        wire_ns (ns) and internal (ns, or instructions under tcg-icount,
+        hftlab.analysis.latency.figures), plus the raw internal_cycles."""
         if self.latency is None:
             return {}
+        accel = self.info.get("spec", {}).get("accel", "")
         out = {}
-        for col in ("wire_ns", "internal_ns", "internal_cycles"):
+        cycles = "instructions" if accel == "tcg-icount" else "cycles"  # the guest TSC's ticks
+        for name, col, unit in latency.figures(accel) + [("internal_cycles", "internal_cycles", cycles)]:
             v = self.latency.column(col).drop_null().to_numpy()
-            out[col] = latency.percentiles(v)
+            out[name] = {**latency.percentiles(v), "unit": unit}
         return out
