@@ -227,7 +227,7 @@ def scan_erf(b, pos, size, maxn, off, ts, cap, orig, iface, lt, lctr, rtype, fla
 def erf_interfaces(snaplen: int = 65535) -> list[dict]:
     """metadata["interfaces"] for an ERF file: the 8 ports the flags can
     name, each its own id in section 0 (packets' `iface` indexes this list)."""
-    return [{"interface": i, "section": 0, "id": i, "name": f"Port {chr(65 + i)}",
+    return [{"index": i, "section": 0, "id": i, "name": f"Port {chr(65 + i)}",
              "linktype": LINKTYPE_ETHERNET, "snaplen": snaplen, "fcslen": 4,
              "tsresol": "2^-32", "tsoffset": 0} for i in range(8)]
 
