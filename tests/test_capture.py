@@ -58,8 +58,10 @@ def tshark(path: Path, fields: list[str], *extra: str) -> list[list[str]]:
 
 
 def compare_frames(path: Path, cap: capture.Capture) -> None:
-    """ts_ns, origlen, caplen and interface of every packet equal tshark's."""
-    rows = [r for r in tshark(path, ["frame.interface_id", "frame.time_epoch", "frame.len", "frame.cap_len"])
+    """ts_ns, origlen, caplen, interface and section of every packet equal tshark's
+    (interface ids restart at 0 in each pcapng section, as tshark's do)."""
+    rows = [r for r in tshark(path, ["frame.interface_id", "frame.time_epoch", "frame.len", "frame.cap_len",
+                                     "frame.section_number"])
             if r[0] != "" or path.suffix == ".pcap"]
     t = cap.packets
     assert t.num_rows == len(rows)
@@ -67,9 +69,10 @@ def compare_frames(path: Path, cap: capture.Capture) -> None:
     assert t.column("origlen").to_pylist() == [int(r[2]) for r in rows]
     assert t.column("caplen").to_pylist() == [int(r[3]) for r in rows]
     if path.suffix == ".pcapng":
-        md_ifaces = cap.metadata["interfaces"]
-        local = [md_ifaces[g]["id"] for g in t.column("interface").to_pylist()]
-        assert local == [int(r[0]) for r in rows]
+        assert t.column("interface").to_pylist() == [int(r[0]) for r in rows]
+        assert t.column("section").to_pylist() == [int(r[4]) - 1 for r in rows]   # tshark counts from 1
+    else:
+        assert set(t.column("interface").to_pylist()) <= {0} and set(t.column("section").to_pylist()) <= {0}
 
 
 # ------------------------------------------------------------------ pcapng suite
@@ -93,6 +96,26 @@ def test_pcapng_suite_matches_tshark(path: Path) -> None:
     assert len(cap.metadata["interfaces"]) == idb
     packets = sum(int(m) for m in re.findall(r"\b(?:EPB|SPB|PB|OPB): (\d+)", expected))
     assert cap.packets.num_rows == packets
+
+
+@pytest.mark.parametrize("path", sorted((DATA / "pcapng-suite").glob("output_*/difficult/test20*.pcapng")),
+                         ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_pcapng_sections_number_interfaces_like_tshark(path: Path) -> None:
+    """Several sections (test202 mixes byte orders): `section` is the SHB index and
+    `interface` restarts at 0 in each, as tshark's frame.interface_id; the metadata
+    lists every IDB once with its file-wide index, section and id."""
+    cap = capture.read(path)
+    compare_frames(path, cap)
+    md = cap.metadata
+    assert len(md["sections"]) >= 2
+    assert [f["index"] for f in md["interfaces"]] == list(range(len(md["interfaces"])))
+    for s in range(len(md["sections"])):
+        ids = [f["id"] for f in md["interfaces"] if f["section"] == s]
+        assert ids == list(range(len(ids)))
+    pairs = set(zip(cap.packets.column("section").to_pylist(), cap.packets.column("interface").to_pylist()))
+    assert pairs <= {(f["section"], f["id"]) for f in md["interfaces"]}
+    if path.name != "test200.pcapng":      # test200: sections and interfaces, no packets
+        assert len({s for s, _ in pairs}) >= 2 and len(pairs) > len({i for _, i in pairs})   # ids repeat
 
 
 def test_pcapng_suite_both_byte_orders_decode_alike() -> None:

@@ -23,6 +23,13 @@ MAGIC_US, MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
 FILE_HEADER, RECORD_HEADER = 24, 16
 MAX_SNAPLEN = 262144                      # libpcap's MAXIMUM_SNAPLEN
 NS = 1_000_000_000
+# Timestamp sentinels the scanners write instead of a value (docs: hftlab.capture);
+# the reader turns them into a null ts_ns plus a ts_error reason. TS_NULL: the
+# block has no timestamp (pcapng SPB), not an error.
+TS_NULL = np.iinfo(np.int64).min
+TS_BAD_SUBSEC = TS_NULL + 1               # pcap sub-second field >= 10^6 us / 10^9 ns
+TS_OVERFLOW = TS_NULL + 2                 # the time does not fit int64 ns (after 2262)
+TS_SENTINEL_MAX = TS_NULL + 2
 
 # scanner status codes
 ST_FULL, ST_EOF, ST_TRUNC_HEADER, ST_TRUNC_DATA, ST_CAPLEN = 0, 1, 2, 3, 4
@@ -59,6 +66,7 @@ def scan_pcap(b, pos, size, maxn, big, nano, max_caplen, off, ts, cap, orig):
     """Index up to maxn records from pos. Returns (count, next pos, status);
     on an error status, next pos is the offset of the bad record."""
     mult = 1 if nano else 1000
+    frac_max = NS if nano else 1_000_000
     n = 0
     while n < maxn:
         if pos == size:
@@ -70,7 +78,13 @@ def scan_pcap(b, pos, size, maxn, big, nano, max_caplen, off, ts, cap, orig):
             return n, pos, ST_CAPLEN
         if pos + RECORD_HEADER + c > size:
             return n, pos, ST_TRUNC_DATA
-        ts[n] = rd32(b, pos, big) * NS + rd32(b, pos + 4, big) * mult
+        frac = rd32(b, pos + 4, big)
+        # ts_sec is unsigned (2^32 - 1 s is in 2106, < int64 ns max): never overflows;
+        # an out-of-range fraction is flagged, never carried into the seconds
+        if frac >= frac_max:
+            ts[n] = TS_BAD_SUBSEC
+        else:
+            ts[n] = rd32(b, pos, big) * NS + frac * mult
         cap[n] = c
         orig[n] = rd32(b, pos + 12, big)
         off[n] = pos + RECORD_HEADER

@@ -25,6 +25,7 @@ import numpy as np
 
 from hftlab.errors import DataError
 from hftlab.capture._bytes import JIT, rd16, rd32
+from hftlab.capture._pcap import TS_NULL, TS_OVERFLOW, TS_SENTINEL_MAX
 
 BT_SHB, BT_IDB, BT_OPB, BT_SPB, BT_NRB, BT_ISB, BT_EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
 BT_DSB, BT_CB, BT_DCB = 0x0A, 0x00000BAD, 0x40000BAD
@@ -176,17 +177,74 @@ def parse_idb(path: str, b: np.ndarray, pos: int, big: bool) -> dict:
 
 
 # ----------------------------------------------------------------------------- numba scanner
+_MAX_SEC = 9223372036                    # int64 max = 9223372036 s + 854775807 ns
+_MAX_SUB = 854775807
+_MIN_SEC = -9223372037                   # int64 min = -9223372037 s + 145224192 ns
+_MIN_SUB = 145224192
+
+
+@nb.njit(inline="always", **JIT)
+def _pow10(e):
+    p = np.uint64(1)
+    for _ in range(e):
+        p *= np.uint64(10)
+    return p
+
+
 @nb.njit(**JIT)
-def ts_to_ns(hi, lo, kind, exp):
+def combine_ns(sec, sub, off_s):
+    """sec (uint64 s) + off_s (int64 s, if_tsoffset) + sub (ns in [0, 10^9)) as
+    exact int64 ns; TS_OVERFLOW when int64 ns cannot hold it (or it would
+    read as one of the sentinels, year 1677)."""
+    if off_s >= 0:
+        if sec > np.uint64(_MAX_SEC) or off_s > _MAX_SEC:
+            return TS_OVERFLOW
+        s = np.int64(sec) + off_s
+    else:
+        neg = np.uint64(-(off_s + 1)) + np.uint64(1)          # |off_s|, also for int64 min
+        if sec >= neg:
+            d = sec - neg
+            if d > np.uint64(_MAX_SEC):
+                return TS_OVERFLOW
+            s = np.int64(d)
+        else:
+            d = neg - sec
+            if d > np.uint64(-_MIN_SEC):
+                return TS_OVERFLOW
+            s = -np.int64(d)
+    if s > _MAX_SEC or (s == _MAX_SEC and sub > _MAX_SUB):
+        return TS_OVERFLOW
+    if s < _MIN_SEC or (s == _MIN_SEC and sub < _MIN_SUB):
+        return TS_OVERFLOW
+    v = (s + 1) * NS + (sub - NS) if s == _MIN_SEC else s * NS + sub
+    if v <= TS_SENTINEL_MAX:
+        return TS_OVERFLOW
+    return v
+
+
+@nb.njit(**JIT)
+def ts_to_ns(hi, lo, kind, exp, off_s):
     """Exact ns since the epoch from a pcapng 64-bit timestamp in units of
-    10^-exp s (kind 0) or 2^-exp s (kind 1). Below 1 ns precision floors."""
+    10^-exp s (kind 0) or 2^-exp s (kind 1), plus if_tsoffset seconds. Below
+    1 ns precision floors. A time that int64 ns cannot hold (after
+    2262-04-11, or before 1677) gives TS_OVERFLOW, never a wrapped value."""
     t = (np.uint64(hi) << np.uint64(32)) | np.uint64(lo)
     if kind == 0:
+        if off_s == 0:                 # the common cases: us (the default) and ns, no offset
+            if exp == 6 and t <= np.uint64(9223372036854775):
+                return np.int64(t) * 1000
+            if exp == 9 and t <= np.uint64(9223372036854775807):
+                return np.int64(t)
+        p = _pow10(exp)
+        sec = t // p
+        rem = t - sec * p
         if exp <= 9:
-            return np.int64(t) * np.int64(10 ** (9 - exp))
-        return np.int64(t // np.uint64(10 ** (exp - 9)))
+            sub = np.int64(rem) * np.int64(_pow10(9 - exp))
+        else:
+            sub = np.int64(rem // _pow10(exp - 9))
+        return combine_ns(sec, sub, off_s)
     e = np.uint64(exp)
-    sec = np.int64(t >> e)
+    sec = t >> e
     frac = t & ((np.uint64(1) << e) - np.uint64(1))
     bn = np.uint64(NS)
     if exp <= 32:
@@ -195,7 +253,7 @@ def ts_to_ns(hi, lo, kind, exp):
         hi_f = frac >> np.uint64(32)
         lo_f = frac & np.uint64(0xFFFFFFFF)
         sub = (hi_f * bn + ((lo_f * bn) >> np.uint64(32))) >> (e - np.uint64(32))
-    return sec * NS + np.int64(sub)
+    return combine_ns(sec, np.int64(sub), off_s)
 
 
 @nb.njit(**JIT)
@@ -244,11 +302,14 @@ def _packet_options(b, o, oend, big, i, opt):
 
 
 @nb.njit(**JIT)
-def scan_pcapng(b, pos, size, n, maxn, big, n_if, if_lt, if_snap, if_kind, if_exp, if_off_ns,
+def scan_pcapng(b, pos, size, n, maxn, big, n_if, if_lt, if_snap, if_kind, if_exp, if_off_s,
                 if_global, off, ts, cap, orig, iface, lt, opt, counts):
     """Index packet blocks from pos into rows n.. of the output arrays.
     Returns (rows filled, pos, status, aux): status ST_SHB / ST_IDB stop at
-    such a block for Python; error statuses point pos at the bad block."""
+    such a block for Python; error statuses point pos at the bad block.
+    if_off_s is each interface's if_tsoffset in seconds; ts gets the
+    TS_NULL / TS_OVERFLOW sentinels of hftlab.capture._pcap where there is
+    no (representable) time."""
     while n < maxn:
         if pos == size:
             return n, pos, ST_EOF, 0
@@ -284,7 +345,7 @@ def scan_pcapng(b, pos, size, n, maxn, big, n_if, if_lt, if_snap, if_kind, if_ex
                 if if_snap[0] != 0 and if_snap[0] < c:
                     c = if_snap[0]
                 data = pos + 12
-                ts[n] = np.iinfo(np.int64).min            # no timestamp in an SPB
+                ts[n] = TS_NULL                           # no timestamp in an SPB
             else:
                 if blen < 32:
                     return n, pos, E_CAPLEN, 0
@@ -297,8 +358,8 @@ def scan_pcapng(b, pos, size, n, maxn, big, n_if, if_lt, if_snap, if_kind, if_ex
                 padded = (c + 3) & ~3
                 if data + padded > pos + blen - 4:
                     return n, pos, E_CAPLEN, c
-                ts[n] = ts_to_ns(rd32(b, pos + 12, big), rd32(b, pos + 16, big),
-                                 if_kind[k], if_exp[k]) + if_off_ns[k]
+                ts[n] = ts_to_ns(rd32(b, pos + 12, big), rd32(b, pos + 16, big), if_kind[k], if_exp[k],
+                                 if_off_s[k])
                 bad = _packet_options(b, data + padded, pos + blen - 4, big, n, opt)
                 if bad >= 0:
                     return n, pos, -opt[n, O_PRESENT], bad

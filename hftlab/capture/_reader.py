@@ -3,8 +3,23 @@
 The file is memory-mapped read-only; the scanners index up to `batch_size`
 packets at a time, the decoder fills the layer columns, and the pages already
 consumed are dropped from the process (madvise DONTNEED) so resident memory
-stays near one batch whatever the file size. `Capture` is the whole file in
-memory (concatenated batches); `CaptureReader` is the streaming form.
+stays near one batch whatever the file size. gzip, zstd and lz4 captures
+(recognised by their magic bytes) are decompressed as the scanners go
+(hftlab.capture._compress). `Capture` is the whole file in memory
+(concatenated batches); `CaptureReader` is the streaming form.
+
+Timestamps are exact or null: a pcap record whose sub-second field is out of
+range, or a time that int64 ns cannot hold (pcapng after 2262, if_tsoffset
+included), gets a null `ts_ns` and its reason in `ts_error`
+(TS_ERROR_NAMES), counted in ``metadata["ts_errors"]``; with ``strict=True``
+the first one is a DataError at its record's offset instead.
+
+`interface` is tshark's frame.interface_id: the Interface Description
+Block's number within its section (`section`, the 0-based Section Header
+Block index). ``metadata["interfaces"]`` lists every IDB of the file once,
+in file order: ``index`` is its position in that list (a file-wide number,
+used internally for per-interface state), ``section`` and ``id`` name it as
+the packets do.
 """
 from __future__ import annotations
 
@@ -23,11 +38,12 @@ import pyarrow.parquet as pq
 from hftlab.util.env import version
 from hftlab.util.io import AtomicPath
 from hftlab.errors import ConfigError, DataError
+from hftlab.capture import _compress as Z
 from hftlab.capture import _decode as D
 from hftlab.capture import _pcap as P
 from hftlab.capture import _pcapng as G
 from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
-from hftlab.capture._table import PACKET_SCHEMA, PTP_SCHEMA, packet_batch, ptp_table
+from hftlab.capture._table import PACKET_SCHEMA, PTP_SCHEMA, TS_ERROR_NAMES, packet_batch, ptp_table
 from hftlab.capture._keyframes import KeyframeState
 from hftlab.capture._trailers import KEYFRAME_MODES, TRAILER_MODES
 
@@ -45,19 +61,43 @@ class CaptureBatch:
     ptp: pa.Table
 
 
+def _open(path: Path):
+    """The capture's bytes: a plain file mapped whole, or a compressed one
+    decompressed as the scanners ask (same surface)."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise DataError(path, None, f"cannot open: {exc.strerror}") from None
+    kind = Z.detect(fh.read(4))
+    fh.seek(0)
+    if kind is None:
+        return _Mapped(fh)
+    return Z.Decompressed(path, fh, kind)
+
+
 class _Mapped:
-    def __init__(self, path: Path) -> None:
-        try:
-            self._fh = open(path, "rb")
-        except OSError as exc:
-            raise DataError(path, None, f"cannot open: {exc.strerror}") from None
+    kind = None
+    done = True
+    damage = None
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
         self.size = os.fstat(self._fh.fileno()).st_size
+        self.input_size = self.size
         self.mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
         self.buf = np.frombuffer(self.mm, np.uint8) if self.mm is not None else np.zeros(0, np.uint8)
         self._released = 0
+        self.input_pos = 0
+
+    def more(self) -> bool:
+        return False
+
+    def ensure(self, end: int) -> None:
+        pass
 
     def release(self, upto: int) -> None:
         """Drop pages before byte `upto` from this process's memory."""
+        self.input_pos = upto
         end = (upto // PAGE) * PAGE
         if self.mm is not None and end > self._released and hasattr(mmap, "MADV_DONTNEED"):
             self.mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
@@ -87,7 +127,8 @@ class CaptureReader:
     def __init__(self, path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH,
                  trailer: str | None = None, trailer_window_s: int | None = -2,
                  mold_ports: Sequence[int] | None = None, payloads: bool = True,
-                 partial: bool = False, allow_unknown_linktype: bool = False) -> None:
+                 partial: bool = False, allow_unknown_linktype: bool = False,
+                 strict: bool = False) -> None:
         if batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if trailer not in TRAILER_MODES:
@@ -100,14 +141,18 @@ class CaptureReader:
         self._ports = np.array(sorted(set(mold_ports or ())), np.int64)
         self.payloads = payloads
         self.partial = partial
+        self.strict = strict
         self.allow_unknown_linktype = allow_unknown_linktype
         self.error: DataError | None = None
         self.packets_read = 0
-        self.bytes_read = 0
+        self.bytes_read = 0          # of the (decompressed) capture
+        self.input_pos = 0           # of the file on disk (compressed bytes for compressed files)
+        self._if_maps = (np.zeros(1, np.int32), np.zeros(1, np.int32))
         self.metadata: dict = {
             "format_version": FORMAT_VERSION, "file": str(self.path.resolve()),
             "size": None, "format": None, "sections": [], "interfaces": [],
-            "skipped_blocks": {}, "packets": 0, "trailer": trailer,
+            "skipped_blocks": {}, "packets": 0, "ts_errors": {}, "compression": None,
+            "trailer": trailer,
             "mold_ports": [int(p) for p in self._ports] or "any",
             "ip_representation": "fixed_size_binary(16); IPv4 as IPv4-mapped IPv6 ::ffff:a.b.c.d",
             "time": "int64 ns since 1970-01-01 UTC (capture clock)",
@@ -115,20 +160,70 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ iteration
     def __iter__(self) -> Iterator[CaptureBatch]:
-        src = _Mapped(self.path)
-        self.metadata["size"] = src.size
+        src = _open(self.path)
+        self._src = src
+        self.metadata["size"] = src.input_size
+        if src.kind:
+            self.metadata["compression"] = src.kind
         try:
             for idx in self._index(src):
-                yield self._decode(src.buf, idx)
+                idx, err = self._timestamps(idx)
+                if len(idx["ts"]):
+                    yield self._decode(src.buf, idx)
                 self.bytes_read = idx["pos"]
                 src.release(idx["pos"])
+                self.input_pos = src.input_pos
+                if err is not None:
+                    if not self.partial:
+                        raise err
+                    self.error = err
+                    return
         finally:
             self.metadata["packets"] = self.packets_read
+            if src.kind:
+                self.metadata["decompressed_size"] = src.size
             if self.error is not None:
                 self.metadata["error"] = str(self.error)
             src.close()
+            self._src = None
+
+    def _timestamps(self, idx: dict) -> tuple[dict, DataError | None]:
+        """Turn the scanners' timestamp sentinels into null ts + ts_err codes;
+        count them; with strict, cut the batch before the first one."""
+        ts = idx["ts"]
+        code = np.where(ts <= P.TS_SENTINEL_MAX, ts - P.TS_NULL, 0).astype(np.int8)
+        idx["ts_err"] = code
+        bad = np.flatnonzero(code)
+        if not bad.size:
+            return idx, None
+        ts[bad] = P.TS_NULL
+        if self.strict:
+            i = int(bad[0])
+            head = P.RECORD_HEADER if self.metadata["format"] == "pcap" else 28
+            reason = TS_ERROR_NAMES[code[i]]
+            err = self._note(DataError(self.path, int(idx["off"][i]) - head,
+                                       f"packet {self.packets_read + i}: timestamp {reason} "
+                                       "(strict: no null timestamps)"))
+            out = {k: v[:i] for k, v in idx.items() if k != "pos"}
+            out["pos"] = int(idx["off"][i]) - head
+            return out, err
+        counts = self.metadata["ts_errors"]
+        for c, k in zip(*np.unique(code[bad], return_counts=True)):
+            counts[TS_ERROR_NAMES[c]] = counts.get(TS_ERROR_NAMES[c], 0) + int(k)
+        return idx, None
+
+    def _note(self, err: DataError) -> DataError:
+        src = getattr(self, "_src", None)
+        if src is None or not src.kind or err is src.damage:
+            return err
+        return DataError(err.path, err.offset, f"{err.reason} (byte offsets count the "
+                         f"{src.kind}-decompressed stream)")
 
     def _fail(self, err: DataError, idx: dict | None) -> Iterator[dict]:
+        src = getattr(self, "_src", None)
+        if src is not None and src.damage is not None and "truncated" in err.reason:
+            err = src.damage         # the capture ends early because its compressed stream does
+        err = self._note(err)
         if not self.partial:
             raise err
         self.error = err
@@ -136,6 +231,10 @@ class CaptureReader:
             yield idx
 
     def _index(self, src: _Mapped) -> Iterator[dict]:
+        src.ensure(P.FILE_HEADER)
+        if src.damage is not None and src.size < 4:
+            yield from self._fail(src.damage, None)
+            return
         head = bytes(src.buf[:4])
         if head == b"\x0a\x0d\x0d\x0a":
             yield from self._index_pcapng(src)
@@ -166,31 +265,41 @@ class CaptureReader:
         self._check_linktype(hdr["linktype"], 20, "pcap file header")
         md = self.metadata
         md.update(format="pcap", byte_order=hdr["byte_order"], version=hdr["version"])
-        md["interfaces"] = [{"interface": 0, "section": 0, "id": 0, "linktype": hdr["linktype"],
+        md["interfaces"] = [{"index": 0, "section": 0, "id": 0, "linktype": hdr["linktype"],
                              "snaplen": hdr["snaplen"], "fcslen": hdr["fcs_len"],
                              "tsresol": "10^-9" if hdr["nanosecond"] else "10^-6", "tsoffset": 0}]
         md["sections"] = [{"offset": 0, "byte_order": hdr["byte_order"], "version": hdr["version"],
                            "thiszone": hdr["thiszone"]}]
         pos = P.FILE_HEADER
         maxcap = max(hdr["snaplen"], P.MAX_SNAPLEN)
+        lt = hdr["linktype"]
+        idx, n = self._alloc(self.batch_size, False), 0
         while True:
-            idx = self._alloc(self.batch_size, False)
-            n, pos, st = P.scan_pcap(src.buf, pos, src.size, self.batch_size, hdr["big"],
-                                     hdr["nanosecond"], maxcap, idx["off"], idx["ts"],
-                                     idx["cap"], idx["orig"])
-            idx["lt"][:n] = hdr["linktype"]
+            k, pos, st = P.scan_pcap(src.buf, pos, src.size, self.batch_size - n, hdr["big"],
+                                     hdr["nanosecond"], maxcap, idx["off"][n:], idx["ts"][n:],
+                                     idx["cap"][n:], idx["orig"][n:])
+            n += k
+            if st in (P.ST_EOF, P.ST_TRUNC_HEADER, P.ST_TRUNC_DATA) and src.more():
+                continue            # only the end of what is decompressed so far
+            idx["lt"][:n] = lt
             out = self._cut(idx, n, pos)
+            if st == P.ST_FULL:
+                yield out
+                idx, n = self._alloc(self.batch_size, False), 0
+                continue
             if st >= P.ST_TRUNC_HEADER:
                 err = P.scan_error(str(self.path), st, pos, src.buf, hdr["big"], hdr["snaplen"])
                 yield from self._fail(err, out)
                 return
+            if src.damage is not None:      # the stream broke exactly between two records
+                yield from self._fail(src.damage, out)
+                return
             if n:
                 yield out
-            if st == P.ST_EOF:
-                return
+            return
 
     def _index_pcapng(self, src: _Mapped) -> Iterator[dict]:
-        path, buf, md = str(self.path), src.buf, self.metadata
+        path, md = str(self.path), self.metadata
         md.update(format="pcapng")
         counts = np.zeros(5, np.int64)
         pos, n, big = 0, 0, False
@@ -199,10 +308,15 @@ class CaptureReader:
         try:
             while True:
                 arr = _iface_arrays(ifs)
-                n, pos, st, aux = G.scan_pcapng(buf, pos, src.size, n, self.batch_size, big, len(ifs),
+                n, pos, st, aux = G.scan_pcapng(src.buf, pos, src.size, n, self.batch_size, big, len(ifs),
                                                 *arr, idx["off"], idx["ts"], idx["cap"], idx["orig"],
                                                 idx["iface"], idx["lt"], idx["opt"], counts)
+                if st in (G.ST_EOF, G.E_TRUNC_HEADER, G.E_TRUNC_BLOCK) and src.more():
+                    continue        # only the end of what is decompressed so far
+                buf = src.buf
                 if st == G.ST_SHB:
+                    src.ensure(pos + G.SHB_INSANE_MAX)
+                    buf = src.buf
                     shb = G.parse_shb(path, buf, pos)
                     big, ifs = shb["big"], []
                     md["sections"].append({k: v for k, v in shb.items() if k != "big"})
@@ -210,7 +324,7 @@ class CaptureReader:
                 elif st == G.ST_IDB:
                     info = G.parse_idb(path, buf, pos, big)
                     self._check_linktype(info["linktype"], pos, "Interface Description Block")
-                    info.update(interface=len(md["interfaces"]), section=len(md["sections"]) - 1, id=len(ifs))
+                    info.update(index=len(md["interfaces"]), section=len(md["sections"]) - 1, id=len(ifs))
                     ifs.append(info)
                     md["interfaces"].append({k: v for k, v in info.items() if k not in ("res_kind", "res_exp")})
                     pos += int(G.rd32(buf, pos + 4, big))
@@ -218,6 +332,8 @@ class CaptureReader:
                     yield self._cut(idx, n, pos)
                     idx, n = self._alloc(self.batch_size, True), 0
                 elif st == G.ST_EOF:
+                    if src.damage is not None:
+                        raise src.damage
                     if not md["interfaces"]:
                         raise DataError(path, 0, "pcapng: the capture file has no Interface Description Blocks")
                     if n:
@@ -235,6 +351,12 @@ class CaptureReader:
 
     def _decode(self, buf: np.ndarray, idx: dict) -> CaptureBatch:
         n = len(idx["ts"])
+        ifs = self.metadata["interfaces"]
+        if len(self._if_maps[0]) != max(len(ifs), 1):
+            self._if_maps = (np.array([f["id"] for f in ifs] or [0], np.int32),
+                             np.array([f["section"] for f in ifs] or [0], np.int32))
+        idx["if_id"] = self._if_maps[0][idx["iface"]]
+        idx["section"] = self._if_maps[1][idx["iface"]]
         lay = D.Layers(n)
         lay.run(buf, idx["off"], idx["cap"], idx["lt"], idx["ts"], n, self._ports,
                 self._trailer, self._window)
@@ -254,11 +376,11 @@ def _iface_arrays(ifs: list[dict]) -> tuple:
     k = max(len(ifs), 1)
     lt, snap = np.zeros(k, np.int64), np.zeros(k, np.int64)
     kind, exp = np.zeros(k, np.int64), np.full(k, 6, np.int64)
-    off_ns, glob = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    off_s, glob = np.zeros(k, np.int64), np.zeros(k, np.int64)
     for i, f in enumerate(ifs):
         lt[i], snap[i], kind[i], exp[i] = f["linktype"], f["snaplen"], f["res_kind"], f["res_exp"]
-        off_ns[i], glob[i] = f["tsoffset"] * 1_000_000_000, f["interface"]
-    return lt, snap, kind, exp, off_ns, glob
+        off_s[i], glob[i] = f["tsoffset"], f["index"]
+    return lt, snap, kind, exp, off_s, glob
 
 
 # ---------------------------------------------------------------------- whole captures

@@ -7,7 +7,11 @@ Representation choices (stable, documented in hftlab.capture):
   IPv4-mapped IPv6 address ::ffff:a.b.c.d (RFC 4291 2.5.5.2), so one column
   holds both; `ip_version` tells them apart and `format_ip` prints them;
 * absent values are nulls (a UDP port of a TCP-less frame, a VLAN id of an
-  untagged one), never zeros.
+  untagged one), never zeros;
+* `ts_ns` is null where the file holds no time (pcapng Simple Packet Block,
+  `ts_error` null) or no valid one (`ts_error` names why: TS_ERROR_NAMES);
+* `interface` is the interface id within the pcapng section `section`
+  (tshark's frame.interface_id); pcap files have one, 0 in section 0.
 Arrays are wrapped without copying where Arrow allows it.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ from hftlab.capture._trailers import TRAILER_KINDS
 
 PACKET_SCHEMA = pa.schema([
     ("packet_index", pa.int64()), ("ts_ns", pa.int64()), ("interface", pa.int32()),
+    ("section", pa.int32()), ("ts_error", pa.dictionary(pa.int8(), pa.string())),
     ("caplen", pa.uint32()), ("origlen", pa.uint32()), ("linktype", pa.uint16()),
     ("eth_src", pa.binary(6)), ("eth_dst", pa.binary(6)), ("ethertype", pa.uint16()),
     ("vlan", pa.uint16()), ("vlan_inner", pa.uint16()), ("ip_version", pa.uint8()),
@@ -55,6 +60,10 @@ _PTP_DICT = pa.array([PTP_NAMES.get(k, f"reserved_{k}") for k in range(16)], pa.
 _APP_DICT = pa.array(D.APP_NAMES, pa.string())
 _TRL_DICT = pa.array(TRAILER_KINDS, pa.string())
 TS_NULL = np.iinfo(np.int64).min
+# ts_error codes (the reader's idx["ts_err"]; 0 = none): the sentinel's distance
+# from TS_NULL in hftlab.capture._pcap
+TS_ERROR_NAMES = ["", "subsecond_out_of_range", "overflow_int64_ns"]
+_TSERR_DICT = pa.array(TS_ERROR_NAMES, pa.string())
 
 
 def _validity(mask: np.ndarray | None) -> pa.Buffer | None:
@@ -115,7 +124,9 @@ def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) ->
     cols = [
         col(pa.int64(), np.arange(first_index, first_index + n, dtype=np.int64)),
         col(pa.int64(), ts, ts_ok),
-        col(pa.int32(), idx["iface"].astype(np.int32, copy=False)),
+        col(pa.int32(), idx["if_id"].astype(np.int32, copy=False)),
+        col(pa.int32(), idx["section"].astype(np.int32, copy=False)),
+        dict_col(idx["ts_err"], _TSERR_DICT),
         col(pa.uint32(), idx["cap"].astype(np.uint32)),
         col(pa.uint32(), idx["orig"].astype(np.uint32)),
         col(pa.uint16(), idx["lt"].astype(np.uint16)),

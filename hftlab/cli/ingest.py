@@ -1,7 +1,11 @@
 """`hftlab ingest CAPTURE [--out FILE.parquet]`: a capture to Parquet.
 
-Streams the capture batch by batch (bounded memory), shows a progress bar on
-files over 64 MB, and prints a short summary. The library does the work;
+Streams the capture batch by batch (bounded memory; gzip/zstd/lz4 captures
+are decompressed on the way), shows a progress bar on files over 64 MB (on
+the position in the file on disk, compressed bytes for a compressed file),
+prints a short summary and a warning naming the count and reasons of packets
+whose timestamp is invalid (null ts_ns, ts_error set); `--strict` makes such
+a packet an error (exit 2). The library does the work;
 this only parses options and prints. Register with
 ``main.add_command(ingest_cmd, "ingest")``.
 """
@@ -32,15 +36,19 @@ PROGRESS_MIN_BYTES = 64 << 20
 @click.option("--batch-size", type=click.IntRange(min=1), default=1 << 18, show_default=True)
 @click.option("--partial", is_flag=True,
               help="On a malformed file, keep the packets read before the bad block (exit code 1).")
+@click.option("--strict", is_flag=True,
+              help="A packet with an invalid timestamp (out-of-range sub-second field, beyond "
+                   "int64 ns) is an error (exit 2) instead of a null ts_ns and a warning.")
 def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[int, ...],
-               batch_size: int, partial: bool) -> None:
-    """Decode a pcap or pcapng CAPTURE (layers, MoldUDP64/ITCH, OUCH, PTP, trailers)."""
+               batch_size: int, partial: bool, strict: bool) -> None:
+    """Decode a pcap or pcapng CAPTURE, plain or gzip/zstd/lz4-compressed (layers,
+    MoldUDP64/ITCH, OUCH, PTP, trailers)."""
     from hftlab.capture import CaptureReader
     from hftlab.capture import ParquetSet
 
     try:
         reader = CaptureReader(capture, batch_size=batch_size, trailer=None if trailer == "none" else trailer,
-                               mold_ports=mold_ports or None, partial=partial)
+                               mold_ports=mold_ports or None, partial=partial, strict=strict)
         t0 = time.perf_counter()
         totals: Counter = Counter()
         apps: Counter = Counter()
@@ -58,7 +66,7 @@ def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[in
                         apps[v["values"].as_py() or "other"] += v["counts"].as_py()
                     if writer:
                         writer.write(batch)
-                    advance(reader.bytes_read)
+                    advance(reader.input_pos)
             except BaseException:
                 if writer:
                     writer.__exit__(*sys.exc_info())
@@ -70,6 +78,11 @@ def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[in
         click.echo(f"hftlab: error: {exc}", err=True)
         sys.exit(2)
     _summary(reader.metadata, totals, apps, dt, writer)
+    if reader.metadata.get("ts_errors"):
+        errs = reader.metadata["ts_errors"]
+        click.echo(f"hftlab: warning: {sum(errs.values())} packet(s) with an invalid timestamp "
+                   "(ts_ns null, ts_error says why): "
+                   + ", ".join(f"{k}={v}" for k, v in sorted(errs.items())), err=True)
     if reader.error is not None:
         click.echo(f"hftlab: warning: stopped early (partial): {reader.error}", err=True)
         sys.exit(1)
@@ -78,10 +91,12 @@ def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[in
 def _summary(md: dict, totals: Counter, apps: Counter, dt: float, writer) -> None:
     n = totals["packets"]
     rate = n / dt / 1e6 if dt else 0.0
-    click.echo(f"{md['file']}: {md['format']}, {md['size']} bytes, {len(md['sections'])} section(s), "
-               f"{len(md['interfaces'])} interface(s)")
+    packed = f" ({md['compression']}, {md['decompressed_size']} bytes decompressed)" \
+        if md.get("compression") else ""
+    click.echo(f"{md['file']}: {md['format']}, {md['size']} bytes{packed}, {len(md['sections'])} "
+               f"section(s), {len(md['interfaces'])} interface(s)")
     for f in md["interfaces"]:
-        click.echo(f"  interface {f['interface']}: linktype {f['linktype']}, snaplen {f['snaplen']}, "
+        click.echo(f"  section {f['section']} interface {f['id']}: linktype {f['linktype']}, snaplen {f['snaplen']}, "
                    f"tsresol {f['tsresol']}" + (f", name {f['name']}" if f.get("name") else ""))
     click.echo(f"{n} packets in {dt:.3f} s ({rate:.2f} M packets/s); "
                + ", ".join(f"{k}={v}" for k, v in sorted(apps.items())))
