@@ -26,9 +26,6 @@ from hftlab.errors import (
     RunError,
     ToolMissingError,
 )
-from hftlab.util.env import version as _version
-
-__version__ = _version()
 
 _API = {"run": "hftlab.experiment.api", "load": "hftlab.experiment.api",
         "study": "hftlab.experiment.api", "compare": "hftlab.experiment.api",
@@ -43,6 +40,11 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # importlib.metadata costs ~20 ms: only when asked
+        from hftlab.util.env import version
+
+        globals()["__version__"] = v = version()
+        return v
     if name in _API:
         import importlib
 

@@ -13,31 +13,57 @@ Times are exact int64 ns since the Unix epoch; addresses are fixed-size
 binary (IPv4 as IPv4-mapped IPv6, see `format_ip`). Malformed files raise
 `hftlab.errors.DataError` naming the file, byte offset and block; pass
 ``partial=True`` to get the packets before the bad block (``Capture.error``).
-"""
-from hftlab.capture._decode import DECODED_LINKTYPES
-from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA
-from hftlab.capture._ptp import PtpSeries, ptp_offsets
-from hftlab.capture._reader import Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches, read
-from hftlab.capture._table import PACKET_SCHEMA, PTP_NAMES, PTP_SCHEMA, format_ip, format_mac
-from hftlab.capture._trailers import TRAILER_KINDS, TRAILER_MODES
 
-__all__ = [
-    "Capture",
-    "CaptureBatch",
-    "CaptureReader",
-    "DECODED_LINKTYPES",
-    "ITCH_SCHEMA",
-    "OUCH_SCHEMA",
-    "PACKET_SCHEMA",
-    "PTP_NAMES",
-    "PTP_SCHEMA",
-    "ParquetSet",
-    "PtpSeries",
-    "TRAILER_KINDS",
-    "TRAILER_MODES",
-    "format_ip",
-    "format_mac",
-    "iter_batches",
-    "ptp_offsets",
-    "read",
-]
+``import hftlab.capture`` is cheap: each name loads its module (and numba,
+numpy, pyarrow, polars as that module needs) on first use, so a CLI that
+only parses its arguments does not pay for the decoders.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+#: public name -> the module defining it (loaded on first access)
+_LAZY = {
+    "DECODED_LINKTYPES": "_decode",
+    "ITCH_SCHEMA": "_payload",
+    "OUCH_SCHEMA": "_payload",
+    "PtpSeries": "_ptp",
+    "ptp_offsets": "_ptp",
+    "Capture": "_reader",
+    "CaptureBatch": "_reader",
+    "CaptureReader": "_reader",
+    "ParquetSet": "_reader",
+    "iter_batches": "_reader",
+    "read": "_reader",
+    "PACKET_SCHEMA": "_table",
+    "PTP_NAMES": "_table",
+    "PTP_SCHEMA": "_table",
+    "format_ip": "_table",
+    "format_mac": "_table",
+    "TRAILER_KINDS": "_trailers",
+    "TRAILER_MODES": "_trailers",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from hftlab.capture._decode import DECODED_LINKTYPES
+    from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA
+    from hftlab.capture._ptp import PtpSeries, ptp_offsets
+    from hftlab.capture._reader import Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches, read
+    from hftlab.capture._table import PACKET_SCHEMA, PTP_NAMES, PTP_SCHEMA, format_ip, format_mac
+    from hftlab.capture._trailers import TRAILER_KINDS, TRAILER_MODES
+
+
+def __getattr__(name: str):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'hftlab.capture' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hftlab.capture.{mod}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

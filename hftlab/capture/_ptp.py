@@ -16,13 +16,19 @@ Each delay exchange uses the latest Sync of the same master at or before t3;
 each Sync uses the latest mean path delay measured before it. Arithmetic is
 exact in units of 2^-16 ns (the correctionField's) and results are floored
 to whole ns; pairs more than ~39 hours apart are left null.
+
+polars is imported by the functions that use it, not with the module: a
+process that reads captures without pairing PTP messages never loads it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import polars as pl
 
 SCALE = 1 << 16
 _KEY = ["domain", "clock_id", "port", "seq_id"]
@@ -37,6 +43,8 @@ class PtpSeries:
 
 
 def _syncs(p: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     sync = p.filter(pl.col("msg_type") == 0)
     fu = p.filter(pl.col("msg_type") == 8).select(
         *_KEY, pl.col("origin_ts_ns").alias("fu_t1"), pl.col("correction_scaled").alias("fu_corr"))
@@ -51,6 +59,8 @@ def _syncs(p: pl.DataFrame) -> pl.DataFrame:
 
 
 def _exchanges(p: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     req = p.filter(pl.col("msg_type") == 1).select(
         pl.col("ts_ns").alias("t3_ns"), "domain", pl.col("clock_id").alias("slave_clock_id"),
         pl.col("port").alias("slave_port"), "seq_id")
@@ -68,6 +78,8 @@ def _fits(d: pl.Expr) -> pl.Expr:
 
 def ptp_offsets(ptp: pa.Table) -> PtpSeries:
     """Pair the PTP messages of a capture (the `ptp` table) into series."""
+    import polars as pl
+
     p = pl.from_arrow(ptp)
     syncs = _syncs(p)
     ex = _exchanges(p)

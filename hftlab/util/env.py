@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 from hftlab.util.paths import ROOT
@@ -37,6 +36,8 @@ def git_rev() -> str:
 
 def version() -> str:
     """hftlab's version as installed (pyproject.toml's)."""
+    from importlib import metadata  # not at import: hftlab's start-up does not need it
+
     try:
         return metadata.version("hftlab")
     except metadata.PackageNotFoundError:

@@ -1,15 +1,20 @@
 """Atomic file output: write to a temporary name in the target directory,
 fsync, then rename, so a killed process never leaves a half-written file
-under the final name."""
+under the final name.
+
+pyarrow.parquet (~25 ms to import) loads when a Parquet file is opened for
+writing, not with this module."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import pyarrow.parquet as pq
 
 
 class AtomicPath:
@@ -54,6 +59,8 @@ class ParquetOut:
         self._writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> "ParquetOut":
+        import pyarrow.parquet as pq
+
         tmp = self._atomic.__enter__()
         self._writer = pq.ParquetWriter(tmp, self._schema, compression="zstd")
         return self
