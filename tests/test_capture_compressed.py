@@ -142,6 +142,7 @@ def test_truncated_compressed(tmp_path: Path, kind: str, frac: float) -> None:
     # exactly the records complete in what the tool itself recovers from the damaged file
     got = tool_prefix_len(path, kind)
     assert n == sum(1 for e in record_ends(src) if e <= got)
+    assert f"{got} bytes decompressed before it" in str(err) and cap.metadata["decompressed_size"] == got
     assert cap.error is not None and cap.metadata["error"] == str(cap.error)
 
 

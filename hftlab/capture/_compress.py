@@ -159,10 +159,10 @@ class Decompressed:
         self.buf = np.zeros(0, np.uint8)
         self._released = 0
 
-    def _stream_error(self, what: str) -> None:
+    def _stream_error(self, what: str, decompressed: int) -> None:
         self.damage = DataError(self.path, self.input_pos,
                                 f"{self.kind} stream: {what} (at compressed byte {self.input_pos}; "
-                                f"{self.size} bytes decompressed before it)")
+                                f"{decompressed} bytes decompressed before it)")
         self.done = True
 
     def more(self) -> bool:
@@ -177,7 +177,7 @@ class Decompressed:
                     if not raw:
                         if not self._codec.at_boundary:
                             self._stream_error("truncated: the file ends inside a compressed "
-                                               "block, before its end-of-stream marker")
+                                               "block, before its end-of-stream marker", self.size + got)
                         self.done = True
                         break
                     self.input_pos += len(raw)
@@ -187,7 +187,7 @@ class Decompressed:
                     parts.append(out)
                     got += len(out)
         except self._codec.errors as exc:
-            self._stream_error(f"corrupt: {exc}")
+            self._stream_error(f"corrupt: {exc}", self.size + got)
         if got:
             self._tmp.seek(self.size)
             for p in parts:
