@@ -40,6 +40,7 @@ from hftlab.util.io import AtomicPath
 from hftlab.errors import ConfigError, DataError
 from hftlab.capture import _compress as Z
 from hftlab.capture import _decode as D
+from hftlab.capture import _erf as E
 from hftlab.capture import _pcap as P
 from hftlab.capture import _pcapng as G
 from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
@@ -238,8 +239,51 @@ class CaptureReader:
         head = bytes(src.buf[:4])
         if head == b"\x0a\x0d\x0d\x0a":
             yield from self._index_pcapng(src)
-        else:
-            yield from self._index_pcap(src)
+            return
+        magics = {m.to_bytes(4, o) for m in (P.MAGIC_US, P.MAGIC_NS) for o in ("big", "little")}
+        if head not in magics:  # ERF has no file magic: its first records must parse
+            src.ensure(E.SNIFF_BYTES)
+            if E.parse_erf_header(str(self.path), bytes(src.buf[:E.SNIFF_BYTES])) is not None:
+                yield from self._index_erf(src)
+                return
+        yield from self._index_pcap(src)
+
+    def _index_erf(self, src: _Mapped) -> Iterator[dict]:
+        """Endace ERF records (hftlab.capture._erf): Ethernet and IP records
+        indexed like pcap records, the others skipped and counted in
+        metadata["skipped_records"]."""
+        md = self.metadata
+        md.update(format="erf", interfaces=E.erf_interfaces(), sections=[{"offset": 0}])
+        skipped = np.zeros(128, np.int64)
+
+        def new() -> dict:
+            return {**self._alloc(self.batch_size, False), **E.alloc_extra(self.batch_size)}
+
+        cols = ("off", "ts", "cap", "orig", "iface", "lt", "erf_lctr", "erf_type", "erf_flags", "erf_ext")
+        idx, pos, n = new(), 0, 0
+        try:
+            while True:
+                k, pos, st = E.scan_erf(src.buf, pos, src.size, self.batch_size - n,
+                                        *(idx[c][n:] for c in cols), skipped)
+                n += k
+                if st in (E.ST_EOF, E.E_TRUNC_HEADER, E.E_TRUNC_RECORD) and src.more():
+                    continue
+                out = self._cut(idx, n, pos)
+                if st == E.ST_FULL:
+                    yield out
+                    idx, n = new(), 0
+                    continue
+                if st >= E.E_TRUNC_HEADER:
+                    yield from self._fail(E.erf_error(str(self.path), st, pos, src.buf), out)
+                    return
+                if src.damage is not None:
+                    yield from self._fail(src.damage, out)
+                    return
+                if n:
+                    yield out
+                return
+        finally:
+            md["skipped_records"] = E.skipped_types(skipped)
 
     def _alloc(self, n: int, with_opt: bool) -> dict:
         idx = {"off": np.empty(n, np.int64), "ts": np.empty(n, np.int64), "cap": np.empty(n, np.int64),

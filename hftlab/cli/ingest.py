@@ -41,7 +41,7 @@ PROGRESS_MIN_BYTES = 64 << 20
                    "int64 ns) is an error (exit 2) instead of a null ts_ns and a warning.")
 def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[int, ...],
                batch_size: int, partial: bool, strict: bool) -> None:
-    """Decode a pcap or pcapng CAPTURE, plain or gzip/zstd/lz4-compressed (layers,
+    """Decode a pcap, pcapng or Endace ERF CAPTURE, plain or gzip/zstd/lz4-compressed (layers,
     MoldUDP64/ITCH, OUCH, PTP, trailers)."""
     from hftlab.capture import CaptureReader
     from hftlab.capture import ParquetSet

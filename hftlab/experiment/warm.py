@@ -125,6 +125,20 @@ def _sample_frames(work: Path) -> list[tuple[int, bytes]]:
     return frames
 
 
+def _write_erf(path: Path, frames: list[tuple[int, bytes]]) -> None:
+    """Endace ERF Ethernet records (type 2, varying length: no padding), for
+    the ERF scanner: 16-byte header (little-endian 32.32 fixed-point time,
+    type, flags, big-endian rlen, lctr, wlen), the 2-byte Ethernet pad, the
+    frame."""
+    out = bytearray()
+    for t_ns, f in sorted(frames, key=lambda fr: fr[0]):
+        sec, ns = divmod(t_ns, 1_000_000_000)
+        stamp = (sec << 32) | ((ns << 32) // 1_000_000_000)
+        out += (struct.pack("<QBB", stamp, 2, 0x04) + struct.pack(">HHH", 18 + len(f), 0, len(f))
+                + b"\0\0" + f)
+    path.write_bytes(bytes(out))
+
+
 # ---------------------------------------------------------------------- drivers
 def _drive_capture(work: Path, frames: list[tuple[int, bytes]]):
     from hftlab import capture
@@ -136,6 +150,10 @@ def _drive_capture(work: Path, frames: list[tuple[int, bytes]]):
     _write_pcap(pc, sorted(frames, key=lambda f: f[0]))
     capture.read(pc)                     # classic pcap scanner
     capture.read(ng, trailer="auto")     # trailer and keyframe decoders
+    erf = work / "wire.erf"
+    _write_erf(erf, frames)
+    if capture.read(erf).metadata["format"] != "erf":   # the ERF scanner
+        raise RuntimeError("warm-up: the ERF sample was not read as ERF")
     return steps.wire_events(ng, _MD_PORT, _ORDER_PORT)  # as a run reads its wire.pcapng
 
 
