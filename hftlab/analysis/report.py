@@ -43,14 +43,18 @@ from hftlab.analysis.latency import (PERCENTILES, RunData, Stats, describe, figu
                                      percentiles)
 from hftlab.model.suts import INTERNAL_SPAN
 
-__all__ = ["run_report", "study_report", "StudyReport", "run_terms", "compare_table", "human"]
+__all__ = ["run_report", "study_report", "StudyReport", "run_terms", "compare_table", "human", "log_histogram"]
 
 
-def _hist(ax, v: np.ndarray, title: str, unit: str) -> None:
+def log_histogram(ax, v: np.ndarray, title: str, unit: str) -> None:
+    """Histogram of positive values on log-spaced bins with log counts, the
+    nearest-rank p50 marked and named in the title (a run's report, the
+    notebook API's Run.plot)."""
+    v = v[v > 0]
     if len(v) == 0:
         ax.set_title(f"{title}: no samples")
         return
-    lo, hi = max(1, v.min()), max(v.max(), v.min() + 1)
+    lo, hi = float(v.min()), float(max(v.max(), v.min() + 1))
     bins = np.logspace(np.log10(lo), np.log10(hi * 1.01), 40)
     ax.hist(v, bins=bins, color="#31688e")
     ax.set_xscale("log")
@@ -59,7 +63,7 @@ def _hist(ax, v: np.ndarray, title: str, unit: str) -> None:
     ax.set_ylabel("orders")
     p50 = percentiles(v)["p50"]
     ax.axvline(p50, color="#e34a33", lw=1)
-    ax.set_title(f"{title} (n={len(v)}, p50={p50:,.0f})")
+    ax.set_title(f"{title} (n={len(v)}, p50={p50:,.0f} {unit})", fontsize=10)
 
 
 def internal_span(info: dict) -> str:
@@ -90,8 +94,8 @@ def run_report(run_dir: str | Path) -> Path:
     fig = Figure(figsize=(15, 4))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
-    _hist(axes[0], wire.astype(float), "wire tick-to-trade", "ns")
-    _hist(axes[1], inner.astype(float), "internal (RX seen -> TX doorbell)", iunit)
+    log_histogram(axes[0], wire.astype(float), "wire tick-to-trade", "ns")
+    log_histogram(axes[1], inner.astype(float), "internal (RX seen -> TX doorbell)", iunit)
     order = np.argsort(lat.column("t_wire_out").to_numpy())
     axes[2].plot((lat.column("wire_ns").to_numpy(zero_copy_only=False)[order]), ".", ms=3)
     axes[2].set_yscale("log")

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hftlab.analysis.report import log_histogram
 from hftlab.analysis import latency as lat
 from hftlab.errors import ConfigError, DataError, RunError
 from hftlab.experiment import progress as prog
@@ -131,23 +132,6 @@ def _ccdf(ax, v: np.ndarray, label: str, colour: str, unit: str, alpha: float = 
     ax.set_xlabel(unit)
     ax.set_ylabel("fraction above")
 
-
-def _hist(ax, v: np.ndarray, title: str, unit: str) -> None:
-    """Histogram on log-spaced bins with log counts, p50 marked."""
-    v = v[v > 0]
-    if len(v) == 0:
-        ax.set_title(f"{title}: no samples")
-        return
-    lo, hi = float(v.min()), float(max(v.max(), v.min() + 1))
-    bins = np.logspace(np.log10(lo), np.log10(hi * 1.01), 40)
-    ax.hist(v, bins=bins, color="#31688e")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(unit)
-    ax.set_ylabel("orders")
-    p50 = float(np.sort(v)[max(int(np.ceil(0.5 * len(v))), 1) - 1])
-    ax.axvline(p50, color="#e34a33", lw=1)
-    ax.set_title(f"{title} (n={len(v)}, p50={p50:,.0f} {unit})", fontsize=10)
 
 
 def _stats_row(figure: str, unit: str, values: np.ndarray) -> dict[str, Any]:
@@ -343,7 +327,7 @@ class Run:
         """A matplotlib Figure: histograms (log counts) of wire and internal, and their CCDFs."""
         fig, axes = _figure(3, 4.6, 3.2)
         for ax, (name, col, unit) in zip(axes, self.figures()):
-            _hist(ax, self.values(col).astype(float), name, unit)
+            log_histogram(ax, self.values(col).astype(float), name, unit)
         units = sorted({unit for _, _, unit in self.figures()})
         for (name, col, unit), colour in zip(self.figures(), _SUT_COLOURS):
             _ccdf(axes[2], self.values(col).astype(float), f"{name} ({unit})", colour, " or ".join(units))
