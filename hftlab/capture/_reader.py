@@ -106,11 +106,7 @@ class _Mapped:
 
     def close(self) -> None:
         self.buf = np.zeros(0, np.uint8)
-        if self.mm is not None:
-            try:
-                self.mm.close()
-            except BufferError:      # an Arrow batch still views it; the GC closes it
-                pass
+        Z.unmap(self.mm)
         self._fh.close()
 
 
