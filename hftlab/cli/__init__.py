@@ -193,7 +193,10 @@ def _accel_option(default: str):
 def _experiment_options(hiccups_default: float):
     """The options every experiment command shares (run, study)."""
     opts = [
-        click.option("--nic", default="e1000", show_default=True),
+        click.option("--nic", default="e1000", show_default=True,
+                     type=click.Choice(["e1000", "virtio", "igb"]),
+                     help="the SUT's NIC: e1000 (82540EM), virtio (virtio-net-pci, "
+                          "modern), igb (82576, PTP hardware timestamps)."),
         click.option("--dataset", type=click.Path(dir_okay=False), default=None,
                      help="ITCH 5.0 file (default: the bundled RITCH sample)."),
         click.option("--messages", type=click.IntRange(min=1), default=None),

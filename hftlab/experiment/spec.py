@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from hftlab.analysis import latency
 from hftlab.errors import ConfigError
+from hftlab.lab.vm import NIC_MODELS
 from hftlab.model import core
 from hftlab.model.suts import SUTS
 from hftlab.util.paths import ROOT
@@ -52,8 +53,8 @@ class RunSpec:
             raise ConfigError(f"sut {self.sut!r}: available: {', '.join(SUTS)}")
         if self.where not in ("guest", "host") or (self.sut == "hftos" and self.where != "guest"):
             raise ConfigError(f"where {self.where!r}: guest or host (host only for baselines)")
-        if self.nic != "e1000":
-            raise ConfigError(f"nic {self.nic!r}: HFT-OS drives e1000 (82540EM) so far")
+        if self.nic not in NIC_MODELS:
+            raise ConfigError(f"nic {self.nic!r}: one of {', '.join(NIC_MODELS)}")
         if not Path(self.dataset).is_file():
             raise ConfigError(f"dataset {self.dataset} does not exist")
         if self.network not in ("auto", "tap", "dgram"):

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -25,10 +26,19 @@ from typing import Sequence
 from hftlab.util.proc import spawn
 from hftlab.errors import ConfigError, RunError, ToolMissingError
 
-#: The MAC address of the SUT's NIC (HFT-OS's e1000 and the Linux guest's).
+#: The MAC address of the SUT's NIC (HFT-OS's and the Linux guest's, on every NIC model).
 GUEST_MAC = "52:54:00:48:46:54"
 
-__all__ = ["AccelChoice", "ConsoleProcess", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
+#: hftlab's NIC names -> QEMU's device and the options every run gives it.
+#: e1000: 82540EM; virtio: virtio-net-pci, modern (virtio 1.0) transport only;
+#: igb: 82576 (QEMU >= 8.1), the NIC with PTP hardware timestamps.
+NIC_MODELS: dict[str, tuple[str, str]] = {
+    "e1000": ("e1000", ""),
+    "virtio": ("virtio-net-pci", ",disable-legacy=on"),
+    "igb": ("igb", ""),
+}
+
+__all__ = ["NIC_MODELS", "AccelChoice", "ConsoleProcess", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
            "qemu_version", "debug_exit_status", "ACCELS"]
 
 ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
@@ -103,6 +113,16 @@ def qemu_binary() -> str:
     return exe
 
 
+@functools.lru_cache(maxsize=None)
+def device_properties(model: str, exe: str | None = None) -> frozenset[str]:
+    """The properties QEMU's `model` device takes (`-device MODEL,help`): the
+    set differs between QEMU releases (e1000's `autonegotiation` went in 9.0)."""
+    out = subprocess.run([exe or qemu_binary(), "-device", f"{model},help"],
+                         capture_output=True, text=True, check=False).stdout
+    return frozenset(line.split("=", 1)[0].strip() for line in out.splitlines()
+                     if "=" in line and line.startswith(" "))
+
+
 def qemu_version(exe: str | None = None) -> str:
     out = subprocess.run([exe or qemu_binary(), "--version"], capture_output=True, text=True,
                          check=False).stdout
@@ -118,7 +138,7 @@ class VmSpec:
     accel: AccelChoice
     memory_mb: int = 256
     cpus: int = 1  #: vCPUs; the last one is the SUT's (pinned to vcpu_core)
-    nic: str | None = None  #: QEMU NIC model (e1000, ...) or None
+    nic: str | None = None  #: a NIC_MODELS key (e1000, virtio, igb) or None
     netdev: str | None = None  #: e.g. "tap,id=n0,ifname=hft0,script=no,downscript=no"
     mac: str | None = None
     netns: str | None = None  #: run QEMU inside this network namespace
@@ -143,10 +163,14 @@ class VmSpec:
         if self.nic:
             if not self.netdev:
                 raise ConfigError("a NIC needs a netdev")
-            dev = f"{self.nic},netdev=n0,romfile="
+            if self.nic not in NIC_MODELS:
+                raise ConfigError(f"nic {self.nic!r}: one of {', '.join(NIC_MODELS)}")
+            model, opts = NIC_MODELS[self.nic]
+            dev = f"{model},netdev=n0,romfile={opts}"
             if self.mac:
                 dev += f",mac={self.mac}"
-            if self.nic == "e1000":
+            if self.nic == "e1000" and "autonegotiation" in device_properties("e1000"):
+                # QEMU < 9.0: skips the link auto-negotiation delay (~2 s of boot)
                 dev += ",autonegotiation=off"
             cmd += ["-netdev", self.netdev, "-device", dev]
         cmd += list(self.extra)

@@ -26,7 +26,8 @@
 
 #define compiler_barrier() __asm__ volatile("" : : : "memory")
 
-struct nic {
+struct e1000 {
+	struct nic nic; /* first: a struct nic * is a struct e1000 * */
 	volatile uint8_t *mmio;
 	struct pci_device pci;
 	uint8_t mac[6];
@@ -43,11 +44,17 @@ static struct e1000_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
 static struct e1000_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
 static uint8_t rx_buf[NIC_RX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
 static uint8_t tx_buf[NIC_TX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
-static struct nic the_nic;
+static struct e1000 the_nic;
+static const struct nic_ops e1000_ops;
+
+static inline struct e1000 *E(struct nic *n)
+{
+	return (struct e1000 *)n;
+}
 
 /* --- register access: the only way this file touches the device ---------- */
 
-static inline uint32_t reg_read32(const struct nic *n, uint32_t reg)
+static inline uint32_t reg_read32(const struct e1000 *n, uint32_t reg)
 {
 	compiler_barrier();
 	uint32_t v = *(volatile uint32_t *)(n->mmio + reg);
@@ -55,25 +62,25 @@ static inline uint32_t reg_read32(const struct nic *n, uint32_t reg)
 	return v;
 }
 
-static inline void reg_write32(const struct nic *n, uint32_t reg, uint32_t v)
+static inline void reg_write32(const struct e1000 *n, uint32_t reg, uint32_t v)
 {
 	compiler_barrier();
 	*(volatile uint32_t *)(n->mmio + reg) = v;
 	compiler_barrier();
 }
 
-static inline void reg_set_flags(const struct nic *n, uint32_t reg, uint32_t flags)
+static inline void reg_set_flags(const struct e1000 *n, uint32_t reg, uint32_t flags)
 {
 	reg_write32(n, reg, reg_read32(n, reg) | flags);
 }
 
-static inline void reg_clear_flags(const struct nic *n, uint32_t reg, uint32_t flags)
+static inline void reg_clear_flags(const struct e1000 *n, uint32_t reg, uint32_t flags)
 {
 	reg_write32(n, reg, reg_read32(n, reg) & ~flags);
 }
 
 /* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. */
-static int reg_wait(const struct nic *n, uint32_t reg, uint32_t mask, uint32_t want,
+static int reg_wait(const struct e1000 *n, uint32_t reg, uint32_t mask, uint32_t want,
 		    uint32_t timeout_us)
 {
 	uint64_t deadline = tsc_deadline(timeout_us);
@@ -95,12 +102,9 @@ static uint64_t dma_addr(const void *p)
 
 /* PCI side: the memory BAR (assigned here if firmware did not), memory
  * decoding and bus mastering for descriptor and buffer DMA. */
-static int e1000_pci_setup(struct nic *n)
+static int e1000_pci_setup(struct e1000 *n, const struct pci_device *d)
 {
-	if (!pci_find(E1000_VENDOR_INTEL, E1000_DEV_82540EM, &n->pci)) {
-		kprintf("e1000: no 82540EM (8086:100e) on PCI\n");
-		return -1;
-	}
+	n->pci = *d;
 	uint64_t bar = pci_assign_mem_bar(n->pci.addr, 0);
 	if (bar == 0 || bar >= (1ull << 32)) {
 		kprintf("e1000: BAR0 unusable (0x%lx)\n", bar);
@@ -113,7 +117,7 @@ static int e1000_pci_setup(struct nic *n)
 
 /* 14.2/14.3: mask interrupts, global reset, mask again (reset restores
  * defaults). */
-static int e1000_reset(struct nic *n)
+static int e1000_reset(struct e1000 *n)
 {
 	reg_write32(n, IMC, IMC_ALL);
 	reg_set_flags(n, CTRL, CTRL_RST);
@@ -128,7 +132,7 @@ static int e1000_reset(struct nic *n)
 /* 14.3: auto-speed detection, set link up, clear the reset and
  * diagnostic bits. No link within the timeout is reported, not fatal:
  * TX still queues and the caller decides. */
-static void e1000_init_link(struct nic *n)
+static void e1000_init_link(struct e1000 *n)
 {
 	reg_clear_flags(n, CTRL, CTRL_LRST | CTRL_PHY_RST | CTRL_ILOS | CTRL_VME);
 	reg_set_flags(n, CTRL, CTRL_ASDE | CTRL_SLU);
@@ -138,7 +142,7 @@ static void e1000_init_link(struct nic *n)
 
 /* The EEPROM's station address, which the 82540EM loads into RAL0/RAH0 at
  * reset (13.4.50). */
-static int e1000_read_mac(struct nic *n)
+static int e1000_read_mac(struct e1000 *n)
 {
 	uint32_t lo = reg_read32(n, RAL0), hi = reg_read32(n, RAH0);
 
@@ -155,7 +159,7 @@ static int e1000_read_mac(struct nic *n)
 
 /* 14.4: zero the MTA, point the NIC at the ring, give it every descriptor
  * but one, then enable the receiver with the single RCTL write. */
-static void e1000_init_rx(struct nic *n)
+static void e1000_init_rx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < MTA_ENTRIES; i++)
 		reg_write32(n, MTA + 4 * i, 0);
@@ -174,7 +178,7 @@ static void e1000_init_rx(struct nic *n)
 }
 
 /* 14.5: ring, head = tail = 0 (empty), then TCTL and TIPG. */
-static void e1000_init_tx(struct nic *n)
+static void e1000_init_tx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
 		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(tx_buf[i]) };
@@ -191,11 +195,13 @@ static void e1000_init_tx(struct nic *n)
 				     (TIPG_IPGR2 << TIPG_IPGR2_SHIFT));
 }
 
-struct nic *nic_open(void)
+static struct nic *e1000_open(const struct pci_device *d)
 {
-	struct nic *n = &the_nic;
+	struct e1000 *n = &the_nic;
 
-	if (e1000_pci_setup(n) < 0 || e1000_reset(n) < 0)
+	n->nic.ops = &e1000_ops;
+	n->nic.name = "e1000";
+	if (e1000_pci_setup(n, d) < 0 || e1000_reset(n) < 0)
 		return NULL;
 	e1000_init_link(n);
 	if (e1000_read_mac(n) < 0)
@@ -206,18 +212,20 @@ struct nic *nic_open(void)
 		n->pci.addr.bus, n->pci.addr.dev, n->pci.addr.fn, (uint64_t)(uintptr_t)n->mmio,
 		n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
 		(reg_read32(n, STATUS) & STATUS_LU) ? "up" : "down");
-	return n;
+	return &n->nic;
 }
 
-const uint8_t *nic_mac(const struct nic *n)
+static const uint8_t *e1000_mac(const struct nic *nn)
 {
-	return n->mac;
+	return ((const struct e1000 *)nn)->mac;
 }
 
 /* --- hot path: descriptor memory only, doorbells as documented ---------- */
 
-const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len)
+static const uint8_t *e1000_rx_poll(struct nic *nn, uint16_t *len)
 {
+	struct e1000 *n = E(nn);
+
 	/* The NIC can fill at most NIC_RX_RING - 1 descriptors between
 	 * releases; past that the next one is still an unreleased frame. */
 	if (n->rx_pending >= NIC_RX_RING - 1)
@@ -233,8 +241,10 @@ const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len)
 	return frame;
 }
 
-void nic_rx_release(struct nic *n)
+static void e1000_rx_release(struct nic *nn)
 {
+	struct e1000 *n = E(nn);
+
 	if (n->rx_pending == 0)
 		return;
 	uint16_t i = (uint16_t)((n->rx_next + NIC_RX_RING - n->rx_pending) % NIC_RX_RING);
@@ -245,7 +255,7 @@ void nic_rx_release(struct nic *n)
 }
 
 /* Retire descriptors the NIC has finished (DD set by TXD_CMD_RS). */
-static void e1000_tx_reclaim(struct nic *n)
+static void e1000_tx_reclaim(struct e1000 *n)
 {
 	while (n->tx_clean != n->tx_tail) {
 		volatile struct e1000_tx_desc *d = &tx_ring[n->tx_clean];
@@ -255,8 +265,9 @@ static void e1000_tx_reclaim(struct nic *n)
 	}
 }
 
-uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot)
+static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
 {
+	struct e1000 *n = E(nn);
 	uint16_t next = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
 
 	if (next == n->tx_clean) {
@@ -268,14 +279,15 @@ uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot)
 	return tx_buf[n->tx_tail];
 }
 
-uint8_t *nic_tx_slot(struct nic *n, uint16_t i)
+static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 {
 	(void)n;
 	return i < NIC_TX_RING ? tx_buf[i] : NULL;
 }
 
-void nic_tx_commit(struct nic *n, uint16_t len)
+static void e1000_tx_commit(struct nic *nn, uint16_t len)
 {
+	struct e1000 *n = E(nn);
 	volatile struct e1000_tx_desc *d = &tx_ring[n->tx_tail];
 
 	d->length = len;
@@ -288,8 +300,9 @@ void nic_tx_commit(struct nic *n, uint16_t len)
 	reg_write32(n, TDT, n->tx_tail);
 }
 
-int nic_tx_flush(struct nic *n, uint32_t timeout_us)
+static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)
 {
+	struct e1000 *n = E(nn);
 	uint64_t deadline = tsc_deadline(timeout_us);
 
 	for (e1000_tx_reclaim(n); n->tx_clean != n->tx_tail; e1000_tx_reclaim(n)) {
@@ -303,9 +316,31 @@ int nic_tx_flush(struct nic *n, uint32_t timeout_us)
 /* 13.7: MPC and RNBC count frames the NIC could not store because the ring
  * had no free descriptor (RDH == RDT). The 8254x clears them on read (QEMU
  * does not), so they are read once, at the end of a run. */
-void nic_read_stats(struct nic *n, struct nic_stats *s)
+static void e1000_read_stats(struct nic *nn, struct nic_stats *s)
 {
+	struct e1000 *n = E(nn);
+
 	s->rx_missed = reg_read32(n, MPC);
 	s->rx_no_buffer = reg_read32(n, RNBC);
 	s->rx_oversize = reg_read32(n, ROC);
 }
+
+static const struct nic_ops e1000_ops = {
+	.mac = e1000_mac,
+	.rx_poll = e1000_rx_poll,
+	.rx_release = e1000_rx_release,
+	.tx_buffer = e1000_tx_buffer,
+	.tx_slot = e1000_tx_slot,
+	.tx_commit = e1000_tx_commit,
+	.tx_flush = e1000_tx_flush,
+	.read_stats = e1000_read_stats,
+};
+
+static const uint16_t e1000_devices[] = { E1000_DEV_82540EM, 0 };
+
+const struct nic_driver e1000_driver = {
+	.name = "e1000 (82540EM)",
+	.vendor = E1000_VENDOR_INTEL,
+	.devices = e1000_devices,
+	.open = e1000_open,
+};

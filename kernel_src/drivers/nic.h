@@ -1,17 +1,25 @@
 /*
  * nic.h - the polling NIC interface the runtime's hot loop uses.
  *
- * One NIC per system. Frames are handled in place: nic_rx_poll hands out a
- * pointer into the RX buffer, nic_tx_buffer a TX buffer to build a frame in.
- * The hot-path calls (nic_rx_poll, nic_tx_buffer) read only descriptor
- * memory, never a device register; the doorbells are nic_rx_release (one RDT
- * write for a batch) and nic_tx_commit (one TDT write per frame).
- * Implemented by drivers/e1000.c for now.
+ * One NIC per system, chosen at boot: nic_open() scans PCI and opens the
+ * first function a driver in nic.c's table claims (vendor:device), so one
+ * image runs on every supported NIC. Each driver fills a struct nic_ops;
+ * the calls below are one indirect call each (the cost, measured under
+ * tcg-icount, is in docs/architecture.md).
+ *
+ * Frames are handled in place: nic_rx_poll hands out a pointer into the RX
+ * buffer, nic_tx_buffer a TX buffer to build a frame in. The hot-path calls
+ * (rx_poll, tx_buffer) read only descriptor memory, never a device register;
+ * the doorbells are rx_release (one write for a batch) and tx_commit (one
+ * write per frame).
  */
 #ifndef HFTOS_NIC_H
 #define HFTOS_NIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "drivers/pci.h"
 
 #define NIC_RX_RING   4096 /* descriptors (2 KiB buffer each: 8 MiB); x16 bytes a multiple of
                             * 128. Deep, so that a host-side stall of the vCPU (~200 ms at
@@ -23,37 +31,6 @@
 
 struct nic;
 
-/* Find the NIC on PCI, reset it and bring up RX and TX with all interrupts
- * masked. Returns NULL (reason printed) when there is no usable NIC. */
-struct nic *nic_open(void);
-
-/* The station address read from the NIC (RAL0/RAH0). */
-const uint8_t *nic_mac(const struct nic *n);
-
-/* Next received frame, or NULL if none is ready. *len is the frame length
- * without CRC. The frame stays valid until the next nic_rx_release. */
-const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len);
-
-/* Return every frame polled since the last release to the NIC, with one
- * RDT write. */
-void nic_rx_release(struct nic *n);
-
-/* A free TX buffer to build the next frame in, or NULL if the ring is full.
- * *slot gets its index (0..NIC_TX_RING-1): lets a caller keep per-buffer
- * state, such as "headers pre-built", without a second call. */
-uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot);
-
-/* TX buffer i (0..NIC_TX_RING-1), for pre-building constant headers in every
- * buffer before the first send. Not for the hot path. */
-uint8_t *nic_tx_slot(struct nic *n, uint16_t i);
-
-/* Send the frame built in the last nic_tx_buffer(): post its descriptor and
- * write TDT. */
-void nic_tx_commit(struct nic *n, uint16_t len);
-
-/* Wait until all committed frames are sent; -1 on timeout. */
-int nic_tx_flush(struct nic *n, uint32_t timeout_us);
-
 /* The NIC's own drop counters, read once at the end of a run (device
  * registers: never on the hot path). */
 struct nic_stats {
@@ -61,6 +38,107 @@ struct nic_stats {
 	uint64_t rx_no_buffer;  /* frames that found no free descriptor (e1000: RNBC) */
 	uint64_t rx_oversize;   /* frames longer than the maximum, dropped (e1000: ROC) */
 };
-void nic_read_stats(struct nic *n, struct nic_stats *s);
+
+/* What a driver implements. Every entry is required unless marked optional
+ * (NULL: not supported by this NIC). */
+struct nic_ops {
+	/* See the nic_* wrappers below for the contract of each. */
+	const uint8_t *(*mac)(const struct nic *n);
+	const uint8_t *(*rx_poll)(struct nic *n, uint16_t *len);
+	void (*rx_release)(struct nic *n);
+	uint8_t *(*tx_buffer)(struct nic *n, uint16_t *slot);
+	uint8_t *(*tx_slot)(struct nic *n, uint16_t i);
+	void (*tx_commit)(struct nic *n, uint16_t len);
+	int (*tx_flush)(struct nic *n, uint32_t timeout_us);
+	void (*read_stats)(struct nic *n, struct nic_stats *s);
+	/* Optional: hardware timestamps of PTP event frames (igb). */
+	int (*ts_enable)(struct nic *n);
+	/* The NIC clock now, ns. */
+	uint64_t (*ts_now)(struct nic *n);
+	/* The latched RX (TX) timestamp, ns of the NIC clock: 1 and the value
+	 * when one is latched (reading it frees the latch), 0 when none. */
+	int (*ts_rx)(struct nic *n, uint64_t *ns);
+	int (*ts_tx)(struct nic *n, uint64_t *ns);
+};
+
+/* Every driver's state starts with this. */
+struct nic {
+	const struct nic_ops *ops;
+	const char *name; /* driver name: "e1000", "virtio-net", "igb" */
+};
+
+/* One entry of nic.c's driver table. */
+struct nic_driver {
+	const char *name;
+	uint16_t vendor;
+	const uint16_t *devices; /* device ids, 0-terminated */
+	/* Bring the function up (reset, RX and TX rings, interrupts masked);
+	 * NULL with the reason printed when it cannot. */
+	struct nic *(*open)(const struct pci_device *d);
+};
+
+/* Find the NIC on PCI (the first function some driver claims), reset it and
+ * bring up RX and TX with all interrupts masked. Returns NULL (reason
+ * printed) when there is no usable NIC. */
+struct nic *nic_open(void);
+
+/* The station address read from the NIC. */
+static inline const uint8_t *nic_mac(const struct nic *n)
+{
+	return n->ops->mac(n);
+}
+
+/* Next received frame, or NULL if none is ready. *len is the frame length
+ * without CRC. The frame stays valid until the next nic_rx_release. */
+static inline const uint8_t *nic_rx_poll(struct nic *n, uint16_t *len)
+{
+	return n->ops->rx_poll(n, len);
+}
+
+/* Return every frame polled since the last release to the NIC, with one
+ * doorbell write. */
+static inline void nic_rx_release(struct nic *n)
+{
+	n->ops->rx_release(n);
+}
+
+/* A free TX buffer to build the next frame in, or NULL if the ring is full.
+ * *slot gets its index (0..NIC_TX_RING-1): lets a caller keep per-buffer
+ * state, such as "headers pre-built", without a second call. */
+static inline uint8_t *nic_tx_buffer(struct nic *n, uint16_t *slot)
+{
+	return n->ops->tx_buffer(n, slot);
+}
+
+/* TX buffer i (0..NIC_TX_RING-1), for pre-building constant headers in every
+ * buffer before the first send. Not for the hot path. */
+static inline uint8_t *nic_tx_slot(struct nic *n, uint16_t i)
+{
+	return n->ops->tx_slot(n, i);
+}
+
+/* Send the frame built in the last nic_tx_buffer(): post its descriptor and
+ * ring the doorbell. */
+static inline void nic_tx_commit(struct nic *n, uint16_t len)
+{
+	n->ops->tx_commit(n, len);
+}
+
+/* Wait until all committed frames are sent; -1 on timeout. */
+static inline int nic_tx_flush(struct nic *n, uint32_t timeout_us)
+{
+	return n->ops->tx_flush(n, timeout_us);
+}
+
+static inline void nic_read_stats(struct nic *n, struct nic_stats *s)
+{
+	n->ops->read_stats(n, s);
+}
+
+/* True when the NIC latches hardware timestamps of PTP event frames. */
+static inline bool nic_has_hw_timestamps(const struct nic *n)
+{
+	return n->ops->ts_enable != 0;
+}
 
 #endif

@@ -107,7 +107,7 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 	};
 
 	if (!(t->nic = nic_open()))
-		panic("trade: no usable NIC (an 82540EM, -device e1000, is required)");
+		panic("trade: no usable NIC (see the nic: line above)");
 	t->eng = &trade_engine;
 	if (!engine_init(t->eng, &cfg->engine, &mem))
 		panic("config: engine_init refused the engine block (magic 0x%x version %u "
