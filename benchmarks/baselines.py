@@ -21,8 +21,14 @@ of every SUT, then rep 2 ...) so that slow drifts of the host hit them alike:
    --tick-messages messages: the instructions of one tick's whole path, NIC
    driver, kernel or none, included.
 
+Every pass runs once per NIC of --nics (QEMU's e1000, virtio-net-pci and igb
+models), each NIC's studies in turn, the same feed for all; the per-NIC goals
+of the NIC issue (virtio: HFT-OS wire p50 <= 15 us and <= 0.5x linux-dpdk's at
+p50 and p99.9) are checked where they apply, and a closing table puts every
+SUT's wire figures on every NIC side by side.
+
     python benchmarks/baselines.py [--reps 3] [--icount-reps 1] [--tick-messages 20000]
-        [--tick-rate 2000]
+        [--tick-rate 2000] [--nics e1000,virtio,igb]
         [--suts hftos,linux-socket,linux-dpdk] [--messages 200000] [--seed 7]
         [--dataset FILE] [--rate 20000] [--max-count 64] [--out DIR]
 
@@ -54,6 +60,12 @@ GOALS = (  # (baseline, quantile, HFT-OS / baseline at most)
     ("linux-socket", "p99.9", 0.3),
     ("linux-dpdk", "p99.9", 1.0),
 )
+#: Goals of the NIC issue, per NIC: (baseline, quantile, ratio at most).
+NIC_GOALS = {
+    "virtio": (("linux-dpdk", "p50", 0.5), ("linux-dpdk", "p99.9", 0.5)),
+}
+#: HFT-OS's own wire p50 at most (ns), per NIC.
+NIC_P50_GOAL_NS = {"virtio": 15_000}
 
 
 def _info(run_dir: Path) -> dict:
@@ -64,10 +76,10 @@ def _progress(stage: str, frac: float) -> None:
     print(f"  [{frac:5.1%}] {stage}", file=sys.stderr, flush=True)
 
 
-def _goals(res) -> list[dict]:
+def _goals(res, nic: str) -> list[dict]:
     by = {(r["baseline"], r["column"], r["quantile"]): r for r in res.ratios.to_pylist()}
     out = []
-    for base, q, limit in GOALS:
+    for base, q, limit in GOALS + NIC_GOALS.get(nic, ()):
         r = by.get((base, "wire_ns", q))
         if r is None or r["ratio"] is None:
             continue
@@ -91,6 +103,8 @@ def main() -> None:
                     help="messages of the per-tick icount pass (one message per datagram: "
                          "the instructions of one tick's path; 0: skip)")
     ap.add_argument("--suts", default="hftos,linux-socket,linux-dpdk")
+    ap.add_argument("--nics", default="e1000",
+                    help="comma-separated NIC models (e1000, virtio, igb), each in turn")
     ap.add_argument("--dataset", type=Path, default=None)
     ap.add_argument("--messages", type=int, default=200_000,
                     help="synthetic feed size (without --dataset)")
@@ -100,6 +114,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="keep the studies here")
     args = ap.parse_args()
     suts = tuple(s.strip() for s in args.suts.split(",") if s.strip())
+    nics = tuple(dict.fromkeys(s.strip() for s in args.nics.split(",") if s.strip()))
 
     tmp = None
     out = args.out
@@ -111,34 +126,17 @@ def main() -> None:
     if dataset is None:
         dataset = out / f"synth-{args.messages}-s{args.seed}.itch"
         synth.generate(dataset, args.messages, seed=args.seed)
-    print(f"# baselines  dataset={dataset.name} suts={','.join(suts)} rate={args.rate:g} msg/s "
+    print(f"# baselines  dataset={dataset.name} suts={','.join(suts)} nics={','.join(nics)} "
+          f"rate={args.rate:g} msg/s "
           f"reps={args.reps} icount_reps={args.icount_reps}")
     print(f"# host: {platform.node()} {platform.platform()}")
 
-    summary: dict = {"suts": suts, "dataset": dataset.name}
-    if args.reps > 0:
-        _tcg_pass(args, suts, dataset, out, summary)
-    if args.icount_reps > 0:
-        t0 = time.monotonic()
-        ispec = StudySpec(suts=suts, reps=args.icount_reps, accel="tcg-icount", dataset=dataset,
-                          rate=args.rate or None, max_count=args.max_count, hiccups_s=0)
-        ires = study(ispec, out / "icount", progress=_progress)
-        print(f"\n## TCG-icount, <= {args.max_count} messages per datagram: internal_cycles are "
-              f"instructions, repetitions pooled ({time.monotonic() - t0:.0f} s)\n")
-        print(format_table(ires))
-        summary["icount"] = {"figures": ires.figures.to_pylist(), "ratios": ires.ratios.to_pylist()}
-    if args.tick_messages > 0:
-        t0 = time.monotonic()
-        tspec = StudySpec(suts=suts, reps=1, accel="tcg-icount", dataset=dataset,
-                          messages=args.tick_messages, rate=args.tick_rate, max_count=1,
-                          hiccups_s=0)
-        tres = study(tspec, out / "icount-tick", progress=_progress)
-        print(f"\n## TCG-icount, one message per datagram ({args.tick_messages} messages at "
-              f"{args.tick_rate:g}/s): "
-              f"instructions of one tick's path ({time.monotonic() - t0:.0f} s)\n")
-        print(format_table(tres))
-        summary["icount_tick"] = {"figures": tres.figures.to_pylist(),
-                                  "ratios": tres.ratios.to_pylist()}
+    summary: dict = {"suts": suts, "nics": nics, "dataset": dataset.name}
+    for nic in nics:
+        summary[nic] = per_nic = {}
+        _nic_passes(args, suts, nic, dataset, out / nic, per_nic)
+    if args.reps > 0 and len(nics) > 1:
+        _nic_table(suts, nics, summary)
     print(json.dumps(summary, default=str))
     if tmp is not None:
         tmp.cleanup()
@@ -146,15 +144,65 @@ def main() -> None:
         print(f"# studies kept in {out}")
 
 
-def _tcg_pass(args, suts, dataset: Path, out: Path, summary: dict) -> None:
+def _nic_passes(args, suts, nic: str, dataset: Path, out: Path, summary: dict) -> None:
+    """The TCG, TCG-icount and per-tick passes on one NIC."""
+    print(f"\n# ===== NIC {nic} =====")
+    if args.reps > 0:
+        _tcg_pass(args, suts, nic, dataset, out, summary)
+    if args.icount_reps > 0:
+        t0 = time.monotonic()
+        ispec = StudySpec(suts=suts, reps=args.icount_reps, accel="tcg-icount", nic=nic,
+                          dataset=dataset, rate=args.rate or None, max_count=args.max_count,
+                          hiccups_s=0)
+        ires = study(ispec, out / "icount", progress=_progress)
+        print(f"\n## {nic}, TCG-icount, <= {args.max_count} messages per datagram: "
+              f"internal_cycles are instructions, repetitions pooled "
+              f"({time.monotonic() - t0:.0f} s)\n")
+        print(format_table(ires))
+        summary["icount"] = {"figures": ires.figures.to_pylist(), "ratios": ires.ratios.to_pylist()}
+    if args.tick_messages > 0:
+        t0 = time.monotonic()
+        tspec = StudySpec(suts=suts, reps=1, accel="tcg-icount", nic=nic, dataset=dataset,
+                          messages=args.tick_messages, rate=args.tick_rate, max_count=1,
+                          hiccups_s=0)
+        tres = study(tspec, out / "icount-tick", progress=_progress)
+        print(f"\n## {nic}, TCG-icount, one message per datagram ({args.tick_messages} messages "
+              f"at {args.tick_rate:g}/s): instructions of one tick's path "
+              f"({time.monotonic() - t0:.0f} s)\n")
+        print(format_table(tres))
+        summary["icount_tick"] = {"figures": tres.figures.to_pylist(),
+                                  "ratios": tres.ratios.to_pylist()}
+
+
+def _nic_table(suts, nics, summary: dict) -> None:
+    """Every SUT's wire_ns quantiles on every NIC, side by side (TCG pass)."""
+    qs = ("p50", "p99", "p99.9", "max")
+    print("\n## wire_ns per NIC (TCG, repetitions pooled; ns)\n")
+    print("| SUT | NIC | " + " | ".join(qs) + " | ready s (median, min-max) |")
+    print("| --- | --- | " + " | ".join("---" for _ in qs) + " | --- |")
+    for sut in suts:
+        for nic in nics:
+            rows = [r for r in summary[nic]["tcg"]["figures"]
+                    if r.get("sut") == sut and r.get("column") == "wire_ns"]
+            if not rows:
+                continue
+            r = rows[0]
+            cells = " | ".join(f"{r[q]:,.0f}" if r.get(q) is not None else "-" for q in qs)
+            ready = sorted(summary[nic]["tcg"]["ready_s"][sut])
+            print(f"| {sut} | {nic} | {cells} | {ready[len(ready) // 2]:.2f} "
+                  f"({ready[0]:.2f}-{ready[-1]:.2f}) |")
+
+
+def _tcg_pass(args, suts, nic: str, dataset: Path, out: Path, summary: dict) -> None:
     t0 = time.monotonic()
-    spec = StudySpec(suts=suts, reps=args.reps, accel="tcg", dataset=dataset,
+    spec = StudySpec(suts=suts, reps=args.reps, accel="tcg", nic=nic, dataset=dataset,
                      rate=args.rate or None, max_count=args.max_count, hiccups_s=args.hiccups)
     res = study(spec, out / "tcg", progress=_progress)
     info = _info(res.runs[suts[0]][0])
     env = info["environment"]
-    print(f"# tcg: cpu={env['cpu']}; qemu={env['qemu']}; git={env['git']}; "
+    print(f"# {nic} tcg: cpu={env['cpu']}; qemu={env['qemu']}; git={env['git']}; "
           f"{time.monotonic() - t0:.0f} s")
+    ready_by_sut = {}
     for sut in suts:
         i = _info(res.runs[sut][0])
         if "guest" in i:
@@ -163,17 +211,25 @@ def _tcg_pass(args, suts, dataset: Path, out: Path, summary: dict) -> None:
                   f"modules {g['modules']}")
         print(f"# {sut} internal span: {INTERNAL_SPAN.get(sut, '?')}")
         ready = [_info(d)["phases_s"]["ready"] for d in res.runs[sut]]
+        ready_by_sut[sut] = ready
         print(f"# {sut} ready (QEMU start to ready line): median {sorted(ready)[len(ready) // 2]:.2f} s "
               f"(min {min(ready):.2f}, max {max(ready):.2f})")
-    print("\n## TCG (wall clock), repetitions pooled; ns\n")
+    print(f"\n## {nic}, TCG (wall clock), repetitions pooled; ns\n")
     print(format_table(res))
-    goals = _goals(res)
+    goals = _goals(res, nic)
+    p50_goal = NIC_P50_GOAL_NS.get(nic)
+    own = [r for r in res.figures.to_pylist()
+           if r.get("sut") == "hftos" and r.get("column") == "wire_ns"]
+    if p50_goal is not None and own and own[0].get("p50") is not None:
+        print(f"  HFT-OS wire p50 on {nic}: {own[0]['p50']:,.0f} ns (<= {p50_goal:,}: "
+              f"{'met' if own[0]['p50'] <= p50_goal else 'NOT met'})")
     print("\ngoals (wire_ns, HFT-OS / baseline):")
     for g in goals:
         print(f"  {g['quantile']:>6} vs {g['baseline']:<13} {g['ratio']:.3f} (<= {g['limit']}: "
               f"{'met' if g['met'] else 'NOT met'}; {g['hftos_ns']:,.0f} vs {g['baseline_ns']:,.0f} ns)")
     summary["tcg"] = {"figures": res.figures.to_pylist(), "ratios": res.ratios.to_pylist(),
-                      "hiccups": res.hiccup_summary.to_pylist(), "goals": goals}
+                      "hiccups": res.hiccup_summary.to_pylist(), "goals": goals,
+                      "ready_s": ready_by_sut}
 
 
 if __name__ == "__main__":
