@@ -8,9 +8,11 @@
 #include <stddef.h>
 
 extern const struct nic_driver e1000_driver;
+extern const struct nic_driver igb_driver;
 
 static const struct nic_driver *const nic_drivers[] = {
 	&e1000_driver,
+	&igb_driver,
 };
 
 #define NIC_DRIVERS (sizeof(nic_drivers) / sizeof(nic_drivers[0]))

@@ -51,14 +51,13 @@ struct nic_ops {
 	void (*tx_commit)(struct nic *n, uint16_t len);
 	int (*tx_flush)(struct nic *n, uint32_t timeout_us);
 	void (*read_stats)(struct nic *n, struct nic_stats *s);
-	/* Optional: hardware timestamps of PTP event frames (igb). */
+	/* Optional, all five or none: hardware time stamps of PTP event
+	 * frames (igb). See the nic_ts_* wrappers below. */
 	int (*ts_enable)(struct nic *n);
-	/* The NIC clock now, ns. */
 	uint64_t (*ts_now)(struct nic *n);
-	/* The latched RX (TX) timestamp, ns of the NIC clock: 1 and the value
-	 * when one is latched (reading it frees the latch), 0 when none. */
-	int (*ts_rx)(struct nic *n, uint64_t *ns);
+	int (*ts_rx)(struct nic *n, uint64_t *ns, uint16_t *seq_id);
 	int (*ts_tx)(struct nic *n, uint64_t *ns);
+	void (*ts_tx_commit)(struct nic *n, uint16_t len);
 };
 
 /* Every driver's state starts with this. */
@@ -135,10 +134,50 @@ static inline void nic_read_stats(struct nic *n, struct nic_stats *s)
 	n->ops->read_stats(n, s);
 }
 
+/* --- hardware time stamps (not for the hot path) --------------------------
+ * Times are ns of the NIC's own clock, whose origin is arbitrary: compare
+ * them with each other and with nic_ts_now(), not with the TSC. The NIC
+ * latches one RX and one TX time stamp; until software reads a latch, no
+ * further frame is stamped in that direction. */
+
 /* True when the NIC latches hardware timestamps of PTP event frames. */
 static inline bool nic_has_hw_timestamps(const struct nic *n)
 {
 	return n->ops->ts_enable != 0;
+}
+
+/* Start the NIC clock and time stamp PTP event frames (over Ethernet,
+ * ethertype 0x88F7): Sync on receive, marked frames on send. 0, or -1
+ * (reason printed). Only when nic_has_hw_timestamps(). */
+static inline int nic_ts_enable(struct nic *n)
+{
+	return n->ops->ts_enable(n);
+}
+
+/* The NIC clock now, ns. */
+static inline uint64_t nic_ts_now(struct nic *n)
+{
+	return n->ops->ts_now(n);
+}
+
+/* The latched RX time stamp: 1 with its time and the frame's PTP
+ * sequenceId as the NIC latched it (reading frees the latch), 0 if none. */
+static inline int nic_ts_rx(struct nic *n, uint64_t *ns, uint16_t *seq_id)
+{
+	return n->ops->ts_rx(n, ns, seq_id);
+}
+
+/* The latched TX time stamp: 1 with its time (reading frees the latch), 0
+ * if none (yet). */
+static inline int nic_ts_tx(struct nic *n, uint64_t *ns)
+{
+	return n->ops->ts_tx(n, ns);
+}
+
+/* nic_tx_commit, and latch this frame's send time for nic_ts_tx. */
+static inline void nic_ts_tx_commit(struct nic *n, uint16_t len)
+{
+	n->ops->ts_tx_commit(n, len);
 }
 
 #endif
