@@ -8,10 +8,12 @@
 #include <stddef.h>
 
 extern const struct nic_driver e1000_driver;
+extern const struct nic_driver virtio_net_driver;
 extern const struct nic_driver igb_driver;
 
 static const struct nic_driver *const nic_drivers[] = {
 	&e1000_driver,
+	&virtio_net_driver,
 	&igb_driver,
 };
 

@@ -152,26 +152,35 @@ bool pci_find(uint16_t vendor, uint16_t device, struct pci_device *out)
 	return m.found;
 }
 
-/* Size of a 32-bit memory BAR: write all ones, read back the mask. */
+/* Size of a memory BAR from its low dword: write all ones, read back the
+ * mask (PCI 3.0 §6.2.5.1), with memory decoding off meanwhile so that the
+ * probe address never decodes. Sizes of 4 GiB and more are not supported
+ * (0). */
 static uint32_t pci_bar_size(struct pci_addr a, uint8_t off)
 {
+	uint16_t cmd = pci_read16(a, PCI_COMMAND);
 	uint32_t saved = pci_read32(a, off);
 
+	pci_write16(a, PCI_COMMAND, cmd & (uint16_t)~PCI_COMMAND_MEMORY);
 	pci_write32(a, off, 0xFFFFFFFFu);
 	uint32_t mask = pci_read32(a, off) & PCI_BAR_MEM_MASK;
 	pci_write32(a, off, saved);
+	pci_write16(a, PCI_COMMAND, cmd);
 	return mask ? ~mask + 1 : 0;
 }
 
 uint64_t pci_assign_mem_bar(struct pci_addr a, unsigned bar)
 {
+	if (bar >= PCI_BARS)
+		return 0;
 	uint8_t off = (uint8_t)(PCI_BAR0 + 4 * bar);
 	uint32_t v = pci_read32(a, off);
+	bool is64 = (v & PCI_BAR_MEM_TYPE) == PCI_BAR_MEM_64;
 
-	if (bar >= PCI_BARS || (v & PCI_BAR_IO))
+	if ((v & PCI_BAR_IO) || (is64 && bar == PCI_BARS - 1))
 		return 0;
 	uint64_t base = v & PCI_BAR_MEM_MASK;
-	if ((v & PCI_BAR_MEM_TYPE) == PCI_BAR_MEM_64)
+	if (is64)
 		base |= (uint64_t)pci_read32(a, (uint8_t)(off + 4)) << 32;
 	if (base == 0) {
 		uint32_t size = pci_bar_size(a, off);
@@ -179,13 +188,50 @@ uint64_t pci_assign_mem_bar(struct pci_addr a, unsigned bar)
 		if (size == 0 || at < pci_mmio_next || at + size > PCI_MMIO_WINDOW_END)
 			return 0;
 		pci_write32(a, off, at | (v & ~PCI_BAR_MEM_MASK));
-		if ((v & PCI_BAR_MEM_TYPE) == PCI_BAR_MEM_64)
+		if (is64)
 			pci_write32(a, (uint8_t)(off + 4), 0);
 		pci_mmio_next = at + size;
 		base = at;
 	}
 	pci_write16(a, PCI_COMMAND, pci_read16(a, PCI_COMMAND) | PCI_COMMAND_MEMORY);
 	return base;
+}
+
+volatile uint8_t *pci_map_mem_bar(struct pci_addr a, unsigned bar, const char *who)
+{
+	uint64_t base = pci_assign_mem_bar(a, bar);
+
+	if (base == 0) {
+		kprintf("%s: %02x:%02x.%x BAR%u: not a memory BAR, or no room to assign it\n", who,
+			a.bus, a.dev, a.fn, bar);
+		return NULL;
+	}
+	if (base >= (1ull << 32)) {
+		kprintf("%s: %02x:%02x.%x BAR%u at 0x%lx is above 4 GiB, which HFT-OS does not "
+			"map (boot/stage2.asm maps [0, 4 GiB)); refusing it\n", who, a.bus, a.dev,
+			a.fn, bar, base);
+		return NULL;
+	}
+	return (volatile uint8_t *)(uintptr_t)base;
+}
+
+/* 48 is the most capabilities (4 bytes each, aligned) the 192 bytes after
+ * the header can hold: more steps than that means the list loops. */
+#define PCI_CAP_MAX 48
+
+uint8_t pci_find_cap(struct pci_addr a, uint8_t id, uint8_t from)
+{
+	if (!(pci_read16(a, PCI_STATUS) & PCI_STATUS_CAP_LIST))
+		return 0;
+	uint8_t off = from ? pci_read8(a, (uint8_t)(from + PCI_CAP_LIST_NEXT))
+			   : pci_read8(a, PCI_CAP_PTR);
+	for (int i = 0; i < PCI_CAP_MAX && off >= 0x40; i++) {
+		off &= 0xFC; /* the low two bits are reserved (§6.7) */
+		if (pci_read8(a, (uint8_t)(off + PCI_CAP_LIST_ID)) == id)
+			return off;
+		off = pci_read8(a, (uint8_t)(off + PCI_CAP_LIST_NEXT));
+	}
+	return 0;
 }
 
 void pci_enable_bus_master(struct pci_addr a)

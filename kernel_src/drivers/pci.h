@@ -13,10 +13,16 @@
 #define  PCI_COMMAND_IO      0x0001
 #define  PCI_COMMAND_MEMORY  0x0002
 #define  PCI_COMMAND_MASTER  0x0004 /* bus mastering: needed for NIC DMA */
+#define  PCI_COMMAND_INTX_DISABLE 0x0400 /* no INTx assertion (polling drivers) */
+#define PCI_STATUS           0x06 /* u16 */
+#define  PCI_STATUS_CAP_LIST 0x0010 /* PCI_CAP_PTR is valid */
 #define PCI_CLASS_REVISION   0x08 /* u32: class, subclass, prog-if, revision */
 #define PCI_HEADER_TYPE      0x0E /* u8 */
 #define  PCI_HEADER_MULTIFN  0x80
 #define PCI_BAR0             0x10 /* six u32 BARs follow */
+#define PCI_CAP_PTR          0x34 /* u8: first capability (PCI 3.0 §6.7) */
+#define PCI_CAP_LIST_ID      0    /* u8 in each capability: its id */
+#define PCI_CAP_LIST_NEXT    1    /* u8: the next one, 0 at the end */
 #define  PCI_BAR_IO          0x1
 #define  PCI_BAR_MEM_TYPE    0x6  /* 0 = 32-bit, 4 = 64-bit */
 #define  PCI_BAR_MEM_64      0x4
@@ -56,6 +62,18 @@ bool pci_find(uint16_t vendor, uint16_t device, struct pci_device *out);
  * PCI_COMMAND_MEMORY. Returns the BAR's address, or 0 if it is not a memory
  * BAR or the window is exhausted. */
 uint64_t pci_assign_mem_bar(struct pci_addr a, unsigned bar);
+
+/* The memory BAR bar of function a as a pointer: assigned first if
+ * firmware left it at 0 (pci_assign_mem_bar). NULL, with a line naming who,
+ * the function and the BAR, when it is not a memory BAR, cannot be
+ * assigned, or lies at or above 4 GiB (stage 2 identity maps [0, 4 GiB)
+ * only, so touching it would fault). */
+volatile uint8_t *pci_map_mem_bar(struct pci_addr a, unsigned bar, const char *who);
+
+/* Walk the capability list (PCI 3.0 §6.7): the offset of the first
+ * capability with this id after the one at from (from = 0: from the head),
+ * or 0 when there is none. Bounded: a looping list ends the walk. */
+uint8_t pci_find_cap(struct pci_addr a, uint8_t id, uint8_t from);
 
 /* Set bus mastering and memory decoding in the command register. */
 void pci_enable_bus_master(struct pci_addr a);
