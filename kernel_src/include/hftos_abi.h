@@ -35,6 +35,7 @@
 #define HFTOS_F_HICCUPS  0x04  /* after READY, run the poll-loop gap recorder (core/hiccup.h) */
 #define HFTOS_F_NIC_TEST 0x08  /* NIC self-test (ARP out and back) instead of trading */
 #define HFTOS_F_BOOT_ONLY 0x10 /* boot test: exit "ok" after init, no NIC needed, no trading */
+#define HFTOS_F_PTP_TEST 0x20  /* NIC time-stamp test (runtime/ptp_test.c) instead of trading */
 
 /* Byte offsets, for tools that patch the block without a C compiler. */
 #define HFTOS_CONFIG_OFF_MAC_PEER     16

@@ -4,10 +4,11 @@
  * Order: console, descriptor tables, what the loader found (E820), TSC
  * frequency, the config block (runtime/config.h, checked before use), PCI
  * devices; then, by the config's flags, the fault test, the NIC self-test,
- * a boot-only exit, or the trading run (runtime/trade.c): NIC and engine
- * up, READY once frames can be received, the hot loop until STOP or
- * max_messages, the dump, exit "ok". Boot phases are stamped with the TSC
- * ("boot: phase <name> tsc=<n>") so hftlab can time them.
+ * the NIC time-stamp test, a boot-only exit, or the trading run
+ * (runtime/trade.c): NIC and engine up, READY once frames can be received,
+ * the hot loop until STOP or max_messages, the dump, exit "ok". Boot
+ * phases are stamped with the TSC ("boot: phase <name> tsc=<n>") so hftlab
+ * can time them.
  */
 #include "arch/x86_64/boot_info.h"
 #include "arch/x86_64/cpu.h"
@@ -20,6 +21,7 @@
 #include "runtime/kprintf.h"
 #include "runtime/nic_selftest.h"
 #include "runtime/panic.h"
+#include "runtime/ptp_test.h"
 #include "runtime/trade.h"
 
 /* First address above the identity map: stage 2 maps [0, 4 GiB) only, so a
@@ -106,6 +108,11 @@ void kmain(const struct boot_info *bi)
 		if (nic_selftest(cfg) < 0)
 			exit_with("nic test failed", HFTOS_EXIT_NIC_FAILED);
 		exit_with("nic test ok", HFTOS_EXIT_OK);
+	}
+	if (cfg->flags & HFTOS_F_PTP_TEST) {
+		if (ptp_test(cfg) < 0)
+			exit_with("ptp test failed", HFTOS_EXIT_NIC_FAILED);
+		exit_with("ptp test ok", HFTOS_EXIT_OK);
 	}
 	if (cfg->flags & HFTOS_F_BOOT_ONLY)
 		exit_with("boot ok (boot-only flag)", HFTOS_EXIT_OK);
