@@ -178,7 +178,7 @@ def fake_apt(tmp_path, monkeypatch):
         (d / "kernel.json").write_text(json.dumps(
             {"package": "linux-image-9.9.8-1-amd64", "version": "9.9.8-1", "release": "9.9.8-1-amd64",
              "bzimage": "bzImage", "vmlinux": None, "modules": mods,
-             "depends": {"uio_pci_generic": ["uio"], "e1000": []}}))
+             "depends": {"uio_pci_generic": ["uio"], "e1000": []}, "builtin": []}))
         return d
 
     return setup
@@ -216,7 +216,8 @@ def test_a_package_without_a_needed_module_is_a_build_error(tmp_path):
     (x / "boot" / "vmlinuz-9.9.9-9-amd64").write_bytes(b"\0" * 4096)
     mods = x / "lib" / "modules" / "9.9.9-9-amd64" / "kernel"
     mods.mkdir(parents=True)
-    (mods / "e1000.ko").write_bytes(b"\0depends=\0")  # uio_pci_generic and uio are missing
+    for m in {m for ms in guest.NIC_MODULES.values() for m in ms}:  # uio_pci_generic is missing
+        (mods / f"{m}.ko").write_bytes(b"\0depends=\0")
     (tmp_path / "out").mkdir()
     with pytest.raises(BuildError, match="uio_pci_generic is not in the kernel package"):
         guest._unpack(x, tmp_path / "out", "linux-image-9.9.9-9-amd64", "9.9.9-9")

@@ -55,6 +55,11 @@ class RunSpec:
             raise ConfigError(f"where {self.where!r}: guest or host (host only for baselines)")
         if self.nic not in NIC_MODELS:
             raise ConfigError(f"nic {self.nic!r}: one of {', '.join(NIC_MODELS)}")
+        if self.where == "host" and self.nic != "e1000":
+            # The host run's link is a veth pair (run.json: network.mode), no emulated
+            # NIC: a run labelled with a NIC it never used would be compared as one.
+            raise ConfigError(f"nic {self.nic!r} with where='host': a host run's link is a veth "
+                              "pair, --nic applies to guest runs only (leave it at e1000, the default)")
         if not Path(self.dataset).is_file():
             raise ConfigError(f"dataset {self.dataset} does not exist")
         if self.network not in ("auto", "tap", "dgram"):

@@ -8,8 +8,10 @@ baseline. It is made of
   ``apt-get download`` and unpacked with ``dpkg-deb -x``, never installed.
   hftlab keeps the bzImage, the ELF ``vmlinux`` cut out of it (so that QEMU
   can boot it through its PVH entry and skip the in-guest decompression),
-  and the NIC modules with the modules they depend on (every NIC driver of
-  Debian's kernel is a module). These are cached under
+  and the NIC modules (NIC_MODULES: e1000; virtio_pci and virtio_net; igb)
+  with the modules they depend on; what the kernel has built in
+  (modules.builtin: ptp and pps_core, which igb uses) is not loaded. These
+  are cached under
   ``~/.cache/hftlab/guest/<package>_<version>/`` ($HFTLAB_CACHE moves it).
 * an initramfs written per run (a newc cpio, written here: no cpio tool
   needed) holding busybox-static, the modules, the statically linked
@@ -54,10 +56,16 @@ from hftlab.lab.baselines import baseline_args
 from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec
 
 __all__ = ["GuestKernel", "cache_dir", "kernel_package", "fetch_kernel", "extract_vmlinux", "guest_phases",
-           "module_depends", "Cpio", "build_initrd", "guest_vm", "INIT_SCRIPT", "KERNEL_ARGS"]
+           "module_depends", "builtin_modules", "Cpio", "build_initrd", "guest_vm", "INIT_SCRIPT", "KERNEL_ARGS"]
 
-#: QEMU NIC model -> guest modules to insmod, dependencies first.
-NIC_MODULES = {"e1000": ("e1000",)}
+#: QEMU NIC model -> the guest modules that drive it (their dependencies,
+#: from each module's modinfo ``depends``, are added and loaded first).
+#: virtio: the PCI transport and the net driver (virtio_net pulls in
+#: virtio, virtio_ring, net_failover, failover; virtio_pci the modern and
+#: legacy transport libraries); igb: pulls in dca and i2c_algo_bit (ptp and
+#: pps_core are built into Debian's 6.1 kernel: modules.builtin). A module
+#: the kernel has built in is recorded as such and not loaded.
+NIC_MODULES = {"e1000": ("e1000",), "virtio": ("virtio_pci", "virtio_net"), "igb": ("igb",)}
 
 #: For linux-dpdk the NIC belongs to user space: uio_pci_generic (Debian's
 #: kernel has no vfio no-IOMMU mode) instead of the NIC's kernel driver.
@@ -93,7 +101,7 @@ KERNEL_ARGS = ("console=ttyS0 loglevel=3 panic=-1 mitigations=off nowatchdog tsc
                "8250.nr_uarts=1")
 
 BUSYBOX_APPLETS = ("sh", "mount", "insmod", "ip", "arping", "cat", "echo", "cut", "sleep",
-                   "poweroff", "dmesg", "usleep", "mkdir")
+                   "poweroff", "dmesg", "usleep", "mkdir", "readlink")
 
 
 def cache_dir() -> Path:
@@ -114,13 +122,14 @@ class GuestKernel:
     vmlinux: Path | None  #: ELF with a PVH note, or None when the cut failed
     modules: dict[str, Path]  #: module name -> .ko, each after its dependencies
     depends: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: module -> all its deps
+    builtin: tuple[str, ...] = ()  #: wanted modules the kernel has built in (nothing to load)
 
     def modules_for(self, nic: str, *, dpdk: bool = False) -> list[Path]:
         """The .ko files to insmod, dependencies first: the QEMU NIC model's
         kernel driver, or with ``dpdk`` uio_pci_generic."""
         if nic not in NIC_MODULES:
             raise BuildError(f"no guest modules known for NIC {nic!r}")
-        wanted = DPDK_MODULES if dpdk else NIC_MODULES[nic]
+        wanted = [m for m in (DPDK_MODULES if dpdk else NIC_MODULES[nic]) if m not in self.builtin]
         missing = [m for m in wanted if m not in self.modules]
         if missing:
             raise BuildError(f"the cached guest kernel {self.package} lacks the modules "
@@ -231,7 +240,8 @@ def _load(d: Path) -> GuestKernel:
     return GuestKernel(package=m["package"], version=m["version"], release=m["release"],
                        bzimage=d / m["bzimage"], vmlinux=(d / m["vmlinux"]) if m["vmlinux"] else None,
                        modules={k: d / v for k, v in m["modules"].items()},
-                       depends={k: tuple(v) for k, v in m.get("depends", {}).items()})
+                       depends={k: tuple(v) for k, v in m.get("depends", {}).items()},
+                       builtin=tuple(m.get("builtin", ())))
 
 
 def _complete(d: Path) -> bool:
@@ -240,7 +250,8 @@ def _complete(d: Path) -> bool:
         m = json.loads((d / "kernel.json").read_text())
     except (OSError, ValueError):
         return False
-    return all(x in m.get("modules", {}) for x in CACHED_MODULES) and "depends" in m
+    have = set(m.get("modules", {})) | set(m.get("builtin", ()))
+    return all(x in have for x in CACHED_MODULES) and "depends" in m and "builtin" in m
 
 
 def fetch_kernel(*, offline_ok: bool = True) -> GuestKernel:
@@ -304,10 +315,14 @@ def _unpack(x: Path, out: Path, pkg: str, version: str) -> None:
     except BuildError:
         pass  # bzImage boots too, only slower
     by_name = {p.name[:-3].replace("-", "_"): p for p in (x / "lib" / "modules").rglob("*.ko")}
+    builtin = builtin_modules(x)
     (out / "modules").mkdir()
     mods: dict[str, str] = {}
     depends: dict[str, list[str]] = {}
+    built_in = [m for m in CACHED_MODULES if m in builtin and m not in by_name]
     for m in CACHED_MODULES:
+        if m in built_in:
+            continue
         closure = _closure(m, by_name)
         depends[m] = closure
         for dep in [*closure, m]:
@@ -316,7 +331,19 @@ def _unpack(x: Path, out: Path, pkg: str, version: str) -> None:
                 mods[dep] = f"modules/{dep}.ko"
     (out / "kernel.json").write_text(json.dumps(
         {"package": pkg, "version": version, "release": release, "bzimage": "bzImage",
-         "vmlinux": vmlinux, "modules": mods, "depends": depends}, indent=2) + "\n")
+         "vmlinux": vmlinux, "modules": mods, "depends": depends, "builtin": built_in},
+        indent=2) + "\n")
+
+
+def builtin_modules(x: Path) -> set[str]:
+    """Names of the modules built into the unpacked kernel package at `x`
+    (lib/modules/<release>/modules.builtin: one kernel/.../name.ko a line)."""
+    out: set[str] = set()
+    for f in (x / "lib" / "modules").glob("*/modules.builtin"):
+        for line in f.read_text().splitlines():
+            if line.endswith(".ko"):
+                out.add(line.rsplit("/", 1)[-1][:-3].replace("-", "_"))
+    return out
 
 
 def module_depends(ko: bytes) -> list[str]:
@@ -453,6 +480,8 @@ if [ "$MODE" = dpdk ]; then
 fi
 ip addr add $IP/$PREFIX dev eth0
 ip link set eth0 up
+drv=$(readlink /sys/class/net/eth0/device/driver)
+echo "guest: eth0 driver=${drv##*/}"
 phase link
 # QEMU's e1000 delivers nothing for ~1 s after each RCTL write (its flush
 # timer): an ARP reply from the peer proves frames flow both ways.
