@@ -5,14 +5,17 @@
  *
  *   linux-dpdk [EAL options] -- --config FILE --peer IP --peer-mac MAC --key N --bind IP ...
  *
- * In the guest the NIC belongs to DPDK (uio_pci_generic, hugepages, the
- * e1000 em poll mode driver: net_e1000_em, or net_virtio): the kernel has
- * no interface, so this program does what HFT-OS does on its own NIC. It
- * answers ARP for its address, proves that frames flow both ways with an
- * ARP request to the peer before READY (QEMU's e1000 holds frames back for
- * a second after each RCTL write, which DPDK's start does), takes control
- * datagrams from frames, and trades. On the host (a reference) the EAL
- * options name a virtual device instead (net_af_packet on eth0).
+ * In the guest the NIC belongs to DPDK (uio_pci_generic, hugepages, and
+ * the poll mode driver of QEMU's model: net_e1000_em for e1000,
+ * net_e1000_igb for igb, net_virtio for the modern-only virtio-net, whose
+ * common/notify/ISR/device config live in memory BARs that uio maps, so no
+ * legacy I/O BAR is needed): the kernel has no interface, so this program
+ * does what HFT-OS does on its own NIC. It answers ARP for its address,
+ * proves that frames flow both ways with an ARP request to the peer before
+ * READY (QEMU's e1000 holds frames back for a second after each RCTL
+ * write, which DPDK's start does), takes control datagrams from frames,
+ * and trades. On the host (a reference) the EAL options name a virtual
+ * device instead (net_af_packet on eth0).
  *
  * It links the very same kernel_src/core (host build) and keeps HFT-OS's
  * contract (bl_common.h). The hot loop, one lcore, no interrupts:
