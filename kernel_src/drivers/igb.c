@@ -39,6 +39,7 @@
 
 #define IGB_QUEUE_TIMEOUT_US 10000   /* RXDCTL/TXDCTL.ENABLE read back */
 #define IGB_MDIC_TIMEOUT_US  10000   /* one PHY register access */
+#define IGB_WAIT_POLL_US     10      /* between register reads in reg_wait */
 #define IGB_RLPML_MAX        0x3FFFu /* RLPML is 14 bits: let every long frame in, to count it */
 
 struct igb {
@@ -92,7 +93,12 @@ static inline void reg_set_flags(const struct igb *n, uint32_t reg, uint32_t fla
 	reg_write32(n, reg, reg_read32(n, reg) | flags);
 }
 
-/* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. */
+/* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. The
+ * register is read every IGB_WAIT_POLL_US, and the gap is a plain TSC spin
+ * without PAUSE: the link takes 500 ms of guest time, and under -icount
+ * both an MMIO read and QEMU's PAUSE (which leaves the vCPU loop) cost the
+ * host far more than the guest time they stand for (with either in a tight
+ * loop, the link wait took 40-50 s of host time). */
 static int reg_wait(const struct igb *n, uint32_t reg, uint32_t mask, uint32_t want,
 		    uint32_t timeout_us)
 {
@@ -101,7 +107,8 @@ static int reg_wait(const struct igb *n, uint32_t reg, uint32_t mask, uint32_t w
 	while ((reg_read32(n, reg) & mask) != want) {
 		if (tsc_expired(deadline))
 			return -1;
-		cpu_pause();
+		for (uint64_t next = tsc_deadline(IGB_WAIT_POLL_US); !tsc_expired(next);)
+			compiler_barrier();
 	}
 	return 0;
 }
