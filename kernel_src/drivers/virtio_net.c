@@ -36,9 +36,10 @@
  *                id outside the ring, a length below the header or above
  *                the buffer, num_buffers 0 or larger than the ring. QEMU
  *                produces none; non-zero means a device or driver bug.
- *   rx_no_buffer releases that found every posted buffer used (the device
- *                had nowhere to put a frame; see RX ring depth above): an
- *                event count, not a frame count.
+ *   rx_no_buffer releases that found the device with every posted buffer
+ *                used (it had nowhere to put a frame and QEMU had stopped
+ *                reading the tap; see RX ring depth above): an event
+ *                count, not a frame count.
  *   rx_oversize  frames longer than VNET_FRAME_MAX, dropped here. With
  *                VIRTIO_NET_F_MRG_RXBUF (negotiated when offered) QEMU
  *                spreads a frame longer than one buffer over num_buffers
@@ -491,8 +492,8 @@ static void vnet_rx_release(struct nic *nn)
 
 	if ((uint16_t)(n->rx_avail - q->size) == n->rx_seen)
 		return;
-	if (n->rx_avail == n->rx_seen)
-		n->rx_dry++; /* every posted buffer had been used */
+	if (q->used->idx == n->rx_avail)
+		n->rx_dry++; /* the device has used every posted buffer */
 	for (; (uint16_t)(n->rx_avail - q->size) != n->rx_seen; n->rx_avail++)
 		q->avail->ring[n->rx_avail & q->mask] =
 			(uint16_t)q->used->ring[(uint16_t)(n->rx_avail - q->size) & q->mask].id;
