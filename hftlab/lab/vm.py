@@ -34,7 +34,7 @@ GUEST_MAC = "52:54:00:48:46:54"
 #: with QEMU's deepest RX queue (1024; default 256): 100k one-message frames
 #: at 50k/s on this 2-core host lost 28-49% with 256 (QEMU stops reading the
 #: tap each time the ring runs dry and the tap queue overflows) and 0-7% with
-#: 1024 (4 runs each, tests/test_nic_virtio.py's ring wrap at 50k/s);
+#: 1024 (4 runs each; the ring-wrap feed of tests/test_nic_virtio.py at 50k/s);
 #: igb: 82576 (QEMU >= 8.1), the NIC with PTP hardware timestamps.
 NIC_MODELS: dict[str, tuple[str, str]] = {
     "e1000": ("e1000", ""),
