@@ -197,6 +197,11 @@ def _experiment_options(hiccups_default: float):
                      type=click.Choice(["e1000", "virtio", "igb"]),
                      help="the SUT's NIC: e1000 (82540EM), virtio (virtio-net-pci, "
                           "modern), igb (82576, PTP hardware timestamps)."),
+        click.option("--boot", default="auto", show_default=True,
+                     type=click.Choice(["auto", "bios", "pvh", "uefi"]),
+                     help="HFT-OS's boot: bios (SeaBIOS, disk image, stage 1/2), pvh (qboot "
+                          "-kernel hftos.elf, its PVH entry), auto (pvh when qboot is "
+                          "installed, else bios); uefi: not yet. Baselines: auto only."),
         click.option("--dataset", type=click.Path(dir_okay=False), default=None,
                      help="ITCH 5.0 file (default: the bundled RITCH sample)."),
         click.option("--messages", type=click.IntRange(min=1), default=None),
@@ -234,7 +239,7 @@ def _experiment_options(hiccups_default: float):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
 @_fail_cleanly
-def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_path, guest_cpus,
+def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, config_path, guest_cpus,
             out, hiccups_s, hiccup_threshold_ns) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from hftlab.util.proc import TerminateAsInterrupt
@@ -244,12 +249,14 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
 
     bar = Progress("run", mode="tty" if sys.stderr.isatty() else "off")
     with TerminateAsInterrupt(), bar:  # the same code path as hftlab.run in a notebook
-        r = api.run(sut, accel=accel, nic=nic, where=where, dataset=dataset, messages=messages,
+        r = api.run(sut, accel=accel, nic=nic, boot=boot, where=where, dataset=dataset, messages=messages,
                     rate=rate or None, max_count=max_count, config=config_path, guest_cpus=guest_cpus,
                     out=out, hiccups=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns,
                     progress=bar, backend="arrow")
     i = r.info
     click.echo(f"run {r.run_id}: {r.sut} on {r.accel} ({i['spec']['accel_reason']}) -> {r.path}")
+    if i["spec"].get("boot"):
+        click.echo(f"boot: {i['spec']['boot']} ({i['spec']['boot_reason']})")
     click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
     for row in r.describe().to_pylist():  # wire_ns in ns; internal in ns, or instructions under tcg-icount
@@ -277,7 +284,7 @@ def run_cmd(sut, accel, nic, where, dataset, messages, rate, max_count, config_p
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
-def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config_path, guest_cpus,
+def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, config_path, guest_cpus,
               hiccups_s, hiccup_threshold_ns, out) -> None:
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -287,7 +294,7 @@ def study_cmd(suts, reps, accel, nic, dataset, messages, rate, max_count, config
     from hftlab.experiment.study import StudySpec, format_table, study
 
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
-                     accel=accel, nic=nic, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
+                     accel=accel, nic=nic, boot=boot, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count,
                      config=_load_config(config_path), guest_cpus=guest_cpus, hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),

@@ -586,7 +586,7 @@ class Study:
 
 
 def study(suts: Iterable[str] = ("hftos", "linux-socket", "linux-dpdk"), reps: int = 3, *,
-          accel: str = "tcg", nic: str = "e1000", where: str = "guest",
+          accel: str = "tcg", nic: str = "e1000", where: str = "guest", boot: str = "auto",
           dataset: str | Path | None = None, messages: int | None = None,
           rate: float | None = 20_000.0, max_count: int = 64, guest_cpus: int = 2, config=None,
           hiccups: float = 1.0, hiccup_threshold_ns: int = 1000, n_boot: int = 2000,
@@ -599,7 +599,7 @@ def study(suts: Iterable[str] = ("hftos", "linux-socket", "linux-dpdk"), reps: i
     from hftlab.experiment.study import StudySpec, study as run_study
 
     _check_backend(backend)
-    spec = StudySpec(suts=tuple(suts), reps=reps, accel=accel, nic=nic, where=where,
+    spec = StudySpec(suts=tuple(suts), reps=reps, accel=accel, nic=nic, where=where, boot=boot,
                      dataset=Path(dataset) if dataset is not None else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count, guest_cpus=guest_cpus,
                      config=_config(config), hiccups_s=hiccups, hiccup_threshold_ns=hiccup_threshold_ns,

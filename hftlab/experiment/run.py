@@ -27,7 +27,7 @@ from hftlab.experiment.spec import DEFAULT_DATASET, SUTS, RunResult, RunSpec
 from hftlab.lab import exchange
 from hftlab.lab.build import build_os, sha256, write_image
 from hftlab.lab.net import Capture, DgramLink, RunNetwork, write_pcapng
-from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec, choose_accel, qemu_version
+from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec, boot_media, choose_accel, choose_boot, qemu_version
 from hftlab.model import core
 from hftlab.util.env import environment
 from hftlab.util.paths import ROOT
@@ -51,11 +51,14 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     run_dir = Path(spec.out) if spec.out else ROOT / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     accel = choose_accel(spec.accel)
+    boot = choose_boot(spec.boot) if spec.sut == "hftos" else None  # baselines: guest.py's choice
     golden = core.golden(spec.dataset, spec.config, messages=spec.messages)
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
         "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,
                  "accel_reason": accel.reason, "where": spec.where, "nic": spec.nic,
+                 "boot": boot.name if boot else None, "boot_requested": spec.boot,
+                 "boot_reason": boot.reason if boot else "a Linux guest: see guest.boot",
                  "dataset": str(spec.dataset),
                  "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
                  "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
@@ -68,9 +71,9 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     t0 = time.monotonic()
     try:
         say("build", 0.0)
-        img = build_os() if spec.sut == "hftos" else None  # baselines build their own
+        img = build_os(boot=boot.name) if boot else None  # baselines build their own
         phases["build"] = round(time.monotonic() - t0, 3)
-        result = _execute(spec, run_dir, img, accel, golden, info, say)
+        result = _execute(spec, run_dir, img, accel, golden, info, say, boot)
         info["status"] = "ok"
         phases["total"] = round(time.monotonic() - t0, 3)
         steps.write_json(run_dir / "run.json", info)
@@ -87,7 +90,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
 
 
 def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.GoldenResult,
-             info: dict, say) -> RunResult:
+             info: dict, say, boot=None) -> RunResult:
     feed = exchange.pack_feed(spec.dataset, messages=spec.messages, max_payload=spec.max_payload,
                               max_count=spec.max_count)
     if spec.hostile:
@@ -108,18 +111,23 @@ def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.Golden
                                                               for i in range(feed.n_packets)])
     if spec.sut != "hftos":  # a Linux baseline, on the host or in a guest
         return baseline.execute(spec, run_dir, accel, golden, info, say, feed)
-    return run_fn(spec, run_dir, img, accel, golden, info, say, feed)
+    return run_fn(spec, run_dir, img, accel, golden, info, say, feed, boot)
 
 
-def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
+def _os_copy(img: Path, run_dir: Path) -> Path:
+    """The run's copy of the OS: hftos.img (bios) or hftos.elf (pvh)."""
+    return run_dir / img.name
+
+
+def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunResult:
     with RunNetwork(info["run_id"]) as net:
         params = steps.os_params(spec, golden, net.host_ip, net.guest_ip, net.host_mac)
-        info["image_sha256"] = write_image(img, run_dir / "hftos.img", params)
+        info["image_sha256"] = write_image(img, _os_copy(img, run_dir), params)
         info["network"] = {"mode": "tap", "netns": net.netns, "tap": net.tap,
                            "host_ip": net.host_ip, "guest_ip": net.guest_ip,
                            "md_port": params.md_port, "order_port": params.order_port}
-        vmspec = VmSpec(image=run_dir / "hftos.img", workdir=run_dir, accel=accel, nic=spec.nic,
-                        netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+        vmspec = VmSpec(**boot_media(boot, _os_copy(img, run_dir)), workdir=run_dir, accel=accel,
+                        nic=spec.nic, netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
                         mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core)
         tx = exchange.udp_socket(net.netns, net.host_ip, 0)
         rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
@@ -148,10 +156,10 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
     return steps.collect(spec, run_dir, status, sink.payloads(), sink.rx_ns, rep, feed, golden, info)
 
 
-def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
+def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunResult:
     link = DgramLink(run_dir)
     params = steps.os_params(spec, golden, link.host_ip, link.guest_ip, link.host_mac)
-    info["image_sha256"] = write_image(img, run_dir / "hftos.img", params)
+    info["image_sha256"] = write_image(img, _os_copy(img, run_dir), params)
     info["network"] = {"mode": "dgram", "host_ip": link.host_ip, "guest_ip": link.guest_ip,
                        "md_port": params.md_port, "order_port": params.order_port}
     host = exchange.Endpoint(link.host_mac, link.host_ip, 40000)
@@ -159,8 +167,8 @@ def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed) -> RunResult:
     frames = feed.frames(host, guest)
     ctl_frame = exchange.Feed(*_one(exchange.control_message(1, params.ctl_key))).frames(
         host, exchange.Endpoint(GUEST_MAC, link.guest_ip, params.ctl_port)).packet(0)
-    vmspec = VmSpec(image=run_dir / "hftos.img", workdir=run_dir, accel=accel, nic=spec.nic,
-                    netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
+    vmspec = VmSpec(**boot_media(boot, _os_copy(img, run_dir)), workdir=run_dir, accel=accel,
+                    nic=spec.nic, netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
     sock = link.open()
     try:
         with Vm(vmspec) as vm:

@@ -81,6 +81,7 @@ class StudySpec:
     reps: int = 3
     accel: str = "tcg"
     nic: str = "e1000"
+    boot: str = "auto"  #: HFT-OS's boot path (RunSpec.boot); baselines' runs keep auto
     where: str = "guest"
     dataset: Path = DEFAULT_DATASET
     messages: int | None = None
@@ -103,6 +104,7 @@ class StudySpec:
 
     def run_spec(self, sut: str, out: Path) -> RunSpec:
         return RunSpec(sut=sut, accel=self.accel, nic=self.nic, dataset=Path(self.dataset),
+                       boot=self.boot if sut == "hftos" else "auto",
                        messages=self.messages, rate=self.rate, max_count=self.max_count,
                        guest_cpus=self.guest_cpus,
                        config=self.config, out=out,

@@ -1,11 +1,15 @@
 """hftlab.lab.build: the toolchain check, the OS build, and the per-run image.
 
-`build_os()` runs `make -C kernel_src image` and returns the image path.
-`write_image()` copies that image for a run and rewrites its config block
+`build_os()` runs `make -C kernel_src image elf` and returns the disk image
+(BIOS boot) or the runtime ELF (PVH boot, `qemu -kernel`). `write_image()`
+copies either for a run and rewrites its config block
 (struct hftos_config, kernel_src/runtime/config.h) with the run's addresses,
 ports, control key, run length and trading configuration. The block is found
 by its 8-byte magic, and its layout comes from the C header through cffi, so
-the OS is never recompiled for a run.
+the OS is never recompiled for a run. The ELF holds the block once, in its
+.config section inside the PT_LOAD segment QEMU's PVH loader copies to
+memory, so the same patch reaches a PVH-booted runtime: no second channel
+(an -initrd module, the command line) for the runtime to read and check.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from hftlab.model.core import EngineConfig
 from hftlab.errors import BuildError, ConfigError, ToolMissingError
 from hftlab.util.paths import ROOT
 
-__all__ = ["KERNEL_SRC", "Tool", "toolchain", "build_os", "OsParams", "write_image",
+__all__ = ["KERNEL_SRC", "OS_FILES", "Tool", "toolchain", "build_os", "OsParams", "write_image",
            "read_image_config", "sha256"]
 
 KERNEL_SRC = ROOT / "kernel_src"
@@ -61,20 +65,27 @@ def toolchain(names: tuple[str, ...] = ("nasm", "gcc", "ld", "objcopy", "make"))
     return out
 
 
-def build_os(*, quiet: bool = True) -> Path:
-    """make -C kernel_src image; returns build/hftos.img."""
+#: What build_os returns per boot path (hftlab.lab.vm.choose_boot).
+OS_FILES = {"bios": "hftos.img", "pvh": "hftos.elf"}
+
+
+def build_os(*, quiet: bool = True, boot: str = "bios") -> Path:
+    """make -C kernel_src image elf; returns build/hftos.img (boot "bios")
+    or build/hftos.elf (boot "pvh")."""
+    if boot not in OS_FILES:
+        raise ConfigError(f"build_os: boot {boot!r}, one of {', '.join(OS_FILES)}")
     missing = [t for t in toolchain() if not t.path]
     if missing:
         raise ToolMissingError(missing[0].name, missing[0].hint)
-    p = subprocess.run(["make", "-C", str(KERNEL_SRC), "-j2", "image"], capture_output=True,
+    p = subprocess.run(["make", "-C", str(KERNEL_SRC), "-j2", "image", "elf"], capture_output=True,
                        text=True)
     if p.returncode != 0:
         tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
-        raise BuildError(f"make -C kernel_src image failed:\n{tail}")
-    img = KERNEL_SRC / "build" / "hftos.img"
-    if not img.exists():
-        raise BuildError(f"make succeeded but {img} is missing")
-    return img
+        raise BuildError(f"make -C kernel_src image elf failed:\n{tail}")
+    out = KERNEL_SRC / "build" / OS_FILES[boot]
+    if not out.exists():
+        raise BuildError(f"make succeeded but {out} is missing")
+    return out
 
 
 def sha256(path: Path) -> str:
@@ -123,7 +134,8 @@ def _mac(text: str) -> bytes:
 
 
 def write_image(src: Path, dst: Path, params: OsParams) -> str:
-    """Copy `src` to `dst` with its config block rewritten; returns dst's sha256."""
+    """Copy `src` (disk image or runtime ELF) to `dst` with its config block
+    rewritten; returns dst's sha256."""
     buf = bytearray(src.read_bytes())
     at = _find_config(buf)
     size = _ffi.sizeof("struct hftos_config")
@@ -155,7 +167,7 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
 
 
 def read_image_config(path: Path) -> dict:
-    """The config block of an image, as a dict (for run.json and tests)."""
+    """The config block of an image or ELF, as a dict (for run.json and tests)."""
     buf = bytearray(path.read_bytes())
     at = _find_config(buf)
     cfg = _ffi.new("struct hftos_config *")

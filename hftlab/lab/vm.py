@@ -1,5 +1,9 @@
 """hftlab.lab.vm: launch a system under test in QEMU, and always clean up.
 
+* :func:`choose_boot` decides how HFT-OS boots (``bios``: SeaBIOS reads the
+  disk image, stage 1 and 2 load the runtime; ``pvh``: qboot and QEMU's
+  ``-kernel`` put the runtime ELF in memory and enter its PVH note's 32-bit
+  entry) and says why; :func:`boot_media` gives VmSpec's image/kernel/bios.
 * :func:`choose_accel` decides between KVM and TCG and says why. ``auto``
   picks KVM only when /dev/kvm opens *and* the CPU advertises vmx or svm:
   a /dev/kvm backed by KVM's PVM flavour (no vmx/svm, /sys/module/kvm_pvm)
@@ -42,10 +46,15 @@ NIC_MODELS: dict[str, tuple[str, str]] = {
     "igb": ("igb", ""),
 }
 
-__all__ = ["NIC_MODELS", "AccelChoice", "ConsoleProcess", "choose_accel", "cpu_flags", "Vm", "VmSpec", "qemu_binary",
-           "qemu_version", "debug_exit_status", "ACCELS"]
+__all__ = ["NIC_MODELS", "AccelChoice", "BootChoice", "ConsoleProcess", "choose_accel", "choose_boot",
+           "boot_media", "cpu_flags", "Vm", "VmSpec", "qemu_binary", "qemu_version",
+           "debug_exit_status", "ACCELS", "BOOTS", "QBOOT"]
 
 ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
+#: HFT-OS's boot paths; auto: the fastest that works here (pvh with qboot, else bios).
+BOOTS = ("auto", "bios", "pvh", "uefi")
+#: qboot (Debian's qemu-system-data): minimal firmware that enters a PVH kernel.
+QBOOT = Path("/usr/share/qemu/qboot.rom")
 
 
 def debug_exit_status(code: int) -> int:
@@ -110,6 +119,43 @@ def choose_accel(requested: str = "auto", *, dev: str | os.PathLike[str] = "/dev
     return AccelChoice("tcg", f"auto chose TCG: {why}", tcg, "max")
 
 
+@dataclass(frozen=True)
+class BootChoice:
+    """How HFT-OS boots: "bios" (disk image) or "pvh" (ELF through qboot)."""
+
+    name: str
+    reason: str
+    firmware: Path | None = None  #: -bios (qboot for pvh); None: QEMU's SeaBIOS
+
+
+def choose_boot(requested: str = "auto", *, qboot: str | os.PathLike[str] = QBOOT) -> BootChoice:
+    """Resolve ``requested`` (auto, bios, pvh, uefi) to a boot path.
+
+    auto takes pvh when qboot is installed: it skips SeaBIOS, the disk reads
+    and stage 1/2 (figures: docs/architecture.md, "Booting HFT-OS")."""
+    if requested not in BOOTS:
+        raise ConfigError(f"boot {requested!r}: choose one of {', '.join(BOOTS)}")
+    if requested == "uefi":
+        raise ConfigError("boot uefi: not yet (HFT-OS has no UEFI loader; use bios or pvh)")
+    fw = Path(qboot)
+    if requested == "bios":
+        return BootChoice("bios", "requested")
+    if fw.is_file():
+        why = "requested" if requested == "pvh" else f"auto chose PVH: {fw} is installed"
+        return BootChoice("pvh", why, fw)
+    if requested == "pvh":
+        raise ConfigError(f"boot pvh needs qboot at {fw} (apt-get install qemu-system-data)")
+    return BootChoice("bios", f"auto chose BIOS: no qboot at {fw} for PVH")
+
+
+def boot_media(boot: BootChoice, os_file: Path) -> dict[str, Path | None]:
+    """VmSpec's image/kernel/bios for HFT-OS: os_file is the disk image (bios)
+    or the runtime ELF (pvh), as hftlab.lab.build.build_os returns them."""
+    if boot.name == "pvh":
+        return {"image": None, "kernel": os_file, "bios": boot.firmware}
+    return {"image": os_file, "kernel": None, "bios": None}
+
+
 def qemu_binary() -> str:
     exe = shutil.which("qemu-system-x86_64")
     if not exe:
@@ -149,7 +195,7 @@ class VmSpec:
     vcpu_core: int | None = 1  #: pin the vCPU thread here; everything else elsewhere
     extra: Sequence[str] = field(default_factory=tuple)
     # A Linux guest (hftlab.lab.guest) boots a kernel directly instead of a disk:
-    kernel: Path | None = None  #: bzImage, or an ELF vmlinux with a PVH note
+    kernel: Path | None = None  #: bzImage, or an ELF with a PVH note (vmlinux, hftos.elf)
     initrd: Path | None = None
     append: str | None = None  #: kernel command line
     bios: Path | None = None  #: firmware instead of SeaBIOS (qboot for PVH)

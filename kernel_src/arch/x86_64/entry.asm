@@ -3,7 +3,8 @@
 ; Stage 2 reads the header (layout in runtime/image_header.h) from the first
 ; sector of the runtime, copies the image to HFTOS_IMAGE_OFF_LOAD and jumps
 ; to HFTOS_IMAGE_OFF_ENTRY in long mode with rdi = struct boot_info *,
-; interrupts off, identity paging of the low 4 GiB. _start switches to the
+; interrupts off, identity paging of the low 4 GiB; the PVH entry
+; (pvh_entry.asm) arrives the same way. _start switches to the
 ; runtime's own stack, zeroes .bss and calls kmain(), which never returns.
 
 bits 64
@@ -49,8 +50,9 @@ _start:
 	mov rdi, __bss_start
 	mov rcx, __bss_end
 	sub rcx, rdi
+	shr rcx, 3                      ; quadwords: linker.ld aligns both ends to 16
 	xor eax, eax
-	rep stosb
+	rep stosq                       ; ~40 MiB: 8x fewer iterations than stosb (TCG runs one per iteration)
 	mov rdi, r12
 	call kmain
 	call runtime_returned           ; panics; never returns
