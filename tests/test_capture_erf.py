@@ -441,3 +441,53 @@ def test_the_reader_reads_erf_like_its_source(name: str, compress: str | None, t
     assert got.itch.num_rows == want.itch.num_rows
     assert got.itch.column("msg_type").to_pylist() == want.itch.column("msg_type").to_pylist()
     assert got.ptp.num_rows == want.ptp.num_rows
+    # the ERF record columns are ERF's alone: null in the source pcap's table
+    for col in ("erf_type", "erf_flags", "erf_lctr", "erf_ext_headers"):
+        assert got.packets.column(col).null_count == 0, col
+        assert want.packets.column(col).null_count == want.packets.num_rows, col
+
+
+def test_the_packets_table_has_the_erf_record_columns(tmp_path: Path) -> None:
+    """erf_type, erf_flags, erf_lctr (loss counter, or colour for COLOR_*
+    types) and erf_ext_headers of each record, through hftlab.capture.read,
+    equal to tshark's erf.* fields; interface is the port of the flags."""
+    from hftlab import capture
+
+    frames = [eth_udp(bytes([i]) * (10 + i), src_port=1000 + i) for i in range(6)]
+    recs = [
+        record(frames[0], lctr=0),
+        record(frames[1], ext=[(17 << 56) | (1 << 48) | 0xABCDEF], lctr=5, flags=0x05),
+        record(frames[2], ext=[(18 << 56) | 1, (17 << 56) | 2, (16 << 56) | 3], lctr=65535, flags=0x06),
+        record(frames[3], typ=E.T_COLOR_ETH, lctr=0x1234, flags=0x07),
+        record(frames[4], flags=0x04 | 0x08 | 0x10 | 0x20, lctr=1),
+        record(b"\x00" * 8, typ=E.T_PAD, lctr=9),                            # skipped: no row
+        record(frames[5], typ=E.T_DSM_COLOR_ETH, ext=[(17 << 56) | 9], lctr=0x00FF, flags=0x04),
+    ]
+    path = write(tmp_path, "cols.erf", b"".join(recs))
+    p = capture.read(path).packets
+    assert p["erf_type"].to_pylist() == [2, 2, 2, 11, 2, 16]
+    assert p["erf_flags"].to_pylist() == [0x04, 0x05, 0x06, 0x07, 0x3C, 0x04]
+    assert p["erf_lctr"].to_pylist() == [0, 5, 65535, 0x1234, 1, 0x00FF]
+    assert p["erf_ext_headers"].to_pylist() == [0, 1, 3, 0, 0, 1]
+    assert p["interface"].to_pylist() == [0, 1, 2, 3, 0, 0]
+    rows = tshark(path, TSHARK_FIELDS)
+    assert [int(r["erf.types.type"]) for r in rows] == p["erf_type"].to_pylist()
+    assert [int(r["erf.flags"], 16) for r in rows] == p["erf_flags"].to_pylist()
+    lctr = [int(r["erf.lctr"], 0) if r["erf.lctr"] else int(r["erf.color"], 0) for r in rows]
+    assert lctr == p["erf_lctr"].to_pylist()
+    for name in ("erf_type", "erf_flags", "erf_lctr", "erf_ext_headers"):
+        assert p.schema.field(name) == capture.PACKET_SCHEMA.field(name)
+
+
+@pytest.mark.parametrize("source", ["moldudp64/ritch-packed.pcap", "ptp/tcpdump/ptp_ethernet.pcap"])
+def test_erf_columns_are_null_for_pcap_and_pcapng(source: str, tmp_path: Path) -> None:
+    from hftlab import capture
+
+    src = CAPTURES / source
+    ng = tmp_path / "copy.pcapng"
+    subprocess.run([need_tool("editcap"), "-F", "pcapng", str(src), str(ng)], check=True)
+    for path in (src, ng):
+        p = capture.read(path).packets
+        assert p.num_rows > 0
+        for col in ("erf_type", "erf_flags", "erf_lctr", "erf_ext_headers"):
+            assert p.column(col).null_count == p.num_rows, (path, col)

@@ -4,7 +4,10 @@ A structural check, not a timing one (benchmarks/startup.py measures the
 times): `python3 -X importtime` lists every module a process imports, so a
 fresh `hftlab --help` must not list numba, pandas, polars, scipy,
 pyarrow.parquet or rich, and `import hftlab.capture` must not load the
-decoders (numba) until a name of it is used.
+decoders until a name of it is used. `hftlab ingest` of a small capture runs
+the kernels in Python (hftlab.capture._jit): it must load neither numba nor
+scipy, pandas (pa.array, to_numpy, empty_table import it), pyarrow.compute or
+polars; a capture over the engine's threshold loads numba.
 """
 from __future__ import annotations
 
@@ -88,8 +91,48 @@ def test_import_capture_loads_decoders_on_first_use():
     _, p = imported("-c", code)
     assert p.returncode == 0, p.stderr[-2000:]
     loaded = set(p.stdout.split())
-    assert {"hftlab.capture._reader", "numba"} <= loaded   # loaded when used ...
-    assert "polars" not in loaded and "hftlab.capture._ptp" not in loaded  # ... only what it needs
+    assert "hftlab.capture._reader" in loaded               # loaded when used ...
+    assert not {"numba", "polars", "pandas", "hftlab.capture._ptp"} & loaded  # ... only what it needs
+
+
+#: what the ingest of a small capture does without
+NOT_FOR_SMALL = ("numba", "llvmlite", "scipy", "pandas", "polars", "pyarrow.compute", "rich")
+
+
+def _write_pcap(path, n: int) -> None:
+    """n Ethernet/IPv4/UDP/MoldUDP64 frames, one ITCH Add Order each (the
+    benchmarks' generator)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from ingest import write_pcap
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    write_pcap(path, n)
+
+
+def test_small_ingest_loads_neither_numba_nor_pandas(tmp_path):
+    from hftlab.capture._reader import PYTHON_MAX_BYTES
+
+    ten = tmp_path / "ten.pcap"
+    _write_pcap(ten, 10)
+    assert ten.stat().st_size <= PYTHON_MAX_BYTES
+    mods, p = imported("-m", "hftlab.cli", "ingest", str(ten), "--out", str(tmp_path / "ten.parquet"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "10 packets" in p.stdout and "itch messages=10" in p.stdout   # it decoded the ITCH too
+    hit = {h for h in NOT_FOR_SMALL for m in mods if m == h or m.startswith(h + ".")}
+    assert not hit, f"a 10-packet ingest imported {sorted(hit)}"
+    assert "hftlab.capture._decode" in mods
+
+
+def test_a_capture_over_the_threshold_loads_numba(tmp_path):
+    from hftlab.capture._reader import PYTHON_MAX_BYTES
+
+    big = tmp_path / "big.pcap"
+    _write_pcap(big, PYTHON_MAX_BYTES // 100 + 10)
+    assert big.stat().st_size > PYTHON_MAX_BYTES
+    mods, p = imported("-m", "hftlab.cli", "ingest", str(big))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "numba" in mods
 
 
 def test_capture_names_resolve():

@@ -19,10 +19,10 @@ later columns null; a short packet is data, not an error):
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from hftlab.capture._bytes import JIT, be16, be32, be64s, be64u, le32
+from hftlab.capture._bytes import be16, be32, be64s, be64u, le32
+from hftlab.capture._jit import form, jit
 from hftlab.capture._trailers import KIND_ARISTA_TAI, KIND_ARISTA_UTC, arista_header, find_trailer
 
 # flags bits: which columns of a packet are present
@@ -70,14 +70,14 @@ class Layers:
         self.trailer = e((4, n), np.int64)         # ts_ns, device, port, flags
         self.trailer_kind = e(n, np.uint8)
 
-    def run(self, buf, off, cap, lt, ts, n, mold_ports, trailer_mode, trailer_window):
-        decode_layers(buf, off, cap, lt, ts, n, mold_ports, trailer_mode, trailer_window,
+    def run(self, buf, off, cap, lt, ts, n, mold_ports, trailer_mode, trailer_window, use_numba=True):
+        form(decode_layers, use_numba)(buf, off, cap, lt, ts, n, mold_ports, trailer_mode, trailer_window,
                       self.flags, self.eth, self.ipaddr, self.ethertype, self.vlan, self.ip, self.ports,
                       self.payload, self.app, self.mold_session, self.mold, self.ptp_small,
                       self.ptp_big, self.trailer, self.trailer_kind)
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _ptp(b, q, end, i, small, big):
     """PTPv2 common header (IEEE 1588-2008 13.3) at q; the body timestamp
     (13.5-13.11) and requestingPortIdentity where the type has them."""
@@ -112,7 +112,7 @@ def _ptp(b, q, end, i, small, big):
     return F_PTP | f
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _mold(b, q, end, ports, sport, dport):
     """True when the UDP payload [q, end) is exactly a MoldUDP64 packet:
     header, then `count` length-prefixed message blocks filling it."""
@@ -137,7 +137,7 @@ def _mold(b, q, end, ports, sport, dport):
     return r == end
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _ouch(b, q, end):
     if end - q != OUCH_ENTER_LEN or b[q] != 79:     # 'O'
         return False
@@ -148,7 +148,7 @@ def _ouch(b, q, end):
     return True
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _link(b, s, end, lt, i, eth):
     """Link header at s. Returns (position of the network header, EtherType
     or -1, flags)."""
@@ -192,7 +192,7 @@ def _link(b, s, end, lt, i, eth):
     return s, -1, 0
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _ipv6(b, p, end, i, ipaddr, ip):
     """IPv6 header at p; walks extension headers. Returns (L4 start or -1,
     protocol, end of the IP packet)."""
@@ -224,7 +224,7 @@ def _ipv6(b, p, end, i, ipaddr, ip):
     return q, nh, l3_end
 
 
-@nb.njit(**JIT)
+@jit()
 def decode_layers(b, off, cap, lt, ts, n, mold_ports, trailer_mode, trailer_window,
                   flags, eth, ipaddr, ethertype, vlan, ip, ports, payload, app,
                   mold_session, mold, ptp_small, ptp_big, trailer, trailer_kind):

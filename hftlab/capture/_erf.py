@@ -53,11 +53,11 @@ reference; the code is this project's own.
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from hftlab.errors import DataError
-from hftlab.capture._bytes import JIT, be16, le32
+from hftlab.capture._bytes import be16, le32
+from hftlab.capture._jit import jit
 
 RECORD_HEADER, EXT_HEADER, ETH_PAD = 16, 8, 2
 NS = 1_000_000_000
@@ -160,7 +160,7 @@ def parse_erf_header(path: str, head: bytes, size: int | None = None) -> dict | 
     return info
 
 
-@nb.njit(**JIT)
+@jit()
 def scan_erf(b, pos, size, maxn, off, ts, cap, orig, iface, lt, lctr, rtype, flags, ext, skipped):
     """Index up to maxn Ethernet/IP records from pos. Returns (count, next
     pos, status); on an error status, next pos is the offset of the bad

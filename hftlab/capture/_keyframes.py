@@ -61,10 +61,10 @@ keyframe of their vendor's layouts enables decoding on its interface.
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from hftlab.capture._bytes import JIT, be16, be32
+from hftlab.capture._bytes import be16, be32
+from hftlab.capture._jit import form, jit
 
 NS = 1_000_000_000
 ETH_KEYFRAME = 0x88B5
@@ -104,7 +104,7 @@ def _crc_table() -> np.ndarray:
 CRC_TABLE = _crc_table()
 
 
-@nb.njit(**JIT)
+@jit()
 def fcs_ok(b, s, end, table):
     """True when the last 4 bytes of frame [s, end) are its Ethernet FCS."""
     if end - s < 18:
@@ -118,18 +118,18 @@ def fcs_ok(b, s, end, table):
     return c == got
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _u64(b, o):
     """Big-endian u64 kept in int64 (the values used here stay below 2**63)."""
     return (be32(b, o) << 32) | be32(b, o + 4)
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _zero4(b, o):
     return b[o] == 0 and b[o + 1] == 0 and b[o + 2] == 0 and b[o + 3] == 0
 
 
-@nb.njit(**JIT)
+@jit()
 def _keyframe(b, s, end, mode, kf, kft):
     """Recognise a keyframe in Ethernet frame [s, end). Fills kf = (utc,
     counter, bits, packed, device, kind, slot_seen) and kft[0] = the nominal
@@ -211,7 +211,7 @@ def _keyframe(b, s, end, mode, kf, kft):
     return False
 
 
-@nb.njit(**JIT)
+@jit()
 def decode_counter_trailers(b, off, cap, orig, lt, ts, iface, n, mode, window,
                             state, ftick, crc_table, flags, trailer, trailer_kind):
     """One pass over a batch (see the module docstring). `state`/`ftick` are
@@ -325,13 +325,13 @@ class KeyframeState:
             ft[:len(self.ftick)] = self.ftick
             self.state, self.ftick = st, ft
 
-    def run(self, buf, idx: dict, lay, mode: int, window: int) -> None:
+    def run(self, buf, idx: dict, lay, mode: int, window: int, use_numba: bool = True) -> None:
         n = len(idx["ts"])
         if not n:
             return
         iface = idx["iface"]
         self._grow(int(iface.max()) + 1)
         w = DEFAULT_KEYFRAME_WINDOW_S if window == -2 else window
-        decode_counter_trailers(buf, idx["off"], idx["cap"], idx["orig"], idx["lt"], idx["ts"], iface, n,
+        form(decode_counter_trailers, use_numba)(buf, idx["off"], idx["cap"], idx["orig"], idx["lt"], idx["ts"], iface, n,
                                 mode, w, self.state, self.ftick, CRC_TABLE, lay.flags, lay.trailer,
                                 lay.trailer_kind)

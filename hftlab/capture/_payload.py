@@ -9,21 +9,27 @@ MoldUDP64 sequence number is the packet's plus its position in the packet.
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
 from hftlab.model import core
 from hftlab.capture import _decode as D
-from hftlab.capture._bytes import JIT, be16
+from hftlab.capture import _table as T
+from hftlab.capture._bytes import be16
+from hftlab.capture._jit import form, jit
 
 ITCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64()),
                          ("mold_seq", pa.uint64())] + list(core.itch_schema()))
-_OUCH_EMPTY = core.orders_from_ouch(b"")
-OUCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64())] + list(_OUCH_EMPTY.schema))
+# the columns of core.orders_from_ouch's table, spelled out: calling it here
+# (on b"") would import pandas (pa.array) into every process that reads a
+# capture; tests/test_capture_engine.py checks the two agree
+_ORDER_FIELDS = [("token", pa.string()), ("trigger_seq", pa.uint64()), ("instance", pa.uint8()),
+                 ("side", pa.string()), ("shares", pa.int64()), ("stock", pa.string()),
+                 ("price", pa.int64()), ("tif", pa.int64())]
+OUCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64())] + _ORDER_FIELDS)
 
 
-@nb.njit(**JIT)
+@jit()
 def _gather_mold(b, starts, ends, seqs, out, msg_off, msg_row, msg_seq):
     """Copy each packet's message blocks [starts[k], ends[k]) into out and
     list where every length prefix lands; returns (bytes, messages)."""
@@ -45,12 +51,13 @@ def _gather_mold(b, starts, ends, seqs, out, msg_off, msg_row, msg_seq):
     return w, m
 
 
-def itch_table(buf: np.ndarray, off: np.ndarray, packets: pa.RecordBatch, lay: D.Layers) -> pa.Table:
+def itch_table(buf: np.ndarray, off: np.ndarray, packets: pa.RecordBatch, lay: D.Layers,
+               use_numba: bool = True) -> pa.Table:
     n = packets.num_rows
     count = lay.mold[1]
     sel = np.flatnonzero(((lay.flags & D.F_MOLD) != 0) & (count > 0) & (count < 0xFFFF))
     if not sel.size:
-        return ITCH_SCHEMA.empty_table()
+        return T.empty(ITCH_SCHEMA)
     starts = off[sel] + lay.payload[0, sel] + D.MOLD_HEADER
     ends = off[sel] + lay.payload[0, sel] + lay.payload[1, sel]
     total = int((ends - starts).sum())
@@ -59,14 +66,13 @@ def itch_table(buf: np.ndarray, off: np.ndarray, packets: pa.RecordBatch, lay: D
     msg_off = np.empty(nmsg, np.int64)
     msg_row = np.empty(nmsg, np.int64)
     msg_seq = np.empty(nmsg, np.uint64)
-    _gather_mold(buf, starts.astype(np.int64), ends.astype(np.int64), lay.mold[0, sel], out,
+    form(_gather_mold, use_numba)(buf, starts.astype(np.int64), ends.astype(np.int64), lay.mold[0, sel], out,
                  msg_off, msg_row, msg_seq)
     itch = core.decode_itch(out.tobytes())
-    pos = np.searchsorted(msg_off, itch.column("file_offset").to_numpy())
+    pos = np.searchsorted(msg_off, T.to_numpy(itch.column("file_offset"), np.int64))
     rows = sel[msg_row[pos]]
-    take = pa.array(rows)
-    cols = [packets.column(0).take(take), packets.column(1).take(take),
-            pa.array(msg_seq[pos], pa.uint64())] + list(itch.columns)
+    cols = [T.take(packets.column(0), rows), T.take(packets.column(1), rows),
+            T.col(pa.uint64(), msg_seq[pos])] + list(itch.columns)
     return pa.Table.from_arrays(cols, schema=ITCH_SCHEMA)
 
 
@@ -74,10 +80,9 @@ def ouch_table(buf: np.ndarray, off: np.ndarray, packets: pa.RecordBatch, lay: D
     n = packets.num_rows
     sel = np.flatnonzero((lay.flags & D.F_OUCH) != 0)
     if not sel.size:
-        return OUCH_SCHEMA.empty_table()
+        return T.empty(OUCH_SCHEMA)
     starts = off[sel] + lay.payload[0, sel]
     data = buf[starts[:, None] + np.arange(D.OUCH_ENTER_LEN)]
     orders = core.orders_from_ouch(data.tobytes())
-    take = pa.array(sel)
-    cols = [packets.column(0).take(take), packets.column(1).take(take)] + list(orders.columns)
+    cols = [T.take(packets.column(0), sel), T.take(packets.column(1), sel)] + list(orders.columns)
     return pa.Table.from_arrays(cols, schema=OUCH_SCHEMA)

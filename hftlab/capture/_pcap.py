@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import struct
 
-import numba as nb
 import numpy as np
 
 from hftlab.errors import DataError
-from hftlab.capture._bytes import JIT, rd32
+from hftlab.capture._bytes import rd32
+from hftlab.capture._jit import jit
 
 MAGIC_US, MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
 FILE_HEADER, RECORD_HEADER = 24, 16
@@ -61,7 +61,7 @@ def parse_header(path: str, head: bytes) -> dict:
             "thiszone": zone, "snaplen": snaplen, "linktype": ltfield & 0xFFFF, "fcs_len": fcs}
 
 
-@nb.njit(**JIT)
+@jit()
 def scan_pcap(b, pos, size, maxn, big, nano, max_caplen, off, ts, cap, orig):
     """Index up to maxn records from pos. Returns (count, next pos, status);
     on an error status, next pos is the offset of the bad record."""

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import struct
 
-import numba as nb
 import numpy as np
 
 from hftlab.errors import DataError
-from hftlab.capture._bytes import JIT, rd16, rd32
+from hftlab.capture._bytes import rd16, rd32
+from hftlab.capture._jit import jit
 from hftlab.capture._pcap import TS_NULL, TS_OVERFLOW, TS_SENTINEL_MAX
 
 BT_SHB, BT_IDB, BT_OPB, BT_SPB, BT_NRB, BT_ISB, BT_EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
@@ -183,7 +183,7 @@ _MIN_SEC = -9223372037                   # int64 min = -9223372037 s + 145224192
 _MIN_SUB = 145224192
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _pow10(e):
     p = np.uint64(1)
     for _ in range(e):
@@ -191,7 +191,7 @@ def _pow10(e):
     return p
 
 
-@nb.njit(**JIT)
+@jit()
 def combine_ns(sec, sub, off_s):
     """sec (uint64 s) + off_s (int64 s, if_tsoffset) + sub (ns in [0, 10^9)) as
     exact int64 ns; TS_OVERFLOW when int64 ns cannot hold it (or it would
@@ -222,7 +222,7 @@ def combine_ns(sec, sub, off_s):
     return v
 
 
-@nb.njit(**JIT)
+@jit()
 def ts_to_ns(hi, lo, kind, exp, off_s):
     """Exact ns since the epoch from a pcapng 64-bit timestamp in units of
     10^-exp s (kind 0) or 2^-exp s (kind 1), plus if_tsoffset seconds. Below
@@ -256,7 +256,7 @@ def ts_to_ns(hi, lo, kind, exp, off_s):
     return combine_ns(sec, np.int64(sub), off_s)
 
 
-@nb.njit(**JIT)
+@jit()
 def _packet_options(b, o, oend, big, i, opt):
     """EPB/OPB options in [o, oend). Returns -1 when fine, else the offset of
     the bad option (negated status in opt[i, O_PRESENT] says which)."""
@@ -301,7 +301,7 @@ def _packet_options(b, o, oend, big, i, opt):
     return -1
 
 
-@nb.njit(**JIT)
+@jit()
 def scan_pcapng(b, pos, size, n, maxn, big, n_if, if_lt, if_snap, if_kind, if_exp, if_off_s,
                 if_global, off, ts, cap, orig, iface, lt, opt, counts):
     """Index packet blocks from pos into rows n.. of the output arrays.

@@ -27,6 +27,7 @@ import base64
 import json
 import mmap
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -41,14 +42,21 @@ from hftlab.errors import ConfigError, DataError
 from hftlab.capture import _compress as Z
 from hftlab.capture import _decode as D
 from hftlab.capture import _erf as E
+from hftlab.capture import _jit as J
 from hftlab.capture import _pcap as P
 from hftlab.capture import _pcapng as G
 from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA, itch_table, ouch_table
-from hftlab.capture._table import PACKET_SCHEMA, PTP_SCHEMA, TS_ERROR_NAMES, packet_batch, ptp_table
+from hftlab.capture._table import PACKET_SCHEMA, PTP_SCHEMA, TS_ERROR_NAMES, empty, packet_batch, ptp_table
 from hftlab.capture._keyframes import KeyframeState
 from hftlab.capture._trailers import KEYFRAME_MODES, TRAILER_MODES
 
 DEFAULT_BATCH = 1 << 18
+#: the largest capture (bytes, decompressed) the "auto" engine decodes in
+#: Python rather than by numba (see `CaptureReader`); a compressed file's size
+#: is taken as COMPRESSED_RATIO times its size on disk
+PYTHON_MAX_BYTES = 64 << 10
+COMPRESSED_RATIO = 4
+ENGINES = ("auto", "numba", "python")
 PAGE = mmap.PAGESIZE
 FORMAT_VERSION = 1          # of the hftlab.capture metadata document
 
@@ -119,13 +127,20 @@ class CaptureReader:
     read before the bad block and `error` holds the DataError; otherwise the
     DataError is raised and the packets after the last yielded batch are not
     returned.
+
+    `engine` says how the kernels run (hftlab.capture._jit): "numba"
+    compiles them (loaded from numba's cache; a process's first numba call
+    costs ~0.6-1 s of numba set-up), "python" runs the same code in the
+    interpreter (~50x slower per packet, no set-up), "auto" takes numba for
+    captures over PYTHON_MAX_BYTES or when the process has imported numba
+    already, Python otherwise. The tables are the same either way.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH,
                  trailer: str | None = None, trailer_window_s: int | None = -2,
                  mold_ports: Sequence[int] | None = None, payloads: bool = True,
                  partial: bool = False, allow_unknown_linktype: bool = False,
-                 strict: bool = False) -> None:
+                 strict: bool = False, engine: str = "auto") -> None:
         if batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if trailer not in TRAILER_MODES:
@@ -139,6 +154,10 @@ class CaptureReader:
         self.payloads = payloads
         self.partial = partial
         self.strict = strict
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {ENGINES}")
+        self.engine = engine
+        self._numba = engine == "numba"
         self.allow_unknown_linktype = allow_unknown_linktype
         self.error: DataError | None = None
         self.packets_read = 0
@@ -159,6 +178,9 @@ class CaptureReader:
     def __iter__(self) -> Iterator[CaptureBatch]:
         src = _open(self.path)
         self._src = src
+        self._numba = self._use_numba(src)
+        if self._numba:
+            J.activate()
         self.metadata["size"] = src.input_size
         if src.kind:
             self.metadata["compression"] = src.kind
@@ -183,6 +205,12 @@ class CaptureReader:
                 self.metadata["error"] = str(self.error)
             src.close()
             self._src = None
+
+    def _use_numba(self, src) -> bool:
+        if self.engine != "auto":
+            return self.engine == "numba"
+        size = src.input_size * (COMPRESSED_RATIO if src.kind else 1)
+        return size > PYTHON_MAX_BYTES or "numba" in sys.modules
 
     def _timestamps(self, idx: dict) -> tuple[dict, DataError | None]:
         """Turn the scanners' timestamp sentinels into null ts + ts_err codes;
@@ -259,7 +287,7 @@ class CaptureReader:
         idx, pos, n = new(), 0, 0
         try:
             while True:
-                k, pos, st = E.scan_erf(src.buf, pos, src.size, self.batch_size - n,
+                k, pos, st = J.form(E.scan_erf, self._numba)(src.buf, pos, src.size, self.batch_size - n,
                                         *(idx[c][n:] for c in cols), skipped)
                 n += k
                 if st in (E.ST_EOF, E.E_TRUNC_HEADER, E.E_TRUNC_RECORD) and src.more():
@@ -315,7 +343,7 @@ class CaptureReader:
         lt = hdr["linktype"]
         idx, n = self._alloc(self.batch_size, False), 0
         while True:
-            k, pos, st = P.scan_pcap(src.buf, pos, src.size, self.batch_size - n, hdr["big"],
+            k, pos, st = J.form(P.scan_pcap, self._numba)(src.buf, pos, src.size, self.batch_size - n, hdr["big"],
                                      hdr["nanosecond"], maxcap, idx["off"][n:], idx["ts"][n:],
                                      idx["cap"][n:], idx["orig"][n:])
             n += k
@@ -348,7 +376,7 @@ class CaptureReader:
         try:
             while True:
                 arr = _iface_arrays(ifs)
-                n, pos, st, aux = G.scan_pcapng(src.buf, pos, src.size, n, self.batch_size, big, len(ifs),
+                n, pos, st, aux = J.form(G.scan_pcapng, self._numba)(src.buf, pos, src.size, n, self.batch_size, big, len(ifs),
                                                 *arr, idx["off"], idx["ts"], idx["cap"], idx["orig"],
                                                 idx["iface"], idx["lt"], idx["opt"], counts)
                 if st in (G.ST_EOF, G.E_TRUNC_HEADER, G.E_TRUNC_BLOCK) and src.more():
@@ -399,16 +427,16 @@ class CaptureReader:
         idx["section"] = self._if_maps[1][idx["iface"]]
         lay = D.Layers(n)
         lay.run(buf, idx["off"], idx["cap"], idx["lt"], idx["ts"], n, self._ports,
-                self._trailer, self._window)
+                self._trailer, self._window, self._numba)
         if self._keyframes is not None:        # counter stamps: sequential, state across batches
-            self._keyframes.run(buf, idx, lay, self._trailer, self._window)
+            self._keyframes.run(buf, idx, lay, self._trailer, self._window, self._numba)
         packets = packet_batch(buf, idx, lay, self.packets_read)
         self.packets_read += n
         if self.payloads:
-            itch = itch_table(buf, idx["off"], packets, lay)
+            itch = itch_table(buf, idx["off"], packets, lay, self._numba)
             ouch = ouch_table(buf, idx["off"], packets, lay)
         else:
-            itch, ouch = ITCH_SCHEMA.empty_table(), OUCH_SCHEMA.empty_table()
+            itch, ouch = empty(ITCH_SCHEMA), empty(OUCH_SCHEMA)
         return CaptureBatch(packets, itch, ouch, ptp_table(packets, lay))
 
 
@@ -465,7 +493,7 @@ def read(path: str | os.PathLike[str], **options) -> Capture:
             if getattr(b, name).num_rows:
                 parts[name].append(getattr(b, name))
     schemas = {"packets": PACKET_SCHEMA, "itch": ITCH_SCHEMA, "ouch": OUCH_SCHEMA, "ptp": PTP_SCHEMA}
-    tables = {k: pa.concat_tables(v).combine_chunks() if v else schemas[k].empty_table()
+    tables = {k: pa.concat_tables(v).combine_chunks() if v else empty(schemas[k])
               for k, v in parts.items()}
     return Capture(**tables, metadata=reader.metadata, error=reader.error)
 

@@ -11,8 +11,15 @@ Representation choices (stable, documented in hftlab.capture):
 * `ts_ns` is null where the file holds no time (pcapng Simple Packet Block,
   `ts_error` null) or no valid one (`ts_error` names why: TS_ERROR_NAMES);
 * `interface` is the interface id within the pcapng section `section`
-  (tshark's frame.interface_id); pcap files have one, 0 in section 0.
-Arrays are wrapped without copying where Arrow allows it.
+  (tshark's frame.interface_id); pcap files have one, 0 in section 0;
+* ERF records keep their header fields (`erf_type` without the extension
+  bit, the raw `erf_flags` byte, `erf_lctr`: loss counter, or colour for the
+  COLOR_* types, and the number of extension headers); these columns are
+  null for pcap and pcapng packets, as the EPB option columns are for pcap
+  and ERF ones.
+Arrays are wrapped without copying where Arrow allows it, and built from
+buffers (never ``pa.array`` or ``to_numpy``, which import pandas, ~0.3 s of a
+small file's ingest).
 """
 from __future__ import annotations
 
@@ -40,7 +47,14 @@ PACKET_SCHEMA = pa.schema([
     ("trailer_device", pa.uint16()), ("trailer_port", pa.uint8()),
     ("comment", pa.string()), ("epb_flags", pa.uint32()), ("epb_hash", pa.binary()),
     ("epb_dropcount", pa.uint64()), ("epb_packetid", pa.uint64()), ("epb_queue", pa.uint32()),
+    ("erf_type", pa.uint8()), ("erf_flags", pa.uint8()), ("erf_lctr", pa.uint16()),
+    ("erf_ext_headers", pa.uint8()),
 ])
+#: the pcapng EPB option columns and the ERF record header columns: null for
+#: the formats that do not have them
+EPB_COLUMNS = PACKET_SCHEMA.names[PACKET_SCHEMA.get_field_index("comment"):
+                                  PACKET_SCHEMA.get_field_index("epb_queue") + 1]
+ERF_COLUMNS = PACKET_SCHEMA.names[PACKET_SCHEMA.get_field_index("erf_type"):]
 
 PTP_SCHEMA = pa.schema([
     ("packet_index", pa.int64()), ("ts_ns", pa.int64()), ("interface", pa.int32()),
@@ -56,20 +70,65 @@ PTP_SCHEMA = pa.schema([
 PTP_NAMES = {0: "Sync", 1: "Delay_Req", 2: "Pdelay_Req", 3: "Pdelay_Resp", 8: "Follow_Up",
              9: "Delay_Resp", 10: "Pdelay_Resp_Follow_Up", 11: "Announce", 12: "Signaling",
              13: "Management"}
-_PTP_DICT = pa.array([PTP_NAMES.get(k, f"reserved_{k}") for k in range(16)], pa.string())
-_APP_DICT = pa.array(D.APP_NAMES, pa.string())
-_TRL_DICT = pa.array(TRAILER_KINDS, pa.string())
-TS_NULL = np.iinfo(np.int64).min
-# ts_error codes (the reader's idx["ts_err"]; 0 = none): the sentinel's distance
-# from TS_NULL in hftlab.capture._pcap
-TS_ERROR_NAMES = ["", "subsecond_out_of_range", "overflow_int64_ns"]
-_TSERR_DICT = pa.array(TS_ERROR_NAMES, pa.string())
 
 
 def _validity(mask: np.ndarray | None) -> pa.Buffer | None:
     if mask is None or mask.all():
         return None
     return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def strings(values: list, typ: pa.DataType = pa.string()) -> pa.Array:
+    """A string (str items) or binary (bytes items) column of a Python list;
+    None is null."""
+    raw = [v.encode() if isinstance(v, str) else (v or b"") for v in values]
+    offsets = np.zeros(len(raw) + 1, np.int32)
+    np.cumsum([len(r) for r in raw], out=offsets[1:])
+    mask = np.array([v is not None for v in values], bool)
+    return pa.Array.from_buffers(typ, len(raw), [_validity(mask), pa.py_buffer(offsets),
+                                                 pa.py_buffer(b"".join(raw))])
+
+
+def bools(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """A bool column of a numpy bool array (mask: which are present)."""
+    bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(values), [_validity(mask), bits])
+
+
+def take(column: pa.Array, rows: np.ndarray) -> pa.Array:
+    """column[rows] for a primitive column: Array.take without pyarrow.compute
+    (whose import is ~0.25 s of a small file's ingest)."""
+    n = len(column)
+    vals = np.frombuffer(column.buffers()[1], np.dtype(column.type.to_pandas_dtype()))
+    mask = None
+    if column.null_count:
+        bits = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
+        mask = bits[column.offset:column.offset + n][rows].astype(bool)
+    return col(column.type, vals[column.offset:column.offset + n][rows], mask)
+
+
+def to_numpy(column, dtype) -> np.ndarray:
+    """A null-free primitive column as a read-only numpy view (or a copy of
+    its chunks)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [np.frombuffer(c.buffers()[1], dtype)[c.offset:c.offset + len(c)] for c in chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, dtype)])
+
+
+def empty(schema: pa.Schema) -> pa.Table:
+    """A table of no rows (as schema.empty_table(), which imports pandas)."""
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema],
+                                                             schema=schema)])
+
+
+_PTP_DICT = strings([PTP_NAMES.get(k, f"reserved_{k}") for k in range(16)])
+_APP_DICT = strings(D.APP_NAMES)
+_TRL_DICT = strings(TRAILER_KINDS)
+TS_NULL = np.iinfo(np.int64).min
+# ts_error codes (the reader's idx["ts_err"]; 0 = none): the sentinel's distance
+# from TS_NULL in hftlab.capture._pcap
+TS_ERROR_NAMES = ["", "subsecond_out_of_range", "overflow_int64_ns"]
+_TSERR_DICT = strings(TS_ERROR_NAMES)
 
 
 def col(typ: pa.DataType, values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
@@ -101,7 +160,7 @@ def _strings(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, mask: np.ndarr
     for i in np.flatnonzero(mask):
         raw = bytes(buf[offs[i]:offs[i] + lens[i]])
         vals[i] = raw.rstrip(b"\0").decode("utf-8", "replace") if typ == pa.string() else raw
-    return pa.array(vals, typ)
+    return strings(vals, typ)
 
 
 def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) -> pa.RecordBatch:
@@ -139,7 +198,7 @@ def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) ->
         col(pa.binary(16), lay.ipaddr[0], ip_ok),
         col(pa.binary(16), lay.ipaddr[1], ip_ok),
         col(pa.uint8(), lay.ip[1], ip_ok),
-        pa.array(has(D.F_FRAGMENT), mask=~ip_ok),
+        bools(has(D.F_FRAGMENT), ip_ok),
         col(pa.uint16(), lay.ports[0], l4_ok),
         col(pa.uint16(), lay.ports[1], l4_ok),
         col(pa.int32(), lay.payload[0], pay_ok),
@@ -153,20 +212,34 @@ def packet_batch(buf: np.ndarray, idx: dict, lay: D.Layers, first_index: int) ->
         col(pa.uint16(), lay.trailer[1].astype(np.uint16), dev_ok),
         col(pa.uint8(), lay.trailer[2].astype(np.uint8), port_ok),
     ]
-    cols += _option_columns(buf, opt, n)
+    cols += _option_columns(buf, opt, n) + _erf_columns(idx, n)
     return pa.RecordBatch.from_arrays(cols, schema=PACKET_SCHEMA)
 
 
-_NULLS: dict[int, list[pa.Array]] = {}
+_NULLS: dict[tuple[str, int], list[pa.Array]] = {}
+
+
+def _nulls(names: list[str], n: int) -> list[pa.Array]:
+    """Null columns; batches repeat their size, so they are kept (a few)."""
+    key = (names[0], n)
+    if key not in _NULLS:
+        if len(_NULLS) > 8:
+            _NULLS.clear()
+        _NULLS[key] = [pa.nulls(n, PACKET_SCHEMA.field(k).type) for k in names]
+    return _NULLS[key]
+
+
+def _erf_columns(idx: dict, n: int) -> list[pa.Array]:
+    if "erf_type" not in idx:
+        return _nulls(ERF_COLUMNS, n)
+    return [col(pa.uint8(), idx["erf_type"][:n] & 0x7F), col(pa.uint8(), idx["erf_flags"][:n]),
+            col(pa.uint16(), idx["erf_lctr"][:n].astype(np.uint16)),
+            col(pa.uint8(), idx["erf_ext"][:n].astype(np.uint8))]
 
 
 def _option_columns(buf: np.ndarray, opt: np.ndarray | None, n: int) -> list[pa.Array]:
-    if opt is None:           # pcap: always null; batches repeat their size, so keep them
-        if n not in _NULLS:
-            _NULLS.clear()
-            _NULLS[n] = [pa.nulls(n, PACKET_SCHEMA.field(k).type)
-                         for k in range(len(PACKET_SCHEMA) - 6, len(PACKET_SCHEMA))]
-        return _NULLS[n]
+    if opt is None:           # pcap and ERF: always null
+        return _nulls(EPB_COLUMNS, n)
     pres = opt[:n, G.O_PRESENT]
 
     def has(bit: int) -> np.ndarray:
@@ -187,13 +260,12 @@ def ptp_table(packets: pa.RecordBatch, lay: D.Layers) -> pa.Table:
     n = packets.num_rows
     sel = np.flatnonzero((lay.flags & D.F_PTP) != 0)
     if not sel.size:
-        return PTP_SCHEMA.empty_table()
+        return empty(PTP_SCHEMA)
     s, g, fl = lay.ptp_small[:, sel], lay.ptp_big[:, sel], lay.flags[sel]
     has_ts = (fl & D.F_PTP_TS) != 0
     has_req = (fl & D.F_PTP_REQ) != 0
-    take = pa.array(sel)
     cols = [
-        packets.column(0).take(take), packets.column(1).take(take), packets.column(2).take(take),
+        take(packets.column(0), sel), take(packets.column(1), sel), take(packets.column(2), sel),
         col(pa.uint8(), s[0].astype(np.uint8)),
         pa.DictionaryArray.from_arrays(col(pa.int8(), s[0].astype(np.int8)), _PTP_DICT),
         col(pa.uint8(), s[4].astype(np.uint8)),
@@ -204,7 +276,7 @@ def ptp_table(packets: pa.RecordBatch, lay: D.Layers) -> pa.Table:
         col(pa.int64(), g[0] >> 16),                 # floor of the scaled ns
         col(pa.int64(), g[0]),
         col(pa.uint16(), s[5].astype(np.uint16)),
-        pa.array((s[5] & 0x0200) != 0),             # flagField octet 0 bit 1: twoStepFlag
+        bools((s[5] & 0x0200) != 0),             # flagField octet 0 bit 1: twoStepFlag
         col(pa.uint8(), s[2].astype(np.uint8)),
         col(pa.uint8(), s[3].astype(np.uint8)),
         col(pa.uint8(), s[1].astype(np.uint8)),

@@ -30,10 +30,10 @@ second pass (``trailer="arista7150"`` / ``"fusion"``, and under ``"auto"``).
 """
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-from hftlab.capture._bytes import JIT, be16, be32
+from hftlab.capture._bytes import be16, be32
+from hftlab.capture._jit import jit
 
 # trailer modes (the `trailer=` argument of read())
 # (modes 4 and 5, the keyframe-based counters, are decoded by _keyframes.py)
@@ -53,7 +53,7 @@ EXABLAZE_WINDOW_S = 604800    # packet-exablaze.c: one week
 NS = 1_000_000_000
 
 
-@nb.njit(inline="always", **JIT)
+@jit(inline=True)
 def _near(sec, cap_sec, window):
     if window < 0:
         return True
@@ -61,7 +61,7 @@ def _near(sec, cap_sec, window):
     return -window <= d <= window
 
 
-@nb.njit(**JIT)
+@jit()
 def metamako_at(b, t, cap_sec, window, out):
     """Try a Metamako trailer starting at byte t; fill out[0..3] =
     (ts_ns, device, port, flags) and return True when it is plausible."""
@@ -76,7 +76,7 @@ def metamako_at(b, t, cap_sec, window, out):
     return True
 
 
-@nb.njit(**JIT)
+@jit()
 def exablaze_at(b, t, cap_sec, window, out):
     """Try an Exablaze HPT trailer at byte t (see the module docstring)."""
     sec = be32(b, t + 6)
@@ -93,7 +93,7 @@ def exablaze_at(b, t, cap_sec, window, out):
     return True
 
 
-@nb.njit(**JIT)
+@jit()
 def find_trailer(b, start, end, l3_end, cap_sec, mode, window, out):
     """Look for a trailer in the frame bytes [start, end). l3_end is where the
     IP packet ends (-1 when unknown): a trailer never starts before it.
@@ -114,7 +114,7 @@ def find_trailer(b, start, end, l3_end, cap_sec, mode, window, out):
     return 0
 
 
-@nb.njit(**JIT)
+@jit()
 def arista_header(b, p, end, cap_sec, out):
     """Decode an Arista 0xD28B header whose subtype starts at p.
     Returns the number of bytes it occupies before the original EtherType

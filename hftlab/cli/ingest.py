@@ -61,9 +61,7 @@ def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[in
                 for batch in reader:
                     totals.update(packets=batch.packets.num_rows, itch=batch.itch.num_rows,
                                   ouch=batch.ouch.num_rows, ptp=batch.ptp.num_rows)
-                    vc = batch.packets.column("app").value_counts()
-                    for v in vc:
-                        apps[v["values"].as_py() or "other"] += v["counts"].as_py()
+                    apps.update(_app_counts(batch.packets.column("app")))
                     if writer:
                         writer.write(batch)
                     advance(reader.input_pos)
@@ -86,6 +84,18 @@ def ingest_cmd(capture: str, out: str | None, trailer: str, mold_ports: tuple[in
     if reader.error is not None:
         click.echo(f"hftlab: warning: stopped early (partial): {reader.error}", err=True)
         sys.exit(1)
+
+
+def _app_counts(app) -> dict[str, int]:
+    """Packets per `app` value ("other" for null), counted on the dictionary
+    codes with numpy: Array.value_counts would import pyarrow.compute (~0.25 s
+    of a small file's ingest)."""
+    import numpy as np
+
+    codes = np.frombuffer(app.indices.buffers()[1], np.int8)[app.offset:app.offset + len(app)]
+    names = app.dictionary.to_pylist()
+    counts = np.bincount(codes, minlength=len(names))
+    return {names[k] or "other": int(c) for k, c in enumerate(counts) if c}
 
 
 def _summary(md: dict, totals: Counter, apps: Counter, dt: float, writer) -> None:
