@@ -10,10 +10,13 @@ min and max:
                            what any process running a numba kernel pays
   hftlab --help            `python3 -m hftlab.cli --help`
   hftlab ingest (10 pkts)  `python3 -m hftlab.cli ingest` of a 10-packet pcap
-  import hftlab.capture.CaptureReader   in a fresh child (numba, numpy,
-                           pyarrow and the decoders' modules)
+                           (kernels run in Python: no numba, see
+                           hftlab.capture._jit)
+  import hftlab.capture.CaptureReader   in a fresh child (numpy, pyarrow and
+                           the decoders' modules; not numba)
   1M read: first           the first full read of a 1 M-packet pcap in that
-                           child (numba's kernels load from its cache here)
+                           child (numba is imported, set up and its kernels
+                           loaded from its cache here)
   1M read: second          the second read of the same file in that child
   1M read: first/second    the ratio, per child
   1M read after warm read  a child that first reads the 10-packet file, then
