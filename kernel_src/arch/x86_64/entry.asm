@@ -16,7 +16,7 @@ BOOT_STACK_SIZE equ 64 * 1024
 
 extern __runtime_start, __runtime_file_end, __bss_start, __bss_end
 extern hftos_config, kmain, runtime_returned
-global _start, _start_bss_zeroed
+global _start
 
 section .header progbits alloc noexec nowrite align=8
 ; field OFFSET: place the next field at OFFSET from the header start. A
@@ -54,14 +54,6 @@ _start:
 	xor eax, eax
 	rep stosq                       ; ~40 MiB: 8x fewer iterations than stosb (TCG runs one per iteration)
 	mov rdi, r12
-; _start_bss_zeroed - the same entry for a loader that zeroed .bss itself:
-; the PVH entry, whose loader fills an ELF segment's memory beyond its file
-; bytes with zeros (ELF gABI, program loading; QEMU does it at every reset).
-; The clear above costs tens of ms of boot under TCG. rdi = boot_info.
-_start_bss_zeroed:
-	cli
-	cld
-	mov rsp, boot_stack_top
 	call kmain
 	call runtime_returned           ; panics; never returns
 .halt:

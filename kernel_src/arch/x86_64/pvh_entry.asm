@@ -18,9 +18,7 @@
 ;   check_runtime_ram  one RAM entry holds [load address, end of .bss)
 ;   setup_page_tables  identity map [0, 4 GiB) with 2 MiB pages, top GiB UC
 ;   enter_long_mode    PAE, CR3, EFER.LME, PG, far jump to 64-bit code
-;   then entry.asm's _start_bss_zeroed with rdi = &boot_info: _start as
-;   stage 2 enters it, without the .bss clear, since a PVH loader loads the
-;   ELF's PT_LOAD segment and zeroes its memory beyond the file's bytes.
+;   then _start (entry.asm) with rdi = &boot_info, as stage 2 jumps there.
 ; boot_info is equal in layout to stage 2's (boot_info.h); the boot drive
 ; is 0 (there is none). boot_info, the page tables and the stack live in
 ; the .pvh.bss section, which linker.ld puts between the file image and
@@ -53,7 +51,7 @@ E820_OFF_BASE              equ 0          ; boot_info's e820_entry (boot_info.h)
 E820_OFF_TYPE              equ 16
 PVH_STACK_SIZE             equ 4096
 
-extern _start_bss_zeroed, __runtime_start, __runtime_file_end, __bss_end
+extern _start, __runtime_start, __runtime_file_end, __bss_end
 global pvh_start
 
 ; The note QEMU's loader looks for in the PT_NOTE segment (linker.ld). Its
@@ -428,7 +426,7 @@ pvh_long_entry:
 	mov gs, ax
 	mov rsp, pvh_stack_top
 	mov edi, boot_info
-	jmp _start_bss_zeroed           ; QEMU's ELF loader zeroed .bss (entry.asm)
+	jmp _start                      ; which clears .bss: no PT_LOAD covers it (linker.ld)
 
 ; --- data ------------------------------------------------------------------------
 section .rodata progbits alloc noexec nowrite align=8
