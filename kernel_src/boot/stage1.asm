@@ -4,11 +4,15 @@
 ; checks for int 13h extensions, reads STAGE2_SECTORS sectors from LBA
 ; STAGE2_LBA to STAGE2_ADDR with one AH=42h call and jumps there with DL
 ; still holding the drive. The Makefile passes STAGE2_SECTORS (stage 2's
-; padded size) and IMAGE_SECTORS (for the partition entry) with -D.
+; padded size) with -D.
 ;
-; The sector carries a BPB-sized gap and one active partition entry that
-; covers the image, because many PC BIOSes only boot a USB stick in hard-disk
-; mode when the MBR looks partitioned and may patch a BPB-shaped area.
+; This file is the MBR's boot code only, MBR_BOOT_CODE_SIZE bytes: the
+; image is GPT-partitioned (Makefile, "image"), and sgdisk writes the rest
+; of the sector, the protective MBR: one partition entry of type 0xEE from
+; LBA 1 over the disk, not active (UEFI 2.10 5.2.3; EDK2 takes a disk as
+; GPT only if that entry's boot indicator is 0), and the 0xAA55 signature
+; the BIOS checks. The code keeps a BPB-sized gap at its start, as BIOSes
+; that boot USB sticks in floppy emulation may patch a BPB-shaped area.
 ; An error prints a one-letter code (BIOS teletype and COM1), tells QEMU
 ; through isa-debug-exit, then halts.
 
@@ -21,19 +25,11 @@ org STAGE1_ADDR
 %ifndef STAGE2_SECTORS
 %error "STAGE2_SECTORS must be defined (-DSTAGE2_SECTORS=n)"
 %endif
-%ifndef IMAGE_SECTORS
-%error "IMAGE_SECTORS must be defined (-DIMAGE_SECTORS=n)"
-%endif
 %if STAGE2_SECTORS > STAGE2_MAX_SECTORS || STAGE2_SECTORS > 127
 %error "stage 2 too large"
 %endif
 
 BPB_END              equ 0x5A       ; FAT32 BPB ends at byte 90
-PARTITION_TABLE      equ 0x1BE
-PART_ACTIVE          equ 0x80
-PART_TYPE_NONFS      equ 0xDA       ; "non-filesystem data"
-PART_CHS_BEYOND      equ 0xFFFFFE   ; CHS fields unusable: LBA only
-MBR_SIGNATURE        equ 0xAA55
 
 stage1_start:
 	jmp short stage1_main
@@ -115,16 +111,7 @@ stage2_dap:
 
 boot_drive: db 0
 
-	times PARTITION_TABLE - ($ - $$) db 0
-partition_1:
-	db PART_ACTIVE
-	db PART_CHS_BEYOND & 0xFF, (PART_CHS_BEYOND >> 8) & 0xFF, PART_CHS_BEYOND >> 16
-	db PART_TYPE_NONFS
-	db PART_CHS_BEYOND & 0xFF, (PART_CHS_BEYOND >> 8) & 0xFF, PART_CHS_BEYOND >> 16
-	dd STAGE2_LBA
-	dd IMAGE_SECTORS - STAGE2_LBA
-	times 3 * 16 db 0               ; partitions 2-4 unused
-	dw MBR_SIGNATURE
-%if ($ - $$) != SECTOR_SIZE
-%error "stage 1 is not exactly one sector"
+%if ($ - $$) > MBR_BOOT_CODE_SIZE
+%error "stage 1 overflows the MBR's boot code area"
 %endif
+	times MBR_BOOT_CODE_SIZE - ($ - $$) db 0

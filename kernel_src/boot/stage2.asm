@@ -468,6 +468,8 @@ protected_entry:
 	mov es, ax
 	mov ss, ax
 	mov esp, REAL_STACK_TOP
+	mov edi, PAGE_TABLES_ADDR
+	mov esi, boot_info
 	call setup_page_tables
 	mov eax, cr4
 	or eax, CR4_PAE
@@ -483,40 +485,8 @@ protected_entry:
 	mov cr0, eax
 	jmp SEL_CODE64:long_entry
 
-; setup_page_tables - identity map [0, 4 GiB) with 2 MiB pages; the top
-; GiB (PCI hole and local/IO APIC) uncached.
-setup_page_tables:
-	mov edi, PAGE_TABLES_ADDR
-	mov ecx, PAGE_TABLES_PAGES * PAGE_SIZE / 4
-	xor eax, eax
-	rep stosd
-	mov dword [PML4_ADDR], PDPT_ADDR | PTE_PRESENT | PTE_WRITABLE
-	mov edi, PDPT_ADDR
-	mov eax, PD_ADDR | PTE_PRESENT | PTE_WRITABLE
-	mov ecx, PD_COUNT
-.pdpt:
-	mov [edi], eax
-	add eax, PAGE_SIZE
-	add edi, PTE_SIZE
-	loop .pdpt
-	mov edi, PD_ADDR
-	xor ebx, ebx                    ; PDE index over all PD_COUNT tables
-.pde:
-	mov eax, ebx
-	shl eax, LARGE_PAGE_SHIFT
-	or eax, PTE_PRESENT | PTE_WRITABLE | PTE_PS
-	cmp ebx, UNCACHED_FIRST_PDE
-	jb .cached
-	or eax, PTE_PCD | PTE_PWT
-.cached:
-	mov [edi], eax                  ; the upper dword stays 0 (< 4 GiB)
-	add edi, PTE_SIZE
-	inc ebx
-	cmp ebx, PD_COUNT * PDE_PER_PD
-	jb .pde
-	mov dword [boot_info + BOOT_INFO_OFF_MAPPED_TOP], IDENTITY_TOP & 0xFFFFFFFF
-	mov dword [boot_info + BOOT_INFO_OFF_MAPPED_TOP + 4], IDENTITY_TOP >> 32
-	ret
+; setup_page_tables (boot/page_tables.inc): EDI = tables, ESI = boot_info.
+%include "page_tables.inc"
 
 bits 64
 long_entry:

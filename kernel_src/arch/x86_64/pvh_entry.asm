@@ -17,6 +17,7 @@
 ;   read_memmap        hvm_start_info's memory map into boot_info's E820 table
 ;   check_runtime_ram  one RAM entry holds [load address, end of .bss)
 ;   setup_page_tables  identity map [0, 4 GiB) with 2 MiB pages, top GiB UC
+;                      (boot/page_tables.inc, shared with stage 2 and UEFI)
 ;   enter_long_mode    PAE, CR3, EFER.LME, PG, far jump to 64-bit code
 ;   then _start (entry.asm) with rdi = &boot_info, as stage 2 jumps there.
 ; boot_info is equal in layout to stage 2's (boot_info.h); the boot drive
@@ -96,6 +97,8 @@ load_gdt32:
 	call clear_boot_info
 	call read_memmap
 	call check_runtime_ram
+	mov edi, pvh_pml4               ; hvm_start_info (ESI) is no longer needed
+	mov esi, boot_info
 	call setup_page_tables
 	mov edi, msg_long
 	call print32
@@ -360,40 +363,9 @@ check_runtime_ram:
 .fits:
 	ret
 
-; setup_page_tables - identity map [0, 4 GiB) with 2 MiB pages, the top GiB
-; (PCI hole, IOAPIC, LAPIC) uncached: stage 2's map, in .pvh.bss.
-setup_page_tables:
-	mov edi, pvh_pml4
-	mov ecx, PAGE_TABLES_PAGES * PAGE_SIZE / 4
-	xor eax, eax
-	rep stosd
-	mov dword [pvh_pml4], pvh_pdpt + PTE_PRESENT + PTE_WRITABLE
-	mov edi, pvh_pdpt
-	mov eax, pvh_pd + PTE_PRESENT + PTE_WRITABLE
-	mov ecx, PD_COUNT
-.pdpt:
-	mov [edi], eax
-	add eax, PAGE_SIZE
-	add edi, PTE_SIZE
-	loop .pdpt
-	mov edi, pvh_pd
-	xor ebx, ebx                    ; PDE index over all PD_COUNT tables
-.pde:
-	mov eax, ebx
-	shl eax, LARGE_PAGE_SHIFT
-	or eax, PTE_PRESENT | PTE_WRITABLE | PTE_PS
-	cmp ebx, UNCACHED_FIRST_PDE
-	jb .cached
-	or eax, PTE_PCD | PTE_PWT
-.cached:
-	mov [edi], eax                  ; the upper dword stays 0 (< 4 GiB)
-	add edi, PTE_SIZE
-	inc ebx
-	cmp ebx, PD_COUNT * PDE_PER_PD
-	jb .pde
-	mov dword [boot_info + BOOT_INFO_OFF_MAPPED_TOP], IDENTITY_TOP & 0xFFFFFFFF
-	mov dword [boot_info + BOOT_INFO_OFF_MAPPED_TOP + 4], IDENTITY_TOP >> 32
-	ret
+; setup_page_tables (boot/page_tables.inc, stage 2's and the UEFI loader's
+; too): EDI = tables (.pvh.bss), ESI = boot_info.
+%include "page_tables.inc"
 
 ; enter_long_mode - protected mode (paging off) -> long mode, as stage 2's
 ; second half (Intel SDM vol. 3A 10.8.5). The loader left CR4 clear.
@@ -448,9 +420,7 @@ msg_crlf:   db CR, LF, 0
 
 ; Not zeroed by the loader or by _start: each step clears what it uses.
 section .pvh.bss nobits alloc noexec write align=4096
-pvh_pml4:   resb PAGE_SIZE
-pvh_pdpt:   resb PAGE_SIZE
-pvh_pd:     resb PD_COUNT * PAGE_SIZE
+pvh_pml4:   resb PAGE_TABLES_PAGES * PAGE_SIZE ; PML4, PDPT, page directories
 pvh_stack:  resb PVH_STACK_SIZE
 pvh_stack_top:
 boot_info:  resb BOOT_INFO_SIZE
