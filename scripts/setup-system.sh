@@ -8,6 +8,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(nasm qemu-system-x86 qemu-utils tcpdump tshark clang libclang-rt-14-dev
+              dnsmasq-base ipxe-qemu ipxe
               iproute2 busybox-static make gcc libdpdk-dev gzip zstd lz4)
 
 missing=()

@@ -229,6 +229,32 @@ def _experiment_options(hiccups_default: float):
     return apply
 
 
+def _hw_options(fn):
+    """run's options for the boot media and the hardware target (hftlab.experiment.hw)."""
+    opts = [
+        click.option("--media", default="disk", show_default=True, type=click.Choice(["disk", "usb", "pxe"]),
+                     help="How HFT-OS's image reaches the machine: disk (IDE disk; -kernel for pvh), "
+                          "usb (USB stick: qemu-xhci + usb-storage, or --device for hw), pxe "
+                          "(the NIC's iPXE netboots it from hftlab's dnsmasq + HTTP)."),
+        click.option("--target", default="vm", show_default=True, type=click.Choice(["vm", "hw"]),
+                     help="vm: QEMU runs the SUT; hw: a machine on --iface and --console."),
+        click.option("--iface", default=None, help="hw: the host NIC cabled to the SUT's NIC."),
+        click.option("--console", default=None, help="hw: the SUT's serial console (e.g. /dev/ttyUSB0)."),
+        click.option("--baud", type=int, default=115200, show_default=True, help="hw: console baud rate."),
+        click.option("--mac", default=None, help="hw: the SUT NIC's MAC (PXE answers only it; "
+                                                 "a permanent neighbour entry on --iface)."),
+        click.option("--device", default=None, help="hw, media usb: the stick to write the run's image to."),
+        click.option("--force", is_flag=True, help="hw, media usb: write a --device that is not "
+                                                   "removable (as deploy usb --force)."),
+        click.option("--power-cmd", default=None,
+                     help="hw: shell command that powers on or resets the SUT (ipmitool, a PDU, "
+                          "a USB mux); run after the console is open. Default: power it on by hand."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
 @main.command("run")
 @click.option("--sut", default="hftos", show_default=True, help="System under test.")
 @_accel_option("auto")
@@ -238,9 +264,10 @@ def _experiment_options(hiccups_default: float):
 @_experiment_options(hiccups_default=0.0)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
+@_hw_options
 @_fail_cleanly
 def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, config_path, guest_cpus,
-            out, hiccups_s, hiccup_threshold_ns) -> None:
+            out, hiccups_s, hiccup_threshold_ns, **hw) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from hftlab.util.proc import TerminateAsInterrupt
     from hftlab.analysis.latency import format_summary, percentiles
@@ -252,11 +279,15 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
         r = api.run(sut, accel=accel, nic=nic, boot=boot, where=where, dataset=dataset, messages=messages,
                     rate=rate or None, max_count=max_count, config=config_path, guest_cpus=guest_cpus,
                     out=out, hiccups=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns,
-                    progress=bar, backend="arrow")
+                    progress=bar, backend="arrow", **hw)
     i = r.info
     click.echo(f"run {r.run_id}: {r.sut} on {r.accel} ({i['spec']['accel_reason']}) -> {r.path}")
     if i["spec"].get("boot"):
-        click.echo(f"boot: {i['spec']['boot']} ({i['spec']['boot_reason']})")
+        click.echo(f"boot: {i['spec']['boot']} ({i['spec']['boot_reason']}), "
+                   f"media {i['spec'].get('media', 'disk')}, target {i['spec'].get('target', 'vm')}")
+    if "hw" in i:
+        click.echo(f"hw: {i['hw']['iface']} + console {i['hw']['console']}, booted by "
+                   f"{i['hw'].get('booted_by')}")
     click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
     for row in r.describe().to_pylist():  # wire_ns in ns; internal in ns, or instructions under tcg-icount
@@ -334,6 +365,86 @@ def report_cmd(runs, out, study, n_boot) -> None:
         for v in rep.comparison.column("verdict").to_pylist():
             click.echo(f"  {v}")
     click.echo(f"report: {rep.html} ({len(rep.pngs)} figures); parquet: {rep.parquet_root}")
+
+
+@main.group("deploy")
+def deploy_group() -> None:
+    """Put HFT-OS on a USB stick or into a PXE (TFTP/HTTP) tree."""
+
+
+def _default_image(image: str | None) -> Path:
+    if image:
+        return Path(image)
+    from hftlab.lab.build import build_os
+
+    return build_os(boot="bios")
+
+
+@deploy_group.command("usb")
+@click.option("--device", required=True, help="The whole block device of the stick, e.g. /dev/sdb.")
+@click.option("--image", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Disk image to write (default: build kernel_src's hftos.img); a run "
+                   "directory's hftos.img carries that run's config block.")
+@click.option("--force", is_flag=True,
+              help="Write a device that is neither removable nor on USB (a loop device, an SD "
+                   "reader). Mounted, in-use or too small devices are refused regardless.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@_fail_cleanly
+def deploy_usb_cmd(device: str, image: str | None, force: bool, yes: bool) -> None:
+    """Write the image to a USB stick: refuse unsafe devices, confirm, write, sync, read back, compare."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from hftlab.lab import deploy
+    from hftlab.lab.build import read_image_config
+
+    img = _default_image(image)
+    size = img.stat().st_size
+    dev = deploy.inspect_device(device)
+    deploy.check_device(dev, size, force=force)  # refuse before asking
+    cfg = read_image_config(img)
+    kind = "removable" if dev.removable else ("on USB" if dev.usb else "NOT removable (--force)")
+    click.echo(f"{img}: {size} bytes, config ip_self {cfg['ip_self']} ip_peer {cfg['ip_peer']} "
+               f"mac_peer {cfg['mac_peer']}")
+    click.echo(f"{dev.path}: {dev.name}, {dev.size} bytes, {kind}")
+    if not yes:
+        click.confirm(f"Overwrite {dev.path} ({dev.name}) with {img.name}? Everything on it is lost",
+                      abort=True)
+    with Progress(TextColumn("{task.description:<7}"), BarColumn(), DownloadColumn(),
+                  disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("write", total=size)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=total)
+
+        try:
+            res = deploy.write_to_device(img, device, force=force, progress=progress)
+        except KeyboardInterrupt as exc:
+            for note in getattr(exc, "__notes__", []):
+                click.echo(f"hftlab: {note}", err=True)
+            sys.exit(130)
+    click.echo(f"{res.device}: {res.bytes} bytes written, synced and read back in {res.seconds:.2f} s; "
+               f"sha256 {res.sha256} verified")
+
+
+@deploy_group.command("pxe")
+@click.option("--dir", "dest", required=True, type=click.Path(file_okay=False),
+              help="The TFTP root to write (and the directory your HTTP server serves).")
+@click.option("--image", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Disk image to serve (default: build kernel_src's hftos.img).")
+@click.option("--http-url", default="http://${next-server}/", show_default=True,
+              help="Where the HTTP server serves --dir (iPXE reads the image by range requests); "
+                   "${next-server} is the TFTP server DHCP named.")
+@_fail_cleanly
+def deploy_pxe_cmd(dest: str, image: str | None, http_url: str) -> None:
+    """Write a TFTP tree that netboots HFT-OS through iPXE (sanboot over HTTP)."""
+    from hftlab.lab import deploy
+
+    m = deploy.write_pxe_tree(dest, _default_image(image), http_url=http_url)
+    for name in m["files"]:
+        click.echo(f"  {Path(dest) / name}")
+    click.echo(f"DHCP: iPXE clients (option 175) -> {deploy.IPXE_SCRIPT}; BIOS PXE -> "
+               f"{m['dhcp']['bios_pxe (option 93 = 0)']}; UEFI PXE -> {m['dhcp']['uefi_pxe (option 93 = 7 or 9)']}")
+    click.echo(f"HTTP: serve {dest} at {http_url} with byte ranges; manifest {Path(dest) / 'pxe.json'}")
 
 
 def _register_ingest() -> None:

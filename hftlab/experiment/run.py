@@ -22,12 +22,13 @@ import numpy as np
 from hftlab._core import ffi as _ffi, lib as _lib
 from hftlab.analysis.report import run_report
 from hftlab.errors import HftlabError
-from hftlab.experiment import baseline, steps
+from hftlab.experiment import baseline, hw, steps
 from hftlab.experiment.spec import DEFAULT_DATASET, SUTS, RunResult, RunSpec
 from hftlab.lab import exchange
 from hftlab.lab.build import build_os, sha256, write_image
+from hftlab.lab.media import vm_spec
 from hftlab.lab.net import Capture, DgramLink, RunNetwork, write_pcapng
-from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec, boot_media, choose_accel, choose_boot, qemu_version
+from hftlab.lab.vm import GUEST_MAC, Vm, choose_accel, qemu_version
 from hftlab.model import core
 from hftlab.util.env import environment
 from hftlab.util.paths import ROOT
@@ -51,7 +52,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     run_dir = Path(spec.out) if spec.out else ROOT / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     accel = choose_accel(spec.accel)
-    boot = choose_boot(spec.boot) if spec.sut == "hftos" else None  # baselines: guest.py's choice
+    boot = hw.choose_boot(spec) if spec.sut == "hftos" else None  # baselines: guest.py's choice
     golden = core.golden(spec.dataset, spec.config, messages=spec.messages)
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
@@ -63,7 +64,8 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
                  "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
                  "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
                  "max_payload": spec.max_payload, "max_count": spec.max_count,
-                 "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns},
+                 "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns,
+                 "target": spec.target, "media": spec.media},
         "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
     }
     steps.write_json(run_dir / "run.json", info)
@@ -111,6 +113,8 @@ def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.Golden
                                                               for i in range(feed.n_packets)])
     if spec.sut != "hftos":  # a Linux baseline, on the host or in a guest
         return baseline.execute(spec, run_dir, accel, golden, info, say, feed)
+    if spec.target == "hw":  # a machine on IFACE and a serial console (hftlab.experiment.hw)
+        return hw.execute(spec, run_dir, img, golden, info, say, feed)
     return run_fn(spec, run_dir, img, accel, golden, info, say, feed, boot)
 
 
@@ -126,9 +130,11 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
         info["network"] = {"mode": "tap", "netns": net.netns, "tap": net.tap,
                            "host_ip": net.host_ip, "guest_ip": net.guest_ip,
                            "md_port": params.md_port, "order_port": params.order_port}
-        vmspec = VmSpec(**boot_media(boot, _os_copy(img, run_dir)), workdir=run_dir, accel=accel,
-                        nic=spec.nic, netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-                        mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core)
+        vmspec = vm_spec(spec.media, boot, _os_copy(img, run_dir), workdir=run_dir, accel=accel,
+                         nic=spec.nic, netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                         mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core)
+        pxe = hw.pxe_server(spec, run_dir, _os_copy(img, run_dir), net.tap, net.host_ip,
+                            net.guest_ip, net.netns, GUEST_MAC)
         tx = exchange.udp_socket(net.netns, net.host_ip, 0)
         rx = exchange.udp_socket(net.netns, net.host_ip, params.order_port)
         ctl = lambda: tx.sendto(exchange.control_message(1, params.ctl_key),  # noqa: E731
@@ -145,11 +151,13 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
                         raw.send(f)
                 time.sleep(0.2)
         try:
-            with Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm:
+            with pxe, Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm:
                 t_q = time.monotonic()
                 status, sink, rep = steps.trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
                                            ctl, golden, info, say, pre, capture=cap)
                 info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
+            if spec.media == "pxe":
+                info["pxe"] = pxe.summary()
         finally:
             tx.close()
             rx.close()
@@ -167,8 +175,8 @@ def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunR
     frames = feed.frames(host, guest)
     ctl_frame = exchange.Feed(*_one(exchange.control_message(1, params.ctl_key))).frames(
         host, exchange.Endpoint(GUEST_MAC, link.guest_ip, params.ctl_port)).packet(0)
-    vmspec = VmSpec(**boot_media(boot, _os_copy(img, run_dir)), workdir=run_dir, accel=accel,
-                    nic=spec.nic, netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
+    vmspec = vm_spec(spec.media, boot, _os_copy(img, run_dir), workdir=run_dir, accel=accel,
+                     nic=spec.nic, netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
     sock = link.open()
     try:
         with Vm(vmspec) as vm:

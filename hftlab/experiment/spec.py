@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from hftlab.analysis import latency
 from hftlab.errors import ConfigError
+from hftlab.lab.media import MEDIA
 from hftlab.lab.vm import BOOTS, NIC_MODELS, choose_boot
 from hftlab.model import core
 from hftlab.model.suts import SUTS
@@ -50,6 +51,20 @@ class RunSpec:
     #: baseline shares its one vCPU with the guest kernel, as nothing shares
     #: HFT-OS's). Either way the SUT's vCPU alone has the SUT's host core.
     guest_cpus: int = 2
+    #: How HFT-OS's image reaches the machine (hftlab.lab.media): "disk" (IDE
+    #: disk, or -kernel for pvh), "usb" (a USB stick), "pxe" (netboot by iPXE
+    #: from hftlab's dnsmasq and HTTP server, hftlab.lab.pxe).
+    media: str = "disk"
+    #: "vm": QEMU runs the SUT; "hw": a machine reached through `iface` and
+    #: its serial console `console` (hftlab.lab.hw, hftlab.experiment.hw).
+    target: str = "vm"
+    iface: str | None = None  #: hw: the host NIC cabled to the SUT
+    console: str | None = None  #: hw: the SUT's serial console (a tty)
+    baud: int = 115200  #: hw: the console's baud rate
+    mac: str | None = None  #: hw: the SUT NIC's MAC (PXE answers only it; a static neighbour)
+    device: str | None = None  #: hw, media usb: the stick the run's image is written to
+    force: bool = False  #: hw, media usb: write a device that is not removable (deploy's --force)
+    power_cmd: str | None = None  #: hw: shell command that powers on / resets the SUT
 
     def validate(self) -> None:
         if self.sut not in SUTS:
@@ -65,7 +80,8 @@ class RunSpec:
             # (hftlab.lab.guest, run.json guest.boot): a label it did not choose would mislead.
             raise ConfigError(f"boot {self.boot!r} with sut {self.sut!r}: --boot chooses HFT-OS's "
                               "boot path; leave it at auto for a baseline")
-        if self.sut == "hftos":
+        self._validate_media()
+        if self.sut == "hftos" and self.target == "vm" and self.media == "disk":
             choose_boot(self.boot)  # uefi (not yet) or pvh without qboot: a ConfigError now
         if self.where == "host" and self.nic != "e1000":
             # The host run's link is a veth pair (run.json: network.mode), no emulated
@@ -83,6 +99,36 @@ class RunSpec:
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
         self.config.validate()
+
+    def _validate_media(self) -> None:
+        if self.media not in MEDIA or self.target not in ("vm", "hw"):
+            raise ConfigError(f"media {self.media!r} / target {self.target!r}: media one of "
+                              f"{', '.join(MEDIA)}, target vm or hw")
+        if (self.media != "disk" or self.target == "hw") and self.sut != "hftos":
+            raise ConfigError("media usb/pxe and target hw boot HFT-OS only (sut hftos)")
+        if self.media != "disk" and self.boot not in ("auto", "bios", "uefi"):
+            raise ConfigError(f"media {self.media} with boot {self.boot!r}: the firmware boots "
+                              "a stick or a NIC (bios; PVH has none)")
+        if self.media == "pxe" and self.target == "vm" and self.network == "dgram":
+            raise ConfigError("media pxe needs the tap network (DHCP/TFTP/HTTP in the run's namespace)")
+        hw_only = {"iface": self.iface, "console": self.console, "device": self.device,
+                   "power_cmd": self.power_cmd}
+        if self.target == "vm":
+            given = sorted(k for k, v in hw_only.items() if v)
+            if given:
+                raise ConfigError(f"{', '.join(given)}: options of target hw only")
+            return
+        if not self.iface or not self.console:
+            raise ConfigError("target hw needs iface (the host NIC cabled to the SUT) and "
+                              "console (its serial console)")
+        if self.media not in ("usb", "pxe") or self.boot != "auto":
+            raise ConfigError(f"target hw: media usb or pxe (not {self.media!r}) and boot auto "
+                              "(the machine's firmware boots what it finds)")
+        if self.media == "usb" and not self.device:
+            raise ConfigError("target hw, media usb: device (the stick to write the run's image to)")
+        if self.media == "pxe" and not self.mac:
+            raise ConfigError("target hw, media pxe: mac (the SUT NIC's MAC: hftlab's DHCP "
+                              "answers only it, never another machine on IFACE's link)")
 
 
 @dataclass
