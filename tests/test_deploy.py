@@ -270,6 +270,9 @@ def test_console_status_reads_the_end_of_a_run():
     assert hw.console_status(b"*** halted: exit code crashed (0x12)\n") == debug_exit_status(0x12)
     assert hw.console_status(b"nic test failed: exit code 0x14\n") == debug_exit_status(0x14)
     assert hw.console_status(b"x\npanic: no TSC\n") == debug_exit_status(0x11)
+    assert hw.booted_by(b"hftos stage2\r\n").startswith("bios")
+    assert hw.booted_by(b"hftos uefi tsc=0x1\r\n").startswith("uefi")
+    assert hw.booted_by(b"garbage").startswith("unknown")
 
 
 def test_hw_and_media_options_are_checked():

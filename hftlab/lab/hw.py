@@ -64,6 +64,8 @@ def booted_by(text: bytes) -> str:
         return "bios (stage 1/2 from the boot drive)"
     if b"hftos pvh" in text:
         return "pvh"
+    if b"hftos uefi" in text:  # BOOTX64.EFI's banner (kernel_src/boot/uefi)
+        return "uefi (BOOTX64.EFI from the ESP)"
     return "unknown (no loader banner on the console)"
 
 
