@@ -201,7 +201,8 @@ def _experiment_options(hiccups_default: float):
                      type=click.Choice(["auto", "bios", "pvh", "uefi"]),
                      help="HFT-OS's boot: bios (SeaBIOS, disk image, stage 1/2), pvh (qboot "
                           "-kernel hftos.elf, its PVH entry), auto (pvh when qboot is "
-                          "installed, else bios); uefi: not yet. Baselines: auto only."),
+                          "installed, else bios), uefi (OVMF on q35, the disk image's "
+                          "BOOTX64.EFI; never auto). Baselines: auto only."),
         click.option("--dataset", type=click.Path(dir_okay=False), default=None,
                      help="ITCH 5.0 file (default: the bundled RITCH sample)."),
         click.option("--messages", type=click.IntRange(min=1), default=None),

@@ -25,7 +25,7 @@ class RunSpec:
     sut: str = "hftos"
     accel: str = "auto"
     nic: str = "e1000"
-    #: HFT-OS's boot path (hftlab.lab.vm.choose_boot): bios, pvh, or auto, the
+    #: HFT-OS's boot path (hftlab.lab.vm.choose_boot): bios, pvh, uefi (OVMF), or auto, the
     #: fastest that works here. Linux guests boot as hftlab.lab.guest decides.
     boot: str = "auto"
     dataset: Path = DEFAULT_DATASET
@@ -82,7 +82,7 @@ class RunSpec:
                               "boot path; leave it at auto for a baseline")
         self._validate_media()
         if self.sut == "hftos" and self.target == "vm" and self.media == "disk":
-            choose_boot(self.boot)  # uefi (not yet) or pvh without qboot: a ConfigError now
+            choose_boot(self.boot)  # uefi without OVMF or pvh without qboot: a ConfigError now
         if self.where == "host" and self.nic != "e1000":
             # The host run's link is a veth pair (run.json: network.mode), no emulated
             # NIC: a run labelled with a NIC it never used would be compared as one.

@@ -1,15 +1,21 @@
 """hftlab.lab.build: the toolchain check, the OS build, and the per-run image.
 
 `build_os()` runs `make -C kernel_src image elf` and returns the disk image
-(BIOS boot) or the runtime ELF (PVH boot, `qemu -kernel`). `write_image()`
-copies either for a run and rewrites its config block
-(struct hftos_config, kernel_src/runtime/config.h) with the run's addresses,
-ports, control key, run length and trading configuration. The block is found
-by its 8-byte magic, and its layout comes from the C header through cffi, so
-the OS is never recompiled for a run. The ELF holds the block once, in its
-.config section inside the PT_LOAD segment QEMU's PVH loader copies to
-memory, so the same patch reaches a PVH-booted runtime: no second channel
-(an -initrd module, the command line) for the runtime to read and check.
+(BIOS and UEFI boot: one hybrid GPT image) or the runtime ELF (PVH boot,
+`qemu -kernel`). `write_image()` copies either, or BOOTX64.EFI alone, for a
+run and rewrites its config block (struct hftos_config,
+kernel_src/runtime/config.h) with the run's addresses, ports, control key,
+run length and trading configuration. The block is found by its 8-byte
+magic, and its layout comes from the C header through cffi, so the OS is
+never recompiled for a run. The ELF holds the block once, in its .config
+section inside the PT_LOAD segment QEMU's PVH loader copies to memory, so
+the same patch reaches a PVH-booted runtime: no second channel (an -initrd
+module, the command line) for the runtime to read and check. The disk
+image holds it twice: in the runtime stage 2 loads (after stage 2) and in
+the runtime BOOTX64.EFI carries, inside the EFI System Partition's FAT,
+where `make image` checked the file to lie in one run of clusters. Both
+are patched, and they must be equal before the patch (a stale copy would
+boot one path with another configuration).
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from hftlab.model.core import EngineConfig
 from hftlab.errors import BuildError, ConfigError, ToolMissingError
 from hftlab.util.paths import ROOT
 
-__all__ = ["KERNEL_SRC", "OS_FILES", "Tool", "toolchain", "build_os", "OsParams", "write_image",
+__all__ = ["KERNEL_SRC", "OS_FILES", "EFI_FILE", "Tool", "toolchain", "build_os", "OsParams", "write_image",
            "read_image_config", "sha256"]
 
 KERNEL_SRC = ROOT / "kernel_src"
@@ -65,13 +71,16 @@ def toolchain(names: tuple[str, ...] = ("nasm", "gcc", "ld", "objcopy", "make"))
     return out
 
 
-#: What build_os returns per boot path (hftlab.lab.vm.choose_boot).
-OS_FILES = {"bios": "hftos.img", "pvh": "hftos.elf"}
+#: What build_os returns per boot path (hftlab.lab.vm.choose_boot): uefi
+#: boots the same disk image as bios (its ESP's EFI/BOOT/BOOTX64.EFI).
+OS_FILES = {"bios": "hftos.img", "pvh": "hftos.elf", "uefi": "hftos.img"}
+#: The UEFI loader with the runtime inside, for the ESP, a USB stick or PXE.
+EFI_FILE = "BOOTX64.EFI"
 
 
 def build_os(*, quiet: bool = True, boot: str = "bios") -> Path:
-    """make -C kernel_src image elf; returns build/hftos.img (boot "bios")
-    or build/hftos.elf (boot "pvh")."""
+    """make -C kernel_src image elf; returns build/hftos.img (boot "bios" or
+    "uefi") or build/hftos.elf (boot "pvh")."""
     if boot not in OS_FILES:
         raise ConfigError(f"build_os: boot {boot!r}, one of {', '.join(OS_FILES)}")
     missing = [t for t in toolchain() if not t.path]
@@ -116,14 +125,29 @@ class OsParams:
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
 
 
-def _find_config(buf: bytearray) -> int:
+#: Config block copies per file: one (ELF, runtime.bin, BOOTX64.EFI) or two
+#: (the disk image: stage 2's runtime and BOOTX64.EFI's in the ESP).
+_MAX_COPIES = 2
+
+
+def _find_configs(buf: bytearray, what: str = "the image") -> list[int]:
+    """Offsets of every config block in buf; all copies must be equal."""
     magic = int(_lib.HFTOS_CONFIG_MAGIC).to_bytes(8, "little")
-    at = buf.find(magic)
-    if at < 0:
-        raise BuildError("the image has no HFT-OS config block (magic not found)")
-    if buf.find(magic, at + 1) >= 0:
-        raise BuildError("the image has two config block magics")
-    return at
+    size = _ffi.sizeof("struct hftos_config")
+    offsets, at = [], buf.find(magic)
+    while at >= 0:
+        offsets.append(at)
+        at = buf.find(magic, at + 1)
+    if not offsets:
+        raise BuildError(f"{what} has no HFT-OS config block (magic not found)")
+    if len(offsets) > _MAX_COPIES:
+        raise BuildError(f"{what} has {len(offsets)} config block magics (at most {_MAX_COPIES})")
+    first = bytes(buf[offsets[0]: offsets[0] + size])
+    for at in offsets[1:]:
+        if bytes(buf[at: at + size]) != first:
+            raise BuildError(f"{what}: the config blocks at {offsets[0]:#x} and {at:#x} differ "
+                             "(one copy of the runtime is stale: rebuild the image)")
+    return offsets
 
 
 def _mac(text: str) -> bytes:
@@ -137,7 +161,8 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
     """Copy `src` (disk image or runtime ELF) to `dst` with its config block
     rewritten; returns dst's sha256."""
     buf = bytearray(src.read_bytes())
-    at = _find_config(buf)
+    offsets = _find_configs(buf, str(src))
+    at = offsets[0]
     size = _ffi.sizeof("struct hftos_config")
     cfg = _ffi.new("struct hftos_config *")
     _ffi.memmove(cfg, bytes(buf[at: at + size]), size)
@@ -158,7 +183,8 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
     cfg.hiccup_ns, cfg.hiccup_threshold_ns = params.hiccup_ns, params.hiccup_threshold_ns
     eng = (params.engine or EngineConfig.default())._cdata()
     _ffi.memmove(_ffi.addressof(cfg, "engine"), eng, _ffi.sizeof("struct engine_config"))
-    buf[at: at + size] = bytes(_ffi.buffer(cfg))
+    for at in offsets:
+        buf[at: at + size] = bytes(_ffi.buffer(cfg))
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.write_bytes(buf)
@@ -167,12 +193,14 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
 
 
 def read_image_config(path: Path) -> dict:
-    """The config block of an image or ELF, as a dict (for run.json and tests)."""
+    """The config block of an image, ELF or EFI file, as a dict (for run.json
+    and tests); `copies` says how many equal copies the file holds."""
     buf = bytearray(path.read_bytes())
-    at = _find_config(buf)
+    offsets = _find_configs(buf, str(path))
+    at = offsets[0]
     cfg = _ffi.new("struct hftos_config *")
     _ffi.memmove(cfg, bytes(buf[at: at + _ffi.sizeof(cfg[0])]), _ffi.sizeof(cfg[0]))
-    return {"offset": at, "version": int(cfg.version), "flags": int(cfg.flags),
+    return {"offset": at, "copies": len(offsets), "version": int(cfg.version), "flags": int(cfg.flags),
             "ip_self": str(ipaddress.IPv4Address(int(cfg.ip_self))),
             "ip_peer": str(ipaddress.IPv4Address(int(cfg.ip_peer))),
             "mac_peer": ":".join(f"{b:02x}" for b in bytes(_ffi.buffer(cfg.mac_peer))),

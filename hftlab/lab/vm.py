@@ -3,7 +3,9 @@
 * :func:`choose_boot` decides how HFT-OS boots (``bios``: SeaBIOS reads the
   disk image, stage 1 and 2 load the runtime; ``pvh``: qboot and QEMU's
   ``-kernel`` put the runtime ELF in memory and enter its PVH note's 32-bit
-  entry) and says why; :func:`boot_media` gives VmSpec's image/kernel/bios.
+  entry; ``uefi``: OVMF on q35 starts the same disk image's
+  EFI/BOOT/BOOTX64.EFI, which carries the runtime) and says why;
+  :func:`boot_media` gives VmSpec's image/kernel/bios/uefi.
 * :func:`choose_accel` decides between KVM and TCG and says why. ``auto``
   picks KVM only when /dev/kvm opens *and* the CPU advertises vmx or svm:
   a /dev/kvm backed by KVM's PVM flavour (no vmx/svm, /sys/module/kvm_pvm)
@@ -48,13 +50,22 @@ NIC_MODELS: dict[str, tuple[str, str]] = {
 
 __all__ = ["NIC_MODELS", "AccelChoice", "BootChoice", "ConsoleProcess", "choose_accel", "choose_boot",
            "boot_media", "cpu_flags", "Vm", "VmSpec", "qemu_binary", "qemu_version",
-           "debug_exit_status", "ACCELS", "BOOTS", "QBOOT"]
+           "debug_exit_status", "ACCELS", "BOOTS", "QBOOT", "OVMF_CODE", "OVMF_VARS", "UEFI_QEMU_ARGS"]
 
 ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
 #: HFT-OS's boot paths; auto: the fastest that works here (pvh with qboot, else bios).
 BOOTS = ("auto", "bios", "pvh", "uefi")
 #: qboot (Debian's qemu-system-data): minimal firmware that enters a PVH kernel.
 QBOOT = Path("/usr/share/qemu/qboot.rom")
+#: OVMF (Debian's ovmf): the UEFI firmware, read-only, and the template of
+#: its variable store, which each VM gets a copy of (OVMF writes boot entries).
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+#: What a UEFI boot adds to QEMU's command line: q35 (OVMF's machine), and
+#: S3 off: with S3 on, OVMF keeps its S3 resume state (lock box, PEI memory)
+#: as ACPI NVS at 8-9 MiB, inside the runtime's fixed range [1 MiB, end of
+#: .bss), and the loader refuses it (boot error S); HFT-OS never sleeps.
+UEFI_QEMU_ARGS = ("-machine", "q35", "-global", "ICH9-LPC.disable_s3=1")
 
 
 def debug_exit_status(code: int) -> int:
@@ -121,22 +132,30 @@ def choose_accel(requested: str = "auto", *, dev: str | os.PathLike[str] = "/dev
 
 @dataclass(frozen=True)
 class BootChoice:
-    """How HFT-OS boots: "bios" (disk image) or "pvh" (ELF through qboot)."""
+    """How HFT-OS boots: "bios" (disk image), "pvh" (ELF through qboot) or
+    "uefi" (the disk image's BOOTX64.EFI through OVMF)."""
 
     name: str
     reason: str
-    firmware: Path | None = None  #: -bios (qboot for pvh); None: QEMU's SeaBIOS
+    firmware: Path | None = None  #: -bios (qboot for pvh), OVMF's code (uefi); None: SeaBIOS
+    vars_template: Path | None = None  #: uefi: OVMF's variable store, copied per VM
 
 
-def choose_boot(requested: str = "auto", *, qboot: str | os.PathLike[str] = QBOOT) -> BootChoice:
+def choose_boot(requested: str = "auto", *, qboot: str | os.PathLike[str] = QBOOT,
+                ovmf_code: str | os.PathLike[str] = OVMF_CODE,
+                ovmf_vars: str | os.PathLike[str] = OVMF_VARS) -> BootChoice:
     """Resolve ``requested`` (auto, bios, pvh, uefi) to a boot path.
 
     auto takes pvh when qboot is installed: it skips SeaBIOS, the disk reads
-    and stage 1/2 (figures: docs/architecture.md, "Booting HFT-OS")."""
+    and stage 1/2 (figures: docs/architecture.md, "Booting HFT-OS"); uefi is
+    never chosen by auto (OVMF's start alone takes seconds under TCG)."""
     if requested not in BOOTS:
         raise ConfigError(f"boot {requested!r}: choose one of {', '.join(BOOTS)}")
     if requested == "uefi":
-        raise ConfigError("boot uefi: not yet (HFT-OS has no UEFI loader; use bios or pvh)")
+        for part in (Path(ovmf_code), Path(ovmf_vars)):
+            if not part.is_file():
+                raise ConfigError(f"boot uefi needs OVMF at {part} (apt-get install ovmf)")
+        return BootChoice("uefi", f"requested (OVMF {ovmf_code}, q35)", Path(ovmf_code), Path(ovmf_vars))
     fw = Path(qboot)
     if requested == "bios":
         return BootChoice("bios", "requested")
@@ -149,10 +168,15 @@ def choose_boot(requested: str = "auto", *, qboot: str | os.PathLike[str] = QBOO
 
 
 def boot_media(boot: BootChoice, os_file: Path) -> dict[str, Path | None]:
-    """VmSpec's image/kernel/bios for HFT-OS: os_file is the disk image (bios)
-    or the runtime ELF (pvh), as hftlab.lab.build.build_os returns them."""
+    """VmSpec's image/kernel/bios(/uefi) for HFT-OS: os_file is the disk image
+    (bios, uefi) or the runtime ELF (pvh), as hftlab.lab.build.build_os
+    returns them."""
     if boot.name == "pvh":
         return {"image": None, "kernel": os_file, "bios": boot.firmware}
+    if boot.name == "uefi":
+        assert boot.firmware is not None and boot.vars_template is not None
+        return {"image": os_file, "kernel": None, "bios": None,
+                "uefi": (boot.firmware, boot.vars_template)}
     return {"image": os_file, "kernel": None, "bios": None}
 
 
@@ -199,6 +223,15 @@ class VmSpec:
     initrd: Path | None = None
     append: str | None = None  #: kernel command line
     bios: Path | None = None  #: firmware instead of SeaBIOS (qboot for PVH)
+    #: UEFI boot of `image`: (OVMF code, variable store template): q35 with
+    #: S3 off (UEFI_QEMU_ARGS), OVMF as pflash, the store copied to workdir by
+    #: Vm.start, the disk first in the boot order (bootindex=0: no PXE try).
+    uefi: tuple[Path, Path] | None = None
+
+    @property
+    def uefi_vars(self) -> Path:
+        """The VM's own copy of OVMF's variable store."""
+        return self.workdir / "OVMF_VARS.fd"
 
     def command(self) -> list[str]:
         cmd = [qemu_binary(), *self.accel.args, "-cpu", self.accel.cpu, "-m", str(self.memory_mb),
@@ -207,8 +240,7 @@ class VmSpec:
                "-serial", f"file:{self.workdir / 'serial.log'}",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
-        if self.image is not None:
-            cmd += ["-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk"]
+        cmd += self._disk_args()
         cmd += self._kernel_args()
         if self.nic:
             if not self.netdev:
@@ -227,6 +259,18 @@ class VmSpec:
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
         return cmd
+
+    def _disk_args(self) -> list[str]:
+        if self.image is None:
+            return []
+        if self.uefi is None:
+            return ["-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk"]
+        code, _ = self.uefi
+        return [*UEFI_QEMU_ARGS,
+                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={self.uefi_vars}",
+                "-drive", f"if=none,id=disk0,format=raw,file={self.image}",
+                "-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=0"]
 
     def _kernel_args(self) -> list[str]:
         if self.kernel is None:
@@ -304,6 +348,10 @@ class Vm(ConsoleProcess):
         self.spec.workdir.mkdir(parents=True, exist_ok=True)
         (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)
         self.serial_path.write_bytes(b"")
+        if self.spec.uefi is not None:
+            tmp = self.spec.uefi_vars.with_name(self.spec.uefi_vars.name + ".tmp")
+            shutil.copyfile(self.spec.uefi[1], tmp)
+            os.replace(tmp, self.spec.uefi_vars)
         self.started_at = time.monotonic()
         self.proc = spawn(self.spec.command(), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
