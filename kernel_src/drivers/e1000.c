@@ -18,13 +18,12 @@
 #include "drivers/nic.h"
 #include "drivers/e1000_regs.h"
 #include "drivers/pci.h"
+#include "drivers/mmio.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "runtime/kprintf.h"
 #include <stdbool.h>
 #include <stddef.h>
-
-#define compiler_barrier() __asm__ volatile("" : : : "memory")
 
 struct e1000 {
 	struct nic nic; /* first: a struct nic * is a struct e1000 * */
@@ -52,52 +51,6 @@ static inline struct e1000 *E(struct nic *n)
 	return (struct e1000 *)n;
 }
 
-/* --- register access: the only way this file touches the device ---------- */
-
-static inline uint32_t reg_read32(const struct e1000 *n, uint32_t reg)
-{
-	compiler_barrier();
-	uint32_t v = *(volatile uint32_t *)(n->mmio + reg);
-	compiler_barrier();
-	return v;
-}
-
-static inline void reg_write32(const struct e1000 *n, uint32_t reg, uint32_t v)
-{
-	compiler_barrier();
-	*(volatile uint32_t *)(n->mmio + reg) = v;
-	compiler_barrier();
-}
-
-static inline void reg_set_flags(const struct e1000 *n, uint32_t reg, uint32_t flags)
-{
-	reg_write32(n, reg, reg_read32(n, reg) | flags);
-}
-
-static inline void reg_clear_flags(const struct e1000 *n, uint32_t reg, uint32_t flags)
-{
-	reg_write32(n, reg, reg_read32(n, reg) & ~flags);
-}
-
-/* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. */
-static int reg_wait(const struct e1000 *n, uint32_t reg, uint32_t mask, uint32_t want,
-		    uint32_t timeout_us)
-{
-	uint64_t deadline = tsc_deadline(timeout_us);
-
-	while ((reg_read32(n, reg) & mask) != want) {
-		if (tsc_expired(deadline))
-			return -1;
-		cpu_pause();
-	}
-	return 0;
-}
-
-static uint64_t dma_addr(const void *p)
-{
-	return (uint64_t)(uintptr_t)p; /* identity mapped */
-}
-
 /* --- bring-up, one step per function -------------------------------------- */
 
 /* PCI side: the memory BAR (assigned here if firmware did not), memory
@@ -105,12 +58,8 @@ static uint64_t dma_addr(const void *p)
 static int e1000_pci_setup(struct e1000 *n, const struct pci_device *d)
 {
 	n->pci = *d;
-	uint64_t bar = pci_assign_mem_bar(n->pci.addr, 0);
-	if (bar == 0 || bar >= (1ull << 32)) {
-		kprintf("e1000: BAR0 unusable (0x%lx)\n", bar);
+	if (!(n->mmio = pci_map_mem_bar(n->pci.addr, 0, "e1000")))
 		return -1;
-	}
-	n->mmio = (volatile uint8_t *)(uintptr_t)bar;
 	pci_enable_bus_master(n->pci.addr);
 	return 0;
 }
@@ -119,13 +68,13 @@ static int e1000_pci_setup(struct e1000 *n, const struct pci_device *d)
  * defaults). */
 static int e1000_reset(struct e1000 *n)
 {
-	reg_write32(n, IMC, IMC_ALL);
-	reg_set_flags(n, CTRL, CTRL_RST);
-	if (reg_wait(n, CTRL, CTRL_RST, 0, NIC_RESET_TIMEOUT_US) < 0) {
+	reg_write32(n->mmio, IMC, IMC_ALL);
+	reg_set_flags(n->mmio, CTRL, CTRL_RST);
+	if (reg_wait(n->mmio, CTRL, CTRL_RST, 0, NIC_RESET_TIMEOUT_US) < 0) {
 		kprintf("e1000: CTRL.RST did not clear\n");
 		return -1;
 	}
-	reg_write32(n, IMC, IMC_ALL);
+	reg_write32(n->mmio, IMC, IMC_ALL);
 	return 0;
 }
 
@@ -134,9 +83,9 @@ static int e1000_reset(struct e1000 *n)
  * TX still queues and the caller decides. */
 static void e1000_init_link(struct e1000 *n)
 {
-	reg_clear_flags(n, CTRL, CTRL_LRST | CTRL_PHY_RST | CTRL_ILOS | CTRL_VME);
-	reg_set_flags(n, CTRL, CTRL_ASDE | CTRL_SLU);
-	if (reg_wait(n, STATUS, STATUS_LU, STATUS_LU, NIC_LINK_TIMEOUT_US) < 0)
+	reg_clear_flags(n->mmio, CTRL, CTRL_LRST | CTRL_PHY_RST | CTRL_ILOS | CTRL_VME);
+	reg_set_flags(n->mmio, CTRL, CTRL_ASDE | CTRL_SLU);
+	if (reg_wait(n->mmio, STATUS, STATUS_LU, STATUS_LU, NIC_LINK_TIMEOUT_US) < 0)
 		kprintf("e1000: warning: no link after %u ms\n", NIC_LINK_TIMEOUT_US / 1000);
 }
 
@@ -144,7 +93,7 @@ static void e1000_init_link(struct e1000 *n)
  * reset (13.4.50). */
 static int e1000_read_mac(struct e1000 *n)
 {
-	uint32_t lo = reg_read32(n, RAL0), hi = reg_read32(n, RAH0);
+	uint32_t lo = reg_read32(n->mmio, RAL0), hi = reg_read32(n->mmio, RAH0);
 
 	if (!(hi & RAH_AV)) {
 		kprintf("e1000: RAH0.AV clear, no station address\n");
@@ -162,19 +111,19 @@ static int e1000_read_mac(struct e1000 *n)
 static void e1000_init_rx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < MTA_ENTRIES; i++)
-		reg_write32(n, MTA + 4 * i, 0);
+		reg_write32(n->mmio, MTA + 4 * i, 0);
 	for (uint32_t i = 0; i < NIC_RX_RING; i++)
 		rx_ring[i] = (struct e1000_rx_desc){ .buffer_addr = dma_addr(rx_buf[i]) };
-	reg_write32(n, RDBAL, (uint32_t)dma_addr(rx_ring));
-	reg_write32(n, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
-	reg_write32(n, RDLEN, sizeof(rx_ring));
-	reg_write32(n, RDH, 0);
+	reg_write32(n->mmio, RDBAL, (uint32_t)dma_addr(rx_ring));
+	reg_write32(n->mmio, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
+	reg_write32(n->mmio, RDLEN, sizeof(rx_ring));
+	reg_write32(n->mmio, RDH, 0);
 	/* Intentionally one short of the ring: RDT == RDH would mean "no
 	 * descriptors" and QEMU would stop receiving. */
-	reg_write32(n, RDT, NIC_RX_RING - 1);
+	reg_write32(n->mmio, RDT, NIC_RX_RING - 1);
 	n->rx_next = 0;
 	n->rx_pending = 0;
-	reg_write32(n, RCTL, RCTL_EN | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC);
+	reg_write32(n->mmio, RCTL, RCTL_EN | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC);
 }
 
 /* 14.5: ring, head = tail = 0 (empty), then TCTL and TIPG. */
@@ -182,16 +131,16 @@ static void e1000_init_tx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
 		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(tx_buf[i]) };
-	reg_write32(n, TDBAL, (uint32_t)dma_addr(tx_ring));
-	reg_write32(n, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
-	reg_write32(n, TDLEN, sizeof(tx_ring));
-	reg_write32(n, TDH, 0);
-	reg_write32(n, TDT, 0);
+	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
+	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
+	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
+	reg_write32(n->mmio, TDH, 0);
+	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
 	n->tx_clean = 0;
-	reg_write32(n, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
+	reg_write32(n->mmio, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
 				(TCTL_COLD_FULL_DUPLEX << TCTL_COLD_SHIFT));
-	reg_write32(n, TIPG, TIPG_IPGT_COPPER | (TIPG_IPGR1 << TIPG_IPGR1_SHIFT) |
+	reg_write32(n->mmio, TIPG, TIPG_IPGT_COPPER | (TIPG_IPGR1 << TIPG_IPGR1_SHIFT) |
 				     (TIPG_IPGR2 << TIPG_IPGR2_SHIFT));
 }
 
@@ -211,7 +160,7 @@ static struct nic *e1000_open(const struct pci_device *d)
 	kprintf("e1000: %02x:%02x.%x mmio 0x%lx mac %02x:%02x:%02x:%02x:%02x:%02x link %s\n",
 		n->pci.addr.bus, n->pci.addr.dev, n->pci.addr.fn, (uint64_t)(uintptr_t)n->mmio,
 		n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
-		(reg_read32(n, STATUS) & STATUS_LU) ? "up" : "down");
+		(reg_read32(n->mmio, STATUS) & STATUS_LU) ? "up" : "down");
 	return &n->nic;
 }
 
@@ -251,7 +200,7 @@ static void e1000_rx_release(struct nic *nn)
 	for (; n->rx_pending > 0; n->rx_pending--, i = (uint16_t)((i + 1) % NIC_RX_RING))
 		rx_ring[i].status = 0;
 	/* RDT = last released descriptor, one behind rx_next: see e1000_init_rx. */
-	reg_write32(n, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
+	reg_write32(n->mmio, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
 }
 
 /* Retire descriptors the NIC has finished (DD set by TXD_CMD_RS). */
@@ -297,7 +246,7 @@ static void e1000_tx_commit(struct nic *nn, uint16_t len)
 	/* x86 keeps stores in order, so the descriptor and the frame are
 	 * visible before the uncached doorbell; the barrier stops the compiler
 	 * from sinking them past it. */
-	reg_write32(n, TDT, n->tx_tail);
+	reg_write32(n->mmio, TDT, n->tx_tail);
 }
 
 static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)
@@ -320,9 +269,9 @@ static void e1000_read_stats(struct nic *nn, struct nic_stats *s)
 {
 	struct e1000 *n = E(nn);
 
-	s->rx_missed = reg_read32(n, MPC);
-	s->rx_no_buffer = reg_read32(n, RNBC);
-	s->rx_oversize = reg_read32(n, ROC);
+	s->rx_missed = reg_read32(n->mmio, MPC);
+	s->rx_no_buffer = reg_read32(n->mmio, RNBC);
+	s->rx_oversize = reg_read32(n->mmio, ROC);
 }
 
 static const struct nic_ops e1000_ops = {

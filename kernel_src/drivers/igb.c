@@ -29,17 +29,15 @@
 #include "drivers/nic.h"
 #include "drivers/igb_regs.h"
 #include "drivers/pci.h"
+#include "drivers/mmio.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "runtime/kprintf.h"
 #include <stdbool.h>
 #include <stddef.h>
 
-#define compiler_barrier() __asm__ volatile("" : : : "memory")
-
 #define IGB_QUEUE_TIMEOUT_US 10000   /* RXDCTL/TXDCTL.ENABLE read back */
 #define IGB_MDIC_TIMEOUT_US  10000   /* one PHY register access */
-#define IGB_WAIT_POLL_US     10      /* between register reads in reg_wait */
 #define IGB_RLPML_MAX        0x3FFFu /* RLPML is 14 bits: let every long frame in, to count it */
 
 struct igb {
@@ -71,53 +69,6 @@ static inline struct igb *I(struct nic *n)
 	return (struct igb *)n;
 }
 
-/* --- register access: the only way this file touches the device ---------- */
-
-static inline uint32_t reg_read32(const struct igb *n, uint32_t reg)
-{
-	compiler_barrier();
-	uint32_t v = *(volatile uint32_t *)(n->mmio + reg);
-	compiler_barrier();
-	return v;
-}
-
-static inline void reg_write32(const struct igb *n, uint32_t reg, uint32_t v)
-{
-	compiler_barrier();
-	*(volatile uint32_t *)(n->mmio + reg) = v;
-	compiler_barrier();
-}
-
-static inline void reg_set_flags(const struct igb *n, uint32_t reg, uint32_t flags)
-{
-	reg_write32(n, reg, reg_read32(n, reg) | flags);
-}
-
-/* Wait until (reg & mask) == want; 0 when it is, -1 after timeout_us. The
- * register is read every IGB_WAIT_POLL_US, and the gap is a plain TSC spin
- * without PAUSE: the link takes 500 ms of guest time, and under -icount
- * both an MMIO read and QEMU's PAUSE (which leaves the vCPU loop) cost the
- * host far more than the guest time they stand for (with either in a tight
- * loop, the link wait took 40-50 s of host time). */
-static int reg_wait(const struct igb *n, uint32_t reg, uint32_t mask, uint32_t want,
-		    uint32_t timeout_us)
-{
-	uint64_t deadline = tsc_deadline(timeout_us);
-
-	while ((reg_read32(n, reg) & mask) != want) {
-		if (tsc_expired(deadline))
-			return -1;
-		for (uint64_t next = tsc_deadline(IGB_WAIT_POLL_US); !tsc_expired(next);)
-			compiler_barrier();
-	}
-	return 0;
-}
-
-static uint64_t dma_addr(const void *p)
-{
-	return (uint64_t)(uintptr_t)p; /* identity mapped */
-}
-
 /* --- bring-up, one step per function -------------------------------------- */
 
 /* PCI side: BAR0 (the 128 KiB register window, a 32-bit memory BAR),
@@ -125,12 +76,8 @@ static uint64_t dma_addr(const void *p)
 static int igb_pci_setup(struct igb *n, const struct pci_device *d)
 {
 	n->pci = *d;
-	uint64_t bar = pci_assign_mem_bar(n->pci.addr, 0);
-	if (bar == 0 || bar >= (1ull << 32)) {
-		kprintf("igb: BAR0 unusable (0x%lx)\n", bar);
+	if (!(n->mmio = pci_map_mem_bar(n->pci.addr, 0, "igb")))
 		return -1;
-	}
-	n->mmio = (volatile uint8_t *)(uintptr_t)bar;
 	pci_enable_bus_master(n->pci.addr);
 	return 0;
 }
@@ -140,16 +87,16 @@ static int igb_pci_setup(struct igb *n, const struct pci_device *d)
  * (CTRL_EXT.DRV_LOAD, 8.2.3). */
 static int igb_reset(struct igb *n)
 {
-	reg_write32(n, IMC, IMC_ALL);
-	reg_write32(n, EIMC, EIMC_ALL);
-	reg_set_flags(n, CTRL, CTRL_RST);
-	if (reg_wait(n, CTRL, CTRL_RST, 0, NIC_RESET_TIMEOUT_US) < 0) {
+	reg_write32(n->mmio, IMC, IMC_ALL);
+	reg_write32(n->mmio, EIMC, EIMC_ALL);
+	reg_set_flags(n->mmio, CTRL, CTRL_RST);
+	if (reg_wait(n->mmio, CTRL, CTRL_RST, 0, NIC_RESET_TIMEOUT_US) < 0) {
 		kprintf("igb: CTRL.RST did not clear\n");
 		return -1;
 	}
-	reg_write32(n, IMC, IMC_ALL);
-	reg_write32(n, EIMC, EIMC_ALL);
-	reg_set_flags(n, CTRL_EXT, CTRL_EXT_DRV_LOAD);
+	reg_write32(n->mmio, IMC, IMC_ALL);
+	reg_write32(n->mmio, EIMC, EIMC_ALL);
+	reg_set_flags(n->mmio, CTRL_EXT, CTRL_EXT_DRV_LOAD);
 	return 0;
 }
 
@@ -157,13 +104,13 @@ static int igb_reset(struct igb *n)
  * answer or reports an error. */
 static int igb_phy_write(struct igb *n, uint32_t reg, uint16_t v)
 {
-	reg_write32(n, MDIC, ((uint32_t)v << MDIC_DATA_SHIFT) | (reg << MDIC_REG_SHIFT) |
+	reg_write32(n->mmio, MDIC, ((uint32_t)v << MDIC_DATA_SHIFT) | (reg << MDIC_REG_SHIFT) |
 				     (MDIC_PHY_INTERNAL << MDIC_PHY_SHIFT) | MDIC_OP_WRITE);
-	if (reg_wait(n, MDIC, MDIC_READY, MDIC_READY, IGB_MDIC_TIMEOUT_US) < 0) {
+	if (reg_wait(n->mmio, MDIC, MDIC_READY, MDIC_READY, IGB_MDIC_TIMEOUT_US) < 0) {
 		kprintf("igb: MDIC write of PHY register %u timed out\n", reg);
 		return -1;
 	}
-	if (reg_read32(n, MDIC) & MDIC_ERROR) {
+	if (reg_read32(n->mmio, MDIC) & MDIC_ERROR) {
 		kprintf("igb: MDIC write of PHY register %u failed\n", reg);
 		return -1;
 	}
@@ -175,11 +122,11 @@ static int igb_phy_write(struct igb *n, uint32_t reg, uint16_t v)
  * within the timeout is reported, not fatal: the caller decides. */
 static void igb_init_link(struct igb *n)
 {
-	reg_set_flags(n, CTRL, CTRL_SLU);
+	reg_set_flags(n->mmio, CTRL, CTRL_SLU);
 	if (igb_phy_write(n, PHY_CTRL, PHY_CTRL_AN_ENABLE | PHY_CTRL_RESTART_AN |
 					    PHY_CTRL_FULL_DUPLEX | PHY_CTRL_SPEED_1000) < 0)
 		return;
-	if (reg_wait(n, STATUS, STATUS_LU, STATUS_LU, NIC_LINK_TIMEOUT_US) < 0)
+	if (reg_wait(n->mmio, STATUS, STATUS_LU, STATUS_LU, NIC_LINK_TIMEOUT_US) < 0)
 		kprintf("igb: warning: no link after %u ms\n", NIC_LINK_TIMEOUT_US / 1000);
 }
 
@@ -187,7 +134,7 @@ static void igb_init_link(struct igb *n)
  * reset (8.10.16). */
 static int igb_read_mac(struct igb *n)
 {
-	uint32_t lo = reg_read32(n, RAL0), hi = reg_read32(n, RAH0);
+	uint32_t lo = reg_read32(n->mmio, RAL0), hi = reg_read32(n->mmio, RAH0);
 
 	if (!(hi & RAH_AV)) {
 		kprintf("igb: RAH0.AV clear, no station address\n");
@@ -204,8 +151,8 @@ static int igb_read_mac(struct igb *n)
  * the queue is live only then (4.5.9, 4.5.10). */
 static int igb_queue_enable(struct igb *n, uint32_t reg, uint32_t enable, const char *what)
 {
-	reg_set_flags(n, reg, enable);
-	if (reg_wait(n, reg, enable, enable, IGB_QUEUE_TIMEOUT_US) < 0) {
+	reg_set_flags(n->mmio, reg, enable);
+	if (reg_wait(n->mmio, reg, enable, enable, IGB_QUEUE_TIMEOUT_US) < 0) {
 		kprintf("igb: %s queue 0 did not enable\n", what);
 		return -1;
 	}
@@ -217,16 +164,16 @@ static int igb_init_tx(struct igb *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
 		tx_ring[i] = (union igb_tx_desc){ .read.buffer_addr = dma_addr(tx_buf[i]) };
-	reg_write32(n, TDBAL, (uint32_t)dma_addr(tx_ring));
-	reg_write32(n, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
-	reg_write32(n, TDLEN, sizeof(tx_ring));
-	reg_write32(n, TDH, 0);
-	reg_write32(n, TDT, 0);
+	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
+	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
+	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
+	reg_write32(n->mmio, TDH, 0);
+	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
 	n->tx_clean = 0;
 	if (igb_queue_enable(n, TXDCTL, TXDCTL_ENABLE, "TX") < 0)
 		return -1;
-	reg_write32(n, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
+	reg_write32(n->mmio, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
 				(TCTL_COLD_FULL_DUPLEX << TCTL_COLD_SHIFT));
 	return 0;
 }
@@ -244,27 +191,27 @@ static inline void igb_rx_refill(uint16_t i)
 static int igb_init_rx(struct igb *n)
 {
 	for (uint32_t i = 0; i < 128; i++)
-		reg_write32(n, MTA + 4 * i, 0);
+		reg_write32(n->mmio, MTA + 4 * i, 0);
 	for (uint16_t i = 0; i < NIC_RX_RING; i++)
 		igb_rx_refill(i);
-	reg_write32(n, RDBAL, (uint32_t)dma_addr(rx_ring));
-	reg_write32(n, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
-	reg_write32(n, RDLEN, sizeof(rx_ring));
-	reg_write32(n, SRRCTL, (NIC_BUF_SIZE / SRRCTL_BSIZEPACKET_UNIT) << SRRCTL_BSIZEPACKET_SHIFT |
+	reg_write32(n->mmio, RDBAL, (uint32_t)dma_addr(rx_ring));
+	reg_write32(n->mmio, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
+	reg_write32(n->mmio, RDLEN, sizeof(rx_ring));
+	reg_write32(n->mmio, SRRCTL, (NIC_BUF_SIZE / SRRCTL_BSIZEPACKET_UNIT) << SRRCTL_BSIZEPACKET_SHIFT |
 				       SRRCTL_DESCTYPE_ADV_ONEBUF);
-	reg_write32(n, RDH, 0);
-	reg_write32(n, RDT, 0);
+	reg_write32(n->mmio, RDH, 0);
+	reg_write32(n->mmio, RDT, 0);
 	if (igb_queue_enable(n, RXDCTL, RXDCTL_ENABLE, "RX") < 0)
 		return -1;
 	/* Intentionally one short of the ring: RDT == RDH means "no
 	 * descriptors" and the NIC would stop receiving. */
-	reg_write32(n, RDT, NIC_RX_RING - 1);
+	reg_write32(n->mmio, RDT, NIC_RX_RING - 1);
 	n->rx_next = 0;
 	n->rx_pending = 0;
 	n->rx_discard = false;
 	n->rx_long = 0;
-	reg_write32(n, RLPML, IGB_RLPML_MAX);
-	reg_write32(n, RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_LPE);
+	reg_write32(n->mmio, RLPML, IGB_RLPML_MAX);
+	reg_write32(n->mmio, RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_LPE);
 	return 0;
 }
 
@@ -282,7 +229,7 @@ static struct nic *igb_open(const struct pci_device *d)
 	kprintf("igb: %02x:%02x.%x mmio 0x%lx mac %02x:%02x:%02x:%02x:%02x:%02x link %s\n",
 		n->pci.addr.bus, n->pci.addr.dev, n->pci.addr.fn, (uint64_t)(uintptr_t)n->mmio,
 		n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
-		(reg_read32(n, STATUS) & STATUS_LU) ? "up" : "down");
+		(reg_read32(n->mmio, STATUS) & STATUS_LU) ? "up" : "down");
 	return &n->nic;
 }
 
@@ -340,7 +287,7 @@ static void igb_rx_release(struct nic *nn)
 	for (; n->rx_pending > 0; n->rx_pending--, i = (uint16_t)((i + 1) % NIC_RX_RING))
 		igb_rx_refill(i);
 	/* RDT = last released descriptor, one behind rx_next: see igb_init_rx. */
-	reg_write32(n, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
+	reg_write32(n->mmio, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
 }
 
 /* Retire descriptors the NIC has finished (DD set by DCMD.RS). */
@@ -389,7 +336,7 @@ static inline void igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
 	/* x86 keeps stores in order, so the descriptor and the frame are
 	 * visible before the uncached doorbell; the barrier stops the compiler
 	 * from sinking them past it. */
-	reg_write32(n, TDT, n->tx_tail);
+	reg_write32(n->mmio, TDT, n->tx_tail);
 }
 
 static void igb_tx_commit(struct nic *nn, uint16_t len)
@@ -418,9 +365,9 @@ static void igb_read_stats(struct nic *nn, struct nic_stats *s)
 {
 	struct igb *n = I(nn);
 
-	s->rx_missed = reg_read32(n, MPC);
-	s->rx_no_buffer = reg_read32(n, RNBC);
-	s->rx_oversize = reg_read32(n, ROC) + n->rx_long;
+	s->rx_missed = reg_read32(n->mmio, MPC);
+	s->rx_no_buffer = reg_read32(n->mmio, RNBC);
+	s->rx_oversize = reg_read32(n->mmio, ROC) + n->rx_long;
 }
 
 /* --- IEEE 1588 time stamps (7.10) ------------------------------------------
@@ -457,9 +404,9 @@ static void igb_read_stats(struct nic *nn, struct nic_stats *s)
 static uint64_t igb_ts_now(struct nic *nn)
 {
 	struct igb *n = I(nn);
-	uint32_t lo = reg_read32(n, SYSTIML); /* latches SYSTIMH */
+	uint32_t lo = reg_read32(n->mmio, SYSTIML); /* latches SYSTIMH */
 
-	return (uint64_t)reg_read32(n, SYSTIMH) << 32 | lo;
+	return (uint64_t)reg_read32(n->mmio, SYSTIMH) << 32 | lo;
 }
 
 /* Read and free the RX latch: 1 with the time and sequenceId, 0 if none.
@@ -469,12 +416,12 @@ static int igb_ts_rx(struct nic *nn, uint64_t *ns, uint16_t *seq_id)
 {
 	struct igb *n = I(nn);
 
-	if (!(reg_read32(n, TSYNCRXCTL) & TSYNCRXCTL_RXTT))
+	if (!(reg_read32(n->mmio, TSYNCRXCTL) & TSYNCRXCTL_RXTT))
 		return 0;
-	uint32_t lo = reg_read32(n, RXSTMPL);
-	*ns = (uint64_t)reg_read32(n, RXSTMPH) << 32 | lo;
-	(void)reg_read32(n, RXSATRL);
-	*seq_id = (uint16_t)(reg_read32(n, RXSATRH) >> RXSATRH_SEQID_SHIFT);
+	uint32_t lo = reg_read32(n->mmio, RXSTMPL);
+	*ns = (uint64_t)reg_read32(n->mmio, RXSTMPH) << 32 | lo;
+	(void)reg_read32(n->mmio, RXSATRL);
+	*seq_id = (uint16_t)(reg_read32(n->mmio, RXSATRH) >> RXSATRH_SEQID_SHIFT);
 	return 1;
 }
 
@@ -483,10 +430,10 @@ static int igb_ts_tx(struct nic *nn, uint64_t *ns)
 {
 	struct igb *n = I(nn);
 
-	if (!(reg_read32(n, TSYNCTXCTL) & TSYNCTXCTL_TXTT))
+	if (!(reg_read32(n->mmio, TSYNCTXCTL) & TSYNCTXCTL_TXTT))
 		return 0;
-	uint32_t lo = reg_read32(n, TXSTMPL);
-	*ns = (uint64_t)reg_read32(n, TXSTMPH) << 32 | lo;
+	uint32_t lo = reg_read32(n->mmio, TXSTMPL);
+	*ns = (uint64_t)reg_read32(n->mmio, TXSTMPH) << 32 | lo;
 	return 1;
 }
 
@@ -504,12 +451,12 @@ static int igb_ts_enable(struct nic *nn)
 	uint64_t ns;
 	uint16_t seq;
 
-	reg_write32(n, TIMINCA, IGB_TIMINCA_1NS);
-	reg_set_flags(n, MTA + 4 * PTP_MTA_REG, PTP_MTA_BIT);
-	reg_write32(n, ETQF(PTP_ETQF_INDEX), PTP_ETHERTYPE | ETQF_FILTER_ENABLE | ETQF_1588);
-	reg_write32(n, TSYNCRXCFG, PTP_MSG_SYNC << TSYNCRXCFG_MSGT_SHIFT);
-	reg_write32(n, TSYNCRXCTL, TSYNCRXCTL_EN | TSYNCRXCTL_TYPE_L2_V2);
-	reg_write32(n, TSYNCTXCTL, TSYNCTXCTL_EN);
+	reg_write32(n->mmio, TIMINCA, IGB_TIMINCA_1NS);
+	reg_set_flags(n->mmio, MTA + 4 * PTP_MTA_REG, PTP_MTA_BIT);
+	reg_write32(n->mmio, ETQF(PTP_ETQF_INDEX), PTP_ETHERTYPE | ETQF_FILTER_ENABLE | ETQF_1588);
+	reg_write32(n->mmio, TSYNCRXCFG, PTP_MSG_SYNC << TSYNCRXCFG_MSGT_SHIFT);
+	reg_write32(n->mmio, TSYNCRXCTL, TSYNCRXCTL_EN | TSYNCRXCTL_TYPE_L2_V2);
+	reg_write32(n->mmio, TSYNCTXCTL, TSYNCTXCTL_EN);
 	(void)igb_ts_rx(nn, &ns, &seq);
 	(void)igb_ts_tx(nn, &ns);
 	uint64_t t0 = igb_ts_now(nn), deadline = tsc_deadline(IGB_SYSTIM_CHECK_US);

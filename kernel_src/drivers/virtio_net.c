@@ -51,13 +51,13 @@
 #include "drivers/nic.h"
 #include "drivers/virtio_regs.h"
 #include "drivers/pci.h"
+#include "drivers/mmio.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "runtime/kprintf.h"
 #include <stdbool.h>
 #include <stddef.h>
 
-#define compiler_barrier() __asm__ volatile("" : : : "memory")
 
 #define VNET_RXQ        0   /* receiveq1, 5.1.2 */
 #define VNET_TXQ        1   /* transmitq1 */
@@ -125,72 +125,11 @@ static inline struct virtio_net *V(struct nic *n)
 	return (struct virtio_net *)n;
 }
 
-/* --- register access: the only way this file touches the device ---------- */
-
-static inline uint8_t reg_read8(volatile uint8_t *base, uint32_t off)
-{
-	compiler_barrier();
-	uint8_t v = *(base + off);
-	compiler_barrier();
-	return v;
-}
-
-static inline uint16_t reg_read16(volatile uint8_t *base, uint32_t off)
-{
-	compiler_barrier();
-	uint16_t v = *(volatile uint16_t *)(base + off);
-	compiler_barrier();
-	return v;
-}
-
-static inline uint32_t reg_read32(volatile uint8_t *base, uint32_t off)
-{
-	compiler_barrier();
-	uint32_t v = *(volatile uint32_t *)(base + off);
-	compiler_barrier();
-	return v;
-}
-
-static inline void reg_write8(volatile uint8_t *base, uint32_t off, uint8_t v)
-{
-	compiler_barrier();
-	*(base + off) = v;
-	compiler_barrier();
-}
-
-static inline void reg_write16(volatile uint8_t *base, uint32_t off, uint16_t v)
-{
-	compiler_barrier();
-	*(volatile uint16_t *)(base + off) = v;
-	compiler_barrier();
-}
-
-static inline void reg_write32(volatile uint8_t *base, uint32_t off, uint32_t v)
-{
-	compiler_barrier();
-	*(volatile uint32_t *)(base + off) = v;
-	compiler_barrier();
-}
-
 /* 64-bit common-config fields as two 32-bit halves, which 4.1.3.1 allows. */
 static inline void reg_write64(volatile uint8_t *base, uint32_t lo, uint32_t hi, uint64_t v)
 {
 	reg_write32(base, lo, (uint32_t)v);
 	reg_write32(base, hi, (uint32_t)(v >> 32));
-}
-
-/* Wait until (reg8 & mask) == want; 0 when it is, -1 after timeout_us. */
-static int reg_wait8(volatile uint8_t *base, uint32_t off, uint8_t mask, uint8_t want,
-		     uint32_t timeout_us)
-{
-	uint64_t deadline = tsc_deadline(timeout_us);
-
-	while ((reg_read8(base, off) & mask) != want) {
-		if (tsc_expired(deadline))
-			return -1;
-		cpu_pause();
-	}
-	return 0;
 }
 
 /* A full fence. After publishing avail->idx the driver reads used->flags to
@@ -200,11 +139,6 @@ static int reg_wait8(volatile uint8_t *base, uint32_t off, uint8_t mask, uint8_t
 static inline void mb(void)
 {
 	__asm__ volatile("mfence" : : : "memory");
-}
-
-static uint64_t dma_addr(const volatile void *p)
-{
-	return (uint64_t)(uintptr_t)p; /* identity mapped */
 }
 
 static void vnet_status_set(struct virtio_net *n, uint8_t bits)
