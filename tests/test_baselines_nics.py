@@ -144,11 +144,20 @@ def synth_100k(tmp_path_factory) -> Path:
     return feed
 
 
+#: Every baseline on the new NICs (the NIC issue's "done when"), and the two
+#: that matter most on e1000 for reference (tests/test_baselines.py covers
+#: e1000 otherwise).
+SYNTH_CASES = [(sut, nic) for sut in BASELINES for nic in NEW_NICS] + [
+    ("linux-socket", "e1000"), ("linux-dpdk", "e1000")]
+
+
 @needs_root
-@pytest.mark.parametrize("nic", ("e1000", *NEW_NICS))
-@pytest.mark.parametrize("sut", ("linux-socket", "linux-dpdk"))
+@pytest.mark.parametrize(("sut", "nic"), SYNTH_CASES)
 def test_guest_baseline_on_nic_synthetic_100k(kernel, exe, synth_100k, sut, nic, tmp_path):
-    """100,000 messages at 50,000 msg/s (test_os's rate for HFT-OS): none lost."""
+    """100,000 messages at 50,000 msg/s (test_os's rate for HFT-OS): none lost,
+    the last datagram included (linux-packet once counted 99,982: STOP, read
+    from the control socket, overtook the last frame; both kernel baselines
+    now drain their data queue after STOP)."""
     res = run(RunSpec(sut=sut, nic=nic, where="guest", accel="tcg", guest_cpus=1,
                       dataset=synth_100k, rate=50_000, out=tmp_path / "run"))
     _check_run(res, "guest")
