@@ -188,34 +188,7 @@ clear_boot_info:
 	ret
 
 ; check_long_mode - CPUID must exist (EFLAGS.ID toggles) and report LM.
-check_long_mode:
-	pushfd
-	pop eax
-	mov ecx, eax
-	xor eax, EFLAGS_ID
-	push eax
-	popfd
-	pushfd
-	pop eax
-	push ecx                        ; restore the original EFLAGS
-	popfd
-	cmp eax, ecx
-	je .no_cpuid
-	mov eax, CPUID_EXT_BASE
-	cpuid
-	cmp eax, CPUID_EXT_FEATURES
-	jb .no_long_mode
-	mov eax, CPUID_EXT_FEATURES
-	cpuid
-	test edx, CPUID_EXT_LM
-	jz .no_long_mode
-	ret
-.no_cpuid:
-	mov al, ERR_NO_CPUID
-	jmp fatal16
-.no_long_mode:
-	mov al, ERR_NO_LONG_MODE
-	jmp fatal16
+check_long_mode_routine fatal16
 
 ; a20_is_on - CF clear if A20 is enabled: a write to FFFF:0510 (linear
 ; 0x100500) must not show up at 0000:0500. Both bytes are restored.
@@ -471,18 +444,7 @@ protected_entry:
 	mov edi, PAGE_TABLES_ADDR
 	mov esi, boot_info
 	call setup_page_tables
-	mov eax, cr4
-	or eax, CR4_PAE
-	mov cr4, eax
-	mov eax, PML4_ADDR
-	mov cr3, eax
-	mov ecx, EFER_MSR
-	rdmsr
-	or eax, EFER_LME
-	wrmsr
-	mov eax, cr0
-	or eax, CR0_PG
-	mov cr0, eax
+	enable_long_mode PML4_ADDR
 	jmp SEL_CODE64:long_entry
 
 ; setup_page_tables (boot/page_tables.inc): EDI = tables, ESI = boot_info.
@@ -490,13 +452,7 @@ protected_entry:
 
 bits 64
 long_entry:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	xor eax, eax
-	mov fs, ax
-	mov gs, ax
+	load_data_segments
 	mov rsp, REAL_STACK_TOP
 	mov edi, boot_info
 	mov eax, [runtime_entry]
@@ -505,12 +461,7 @@ long_entry:
 ; --- data ------------------------------------------------------------------------
 bits 16
 align 8
-gdt:
-	dq 0
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_32   ; SEL_CODE32
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_DATA, GDT_FLAGS_DATA ; SEL_DATA
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_64   ; SEL_CODE64
-gdt_end:
+	boot_gdt
 gdt_descriptor:
 	dw gdt_end - gdt - 1
 	dd gdt

@@ -79,13 +79,7 @@ load_gdt32:
 	lgdt [gdt_descriptor]
 	jmp SEL_CODE32:.reload
 .reload:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	xor eax, eax
-	mov fs, ax
-	mov gs, ax
+	load_data_segments
 	mov esp, pvh_stack_top
 	rdtsc                           ; the guest clock at our first instructions
 	mov [entry_tsc], eax
@@ -232,34 +226,7 @@ check_start_info:
 	jmp fatal32
 
 ; check_long_mode - CPUID must exist (EFLAGS.ID toggles) and report LM.
-check_long_mode:
-	pushfd
-	pop eax
-	mov ecx, eax
-	xor eax, EFLAGS_ID
-	push eax
-	popfd
-	pushfd
-	pop eax
-	push ecx                        ; restore the original EFLAGS
-	popfd
-	cmp eax, ecx
-	je .no_cpuid
-	mov eax, CPUID_EXT_BASE
-	cpuid
-	cmp eax, CPUID_EXT_FEATURES
-	jb .no_long_mode
-	mov eax, CPUID_EXT_FEATURES
-	cpuid
-	test edx, CPUID_EXT_LM
-	jz .no_long_mode
-	ret
-.no_cpuid:
-	mov al, ERR_NO_CPUID
-	jmp fatal32
-.no_long_mode:
-	mov al, ERR_NO_LONG_MODE
-	jmp fatal32
+check_long_mode_routine fatal32
 
 ; clear_boot_info - zero boot_info (.pvh.bss is not zeroed by anyone) and
 ; stamp its magic and the runtime's place, as stage 2 takes it from the
@@ -373,41 +340,19 @@ enter_long_mode:
 	mov al, PIC_MASK_ALL            ; the runtime polls; no IRQ may arrive
 	out PIC1_DATA, al
 	out PIC2_DATA, al
-	mov eax, cr4
-	or eax, CR4_PAE
-	mov cr4, eax
-	mov eax, pvh_pml4
-	mov cr3, eax
-	mov ecx, EFER_MSR
-	rdmsr
-	or eax, EFER_LME
-	wrmsr
-	mov eax, cr0
-	or eax, CR0_PG
-	mov cr0, eax
+	enable_long_mode pvh_pml4
 	jmp SEL_CODE64:pvh_long_entry
 
 bits 64
 pvh_long_entry:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	xor eax, eax
-	mov fs, ax
-	mov gs, ax
+	load_data_segments
 	mov rsp, pvh_stack_top
 	mov edi, boot_info
 	jmp _start                      ; which clears .bss: no PT_LOAD covers it (linker.ld)
 
 ; --- data ------------------------------------------------------------------------
 section .rodata progbits alloc noexec nowrite align=8
-gdt:                                    ; stage 2's GDT, same selectors
-	dq 0
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_32   ; SEL_CODE32
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_DATA, GDT_FLAGS_DATA ; SEL_DATA
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_64   ; SEL_CODE64
-gdt_end:
+	boot_gdt                                ; stage 2's GDT, same selectors
 gdt_descriptor:
 	dw gdt_end - gdt - 1
 	dd gdt

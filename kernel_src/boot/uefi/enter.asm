@@ -61,13 +61,7 @@ uefi_enter:
 	push rax
 	o64 retf                        ; CS = SEL_CODE64 from our GDT
 .reload:
-	mov ax, SEL_DATA
-	mov ds, ax
-	mov es, ax
-	mov ss, ax
-	xor eax, eax
-	mov fs, ax
-	mov gs, ax
+	load_data_segments
 	cld
 	mov rsi, r14
 	mov rdi, [r12 + BOOT_INFO_OFF_RT_LOAD]
@@ -80,12 +74,7 @@ uefi_enter:
 %include "page_tables.inc"
 
 section .data data align=16
-gdt:                                    ; stage 2's GDT, same selectors
-	dq 0
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_32   ; SEL_CODE32
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_DATA, GDT_FLAGS_DATA ; SEL_DATA
-	gdt_entry GDT_LIMIT_4G, GDT_ACCESS_CODE, GDT_FLAGS_64   ; SEL_CODE64
-gdt_end:
+	boot_gdt                                ; stage 2's GDT, same selectors
 gdt_descriptor:
 	dw gdt_end - gdt - 1
 	dq 0                            ; base: written by uefi_enter
