@@ -41,8 +41,6 @@ _Static_assert((NIC_TX_RING * sizeof(struct e1000_tx_desc)) % 128 == 0, "TDLEN: 
 
 static struct e1000_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
 static struct e1000_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
-static uint8_t rx_buf[NIC_RX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
-static uint8_t tx_buf[NIC_TX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
 static struct e1000 the_nic;
 static const struct nic_ops e1000_ops;
 
@@ -113,7 +111,7 @@ static void e1000_init_rx(struct e1000 *n)
 	for (uint32_t i = 0; i < MTA_ENTRIES; i++)
 		reg_write32(n->mmio, MTA + 4 * i, 0);
 	for (uint32_t i = 0; i < NIC_RX_RING; i++)
-		rx_ring[i] = (struct e1000_rx_desc){ .buffer_addr = dma_addr(rx_buf[i]) };
+		rx_ring[i] = (struct e1000_rx_desc){ .buffer_addr = dma_addr(nic_rx_buf[i]) };
 	reg_write32(n->mmio, RDBAL, (uint32_t)dma_addr(rx_ring));
 	reg_write32(n->mmio, RDBAH, (uint32_t)(dma_addr(rx_ring) >> 32));
 	reg_write32(n->mmio, RDLEN, sizeof(rx_ring));
@@ -130,7 +128,7 @@ static void e1000_init_rx(struct e1000 *n)
 static void e1000_init_tx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
-		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(tx_buf[i]) };
+		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(nic_tx_buf[i]) };
 	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
 	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
 	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
@@ -184,7 +182,7 @@ static const uint8_t *e1000_rx_poll(struct nic *nn, uint16_t *len)
 		return NULL;
 	compiler_barrier(); /* read length and data only after DD (x86: loads in order) */
 	*len = d->length;
-	const uint8_t *frame = rx_buf[n->rx_next];
+	const uint8_t *frame = nic_rx_buf[n->rx_next];
 	n->rx_next = (uint16_t)((n->rx_next + 1) % NIC_RX_RING);
 	n->rx_pending++;
 	return frame;
@@ -225,13 +223,13 @@ static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
 			return NULL; /* TDT may never catch up with TDH: ring full */
 	}
 	*slot = n->tx_tail;
-	return tx_buf[n->tx_tail];
+	return nic_tx_buf[n->tx_tail];
 }
 
 static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 {
 	(void)n;
-	return i < NIC_TX_RING ? tx_buf[i] : NULL;
+	return i < NIC_TX_RING ? nic_tx_buf[i] : NULL;
 }
 
 static void e1000_tx_commit(struct nic *nn, uint16_t len)

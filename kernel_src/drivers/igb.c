@@ -59,8 +59,6 @@ _Static_assert(NIC_BUF_SIZE % SRRCTL_BSIZEPACKET_UNIT == 0, "SRRCTL.BSIZEPACKET 
 
 static union igb_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
 static union igb_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
-static uint8_t rx_buf[NIC_RX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
-static uint8_t tx_buf[NIC_TX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
 static struct igb the_nic;
 static const struct nic_ops igb_ops;
 
@@ -163,7 +161,7 @@ static int igb_queue_enable(struct igb *n, uint32_t reg, uint32_t enable, const 
 static int igb_init_tx(struct igb *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
-		tx_ring[i] = (union igb_tx_desc){ .read.buffer_addr = dma_addr(tx_buf[i]) };
+		tx_ring[i] = (union igb_tx_desc){ .read.buffer_addr = dma_addr(nic_tx_buf[i]) };
 	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
 	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
 	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
@@ -181,7 +179,7 @@ static int igb_init_tx(struct igb *n)
 /* Give descriptor i its buffer back (read format; hdr_addr 0 clears DD). */
 static inline void igb_rx_refill(uint16_t i)
 {
-	rx_ring[i].read.pkt_addr = dma_addr(rx_buf[i]);
+	rx_ring[i].read.pkt_addr = dma_addr(nic_rx_buf[i]);
 	rx_ring[i].read.hdr_addr = 0;
 }
 
@@ -271,7 +269,7 @@ static const uint8_t *igb_rx_poll(struct nic *nn, uint16_t *len)
 		n->rx_pending++;
 		if ((status & RXD_STAT_EOP) && !n->rx_discard) {
 			*len = d->wb.length;
-			return rx_buf[i];
+			return nic_rx_buf[i];
 		}
 		igb_rx_skip_long(n, status); /* rare: then look at the next one */
 	}
@@ -312,13 +310,13 @@ static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
 			return NULL; /* TDT may never catch up with TDH: ring full */
 	}
 	*slot = n->tx_tail;
-	return tx_buf[n->tx_tail];
+	return nic_tx_buf[n->tx_tail];
 }
 
 static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 {
 	(void)n;
-	return i < NIC_TX_RING ? tx_buf[i] : NULL;
+	return i < NIC_TX_RING ? nic_tx_buf[i] : NULL;
 }
 
 /* Post the frame in the current TX buffer, with extra command bits, and
@@ -328,7 +326,7 @@ static inline void igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
 {
 	volatile union igb_tx_desc *d = &tx_ring[n->tx_tail];
 
-	d->read.buffer_addr = dma_addr(tx_buf[n->tx_tail]);
+	d->read.buffer_addr = dma_addr(nic_tx_buf[n->tx_tail]);
 	d->read.cmd_type_len = len | TXD_DTYP_DATA | TXD_DCMD_DEXT | TXD_DCMD_EOP |
 			       TXD_DCMD_IFCS | TXD_DCMD_RS | extra;
 	d->read.olinfo_status = (uint32_t)len << TXD_PAYLEN_SHIFT;

@@ -7,6 +7,9 @@
 #include "runtime/kprintf.h"
 #include <stddef.h>
 
+uint8_t nic_rx_buf[NIC_RX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
+uint8_t nic_tx_buf[NIC_TX_RING][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
+
 extern const struct nic_driver e1000_driver;
 extern const struct nic_driver virtio_net_driver;
 extern const struct nic_driver igb_driver;

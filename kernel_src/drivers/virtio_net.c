@@ -115,7 +115,7 @@ static struct virtq_used rx_used __attribute__((aligned(4096)));
 static struct virtq_desc tx_desc[VIRTIO_QUEUE_MAX] __attribute__((aligned(4096)));
 static struct virtq_avail tx_avail __attribute__((aligned(4096)));
 static struct virtq_used tx_used __attribute__((aligned(4096)));
-static uint8_t rx_buf[VIRTIO_QUEUE_MAX][NIC_BUF_SIZE] __attribute__((aligned(NIC_BUF_SIZE)));
+_Static_assert(VIRTIO_QUEUE_MAX <= NIC_RX_RING, "RX buffers: nic_rx_buf (nic.h)");
 static struct vnet_tx_buf tx_buf[NIC_TX_RING] __attribute__((aligned(64)));
 static struct virtio_net the_nic;
 static const struct nic_ops vnet_ops;
@@ -320,7 +320,7 @@ static int vnet_init_rx(struct virtio_net *n)
 	if (vnet_setup_queue(n, q, VNET_RXQ, VIRTIO_QUEUE_MAX) < 0)
 		return -1;
 	for (uint16_t i = 0; i < q->size; i++) {
-		q->desc[i] = (struct virtq_desc){ .addr = dma_addr(rx_buf[i]), .len = NIC_BUF_SIZE,
+		q->desc[i] = (struct virtq_desc){ .addr = dma_addr(nic_rx_buf[i]), .len = NIC_BUF_SIZE,
 						  .flags = VIRTQ_DESC_F_WRITE };
 		q->avail->ring[i] = i;
 	}
@@ -454,7 +454,7 @@ static int vnet_rx_drop(struct virtio_net *n, uint16_t used_idx)
 		n->rx_bad++;
 	} else {
 		if (n->rx_mrg)
-			nb = ((const volatile struct virtio_net_hdr *)rx_buf[id])->num_buffers;
+			nb = ((const volatile struct virtio_net_hdr *)nic_rx_buf[id])->num_buffers;
 		if (nb == 0 || nb > q->size) {
 			n->rx_bad++;
 			nb = 1;
@@ -485,11 +485,11 @@ static const uint8_t *vnet_rx_poll(struct nic *nn, uint16_t *len)
 		if (__builtin_expect(id < q->size && ulen > VNET_HDR_LEN &&
 				     ulen - VNET_HDR_LEN <= VNET_FRAME_MAX &&
 				     (!n->rx_mrg ||
-				      ((const volatile struct virtio_net_hdr *)rx_buf[id])->num_buffers == 1),
+				      ((const volatile struct virtio_net_hdr *)nic_rx_buf[id])->num_buffers == 1),
 				     1)) {
 			n->rx_seen++;
 			*len = (uint16_t)(ulen - VNET_HDR_LEN);
-			return rx_buf[id] + VNET_HDR_LEN;
+			return nic_rx_buf[id] + VNET_HDR_LEN;
 		}
 		/* 3. Otherwise drop and count it, and look again. */
 		if (vnet_rx_drop(n, used_idx) < 0)
