@@ -27,8 +27,8 @@ The table gives median, min and max of --reps boots. The machine is shared
 Usage:
     python benchmarks/boot.py [--reps 5] [--nics e1000,virtio] [--boots bios,pvh,uefi]
                               [--accel tcg] [--json OUT]
-(virtio by UEFI: OVMF puts its 64-bit BAR above 4 GiB, which HFT-OS refuses;
-docs/architecture.md section 8.)
+(virtio by UEFI: OVMF puts its 64-bit BAR above 4 GiB; the runtime maps it,
+arch/x86_64/paging.c.)
 """
 from __future__ import annotations
 

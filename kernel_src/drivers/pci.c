@@ -7,6 +7,7 @@
  * needs. Brute-force scan of all 256 buses: cheap, and bridges need no code.
  */
 #include "drivers/pci.h"
+#include "arch/x86_64/paging.h"
 #include "arch/x86_64/cpu.h"
 #include "runtime/kprintf.h"
 
@@ -169,6 +170,24 @@ static uint32_t pci_bar_size(struct pci_addr a, uint8_t off)
 	return mask ? ~mask + 1 : 0;
 }
 
+/* Size of a 64-bit memory BAR (both dwords at off and off + 4), probed as
+ * pci_bar_size does. */
+static uint64_t pci_bar_size64(struct pci_addr a, uint8_t off)
+{
+	uint16_t cmd = pci_read16(a, PCI_COMMAND);
+	uint32_t lo = pci_read32(a, off), hi = pci_read32(a, (uint8_t)(off + 4));
+
+	pci_write16(a, PCI_COMMAND, cmd & (uint16_t)~PCI_COMMAND_MEMORY);
+	pci_write32(a, off, 0xFFFFFFFFu);
+	pci_write32(a, (uint8_t)(off + 4), 0xFFFFFFFFu);
+	uint64_t mask = ((uint64_t)pci_read32(a, (uint8_t)(off + 4)) << 32) |
+			(pci_read32(a, off) & PCI_BAR_MEM_MASK);
+	pci_write32(a, off, lo);
+	pci_write32(a, (uint8_t)(off + 4), hi);
+	pci_write16(a, PCI_COMMAND, cmd);
+	return mask ? ~mask + 1 : 0;
+}
+
 uint64_t pci_assign_mem_bar(struct pci_addr a, unsigned bar)
 {
 	if (bar >= PCI_BARS)
@@ -207,10 +226,15 @@ volatile uint8_t *pci_map_mem_bar(struct pci_addr a, unsigned bar, const char *w
 		return NULL;
 	}
 	if (base >= (1ull << 32)) {
-		kprintf("%s: %02x:%02x.%x BAR%u at 0x%lx is above 4 GiB, which HFT-OS does not "
-			"map (boot/stage2.asm maps [0, 4 GiB)); refusing it\n", who, a.bus, a.dev,
-			a.fn, bar, base);
-		return NULL;
+		/* Firmware put it above the boot tables' 4 GiB (OVMF on q35 does
+		 * with 64-bit BARs): map it. */
+		uint64_t size = pci_bar_size64(a, (uint8_t)(PCI_BAR0 + 4 * bar));
+		if (paging_map_device(base, size) < 0) {
+			kprintf("%s: %02x:%02x.%x BAR%u at 0x%lx (%lu bytes) could not be mapped\n",
+				who, a.bus, a.dev, a.fn, bar, base, size);
+			return NULL;
+		}
+		kprintf("%s: BAR%u at 0x%lx above 4 GiB, mapped uncached\n", who, bar, base);
 	}
 	return (volatile uint8_t *)(uintptr_t)base;
 }
