@@ -296,25 +296,36 @@ def _traded(res) -> dict:
     return info
 
 
+#: The loader's first line on each firmware path: SeaBIOS runs stage 1/2,
+#: OVMF runs the image's EFI/BOOT/BOOTX64.EFI.
+LOADER_LINE = {"bios": "hftos stage2", "uefi": "hftos uefi tsc="}
+
+
 @needs_root
-def test_usb_storage_boot_trades_ritch(tmp_path):
-    res = run(RunSpec(media="usb", accel="tcg", out=tmp_path / "run"))
+@pytest.mark.parametrize("boot", ["bios", "uefi"])
+def test_usb_storage_boot_trades_ritch(tmp_path, boot):
+    res = run(RunSpec(media="usb", boot=boot, accel="tcg", out=tmp_path / "run",
+                      boot_timeout=120.0))
     info = _traded(res)
-    assert info["spec"]["media"] == "usb" and info["spec"]["boot"] == "bios"
+    assert info["spec"]["media"] == "usb" and info["spec"]["boot"] == boot
     serial = (res.run_dir / "serial.log").read_text(errors="replace")
-    assert "hftos stage2" in serial and "1b36:000d" in serial  # stage 2 ran; the xHCI is there
-    print(f"usb: ready {info['phases_s']['ready']} s")
+    assert LOADER_LINE[boot] in serial and "1b36:000d" in serial  # our loader ran; the xHCI is there
+    print(f"usb {boot}: ready {info['phases_s']['ready']} s")
 
 
 @needs_root
-def test_pxe_boot_trades_ritch(tmp_path):
-    res = run(RunSpec(media="pxe", accel="tcg", out=tmp_path / "run"))
+@pytest.mark.parametrize("boot", ["bios", "uefi"])
+def test_pxe_boot_trades_ritch(tmp_path, boot):
+    res = run(RunSpec(media="pxe", boot=boot, accel="tcg", out=tmp_path / "run",
+                      boot_timeout=120.0))
     info = _traded(res)
+    assert info["spec"]["boot"] == boot
     assert info["pxe"]["dhcp_acks"] >= 1 and info["pxe"]["tftp_sent"][-1].endswith("boot.ipxe")
     assert info["pxe"]["http_requests"] > 0
-    assert "hftos stage2" in (res.run_dir / "serial.log").read_text(errors="replace")
+    assert LOADER_LINE[boot] in (res.run_dir / "serial.log").read_text(errors="replace")
     assert not [n for n in netns_list() if info["network"]["netns"] == n]
-    print(f"pxe: ready {info['phases_s']['ready']} s, {info['pxe']['http_requests']} HTTP reads")
+    print(f"pxe {boot}: ready {info['phases_s']['ready']} s, "
+          f"{info['pxe']['http_requests']} HTTP reads")
 
 
 # -- hardware mode, QEMU standing in ------------------------------------------

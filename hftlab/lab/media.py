@@ -73,10 +73,10 @@ def vm_spec(media: str, boot: BootChoice, os_file: Path, **kw) -> VmSpec:
         return VmSpec(**boot_media(boot, os_file), **kw)
     if boot.name == "pvh":
         raise ConfigError(f"media {media}: PVH has no firmware to boot a stick or a NIC (boot bios)")
-    fw = {"bios": None}  # uefi: OVMF, once HFT-OS has its UEFI loader
-    if boot.name not in fw:
-        raise ConfigError(f"media {media} with boot {boot.name!r}: bios only so far")
+    # uefi: OVMF on q35 as for a disk (VmSpec.uefi), the stick or the NIC's
+    # iPXE (efi-*.rom) first in its boot order
+    fw = {"uefi": (boot.firmware, boot.vars_template)} if boot.name == "uefi" else {}
     if media == "usb":
-        return MediaVmSpec(image=None, media="usb", stick=os_file, **kw)
+        return MediaVmSpec(image=None, media="usb", stick=os_file, **fw, **kw)
     return MediaVmSpec(image=None, media="pxe", rom=ipxe_rom(kw.get("nic") or "e1000", boot.name),
-                       **kw)
+                       **fw, **kw)

@@ -261,15 +261,19 @@ class VmSpec:
         return cmd
 
     def _disk_args(self) -> list[str]:
-        if self.image is None:
-            return []
+        """The firmware (OVMF's flash when uefi is set; SeaBIOS by default)
+        and the disk, if any (a USB stick or PXE boot has none here)."""
         if self.uefi is None:
+            if self.image is None:
+                return []
             return ["-drive", f"format=raw,file={self.image},if=ide,index=0,media=disk"]
         code, _ = self.uefi
-        return [*UEFI_QEMU_ARGS,
-                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
-                "-drive", f"if=pflash,format=raw,unit=1,file={self.uefi_vars}",
-                "-drive", f"if=none,id=disk0,format=raw,file={self.image}",
+        fw = [*UEFI_QEMU_ARGS,
+              "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+              "-drive", f"if=pflash,format=raw,unit=1,file={self.uefi_vars}"]
+        if self.image is None:
+            return fw
+        return [*fw, "-drive", f"if=none,id=disk0,format=raw,file={self.image}",
                 "-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=0"]
 
     def _kernel_args(self) -> list[str]:
