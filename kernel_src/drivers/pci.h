@@ -64,10 +64,11 @@ bool pci_find(uint16_t vendor, uint16_t device, struct pci_device *out);
 uint64_t pci_assign_mem_bar(struct pci_addr a, unsigned bar);
 
 /* The memory BAR bar of function a as a pointer: assigned first if
- * firmware left it at 0 (pci_assign_mem_bar). NULL, with a line naming who,
- * the function and the BAR, when it is not a memory BAR, cannot be
- * assigned, or lies at or above 4 GiB (stage 2 identity maps [0, 4 GiB)
- * only, so touching it would fault). */
+ * firmware left it at 0 (pci_assign_mem_bar). A BAR at or above 4 GiB,
+ * beyond the boot loaders' identity map (OVMF puts 64-bit BARs there), is
+ * sized and mapped uncached (arch/x86_64/paging.c). NULL, with a line naming
+ * who, the function and the BAR, when it is not a memory BAR, cannot be
+ * assigned, or cannot be mapped. */
 volatile uint8_t *pci_map_mem_bar(struct pci_addr a, unsigned bar, const char *who);
 
 /* Walk the capability list (PCI 3.0 §6.7): the offset of the first
