@@ -150,14 +150,16 @@ def test_uefi_bad_runtime_stops_with_H(image, tmp_path, case, offset, data, says
 
 @needs_ovmf
 def test_uefi_too_little_ram_stops_with_S(image, tmp_path):
-    """-m 64: OVMF allocates top-down, and with 64 MiB its own allocations
+    """-m 48: OVMF allocates top-down, and with 48 MiB its own allocations
     (BOOTX64.EFI's image among them) fall inside the runtime's fixed range
-    [1 MiB, end of .bss ~41 MiB): the loader stops with 'S' and the reason
-    before it copies anything. (-m 40 is below what OVMF itself needs to
-    find a boot disk: it never starts BOOTX64.EFI.)"""
+    [1 MiB, end of .bss ~29 MiB): the loader stops with 'S' and the reason
+    before it copies anything. (With 64 MiB the range is free since the NIC
+    drivers share one set of frame buffers and the runtime boots; -m 40 is
+    below what OVMF itself needs to find a boot disk: it never starts
+    BOOTX64.EFI.)"""
     copy = tmp_path / "hftos.img"
     write_image(image, copy, OsParams(**USER_NET))
-    with _vm(copy, tmp_path, memory_mb=64) as vm:
+    with _vm(copy, tmp_path, memory_mb=48) as vm:
         status = vm.wait(90)
         serial = vm.serial_path.read_text(errors="replace")
     assert status == debug_exit_status(EXIT_BOOT_FAILED), serial[-2000:]
