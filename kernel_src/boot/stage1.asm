@@ -96,12 +96,7 @@ fatal:
 	mov ah, BIOS_TELETYPE
 	xor bx, bx
 	int BIOS_VIDEO
-	mov al, HFTOS_EXIT_BOOT_FAILED
-	out HFTOS_DEBUG_EXIT_PORT, al
-.halt:
-	cli
-	hlt
-	jmp .halt
+	boot_failed_halt
 
 stage2_dap:
 	db DAP_SIZE, 0

@@ -54,27 +54,7 @@ stage2_entry:
 
 ; serial_init16 - COM1 to 115200 8N1, FIFOs on, no interrupts.
 serial_init16:
-	mov dx, COM1_BASE + UART_IER
-	xor al, al
-	out dx, al
-	mov dx, COM1_BASE + UART_LCR
-	mov al, UART_LCR_DLAB
-	out dx, al
-	mov dx, COM1_BASE + UART_DLL
-	mov al, UART_DIVISOR_115200 & 0xFF
-	out dx, al
-	mov dx, COM1_BASE + UART_DLM
-	mov al, UART_DIVISOR_115200 >> 8
-	out dx, al
-	mov dx, COM1_BASE + UART_LCR
-	mov al, UART_LCR_8N1
-	out dx, al
-	mov dx, COM1_BASE + UART_FCR
-	mov al, UART_FCR_ENABLE_CLR
-	out dx, al
-	mov dx, COM1_BASE + UART_MCR
-	mov al, UART_MCR_DTR_RTS
-	out dx, al
+	com1_init
 	ret
 
 ; putc16 - AL = character, to COM1 with a bounded wait for THRE. Progress
@@ -163,12 +143,7 @@ fatal16:
 	call screen_putc16
 	mov al, LF
 	call screen_putc16
-	mov al, HFTOS_EXIT_BOOT_FAILED
-	out HFTOS_DEBUG_EXIT_PORT, al
-.halt:
-	cli
-	hlt
-	jmp .halt
+	boot_failed_halt
 
 ; --- boot steps ----------------------------------------------------------------
 

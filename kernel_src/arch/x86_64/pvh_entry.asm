@@ -102,27 +102,7 @@ load_gdt32:
 
 ; serial_init32 - COM1 to 115200 8N1, FIFOs on, no interrupts (as stage 2).
 serial_init32:
-	mov dx, COM1_BASE + UART_IER
-	xor al, al
-	out dx, al
-	mov dx, COM1_BASE + UART_LCR
-	mov al, UART_LCR_DLAB
-	out dx, al
-	mov dx, COM1_BASE + UART_DLL
-	mov al, UART_DIVISOR_115200 & 0xFF
-	out dx, al
-	mov dx, COM1_BASE + UART_DLM
-	mov al, UART_DIVISOR_115200 >> 8
-	out dx, al
-	mov dx, COM1_BASE + UART_LCR
-	mov al, UART_LCR_8N1
-	out dx, al
-	mov dx, COM1_BASE + UART_FCR
-	mov al, UART_FCR_ENABLE_CLR
-	out dx, al
-	mov dx, COM1_BASE + UART_MCR
-	mov al, UART_MCR_DTR_RTS
-	out dx, al
+	com1_init
 	ret
 
 ; putc32 - AL = character, to COM1 with a bounded wait for THRE.
@@ -201,12 +181,7 @@ fatal32:
 	call putc32
 	mov edi, msg_crlf
 	call print32
-	mov al, HFTOS_EXIT_BOOT_FAILED
-	out HFTOS_DEBUG_EXIT_PORT, al
-.halt:
-	cli
-	hlt
-	jmp .halt
+	boot_failed_halt
 
 ; --- boot steps ------------------------------------------------------------------
 
