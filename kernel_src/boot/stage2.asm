@@ -30,6 +30,11 @@ RUNTIME_LBA          equ STAGE2_LBA + STAGE2_SECTORS   ; defined at the end
 
 stage2_entry:
 	cli
+	mov bx, dx                      ; DL: the boot drive (rdtsc writes EDX)
+	rdtsc                           ; when our code began (the TSC counts from
+	mov [cs:entry_tsc], eax         ; the VM's start under QEMU TCG): printed in
+	mov [cs:entry_tsc + 4], edx     ; the hello line for benchmarks/boot.py
+	mov dx, bx
 	xor ax, ax
 	mov ds, ax
 	mov es, ax
@@ -41,6 +46,12 @@ stage2_entry:
 	mov [boot_info + BOOT_INFO_OFF_BOOT_DRIVE], dl
 	call serial_init16
 	mov si, msg_hello
+	call print16
+	mov eax, [entry_tsc + 4]
+	call print_hex32
+	mov eax, [entry_tsc]
+	call print_hex32
+	mov si, msg_crlf
 	call print16
 	call check_long_mode
 	call enable_a20
@@ -449,7 +460,7 @@ dap_offset:  dw 0
 dap_segment: dw 0
 dap_lba:     dq 0
 
-msg_hello:  db "hftos stage2", CR, LF, 0
+msg_hello:  db "hftos stage2 tsc=0x", 0
 msg_a20:    db "stage2: A20 on", CR, LF, 0
 msg_e820:   db "stage2: E820 entries 0x", 0
 msg_loaded: db "stage2: runtime 0x", 0
@@ -468,6 +479,7 @@ alignb 8
 boot_info:      resb BOOT_INFO_SIZE
 runtime_load:   resd 1
 runtime_entry:  resd 1
+entry_tsc:      resd 2          ; TSC at stage2_entry
 copy_cursor:    resd 1
 next_lba:       resd 1
 sectors_left:   resd 1
