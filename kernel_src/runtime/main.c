@@ -66,8 +66,9 @@ static uint64_t init_tsc(void)
 	struct tsc_info t;
 
 	tsc_init(&t);
-	kprintf("tsc: %lu Hz from %s (PIT check %lu Hz), invariant %s\n", t.hz,
-		tsc_source_name(t.source), t.pit_hz, t.invariant ? "yes" : "no");
+	kprintf("tsc: %lu Hz from %s (PIT check %lu Hz, 3 windows spread %u ppm, "
+		"bracket %u ppm), invariant %s\n", t.hz, tsc_source_name(t.source), t.pit_hz,
+		t.pit_spread_ppm, t.pit_bracket_ppm, t.invariant ? "yes" : "no");
 	if (t.source == TSC_SOURCE_NONE)
 		panic("no TSC frequency: CPUID 15h/16h absent and PIT did not respond");
 	return t.hz;

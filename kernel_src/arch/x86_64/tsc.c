@@ -5,8 +5,9 @@
  * all three are nonzero. CPUID 16h EAX: processor base frequency in MHz,
  * which equals the nominal TSC rate on Intel parts that lack ECX in 15h.
  * Neither exists under QEMU TCG, so the fallback measures the TSC against
- * PIT channel 2 (8254, 1.193182 MHz): mode 0 counts down once, and its
- * OUT2 line is visible in bit 5 of port 61h; bit 0 of port 61h is the gate.
+ * PIT channel 2 (8254, 1.193182 MHz): mode 0 counts down from 0xFFFF once
+ * bit 0 of port 61h (the gate) goes high; the count is read by the latch
+ * command, low byte then high byte.
  */
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
@@ -22,14 +23,18 @@
 #define PIT_MODE_CMD            0x43
 #define  PIT_SEL_CH2            (2u << 6)
 #define  PIT_ACCESS_LOHI        (3u << 4)
+#define  PIT_ACCESS_LATCH       (0u << 4) /* counter latch command */
 #define  PIT_MODE0              (0u << 1) /* interrupt on terminal count */
+#define PIT_MAX_TICKS           0xF000u   /* a window well inside one count-down from 0xFFFF */
 #define PORT_NMI_SC             0x61      /* NMI status and control */
 #define  NMI_SC_GATE2           0x01      /* PIT channel 2 gate */
 #define  NMI_SC_SPEAKER         0x02      /* speaker data enable */
 #define  NMI_SC_OUT2            0x20      /* PIT channel 2 output */
 #define  NMI_SC_WRITABLE        0x0F      /* bits 7:4 are read-only status */
-#define CALIBRATION_US          10000
-#define PIT_SPIN_LIMIT          100000000 /* polls of port 61h; far beyond 10 ms */
+#define CALIBRATION_US          4000      /* per window; 3 windows, ~12 ms of boot */
+#define CALIBRATION_WINDOWS     3
+#define PIT_SAMPLES             8         /* bracketed reads per window end */
+#define PIT_SPIN_LIMIT          10000000  /* count reads; far beyond a window */
 #define TSC_HZ_ASSUMED          3000000000u /* until tsc_init() has run */
 
 static uint64_t tsc_hz_in_use = TSC_HZ_ASSUMED;
@@ -51,37 +56,97 @@ static uint64_t tsc_from_cpuid_16h(void)
 	return (uint64_t)(cpuid(CPUID_FREQ_LEAF, 0).eax & 0xFFFF) * 1000000u;
 }
 
-uint64_t tsc_measure_pit(uint32_t window_us)
-{
-	uint32_t count = (uint32_t)((uint64_t)PIT_HZ * window_us / 1000000u);
-	uint8_t saved = inb(PORT_NMI_SC);
+/* One PIT read bracketed by two TSC reads. Under a hypervisor the vCPU can
+ * be descheduled anywhere, also for milliseconds between a TSC read and the
+ * PIT read it should pair with: a 10 ms window timed by OUT2 alone read
+ * 1.99-4.33 GHz for this host's 2.445 GHz TSC under TCG on a loaded 2-core
+ * machine. A bracket shows such a gap as its width, so each end of a window
+ * keeps the tightest of PIT_SAMPLES reads and pairs the count with the
+ * bracket's midpoint; a stall in the middle of the window costs nothing,
+ * as both clocks run through it. */
+struct pit_stamp {
+	uint64_t tsc;    /* midpoint of the bracket */
+	uint64_t width;  /* cycles between the two TSC reads */
+	uint16_t count;  /* channel 2's count, latched */
+};
 
-	if (count == 0 || count > 0xFFFF)
+static uint16_t pit_ch2_count(void)
+{
+	outb(PIT_MODE_CMD, PIT_SEL_CH2 | PIT_ACCESS_LATCH);
+	uint8_t lo = inb(PIT_CH2_DATA);
+
+	return (uint16_t)(lo | (uint16_t)inb(PIT_CH2_DATA) << 8);
+}
+
+static struct pit_stamp pit_stamp(void)
+{
+	struct pit_stamp best = { 0, UINT64_MAX, 0 };
+
+	for (int i = 0; i < PIT_SAMPLES; i++) {
+		uint64_t a = tsc_read_ordered();
+		uint16_t c = pit_ch2_count();
+		uint64_t b = tsc_read_ordered();
+
+		if (b - a < best.width)
+			best = (struct pit_stamp){ a + (b - a) / 2, b - a, c };
+	}
+	return best;
+}
+
+uint64_t tsc_measure_pit(uint32_t window_us, uint32_t *bracket_ppm)
+{
+	uint32_t ticks = (uint32_t)((uint64_t)PIT_HZ * window_us / 1000000u);
+	uint8_t saved = inb(PORT_NMI_SC);
+	uint64_t hz = 0;
+
+	if (ticks == 0 || ticks > PIT_MAX_TICKS)
 		return 0;
-	/* Gate low while programming, speaker off; the count starts when the
-	 * high byte is written with the gate high. */
+	/* Gate low while programming, speaker off; mode 0 from the full count
+	 * starts counting down when the gate goes high. */
 	outb(PORT_NMI_SC, (uint8_t)((saved & ~(NMI_SC_SPEAKER | NMI_SC_GATE2)) & NMI_SC_WRITABLE));
 	outb(PIT_MODE_CMD, PIT_SEL_CH2 | PIT_ACCESS_LOHI | PIT_MODE0);
-	outb(PIT_CH2_DATA, (uint8_t)count);
-	outb(PIT_CH2_DATA, (uint8_t)(count >> 8));
+	outb(PIT_CH2_DATA, 0xFF);
+	outb(PIT_CH2_DATA, 0xFF);
 	outb(PORT_NMI_SC, (uint8_t)(((saved & ~NMI_SC_SPEAKER) | NMI_SC_GATE2) & NMI_SC_WRITABLE));
-	uint64_t start = tsc_read_ordered();
+	struct pit_stamp s = pit_stamp();
+
 	for (uint32_t i = 0; i < PIT_SPIN_LIMIT; i++) {
-		if (inb(PORT_NMI_SC) & NMI_SC_OUT2) {
-			uint64_t end = tsc_read_ordered();
-			outb(PORT_NMI_SC, (uint8_t)(saved & NMI_SC_WRITABLE));
-			return end - start;
+		if ((uint16_t)(s.count - pit_ch2_count()) < ticks)
+			continue;
+		struct pit_stamp e = pit_stamp();
+		uint16_t elapsed = (uint16_t)(s.count - e.count);
+
+		if (e.tsc > s.tsc && elapsed) {
+			hz = (e.tsc - s.tsc) * PIT_HZ / elapsed;
+			*bracket_ppm = (uint32_t)((s.width + e.width) / 2 * 1000000u / (e.tsc - s.tsc));
 		}
+		break;
 	}
 	outb(PORT_NMI_SC, (uint8_t)(saved & NMI_SC_WRITABLE));
-	return 0;
+	return hz;
 }
 
 void tsc_init(struct tsc_info *out)
 {
-	uint64_t cycles = tsc_measure_pit(CALIBRATION_US);
+	uint64_t hz[CALIBRATION_WINDOWS];
+	uint32_t ppm;
 
-	out->pit_hz = cycles * (1000000u / CALIBRATION_US);
+	out->pit_bracket_ppm = 0;
+	for (int i = 0; i < CALIBRATION_WINDOWS; i++) {
+		ppm = 0;
+		hz[i] = tsc_measure_pit(CALIBRATION_US, &ppm);
+		if (ppm > out->pit_bracket_ppm)
+			out->pit_bracket_ppm = ppm;
+	}
+	/* Median of three, and the spread of all three: the cross-check. */
+	uint64_t lo = hz[0] < hz[1] ? hz[0] : hz[1], hi = hz[0] < hz[1] ? hz[1] : hz[0];
+
+	out->pit_hz = hz[2] < lo ? lo : hz[2] > hi ? hi : hz[2];
+	lo = hz[2] < lo ? hz[2] : lo;
+	hi = hz[2] > hi ? hz[2] : hi;
+	out->pit_spread_ppm = (lo && out->pit_hz) ? (uint32_t)((hi - lo) * 1000000u / out->pit_hz) : 0;
+	if (!lo)
+		out->pit_hz = 0;
 	out->invariant = cpuid(CPUID_EXT_BASE, 0).eax >= CPUID_EXT_POWER &&
 			 (cpuid(CPUID_EXT_POWER, 0).edx & CPUID_EXT_POWER_INVARIANT_TSC);
 	if ((out->hz = tsc_from_cpuid_15h()) != 0)

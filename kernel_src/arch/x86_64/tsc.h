@@ -17,13 +17,16 @@ enum tsc_source {
 struct tsc_info {
 	uint64_t hz;            /* the frequency in use */
 	enum tsc_source source;
-	uint64_t pit_hz;        /* PIT measurement, kept as a cross-check; 0 = failed */
+	uint64_t pit_hz;        /* PIT measurement (median of 3 windows), kept as a
+	                         * cross-check; 0 = failed */
+	uint32_t pit_spread_ppm;  /* (max - min) / median of the 3 windows */
+	uint32_t pit_bracket_ppm; /* worst window's read-bracket width / window */
 	bool invariant;         /* CPUID.80000007h:EDX[8] */
 };
 
 /* Determine the TSC frequency: CPUID 15h when it gives the crystal clock and
  * ratio, else CPUID 16h's base frequency, else the PIT measurement. The PIT
- * is always measured (~10 ms) so the log can show both. */
+ * is always measured (3 windows of 4 ms) so the log can show both. */
 void tsc_init(struct tsc_info *out);
 
 const char *tsc_source_name(enum tsc_source s);
@@ -37,9 +40,11 @@ uint64_t tsc_us_to_cycles(uint64_t us);
 static inline uint64_t tsc_deadline(uint64_t us);
 static inline bool tsc_expired(uint64_t deadline);
 
-/* Cycles the TSC advances across one PIT-timed window of the given length;
- * 0 if the PIT never signalled (no PIT, or the wait timed out). */
-uint64_t tsc_measure_pit(uint32_t window_us);
+/* The TSC's Hz over one PIT-timed window of about window_us (at most ~50 ms),
+ * each end a bracketed PIT read; *bracket_ppm gets the brackets' mean width
+ * relative to the window (the measurement's resolution). 0 if the PIT never
+ * advanced (no PIT, or the wait timed out). */
+uint64_t tsc_measure_pit(uint32_t window_us, uint32_t *bracket_ppm);
 
 #include "arch/x86_64/cpu.h"
 
