@@ -10,6 +10,7 @@
 #define ENGINE_CONFIG_MAGIC ...
 #define ENGINE_CONFIG_VERSION ...
 #define BOOK_NIL ...
+#define STRAT_STATE_MAX ...
 
 enum itch_field { ITCH_F_ORDER_REF, ITCH_F_NEW_ORDER_REF, ITCH_F_SIDE, ITCH_F_SHARES,
 	ITCH_F_STOCK, ITCH_F_PRICE, ITCH_F_MATCH, ITCH_F_ATTRIBUTION, ITCH_F_PRINTABLE,
@@ -43,16 +44,17 @@ struct book_mem { struct book_order *orders; uint32_t order_cap; uint32_t *index
 	uint32_t index_cap; struct book_level *levels; uint32_t level_cap; ...; };
 struct book { uint32_t live_orders; uint32_t live_levels; struct book_counters c; ...; };
 struct order_intent { uint64_t trigger_seq; uint64_t feed_ts_ns; uint32_t shares;
-	uint32_t price; uint32_t ref_price; uint16_t locate; uint16_t slot; char side;
+	uint32_t price; uint16_t locate; uint16_t slot; char side;
 	char stock[8]; ...; };
 struct strategy_config { uint32_t n_symbols; uint32_t order_shares; uint32_t imbalance_num;
 	uint32_t imbalance_den; uint32_t min_top_shares; uint32_t max_spread;
 	uint32_t cross_trigger; uint32_t reserved;
 	char symbols[64][8]; };
-struct strategy_symbol { char stock[8]; uint16_t locate; int8_t last_signal; ...; };
+struct strategy_symbol { char stock[8]; uint16_t locate; uint32_t last_trade; ...; };
 struct strategy_counters { uint64_t evaluations; uint64_t signals; uint64_t symbols_full; ...; };
 struct strategy { struct strategy_symbol sym[64]; uint32_t n_slots;
-	struct strategy_counters c; ...; };
+	struct strategy_counters c; uint64_t state[...]; ...; };
+extern const uint32_t strategy_state_size;
 struct risk_config { uint64_t max_position; uint64_t max_notional; uint32_t max_order_shares;
 	uint32_t max_orders_per_sec; uint32_t price_band_bps; uint32_t kill; };
 struct risk_symbol { int64_t position; uint64_t notional; uint32_t last_trade; ...; };

@@ -7,6 +7,8 @@
 # The cffi extension (hftlab/_build_core.py) compiles the same files itself.
 
 CORE_DIR   ?= $(dir $(lastword $(MAKEFILE_LIST)))
+NM         ?= nm
+CORE_INC   := $(abspath $(CORE_DIR))
 BUILD      ?= build
 CORE_SRCS  := $(wildcard $(CORE_DIR)*.c)
 CORE_WARN  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -20,9 +22,22 @@ CORE_HFLAGS := -O2 -g -fPIC
 CORE_SFLAGS := -O1 -g -fPIC -fsanitize=address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer
 
-CORE_K_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-k/%.o,$(CORE_SRCS))
-CORE_H_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-h/%.o,$(CORE_SRCS))
-CORE_S_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-s/%.o,$(CORE_SRCS))
+# The strategy (kernel_src/core/strategy.h): exactly one C file, linked into
+# every build as strategy_impl.o. STRATEGY=path/to/x.c (absolute, or relative
+# to the directory make runs in) picks it; the default is the bundled
+# trigger. $(BUILD)/strategy.path remembers which file the objects hold, so
+# a different STRATEGY rebuilds them. Before any build of it, the file is
+# compiled freestanding and checked (tools/strategy_check.sh): no libc
+# header, no symbol but the core's API, no writable global.
+STRATEGY   ?= $(CORE_DIR)../strategies/trigger.c
+STRAT_SRC  := $(abspath $(STRATEGY))
+STRAT_STAMP := $(BUILD)/strategy.path
+STRAT_CHECK := $(abspath $(CORE_DIR)../tools/strategy_check.sh)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(STRAT_STAMP) 2>/dev/null)" = "$(STRAT_SRC)" ] || echo "$(STRAT_SRC)" > $(STRAT_STAMP); })
+
+CORE_K_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-k/%.o,$(CORE_SRCS)) $(BUILD)/core-k/strategy_impl.o
+CORE_H_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-h/%.o,$(CORE_SRCS)) $(BUILD)/core-h/strategy_impl.o
+CORE_S_OBJS := $(patsubst $(CORE_DIR)%.c,$(BUILD)/core-s/%.o,$(CORE_SRCS)) $(BUILD)/core-s/strategy_impl.o
 
 .PHONY: core-freestanding core-host core-san
 core-freestanding: $(CORE_K_OBJS)
@@ -38,6 +53,17 @@ $(BUILD)/core-h/%.o: $(CORE_DIR)%.c $(wildcard $(CORE_DIR)*.h)
 $(BUILD)/core-s/%.o: $(CORE_DIR)%.c $(wildcard $(CORE_DIR)*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_WARN) $(CORE_SFLAGS) -c $< -o $@
+$(BUILD)/core-k/strategy_impl.o: $(STRAT_SRC) $(STRAT_STAMP) $(wildcard $(CORE_DIR)*.h) $(STRAT_CHECK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_WARN) $(CORE_KFLAGS) -I$(CORE_INC) -c $(STRAT_SRC) -o $@.tmp
+	NM=$(NM) $(STRAT_CHECK) $@.tmp $(STRAT_SRC)
+	mv $@.tmp $@
+$(BUILD)/core-h/strategy_impl.o: $(BUILD)/core-k/strategy_impl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_WARN) $(CORE_HFLAGS) -I$(CORE_INC) -c $(STRAT_SRC) -o $@
+$(BUILD)/core-s/strategy_impl.o: $(BUILD)/core-k/strategy_impl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_WARN) $(CORE_SFLAGS) -I$(CORE_INC) -c $(STRAT_SRC) -o $@
 $(BUILD)/libhftcore.a: $(CORE_H_OBJS)
 	$(AR) rcs $@ $^
 $(BUILD)/libhftcore-san.a: $(CORE_S_OBJS)

@@ -19,7 +19,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 		return false;
 	mold_init(&e->mold);
 	core_memset(&e->itch, 0, sizeof(e->itch));
-	strategy_init(&e->strat, &cfg->strat);
+	strategy_bind_init(&e->strat, &cfg->strat, &e->book);
 	risk_init(&e->risk, &cfg->risk);
 	e->orders = 0;
 	e->seq_too_large = 0;
@@ -33,8 +33,10 @@ static void engine_trade_print(struct engine *e, const struct itch_msg *m)
 {
 	uint16_t slot = strategy_slot(&e->strat, m->stock_locate);
 
-	if (slot != STRAT_SLOT_NONE)
+	if (slot != STRAT_SLOT_NONE && m->price != 0) {
+		e->strat.sym[slot].last_trade = m->price;
 		risk_on_trade(&e->risk, slot, m->price);
+	}
 }
 
 /* engine_on_message's body, inline so that the packet loop below runs it
@@ -61,17 +63,28 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	uint16_t slot = strategy_slot(&e->strat, fx.locate);
 	if (slot == STRAT_SLOT_NONE)
 		return 0;
-	if (fx.exec_shares)
+	if (fx.exec_shares && fx.exec_price != 0) {
+		e->strat.sym[slot].last_trade = fx.exec_price;
 		risk_on_trade(&e->risk, slot, fx.exec_price);
+	}
 	/* The tick-to-trade join needs the trigger in the token: a sequence
 	 * number the token cannot hold never trades (no session gets there). */
 	if (CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
 		e->seq_too_large++;
 		return 0;
 	}
-	if (!strategy_evaluate(&e->strat, &e->book, fx.locate, seq, m.timestamp_ns, &o))
+	e->strat.c.evaluations++;
+	/* A direct call: exactly one strategy is linked in (strategy.h). */
+	if (!strategy_on_book(e->strat.state, &e->strat.view, &m, fx.locate, slot, &o))
 		return 0;
-	if (risk_check(&e->risk, &o) != RISK_OK)
+	e->strat.c.signals++;
+	/* What risk keys on comes from the engine, never from the strategy. */
+	o.trigger_seq = seq;
+	o.feed_ts_ns = m.timestamp_ns;
+	o.locate = fx.locate;
+	o.slot = slot;
+	core_memcpy(o.stock, e->strat.sym[slot].stock, 8);
+	if (risk_check(&e->risk, &o, &e->book) != RISK_OK)
 		return 0;
 	emit(ctx, &o);
 	/* Bookkeeping after the order is out: nothing before the next

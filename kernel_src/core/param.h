@@ -11,6 +11,9 @@
 #define BOOK_NLOCATES        65536 /* stock locate is a u16 (ITCH 5.0 §1.1) */
 #define STRAT_MAX_SYMBOLS    64    /* symbols one strategy instance trades */
 #define STRAT_SLOT_NONE      0xFFFF
+#ifndef STRAT_STATE_MAX
+#define STRAT_STATE_MAX      4096  /* bytes of strategy state (strategy.h) */
+#endif
 #define RISK_MAX_RATE        4096  /* upper bound of max_orders_per_sec */
 #define MOLD_MAX_SESSIONS    4     /* MoldUDP64 sessions tracked at once */
 #define MOLD_SESSION_LEN     10    /* MoldUDP64 session field, bytes */

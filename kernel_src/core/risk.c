@@ -49,10 +49,25 @@ static bool risk_rate_exceeded(const struct risk *r, uint64_t ts)
 	return ts < oldest + RISK_NS_PER_SEC;
 }
 
-static bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
-			      const struct order_intent *o, bool *no_ref)
+/* The band's reference: the last trade, else the mid of the book's best
+ * levels (0 when a side is empty: no reference). Computed here from the
+ * book, so no strategy can choose its own reference. */
+static uint64_t risk_reference(const struct risk_symbol *s, const struct book *b, uint16_t locate)
 {
-	uint64_t ref = s->last_trade ? s->last_trade : o->ref_price;
+	uint32_t bid, ask;
+	uint64_t bsz, asz;
+
+	if (s->last_trade)
+		return s->last_trade;
+	if (!book_best(b, locate, BOOK_BID, &bid, &bsz) || !book_best(b, locate, BOOK_ASK, &ask, &asz))
+		return 0;
+	return ((uint64_t)bid + ask) / 2;
+}
+
+static bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
+			      const struct order_intent *o, const struct book *b, bool *no_ref)
+{
+	uint64_t ref = risk_reference(s, b, o->locate);
 
 	*no_ref = ref == 0;
 	if (*no_ref)
@@ -67,7 +82,8 @@ static inline int64_t risk_delta(const struct order_intent *o)
 	return o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares;
 }
 
-static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o)
+static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o,
+				      const struct book *b)
 {
 	const struct risk_limits *l = &r->lim;
 	const struct risk_symbol *s = &r->sym[o->slot];
@@ -85,14 +101,14 @@ static enum risk_reason risk_evaluate(const struct risk *r, const struct order_i
 		return RISK_NOTIONAL;
 	if (risk_rate_exceeded(r, o->feed_ts_ns))
 		return RISK_RATE;
-	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, &no_ref))
+	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, b, &no_ref))
 		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
 	return RISK_OK;
 }
 
-enum risk_reason risk_check(struct risk *r, const struct order_intent *o)
+enum risk_reason risk_check(struct risk *r, const struct order_intent *o, const struct book *b)
 {
-	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate(r, o) : RISK_NO_REFERENCE;
+	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate(r, o, b) : RISK_NO_REFERENCE;
 
 	if (why != RISK_OK)
 		r->c.rejected[why]++;

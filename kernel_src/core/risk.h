@@ -4,7 +4,8 @@
  * Limits per symbol slot: order size, worst-case position (an IOC order is
  * assumed to fill completely, since no execution reports come back), gross
  * notional sent, orders per second of *feed* time (ITCH timestamps, never a
- * local clock), a price band around the last trade or else the mid, and a
+ * local clock), a price band around the last trade or else the mid (read
+ * from the book here, never taken from the strategy), and a
  * kill switch. A rejected order is not sent and is counted by reason.
  */
 #ifndef CORE_RISK_H
@@ -13,6 +14,7 @@
 #include "platform.h"
 #include "param.h"
 #include "strategy.h"
+#include "book.h"
 
 enum risk_reason {
 	RISK_OK = 0,
@@ -73,7 +75,7 @@ void risk_init(struct risk *r, const struct risk_config *cfg);
  * else changes: an accepted order that goes out must then be committed with
  * risk_commit, before the next risk_check. The split lets a sender ring the
  * doorbell first and do the bookkeeping after. */
-enum risk_reason risk_check(struct risk *r, const struct order_intent *o);
+enum risk_reason risk_check(struct risk *r, const struct order_intent *o, const struct book *b);
 
 /* Account an order that risk_check accepted and that was sent: worst-case
  * position, notional, rate window, `accepted`. */

@@ -1,18 +1,31 @@
 /*
- * strategy.h - a top-of-book imbalance taker, driven by feed content only.
+ * strategy.h - the strategy interface: what a strategy file sees and writes.
  *
- * For each traded symbol, after every message that changed its book, the
- * strategy looks at the best bid and ask:
- *  - cross: when the ask is at or below the bid (a locked or crossed book,
- *    which stale quotes produce), it buys the ask (if cross_trigger is set);
- *  - imbalance: when the bid size outweighs the ask size by
- *    imbalance_num/imbalance_den (spread at most max_spread, both sides at
- *    least min_top_shares) it buys at the ask; the mirror image sells at the
- *    bid.
- * It fires when a signal appears or when the price it would take changes, not
- * again while the same opportunity persists. Its inputs are the book and the message's sequence number and
- * ITCH timestamp, never a local clock, so every build (HFT-OS, the golden
- * model, the Linux baselines) decides the same orders.
+ * A strategy is one freestanding C file (kernel_src/strategies/ has the
+ * bundled ones) that includes only this header and defines:
+ *
+ *   STRATEGY_STATE(struct my_state);      its state, at most STRAT_STATE_MAX
+ *                                          bytes (a larger one fails to build)
+ *   void strategy_init(void *state, const struct strategy_config *cfg);
+ *   bool strategy_on_book(void *state, const struct strat_view *v,
+ *                         const struct itch_msg *m, uint16_t locate,
+ *                         uint16_t slot, struct order_intent *o);
+ *
+ * The build links exactly one strategy into HFT-OS, into every baseline and
+ * into the golden model (`make STRATEGY=path/to/x.c`, `hftlab run
+ * --strategy`); the engine calls its functions directly, never through a
+ * pointer. strategy_init gets the zeroed state and the parameter blob from
+ * the config block. strategy_on_book runs after every message that changed
+ * the book of a traded symbol (slot: its symbol slot, 0..STRAT_MAX_SYMBOLS-1),
+ * with the decoded message and a read-only view of the books; it returns
+ * true to ask for one order, filling o->side, o->shares and o->price. The
+ * engine fills in everything else (token sequence, stock, locate, slot, the
+ * token, the symbol slot risk keys on) and then risk decides: the pre-trade limits and the
+ * kill switch run after the strategy, on every order, and a strategy cannot
+ * reach them. A strategy has no globals it can write (refused at build: keep
+ * state in the state struct) and may call nothing but the inline helpers
+ * below, book_depth and memcpy/memset/memmove/memcmp (any other symbol is
+ * refused at build, with its name).
  */
 #ifndef CORE_STRATEGY_H
 #define CORE_STRATEGY_H
@@ -28,36 +41,84 @@ struct order_intent {
 	uint64_t feed_ts_ns;    /* ITCH timestamp of the trigger */
 	uint32_t shares;
 	uint32_t price;         /* 1/10,000 $ */
-	uint32_t ref_price;     /* mid at decision time, for the risk band */
 	uint16_t locate;
 	uint16_t slot;          /* strategy symbol slot, shared with risk */
 	char side;              /* 'B' or 'S' */
 	char stock[8];
 };
 
-/* Fixed layout: written into the HFT-OS image config block by hftlab. */
+/* Fixed layout: written into the HFT-OS image config block by hftlab. The
+ * symbols and order_shares are the engine's; the six parameter words are
+ * the strategy's own (each strategy file says what it reads from them; the
+ * names are those of the bundled trigger). */
 struct strategy_config {
 	uint32_t n_symbols;       /* 0: trade every symbol, first come first served */
-	uint32_t order_shares;    /* size of each IOC order */
-	uint32_t imbalance_num;   /* fire when bid*den >= num*ask (or mirrored) */
-	uint32_t imbalance_den;
-	uint32_t min_top_shares;  /* both best levels must hold at least this */
-	uint32_t max_spread;      /* ask - bid at most, 1/10,000 $ */
-	uint32_t cross_trigger;   /* nonzero: buy the ask of a locked/crossed book */
-	uint32_t reserved;        /* keeps the struct a multiple of 8 bytes */
+	uint32_t order_shares;    /* size of each order */
+	uint32_t imbalance_num;   /* parameter word 0 */
+	uint32_t imbalance_den;   /* parameter word 1 */
+	uint32_t min_top_shares;  /* parameter word 2 */
+	uint32_t max_spread;      /* parameter word 3 */
+	uint32_t cross_trigger;   /* parameter word 4 */
+	uint32_t reserved;        /* parameter word 5 */
 	char symbols[STRAT_MAX_SYMBOLS][8];  /* space padded like ITCH stock */
 };
 CORE_STATIC_ASSERT(sizeof(struct strategy_config) == 32 + STRAT_MAX_SYMBOLS * 8,
 		   "strategy_config is a wire format");
 
+/* The engine's symbol table: slot -> stock, locate, last trade price. */
 struct strategy_symbol {
 	char stock[8];
 	uint16_t locate;
-	int8_t last_signal;   /* -1 sell, 0 none, +1 buy */
-	uint8_t pad;
-	uint32_t last_price;  /* price of the last order sent for this symbol */
+	uint16_t pad;
+	uint32_t last_trade;  /* last execution or trade print, 0: none yet */
 };
 
+/* What a strategy may read besides its own state: the books and the
+ * symbol table, read only. */
+struct strat_view {
+	const struct book *book;
+	const struct strategy_symbol *sym;   /* STRAT_MAX_SYMBOLS entries */
+	const struct strategy_config *cfg;
+};
+
+/* Best level of (locate, side); false when that side is empty. */
+static inline bool strat_best(const struct strat_view *v, uint16_t locate, int side,
+			      uint32_t *price, uint64_t *shares)
+{
+	return book_best(v->book, locate, side, price, shares);
+}
+
+/* Up to n levels of (locate, side), best first; returns how many. */
+static inline uint32_t strat_depth(const struct strat_view *v, uint16_t locate, int side,
+				   uint32_t *prices, uint64_t *shares, uint32_t *orders, uint32_t n)
+{
+	return book_depth(v->book, locate, side, prices, shares, orders, n);
+}
+
+/* Price of the last execution or trade print of a slot (0: none yet). */
+static inline uint32_t strat_last_trade(const struct strat_view *v, uint16_t slot)
+{
+	return v->sym[slot].last_trade;
+}
+
+/* The hooks every strategy file defines (see the top of this file). */
+void strategy_init(void *state, const struct strategy_config *cfg);
+bool strategy_on_book(void *state, const struct strat_view *v, const struct itch_msg *m,
+		      uint16_t locate, uint16_t slot, struct order_intent *o);
+extern const uint32_t strategy_state_size;
+
+/* Declares the state type: refuses, at build time, a state larger than
+ * STRAT_STATE_MAX bytes or aligned beyond 8, and records its size. */
+#define STRATEGY_STATE(type)                                                              \
+	_Static_assert(sizeof(type) <= STRAT_STATE_MAX,                                   \
+		       "strategy state " #type " is larger than STRAT_STATE_MAX bytes");  \
+	_Static_assert(_Alignof(type) <= 8, "strategy state " #type " needs more than 8-byte alignment"); \
+	const uint32_t strategy_state_size = (uint32_t)sizeof(type)
+
+/* ------------------------------------------------------------------------
+ * The engine's side: symbol binding (symbols of the config -> slots, shared
+ * with risk) and the state buffer. Not for strategies.
+ */
 struct strategy_counters {
 	uint64_t evaluations;
 	uint64_t signals;
@@ -70,9 +131,13 @@ struct strategy {
 	struct strategy_symbol sym[STRAT_MAX_SYMBOLS];
 	uint32_t n_slots;
 	struct strategy_counters c;
+	struct strat_view view;
+	uint64_t state[STRAT_STATE_MAX / 8];
 };
 
-void strategy_init(struct strategy *s, const struct strategy_config *cfg);
+/* Reset the symbol table, zero the state and run the strategy's init. */
+void strategy_bind_init(struct strategy *s, const struct strategy_config *cfg,
+			const struct book *b);
 
 /* Learn the locate of a traded symbol from a message that names its stock
  * (R, A, F ...). Returns the slot or STRAT_SLOT_NONE. */
@@ -83,10 +148,5 @@ static inline uint16_t strategy_slot(const struct strategy *s, uint16_t locate)
 {
 	return s->slot_of[locate];
 }
-
-/* Evaluate the book of `locate` after a change. Returns true and fills *o
- * when the strategy wants to send an order. */
-bool strategy_evaluate(struct strategy *s, const struct book *b, uint16_t locate,
-		       uint64_t seq, uint64_t feed_ts_ns, struct order_intent *o);
 
 #endif
