@@ -3,8 +3,12 @@
  *
  * Orders live in a caller-owned array, found by order reference through an
  * open-addressing hash index (linear probing, backward-shift deletion, so no
- * tombstones build up). Each (locate, side) keeps its price levels in a list
- * sorted best first, so the best bid and ask are one load away. All memory is
+ * tombstones build up). Each (locate, side) keeps its price levels twice:
+ * in a list sorted best first, so the best bid and ask are one load away and
+ * the depth is a walk from there, and in a treap (a binary search tree by
+ * price, heap-ordered by a hash of the price), so that finding the level of
+ * a price, or where a new one goes, takes O(log levels) steps instead of a
+ * walk down the list. All memory is
  * given at book_init and never grows: an add that finds no free order or
  * level is counted in `full_*` and dropped, leaving the book consistent.
  */
@@ -31,9 +35,12 @@ struct book_level {
 	uint32_t orders;  /* number of orders at this price */
 	uint32_t next;    /* towards worse prices; free list link when unused */
 	uint32_t prev;    /* towards better prices */
+	uint32_t lower;   /* treap child with the lower prices */
+	uint32_t higher;  /* treap child with the higher prices */
 	uint16_t locate;
 	uint8_t side;
 	uint8_t pad;
+	uint32_t prio;    /* treap priority: book_prio(price); parents' are >= */
 };
 
 struct book_counters {
@@ -62,6 +69,7 @@ struct book {
 	uint32_t live_orders;
 	uint32_t live_levels;
 	uint32_t head[BOOK_NLOCATES][2];  /* best level per locate and side */
+	uint32_t root[BOOK_NLOCATES][2];  /* treap root per locate and side */
 	struct book_counters c;
 };
 

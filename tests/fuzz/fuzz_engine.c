@@ -151,6 +151,54 @@ static uint32_t fuzz_free_list(uint32_t head, uint32_t cap, const uint32_t *link
 	return n;
 }
 
+/* Each (locate, side)'s treap holds exactly its list's levels: the live
+ * levels that are nobody's child are the roots, children are live, of the
+ * same book and of no higher priority, and an in-order walk (ascending
+ * price) visits the list best first for asks, worst first for bids. */
+static void fuzz_check_treaps(const struct book *b, const uint8_t *free_l)
+{
+	uint8_t child[FUZZ_LEVEL_CAP] = {0};
+	uint32_t order[FUZZ_LEVEL_CAP], stack[FUZZ_LEVEL_CAP];
+
+	for (uint32_t i = 0; i < FUZZ_LEVEL_CAP; i++) {
+		if (free_l[i])
+			continue;
+		const uint32_t kids[2] = { levels[i].lower, levels[i].higher };
+		for (int k = 0; k < 2; k++) {
+			uint32_t c = kids[k];
+			if (c == BOOK_NIL)
+				continue;
+			FUZZ_CHECK(c < FUZZ_LEVEL_CAP && !free_l[c] && !child[c]);
+			child[c] = 1;
+			FUZZ_CHECK(levels[c].locate == levels[i].locate && levels[c].side == levels[i].side);
+			FUZZ_CHECK(levels[c].prio <= levels[i].prio);
+		}
+	}
+	for (uint32_t r = 0; r < FUZZ_LEVEL_CAP; r++) {
+		if (free_l[r] || child[r])
+			continue;
+		const struct book_level *l = &levels[r];
+		FUZZ_CHECK(b->root[l->locate][l->side] == r);
+		uint32_t n = 0, sp = 0;
+		for (uint32_t t = r; t != BOOK_NIL || sp > 0;) {
+			if (t != BOOK_NIL) {
+				FUZZ_CHECK(sp < FUZZ_LEVEL_CAP);
+				stack[sp++] = t;
+				t = levels[t].lower;
+				continue;
+			}
+			t = stack[--sp];
+			FUZZ_CHECK(n < FUZZ_LEVEL_CAP);
+			order[n++] = t;
+			t = levels[t].higher;
+		}
+		uint32_t k = 0;
+		for (uint32_t c = b->head[l->locate][l->side]; c != BOOK_NIL; c = levels[c].next, k++)
+			FUZZ_CHECK(k < n && order[l->side == BOOK_ASK ? k : n - 1 - k] == c);
+		FUZZ_CHECK(k == n);
+	}
+}
+
 /* Orders, index, levels and free lists agree; O(capacity), so per datagram. */
 static void fuzz_check_book(const struct book *b)
 {
@@ -200,6 +248,7 @@ static void fuzz_check_book(const struct book *b)
 			FUZZ_CHECK(l->next < FUZZ_LEVEL_CAP && !free_l[l->next] &&
 				   levels[l->next].prev == i);
 	}
+	fuzz_check_treaps(b, free_l);
 }
 
 /* Counters and limits of decode, strategy and risk. */
