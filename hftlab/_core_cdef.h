@@ -108,7 +108,8 @@ int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port, 
 	char *err, size_t errlen);
 struct hx_replay { int fd; const uint8_t *data;
 	const uint64_t *offsets; size_t n; const uint64_t *due_ns; uint64_t spin_ns;
-	int64_t *sent_ns; volatile int *stop; size_t sent; uint64_t late_ns_max; int err; };
+	uint64_t spin_min_ns; uint64_t spin_max_ns; int64_t oversleep_q_ns; uint64_t start_delay_ns; int rt_prio; int64_t *sent_ns; volatile int *stop; size_t sent;
+	uint64_t late_ns_max; int64_t t0_real_ns; uint64_t backoffs; int rt; int err; };
 int hx_replay_run(struct hx_replay *r);
 struct hx_sink { int fd; uint8_t *buf; size_t buf_cap; uint64_t *offsets; int64_t *rx_ns;
 	uint32_t *src_ip; size_t max; int poll_ms; volatile int *stop; size_t n; uint64_t dropped;

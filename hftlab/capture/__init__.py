@@ -35,6 +35,7 @@ _LAZY = {
     "CaptureReader": "_reader",
     "ParquetSet": "_reader",
     "iter_batches": "_reader",
+    "mold_datagrams": "_reader",
     "read": "_reader",
     "PACKET_SCHEMA": "_table",
     "PTP_NAMES": "_table",
@@ -51,7 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from hftlab.capture._decode import DECODED_LINKTYPES
     from hftlab.capture._payload import ITCH_SCHEMA, OUCH_SCHEMA
     from hftlab.capture._ptp import PtpSeries, ptp_offsets
-    from hftlab.capture._reader import Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches, read
+    from hftlab.capture._reader import (Capture, CaptureBatch, CaptureReader, ParquetSet, iter_batches,
+                                        mold_datagrams, read)
     from hftlab.capture._table import PACKET_SCHEMA, PTP_NAMES, PTP_SCHEMA, format_ip, format_mac
     from hftlab.capture._trailers import TRAILER_KINDS, TRAILER_MODES
 

@@ -553,3 +553,36 @@ class ParquetSet:
             atomic.__exit__(exc_type, exc, tb)
             if exc_type is None:
                 self.paths[name] = self._path(name)
+
+
+class _MoldPayloads(CaptureReader):
+    """A CaptureReader that also keeps the UDP payload bytes of every
+    MoldUDP64 packet (the replayer sends them again, hftlab.lab.exchange)."""
+
+    def __init__(self, path, **options) -> None:
+        super().__init__(path, **options)
+        self.datagrams: list[bytes] = []
+
+    def _decode(self, buf: np.ndarray, idx: dict) -> CaptureBatch:
+        b = super()._decode(buf, idx)
+        pk = b.packets
+        seq = pk.column(pk.schema.get_field_index("mold_seq"))
+        ok = np.asarray(seq.is_valid().to_numpy(zero_copy_only=False), bool)
+        if ok.any():
+            po = pk.column(pk.schema.get_field_index("payload_offset")).to_numpy(zero_copy_only=False)
+            pl = pk.column(pk.schema.get_field_index("payload_len")).to_numpy(zero_copy_only=False)
+            for k in np.flatnonzero(ok):
+                s = int(idx["off"][k]) + int(po[k])
+                self.datagrams.append(bytes(buf[s: s + int(pl[k])]))
+        return b
+
+
+def mold_datagrams(path: str | os.PathLike[str], **options) -> tuple[pa.Table, list[bytes]]:
+    """The MoldUDP64 packets of a capture in capture order: their rows of the
+    packets table (PACKET_SCHEMA) and each one's UDP payload (the MoldUDP64
+    datagram). Options as `CaptureReader` (payloads is implied)."""
+    reader = _MoldPayloads(path, **{**options, "payloads": False})
+    parts = [pa.Table.from_batches([b.packets], PACKET_SCHEMA) for b in reader]
+    pk = pa.concat_tables(parts).combine_chunks() if parts else empty(PACKET_SCHEMA)
+    pk = pk.filter(pa.compute.is_valid(pk.column("mold_seq")))
+    return pk, reader.datagrams

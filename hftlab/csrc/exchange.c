@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,16 +81,41 @@ int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port,
 	return fd;
 }
 
-/* Wait until monotonic time `due`: sleep while it is far, spin the rest. */
-static void hx_wait_until(int64_t due, uint64_t spin_ns)
+/* Wait until monotonic time `due`: sleep while it is far, spin the rest.
+ *
+ * The kernel's own pacing (SO_TXTIME with the ETF qdisc, software mode, on
+ * the tap in the run's namespace) was to be measured against this: it cannot
+ * be here, because the host kernel (6.18, the 2-core box of issue 19) is built
+ * without it (CONFIG_NET_SCH_ETF and CONFIG_NET_SCH_FQ are not set: `tc qdisc
+ * replace dev TAP root etf clockid CLOCK_TAI delta 100000` answers "Specified
+ * qdisc kind is unknown"), and without a qdisc that honours txtime the kernel
+ * sends SCM_TXTIME datagrams at once. So the sleep-then-spin stays, with what
+ * measured better than the plain sleep of before (benchmarks/replay.py,
+ * README "Pacing"): a timer slack of 1 ns instead of the default 50 us, and
+ * SCHED_FIFO for the sleeping replayer thread, so that on the shared core it
+ * wakes ahead of QEMU's I/O thread and dumpcap instead of queueing behind them. */
+static void hx_wait_until(struct hx_replay *r, int64_t due)
 {
 	int64_t now = hx_now(CLOCK_MONOTONIC);
 
-	if (due - now > (int64_t)spin_ns) {
-		int64_t wake = due - (int64_t)spin_ns;
+	if (due - now > (int64_t)r->spin_ns) {
+		int64_t wake = due - (int64_t)r->spin_ns;
 		struct timespec ts = { .tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000 };
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
+		if (r->spin_max_ns > r->spin_min_ns) {
+			/* Adapt the spin to how late this machine wakes us: a running
+			 * estimate of the oversleep's p95 (a stochastic quantile: up 19
+			 * steps when over it, down 1 when under), clamped to
+			 * [spin_min_ns, spin_max_ns]. */
+			int64_t over = hx_now(CLOCK_MONOTONIC) - wake;
+			int64_t q = r->oversleep_q_ns + (over > r->oversleep_q_ns ? 19 * 500 : -500);
+			r->oversleep_q_ns = q < 0 ? 0 : q;
+			int64_t s = r->oversleep_q_ns + (int64_t)r->spin_min_ns;
+			if (s > (int64_t)r->spin_max_ns)
+				s = (int64_t)r->spin_max_ns;
+			r->spin_ns = (uint64_t)s;
+		}
 	}
 	while (hx_now(CLOCK_MONOTONIC) < due)
 		;
@@ -97,15 +123,29 @@ static void hx_wait_until(int64_t due, uint64_t spin_ns)
 
 int hx_replay_run(struct hx_replay *r)
 {
-	int64_t t0 = hx_now(CLOCK_MONOTONIC);
-
 	r->sent = 0;
 	r->late_ns_max = 0;
 	r->err = 0;
+	r->rt = 0;
+	r->oversleep_q_ns = 0;
+	if (r->spin_max_ns > r->spin_min_ns)
+		r->spin_ns = r->spin_min_ns;
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  /* this thread: wake when asked, not up to 50 us later */
+	if (r->rt_prio > 0) {
+		struct sched_param sp = { .sched_priority = r->rt_prio };
+		/* this thread only (Linux: pid 0 is the calling thread); refused without
+		 * CAP_SYS_NICE, then it stays SCHED_OTHER and r->rt says so */
+		r->rt = sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+	}
+	/* the schedule's zero on both clocks: due times become wall-clock times
+	 * comparable with the capture's (read back to back, the pair differs by
+	 * the ~20 ns between the two reads) */
+	int64_t t0 = hx_now(CLOCK_MONOTONIC) + (int64_t)r->start_delay_ns;
+	r->t0_real_ns = hx_now(CLOCK_REALTIME) + (int64_t)r->start_delay_ns;
 	for (size_t i = 0; i < r->n && !*r->stop; i++) {
 		if (r->due_ns) {
 			int64_t due = t0 + (int64_t)r->due_ns[i];
-			hx_wait_until(due, r->spin_ns);
+			hx_wait_until(r, due);
 			int64_t late = hx_now(CLOCK_MONOTONIC) - due;
 			if (late > (int64_t)r->late_ns_max)
 				r->late_ns_max = (uint64_t)late;
@@ -115,6 +155,7 @@ int hx_replay_run(struct hx_replay *r)
 		while (send(r->fd, p, len, 0) < 0) {
 			if (errno == ENOBUFS || errno == EAGAIN) {  /* tap queue full: back off */
 				struct timespec ts = { 0, 20000 };
+				r->backoffs++;
 				nanosleep(&ts, NULL);
 				continue;
 			}
@@ -124,6 +165,10 @@ int hx_replay_run(struct hx_replay *r)
 		if (r->sent_ns)
 			r->sent_ns[i] = hx_now(CLOCK_REALTIME);
 		r->sent++;
+	}
+	if (r->rt) {  /* leave the thread as it found it */
+		struct sched_param sp = { .sched_priority = 0 };
+		sched_setscheduler(0, SCHED_OTHER, &sp);
 	}
 	return 0;
 }

@@ -34,11 +34,20 @@ struct hx_replay {
 	const uint64_t *offsets;  /* n + 1 entries */
 	size_t n;
 	const uint64_t *due_ns;   /* send time of datagram i after the start; NULL: back to back */
-	uint64_t spin_ns;         /* busy-wait only this long before a due time */
+	uint64_t spin_ns;         /* busy-wait only this long before a due time
+				   * (adaptive: in/out, the last one used) */
+	uint64_t spin_min_ns;     /* spin_max_ns > spin_min_ns: adapt the spin to the */
+	uint64_t spin_max_ns;     /* wake-up lateness seen, within [min, max] */
+	int64_t oversleep_q_ns;   /* out: the running p95 estimate of that lateness */
+	uint64_t start_delay_ns;  /* due time 0 is this long after the call */
+	int rt_prio;              /* > 0: SCHED_FIFO at this priority while sending */
 	int64_t *sent_ns;         /* out: CLOCK_REALTIME right after each send */
 	volatile int *stop;
 	size_t sent;              /* out */
 	uint64_t late_ns_max;     /* out: worst lateness against the schedule */
+	int64_t t0_real_ns;       /* out: due time 0 on CLOCK_REALTIME (the capture's clock) */
+	uint64_t backoffs;        /* out: sends retried after ENOBUFS/EAGAIN (queue full) */
+	int rt;                   /* out: 1 when SCHED_FIFO was granted */
 	int err;                  /* out: errno of a failed send, 0 */
 };
 

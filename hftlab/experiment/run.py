@@ -53,7 +53,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     run_dir.mkdir(parents=True, exist_ok=True)
     accel = choose_accel(spec.accel)
     boot = hw.choose_boot(spec) if spec.sut == "hftos" else None  # baselines: guest.py's choice
-    golden = core.golden(spec.dataset, spec.config, messages=spec.messages)
+    feed, golden, pacing = steps.plan_feed(spec, GUEST_MAC)  # bad input fails here, before the build
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
         "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,
@@ -62,11 +62,14 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
                  "boot_reason": boot.reason if boot else "a Linux guest: see guest.boot",
                  "dataset": str(spec.dataset),
                  "dataset_sha256": sha256(Path(spec.dataset)), "messages": spec.messages,
-                 "rate_msgs_per_s": spec.rate, "config": spec.config.to_dict(),
+                 "rate_msgs_per_s": pacing["rate_msgs_per_s"],
+                 "replay": str(spec.replay) if spec.replay else None,
+                 "replay_sha256": sha256(Path(spec.replay)) if spec.replay else None,
+                 "config": spec.config.to_dict(),
                  "max_payload": spec.max_payload, "max_count": spec.max_count,
                  "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns,
                  "target": spec.target, "media": spec.media},
-        "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
+        "pacing": pacing, "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
     }
     steps.write_json(run_dir / "run.json", info)
     phases = info["phases_s"]
@@ -75,7 +78,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
         say("build", 0.0)
         img = build_os(boot=boot.name) if boot else None  # baselines build their own
         phases["build"] = round(time.monotonic() - t0, 3)
-        result = _execute(spec, run_dir, img, accel, golden, info, say, boot)
+        result = _execute(spec, run_dir, img, accel, golden, info, say, feed, boot)
         info["status"] = "ok"
         phases["total"] = round(time.monotonic() - t0, 3)
         steps.write_json(run_dir / "run.json", info)
@@ -92,25 +95,12 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
 
 
 def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.GoldenResult,
-             info: dict, say, boot=None) -> RunResult:
-    feed = exchange.pack_feed(spec.dataset, messages=spec.messages, max_payload=spec.max_payload,
-                              max_count=spec.max_count)
-    if spec.hostile:
-        # a duplicate of datagram 5 right after it, and datagram 10 never sent
-        n = feed.n_packets
-        order = [i for i in range(n) if i != min(10, n - 1)]
-        order.insert(min(6, len(order)), min(5, n - 1))
-        feed = feed.select(order)
+             info: dict, say, feed: exchange.Feed, boot=None) -> RunResult:
     mode = spec.network if spec.network != "auto" else ("tap" if os.geteuid() == 0 else "dgram")
     run_fn = _run_tap if mode == "tap" else _run_dgram
     info["capture"] = ({"tool": "dumpcap", "link": "tap in a network namespace"} if mode == "tap"
                        else {"tool": "hftlab (replayer send and receive times)",
                              "link": "QEMU dgram netdev on unix sockets (no root: no tap)"})
-    if spec.hostile:
-        truncated = [steps.udp_payload(f) for name, f in steps.hostile_frames(feed, GUEST_MAC)
-                     if name == "mold_truncated"]
-        golden = steps.golden_of_datagrams(spec, truncated + [feed.packet(i)
-                                                              for i in range(feed.n_packets)])
     if spec.sut != "hftos":  # a Linux baseline, on the host or in a guest
         return baseline.execute(spec, run_dir, accel, golden, info, say, feed)
     if spec.target == "hw":  # a machine on IFACE and a serial console (hftlab.experiment.hw)

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from hftlab.analysis import latency
 from hftlab.errors import ConfigError
+from hftlab.lab.exchange import Pacing
 from hftlab.lab.media import MEDIA
 from hftlab.lab.vm import BOOTS, NIC_MODELS, choose_boot
 from hftlab.model import core
@@ -31,6 +32,17 @@ class RunSpec:
     dataset: Path = DEFAULT_DATASET
     messages: int | None = None
     rate: float | None = 20_000.0  #: ITCH messages per second; None: as fast as the link takes
+    #: How the replayer paces the feed (hftlab.lab.exchange.Pacing): "rate" (`rate`
+    #: messages/s; None: back to back), "recorded" (the feed's ITCH timestamps or the
+    #: capture's times, divided by `speed`), "burst" (`burst` datagrams back to back every
+    #: `every_s`), "max" (back to back). None: "recorded" with `replay`, "rate" otherwise.
+    pace: str | None = None
+    speed: float = 1.0
+    burst: int | None = None
+    every_s: float | None = None
+    #: a pcap/pcapng whose MoldUDP64 datagrams are sent instead of the packed dataset
+    replay: Path | None = None
+    replay_rt_prio: int = 10  #: the replayer thread's SCHED_FIFO priority (0: SCHED_OTHER)
     out: Path | None = None  #: run directory; default runs/<id>
     config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
     max_payload: int = 1400
@@ -98,7 +110,23 @@ class RunSpec:
             raise ConfigError(f"guest_cpus {self.guest_cpus}: 1, or 2 (one isolated for the baseline)")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be > 0 messages/s (or None for back to back)")
+        self.pacing().validate()
+        if self.replay is not None:
+            if not Path(self.replay).is_file():
+                raise ConfigError(f"replay capture {self.replay} does not exist")
+            if self.messages is not None or self.hostile:
+                raise ConfigError("replay sends a capture's datagrams as they are: messages and "
+                                  "hostile apply to a dataset")
+        if not 0 <= self.replay_rt_prio <= 99:
+            raise ConfigError("replay_rt_prio: 0 (SCHED_OTHER) to 99")
         self.config.validate()
+
+    def pacing(self) -> Pacing:
+        """The replayer's Pacing (hftlab.lab.exchange)."""
+        mode = self.pace or ("recorded" if self.replay is not None else
+                             "rate" if self.rate is not None else "max")
+        return Pacing(mode=mode, rate=self.rate if mode == "rate" else None, speed=self.speed,
+                      burst=self.burst, every_s=self.every_s)
 
     def _validate_media(self) -> None:
         if self.media not in MEDIA or self.target not in ("vm", "hw"):

@@ -16,7 +16,7 @@ import pyarrow.ipc as ipc
 
 from hftlab import capture
 from hftlab.analysis import hiccups, latency
-from hftlab.errors import RunError
+from hftlab.errors import HftlabError, RunError
 from hftlab.experiment.spec import RunResult, RunSpec
 from hftlab.lab import exchange, sutlog
 from hftlab.lab.build import OsParams
@@ -24,7 +24,7 @@ from hftlab.lab.vm import Vm, debug_exit_status
 from hftlab.model import core
 from hftlab.util.io import AtomicPath, write_parquet
 
-__all__ = ["READY", "HICCUPS_DONE", "write_json", "write_arrow", "wire_events", "hostile_frames",
+__all__ = ["plan_feed", "replay_record", "READY", "HICCUPS_DONE", "write_json", "write_arrow", "wire_events", "hostile_frames",
            "udp_payload", "golden_of_datagrams", "os_params", "away_from", "trade", "drain",
            "collect"]
 
@@ -61,6 +61,70 @@ def wire_events(pcap: Path, md_port: int, order_port: int):
     orders = latency.WireOrders(ts_ns=o.column("ts_ns").to_numpy(),
                                 token=o.column("token").to_pylist())
     return ticks, orders, cap
+
+
+def plan_feed(spec: RunSpec, guest_mac: str) -> tuple[exchange.Feed, core.GoldenResult, dict]:
+    """What the replayer will send and when, and the golden model's orders for
+    exactly that: the dataset packed (or the capture's MoldUDP64 datagrams,
+    spec.replay), the hostile changes (spec.hostile), the schedule of
+    spec.pacing() in feed.due_ns. Every input error is raised here, before
+    anything is built or booted. Returns (feed, golden, run.json's "pacing" spec)."""
+    pacing = spec.pacing()
+    note: dict = {}
+    if spec.replay is not None:
+        feed, recorded, note = exchange.capture_feed(spec.replay)
+        golden = golden_of_datagrams(spec, [feed.packet(i) for i in range(feed.n_packets)])
+    else:
+        feed = exchange.pack_feed(spec.dataset, messages=spec.messages,
+                                  max_payload=spec.max_payload, max_count=spec.max_count)
+        recorded = (exchange.recorded_times(feed, spec.dataset, spec.messages)
+                    if pacing.mode == "recorded" else None)
+        golden = core.golden(spec.dataset, spec.config, messages=spec.messages)
+    if spec.hostile:
+        # a duplicate of datagram 5 right after it, and datagram 10 never sent
+        n = feed.n_packets
+        order = [i for i in range(n) if i != min(10, n - 1)]
+        order.insert(min(6, len(order)), min(5, n - 1))
+        recorded = recorded[order] if recorded is not None else None
+        feed = feed.select(order)
+        truncated = [udp_payload(f) for name, f in hostile_frames(feed, guest_mac)
+                     if name == "mold_truncated"]
+        golden = golden_of_datagrams(spec, truncated + [feed.packet(i)
+                                                        for i in range(feed.n_packets)])
+    feed.due_ns = pacing.due(feed, recorded)
+    info = pacing.to_dict()
+    if note:
+        info["replay"] = note
+    if feed.due_ns is not None and len(feed.due_ns):
+        info["planned_s"] = round(float(feed.due_ns[-1]) / 1e9, 6)
+    return feed, golden, info
+
+
+def replay_record(run_dir: Path, feed: exchange.Feed, rep: exchange.Replayer, ticks, info: dict,
+                  pacing: exchange.Pacing) -> None:
+    """replay.parquet (one row per datagram sent: sequence numbers, due, send
+    and wire time) and run.json's "pacing" summary. `ticks` are the capture's
+    MoldUDP64 datagrams toward the SUT (None: no capture): the feed's are its
+    last `sent` whose sequence numbers match (hostile frames go before them)."""
+    n = int(rep.sent)
+    wire = None
+    if ticks is not None and n:
+        first, _ = exchange.datagram_seqs(feed)
+        got = np.asarray(ticks.first_seq, np.uint64)
+        for k in (len(got) - n, 0):
+            if 0 <= k and k + n <= len(got) and np.array_equal(got[k: k + n], first[:n]):
+                wire = np.asarray(ticks.ts_ns, np.int64)[k: k + n]
+                break
+    table = exchange.pacing_table(feed, rep.due_ns, rep.t0_real_ns, rep.sent_ns[:n], wire)
+    summary = exchange.pacing_summary(table, pacing)
+    summary.update(replayer={"sched_fifo": rep.realtime, "send_retries": rep.backoffs,
+                             "late_ns_max_seen_by_replayer": rep.late_ns_max})
+    if ticks is not None and wire is None:
+        summary["warnings"].append("the capture's MoldUDP64 datagrams do not match those sent "
+                                   "one for one: no wire times, the error is the send error")
+    write_parquet(table, run_dir / "replay.parquet",
+                  {"hftlab.pacing": json.dumps(summary, default=str)})
+    info["pacing"] = {**info.get("pacing", {}), **summary}
 
 
 def hostile_frames(feed, guest_mac: str, host=None, guest_ip="10.201.0.2", md_port=30001):
@@ -117,7 +181,7 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
     if pre is not None:
         pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
-    rep = exchange.Replayer(tx, feed, md_dst, rate=spec.rate)
+    rep = exchange.Replayer(tx, feed, md_dst, due_ns=feed.due_ns, rt_prio=spec.replay_rt_prio)
     sink.cpus = rep.cpus = away
     try:
         sink.start()
@@ -159,6 +223,13 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     info["qemu_exit_status"] = status
     info["replay"] = {"datagrams": feed.n_packets, "messages": feed.n_messages,
                       "sent": rep.sent, "late_ns_max": rep.late_ns_max}
+    try:
+        wire = wire_events(run_dir / "wire.pcapng", info["network"]["md_port"],
+                           info["network"]["order_port"])
+    except (OSError, HftlabError) as exc:  # the run failed before its capture was whole
+        wire = None
+        info.setdefault("pacing", {})["capture_error"] = str(exc)
+    replay_record(run_dir, feed, rep, wire[0] if wire else None, info, spec.pacing())
     serial = (run_dir / "serial.log").read_bytes()
     ok_status = debug_exit_status(0x10) if ok_status is None else ok_status  # 0: a host process
     if status != ok_status:
@@ -180,8 +251,9 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     if ouch != golden.ouch:
         raise RunError(f"orders differ from the golden model: SUT sent {len(payloads)}, "
                        f"golden {golden.orders.num_rows}")
-    ticks, worders, _ = wire_events(run_dir / "wire.pcapng", info["network"]["md_port"],
-                                     info["network"]["order_port"])
+    if wire is None:
+        raise RunError(f"the capture cannot be read: {info['pacing'].get('capture_error')}")
+    ticks, worders, _ = wire
     # The capture must hold every datagram sent and every order received:
     # a tail percentile over a capture with holes would be a guess.
     info["capture"].update(md_frames=len(ticks.ts_ns), order_frames=len(worders.token),

@@ -2,9 +2,15 @@
 
 * :func:`pack_feed` turns an ITCH file into MoldUDP64 datagrams with the C
   packer the golden model uses (so sequence numbers agree).
-* :class:`Replayer` sends them to the SUT at a message rate (or back to back)
-  from C (hftlab/csrc/exchange.c): the loop sleeps until a few microseconds
-  before each send and spins only for that rest.
+* :class:`Pacing` says when each datagram is due: at a message rate, at the
+  feed's own ITCH timestamps time-scaled (recorded), in bursts of N
+  datagrams every T, or back to back (max); :func:`capture_feed` takes the
+  MoldUDP64 datagrams of a pcap/pcapng and their recorded times instead.
+* :class:`Replayer` sends them to the SUT on that schedule from C
+  (hftlab/csrc/exchange.c): the loop sleeps until a few microseconds before
+  each send and spins only for that rest.
+* :func:`pacing_table` and :func:`pacing_summary`: each datagram's due,
+  send and wire time (replay.parquet) and the pacing error's percentiles.
 * :class:`OrderSink` receives the SUT's OUCH orders in C, each with its kernel
   receive timestamp.
 
@@ -20,13 +26,16 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from hftlab._core import ffi as _ffi, lib as _lib
 from hftlab.model.core import GOLDEN_SESSION, frame_error, MappedFile
-from hftlab.errors import ConfigError, RunError
+from hftlab.errors import ConfigError, DataError, RunError
+from hftlab.lab.net import TAP_TXQUEUELEN
 
 __all__ = ["Endpoint", "Feed", "pack_feed", "Replayer", "OrderSink", "udp_socket", "control_message",
-           "schedule"]
+           "schedule", "Pacing", "PACE_MODES", "recorded_times", "capture_feed", "datagram_seqs",
+           "pacing_table", "pacing_summary", "LATE_NS"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class Feed:
     counts: np.ndarray  #: uint16, messages per datagram
     first_seq: int
     session: bytes
+    #: when each datagram is due, ns after the start (Pacing.due); None: back to back
+    due_ns: np.ndarray | None = None
 
     @property
     def n_packets(self) -> int:
@@ -76,11 +87,11 @@ class Feed:
                            dst.cdata(), _ffi.cast("uint8_t *", out.ctypes.data),
                            _ffi.cast("uint64_t *", offs.ctypes.data))
         return Feed(data=out[: int(offs[n])].copy(), offsets=offs, counts=self.counts,
-                    first_seq=self.first_seq, session=self.session)
+                    first_seq=self.first_seq, session=self.session, due_ns=self.due_ns)
 
     def select(self, indices) -> "Feed":
         """The datagrams at `indices`, in that order: repeat one to send a
-        duplicate, leave one out to make a gap."""
+        duplicate, leave one out to make a gap. The schedule is not kept."""
         parts = [self.packet(int(i)) for i in indices]
         offs = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.uint64)
         data = np.frombuffer(b"".join(parts), np.uint8).copy()
@@ -127,6 +138,219 @@ def schedule(feed: Feed, rate: float | None) -> np.ndarray | None:
         return None
     before = np.concatenate(([0], np.cumsum(feed.counts[:-1], dtype=np.float64)))
     return (before * (1e9 / rate)).astype(np.uint64)
+
+
+PACE_MODES = ("rate", "recorded", "burst", "max")
+LATE_NS = 10_000  #: a datagram on the wire more than this after its due time is late
+#: a recorded schedule longer than this is refused (RITCH spans 16 h: --speed)
+MAX_RECORDED_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """When each datagram is due.
+
+    * ``rate``: ``rate`` ITCH messages per second (a datagram of k messages
+      takes k / rate of the schedule);
+    * ``recorded``: the feed's own times, divided by ``speed``: the ITCH
+      timestamp of each datagram's last message (the exchange could not
+      have sent it earlier), or a capture's packet times (:func:`capture_feed`);
+    * ``burst``: ``burst`` datagrams back to back every ``every_s`` seconds;
+    * ``max``: back to back, as fast as the link takes them.
+    """
+
+    mode: str = "rate"
+    rate: float | None = 20_000.0
+    speed: float = 1.0
+    burst: int | None = None
+    every_s: float | None = None
+
+    def validate(self, tx_ring: int = TAP_TXQUEUELEN) -> None:
+        if self.mode not in PACE_MODES:
+            raise ConfigError(f"pace {self.mode!r}: one of {', '.join(PACE_MODES)}")
+        if self.mode == "rate" and (self.rate is None or not self.rate > 0):
+            raise ConfigError(f"pace rate needs a rate > 0 messages/s (got {self.rate}); "
+                              "pace max sends back to back")
+        if not (isinstance(self.speed, (int, float)) and self.speed > 0 and np.isfinite(self.speed)):
+            raise ConfigError(f"speed {self.speed}: must be > 0 (2 replays twice as fast as recorded)")
+        if self.mode != "recorded" and self.speed != 1.0:
+            raise ConfigError(f"speed applies to pace recorded (the pace is {self.mode})")
+        if self.mode == "burst":
+            if self.burst is None or self.every_s is None:
+                raise ConfigError("pace burst needs burst N (datagrams per burst) and every T (seconds)")
+            if self.burst < 1 or not self.every_s > 0:
+                raise ConfigError(f"burst {self.burst} every {self.every_s} s: burst >= 1 datagram, "
+                                  "every > 0 s")
+            if self.burst > tx_ring:
+                raise ConfigError(f"burst {self.burst} datagrams is larger than the TX ring they are "
+                                  f"sent into (the tap's queue, {tx_ring} frames): the rest would be "
+                                  "dropped before the SUT sees them")
+        elif self.burst is not None or self.every_s is not None:
+            raise ConfigError(f"burst and every apply to pace burst (the pace is {self.mode})")
+
+    def due(self, feed: Feed, recorded_ns: np.ndarray | None = None) -> np.ndarray | None:
+        """Due time (ns after the start) of each datagram of `feed`; None:
+        back to back. `recorded_ns`: the datagrams' recorded times (pace
+        recorded), any origin, never decreasing."""
+        self.validate()
+        if self.mode == "max":
+            return None
+        if self.mode == "rate":
+            return schedule(feed, self.rate)
+        if self.mode == "burst":
+            i = np.arange(feed.n_packets, dtype=np.int64)
+            return ((i // self.burst).astype(np.float64) * (self.every_s * 1e9)).astype(np.uint64)
+        if recorded_ns is None or len(recorded_ns) != feed.n_packets:
+            raise ConfigError("pace recorded needs the recorded time of every datagram")
+        r = np.asarray(recorded_ns, np.int64)
+        rel = (r - r[0]).astype(np.float64) / self.speed
+        if len(rel) and rel[-1] > MAX_RECORDED_S * 1e9:
+            raise ConfigError(f"pace recorded at speed {self.speed:g} would take {rel[-1] / 3.6e12:.1f} h "
+                              f"(the feed spans {(r[-1] - r[0]) / 3.6e12:.1f} h); pass a larger speed "
+                              f"(e.g. {np.ceil((r[-1] - r[0]) / 1e9 / 10):.0f} replays it in ~10 s)")
+        return rel.astype(np.uint64)
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "rate_msgs_per_s": self.rate if self.mode == "rate" else None,
+                "speed": self.speed if self.mode == "recorded" else None,
+                "burst": self.burst, "every_s": self.every_s}
+
+
+def recorded_times(feed: Feed, path: str | os.PathLike[str], messages: int | None = None) -> np.ndarray:
+    """The ITCH timestamp (ns since midnight) of each datagram's last message,
+    for a feed packed from `path` by :func:`pack_feed`. A timestamp smaller
+    than the one before is a DataError naming the message."""
+    from hftlab.model.core import read_itch  # the decoder loads only for recorded pacing
+
+    ts = read_itch(path, messages=messages).column("timestamp_ns").to_numpy().astype(np.int64)
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if len(back):
+        k = int(back[0]) + 1
+        raise DataError(path, None, f"ITCH timestamps go backwards at message {k + 1} (sequence "
+                        f"{feed.first_seq + k}): {ts[k]} ns after {ts[k - 1]} ns "
+                        f"({len(back)} such steps); pace recorded needs a time-ordered feed")
+    last = np.cumsum(feed.counts.astype(np.int64)) - 1
+    if len(last) and last[-1] >= len(ts):
+        raise RunError(f"{path}: {len(ts)} messages decoded, the feed holds {last[-1] + 1}")
+    return ts[np.maximum(last, 0)]
+
+
+def capture_feed(path: str | os.PathLike[str]) -> tuple[Feed, np.ndarray, dict]:
+    """The MoldUDP64 datagrams of a pcap/pcapng capture (hftlab.capture), in
+    capture order, with their capture times (ns since the epoch) and a note of
+    what was taken. Only the busiest MoldUDP64 destination port is taken (a
+    run's wire.pcapng also holds its orders). No MoldUDP64 datagram, or
+    capture times that go backwards: a DataError."""
+    from hftlab import capture
+
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise ConfigError(f"replay capture {p} does not exist")
+    pk, dgrams = capture.mold_datagrams(p)
+    if not dgrams:
+        n = capture.read(p, payloads=False).packets.num_rows
+        raise DataError(p, None, f"no MoldUDP64 datagram among its {n} packets: nothing to replay "
+                        "(--replay takes a capture of a MoldUDP64 feed, e.g. captures/moldudp64/ "
+                        "or a run's wire.pcapng)")
+    port = pk.column("dst_port").to_numpy(zero_copy_only=False)
+    ports, n_port = np.unique(port, return_counts=True)
+    best = int(ports[np.argmax(n_port)])
+    keep = np.flatnonzero(port == best)
+    ts = pk.column("ts_ns").to_numpy(zero_copy_only=False)[keep].astype(np.int64)
+    back = np.flatnonzero(np.diff(ts) < 0)
+    if len(back):
+        k = int(back[0]) + 1
+        raise DataError(p, None, f"capture times go backwards at MoldUDP64 packet {k + 1} "
+                        f"(packet_index {int(pk.column('packet_index')[int(keep[k])].as_py())}): "
+                        f"{ts[k]} after {ts[k - 1]} ns; their spacing cannot be replayed")
+    parts = [dgrams[int(i)] for i in keep]
+    offs = np.concatenate(([0], np.cumsum([len(d) for d in parts]))).astype(np.uint64)
+    counts = pk.column("mold_count").to_numpy(zero_copy_only=False)[keep].astype(np.int64)
+    counts = np.where(counts == 0xFFFF, 0, counts).astype(np.uint16)  # end of session: no message
+    first = struct.unpack(">10sQ", parts[0][:18])
+    feed = Feed(data=np.frombuffer(b"".join(parts), np.uint8).copy(), offsets=offs, counts=counts,
+                first_seq=int(first[1]), session=first[0])
+    note = {"capture": p, "datagrams": len(parts), "messages": int(counts.sum()),
+            "dst_port": best, "other_mold_packets": int(len(port) - len(keep)),
+            "sessions": sorted(set(pk.column("mold_session").to_pylist()))}
+    return feed, ts, note
+
+
+def datagram_seqs(feed: Feed) -> tuple[np.ndarray, np.ndarray]:
+    """First and last MoldUDP64 sequence number of each datagram (from its
+    header; a heartbeat's last is its first minus one)."""
+    starts = feed.offsets[:-1].astype(np.int64)
+    hdr = feed.data[(starts[:, None] + np.arange(10, 20)).reshape(-1)].reshape(-1, 10)
+    first = hdr[:, :8].copy().view(">u8").reshape(-1).astype(np.uint64)
+    count = hdr[:, 8:10].copy().view(">u2").reshape(-1).astype(np.int64)
+    count = np.where(count == 0xFFFF, 0, count)
+    return first, (first.astype(np.int64) + count - 1).astype(np.int64)
+
+
+def pacing_table(feed: Feed, due_ns: np.ndarray | None, t0_real_ns: int, sent_ns: np.ndarray,
+                 wire_ns: np.ndarray | None) -> pa.Table:
+    """replay.parquet: one row per datagram sent, with its due time (wall
+    clock: the schedule's zero is t0_real_ns), the time the replayer saw
+    its send return, the capture's time of it on the wire, and the errors."""
+    n = len(sent_ns)
+    first, last = datagram_seqs(feed)
+    due = (t0_real_ns + due_ns[:n].astype(np.int64)) if due_ns is not None else None
+    wire = None if wire_ns is None else np.asarray(wire_ns, np.int64)[:n]
+
+    def col(v):
+        return pa.array(v, pa.int64()) if v is not None else pa.nulls(n, pa.int64())
+
+    return pa.table({
+        "datagram": pa.array(np.arange(n), pa.int64()),
+        "first_seq": pa.array(first[:n], pa.uint64()), "last_seq": pa.array(last[:n], pa.int64()),
+        "messages": pa.array(feed.counts[:n], pa.uint16()),
+        "due_ns": col(due), "sent_ns": col(np.asarray(sent_ns, np.int64)), "wire_ns": col(wire),
+        "send_error_ns": col(None if due is None else np.asarray(sent_ns, np.int64) - due),
+        "wire_error_ns": col(None if due is None or wire is None else wire - due),
+    })
+
+
+def pacing_summary(table: pa.Table, pacing: Pacing) -> dict:
+    """run.json's "pacing": the wire error (wire time - due time; the send
+    error where the run had no capture) as p50/p99/p99.9/max of its size,
+    the count late by more than LATE_NS, the load asked and got, and a
+    warning for each way the load was not what was asked."""
+    out: dict = {**pacing.to_dict(), "datagrams": table.num_rows,
+                 "messages": int(pa.compute.sum(table.column("messages")).as_py() or 0)}
+    sent = table.column("sent_ns").to_numpy(zero_copy_only=False)
+    wire_col = table.column("wire_ns")
+    has_wire = table.num_rows and wire_col.null_count == 0
+    times = wire_col.to_numpy(zero_copy_only=False) if has_wire else sent
+    span = float(times[-1] - times[0]) / 1e9 if len(times) > 1 else 0.0
+    out["span_s"] = round(span, 6)
+    out["achieved_msgs_per_s"] = round(out["messages"] / span, 1) if span > 0 else None
+    warnings: list[str] = []
+    err_col = "wire_error_ns" if has_wire else "send_error_ns"
+    out["error_of"] = "wire" if has_wire else "send"
+    if table.num_rows and table.column("due_ns").null_count == 0:
+        e = table.column(err_col).to_numpy(zero_copy_only=False).astype(np.int64)
+        a = np.abs(e)
+        out["error_ns"] = {"p50": int(np.percentile(a, 50)), "p99": int(np.percentile(a, 99)),
+                           "p99.9": int(np.percentile(a, 99.9)), "max": int(a.max()),
+                           "mean_signed": round(float(e.mean()), 1)}
+        out["late"] = int((e > LATE_NS).sum())
+        out["late_threshold_ns"] = LATE_NS
+        due = table.column("due_ns").to_numpy(zero_copy_only=False)
+        planned = float(due[-1] - due[0]) / 1e9 if len(due) > 1 else 0.0
+        out["planned_span_s"] = round(planned, 6)
+        frac = out["late"] / table.num_rows
+        if frac > 0.01:
+            warnings.append(f"{out['late']} of {table.num_rows} datagrams ({100 * frac:.1f}%) reached "
+                            f"the wire more than {LATE_NS / 1000:.0f} us after their due time "
+                            f"(p99 {a[np.argsort(a)][int(0.99 * (len(a) - 1))] / 1000:.1f} us, "
+                            f"max {a.max() / 1000:.1f} us): the load was burstier than asked")
+        if planned > 0.01 and span > planned * 1.05:
+            warnings.append(f"the feed took {span:.3f} s on the wire against {planned:.3f} s planned "
+                            f"({span / planned:.2f}x): the replayer could not keep up")
+    else:
+        out["error_ns"], out["late"] = None, None
+    out["warnings"] = warnings
+    return out
 
 
 def udp_socket(netns: str | None, bind_ip: str = "0.0.0.0", port: int = 0,
@@ -215,24 +439,38 @@ class _CLoop(threading.Thread):
 class Replayer(_CLoop):
     """Send a Feed from `sock` to `dst` in a C loop: `dst` is (ip, port) for a
     UDP socket, or a path for a unix datagram socket (then the feed holds
-    whole Ethernet frames, see Feed.frames)."""
+    whole Ethernet frames, see Feed.frames).
+
+    On schedule (`due_ns`, or `rate`): sleep until the spin before each due
+    time, then spin. The spin adapts (spin_max_ns > spin_ns) to how late
+    the sleep wakes here, and the thread runs SCHED_FIFO at `rt_prio` (0:
+    not): on this 2-core box under load a SCHED_OTHER sleeper woke
+    p50 0.3 ms / p99 10 ms late, a SCHED_FIFO one p50 36 us / p99 97 us
+    (/tmp oversleep probe, 200 us sleeps, load average 8). `start_delay_ns`:
+    due time 0 is that long after the loop starts."""
 
     verb = "send"
 
     def __init__(self, sock: socket.socket, feed: Feed, dst: tuple[str, int] | str, *,
-                 rate: float | None = None, spin_ns: int = 20_000) -> None:
+                 rate: float | None = None, due_ns: np.ndarray | None = None,
+                 spin_ns: int = 10_000, spin_max_ns: int = 200_000, rt_prio: int = 10,
+                 start_delay_ns: int = 1_000_000) -> None:
         super().__init__("hftlab-replayer")
         self.sock, self.feed = sock, feed
         sock.connect(dst)
         self.sent_ns = np.zeros(feed.n_packets, np.int64)
-        self._due = schedule(feed, rate)
+        if due_ns is not None and rate is not None:
+            raise ConfigError("Replayer: rate or due_ns, not both")
+        self._due = (np.ascontiguousarray(due_ns, np.uint64) if due_ns is not None
+                     else schedule(feed, rate))
         self._r = _ffi.new("struct hx_replay *", {
             "fd": sock.fileno(), "data": _ffi.cast("uint8_t *", feed.data.ctypes.data),
             "offsets": _ffi.cast("uint64_t *", feed.offsets.ctypes.data), "n": feed.n_packets,
             "due_ns": _ffi.cast("uint64_t *", self._due.ctypes.data) if self._due is not None
             else _ffi.NULL,
-            "spin_ns": spin_ns, "sent_ns": _ffi.cast("int64_t *", self.sent_ns.ctypes.data),
-            "stop": self._stop_flag})
+            "spin_ns": spin_ns, "spin_min_ns": spin_ns, "spin_max_ns": spin_max_ns,
+            "start_delay_ns": start_delay_ns, "rt_prio": rt_prio,
+            "sent_ns": _ffi.cast("int64_t *", self.sent_ns.ctypes.data), "stop": self._stop_flag})
 
     def _loop(self) -> tuple[int, int]:
         return _lib.hx_replay_run(self._r), self._r.err
@@ -244,6 +482,34 @@ class Replayer(_CLoop):
     @property
     def late_ns_max(self) -> int:
         return int(self._r.late_ns_max)
+
+    @property
+    def due_ns(self) -> np.ndarray | None:
+        """The schedule (ns after t0_real_ns), None: back to back."""
+        return self._due
+
+    @property
+    def t0_real_ns(self) -> int:
+        """Due time 0 on CLOCK_REALTIME, the capture's clock."""
+        return int(self._r.t0_real_ns)
+
+    @property
+    def spin_ns(self) -> int:
+        """The spin before a due time at the end (adaptive: where it settled)."""
+        return int(self._r.spin_ns)
+
+    @property
+    def oversleep_q_ns(self) -> int:
+        return int(self._r.oversleep_q_ns)
+
+    @property
+    def backoffs(self) -> int:
+        return int(self._r.backoffs)
+
+    @property
+    def realtime(self) -> bool:
+        """Whether the loop ran SCHED_FIFO."""
+        return bool(self._r.rt)
 
 
 class OrderSink(_CLoop):

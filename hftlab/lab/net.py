@@ -79,6 +79,11 @@ def cleanup_stale() -> list[str]:
     return removed
 
 
+#: the tap's transmit queue in frames (its ring toward QEMU): a burst of more
+#: datagrams sent back to back than this would be dropped at the tap
+TAP_TXQUEUELEN = 10000
+
+
 @dataclass
 class RunNetwork:
     """A namespace with a tap: host side ``host_ip``, guest ``guest_ip``."""
@@ -118,7 +123,8 @@ class RunNetwork:
         ip(*n, "tuntap", "add", "dev", self.tap, "mode", "tap")
         ip(*n, "addr", "add", f"{self.host_ip}/{self.prefix}", "dev", self.tap)
         # MTU 9000: the hostile-frame tests send an oversized frame through it
-        ip(*n, "link", "set", self.tap, "up", "txqueuelen", "10000", "mtu", "9000")
+        ip(*n, "link", "set", self.tap, "up", "txqueuelen", str(TAP_TXQUEUELEN),
+           "mtu", "9000")
         info = json.loads(ip(*n, "-j", "link", "show", self.tap).stdout)
         self.host_mac = info[0]["address"]
         return self
