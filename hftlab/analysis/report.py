@@ -91,9 +91,15 @@ def run_report(run_dir: str | Path) -> Path:
     cycles = lat.column("internal_cycles").drop_null().to_numpy()
     (_, icol, iunit) = figures(info["spec"]["accel"])[1]
     inner = lat.column(icol).drop_null().to_numpy()
-    fig = Figure(figsize=(15, 4))
+    pacing = _pacing_rows(d)
+    fig = Figure(figsize=(15, 7.5 if pacing is not None else 4))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 3)
+    if pacing is not None:
+        grid = fig.add_gridspec(2, 6)
+        axes = [fig.add_subplot(grid[0, 2 * k: 2 * k + 2]) for k in range(3)]
+        _pacing_axes(fig, grid, lat, pacing, info)
+    else:
+        axes = fig.subplots(1, 3)
     log_histogram(axes[0], wire.astype(float), "wire tick-to-trade", "ns")
     log_histogram(axes[1], inner.astype(float), "internal (RX seen -> TX doorbell)", iunit)
     order = np.argsort(lat.column("t_wire_out").to_numpy())
@@ -125,12 +131,78 @@ def run_report(run_dir: str | Path) -> Path:
     for name, u, p in rows:
         cells = ["-" if p[k] is None else f"{p[k]:,.0f}" for k in keys]
         lines.append(f"| {name} | {u} | {p['count']} | " + " | ".join(cells) + " |")
-    lines += ["", "![latency](latency.png)", "", "## Phases (s)", "",
+    lines += ["", "![latency](latency.png)", ""] + _pacing_md(info) + ["## Phases (s)", "",
               json.dumps(info.get("phases_s", {})), "", "## Counters", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(info.get("counters", {}).items()) if v]
     with AtomicPath(d / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return d / "report.md"
+
+
+def _pacing_rows(d: Path):
+    """replay.parquet's rows with a due time (None: no file, or back to back)."""
+    try:
+        t = pq.read_table(d / "replay.parquet")
+    except OSError:
+        return None
+    if not t.num_rows or t.column("due_ns").null_count:
+        return None
+    return t
+
+
+def _pacing_axes(fig, grid, lat, pacing, info: dict) -> None:
+    """The second row: wire latency and the replayer's pacing error over the
+    same time axis (seconds from the first datagram's due time)."""
+    due = pacing.column("due_ns").to_numpy()
+    t0 = int(due[0])
+    col = "wire_error_ns" if pacing.column("wire_error_ns").null_count == 0 else "send_error_ns"
+    err = pacing.column(col).to_numpy().astype(float)
+    p = info.get("pacing") or {}
+    thr = int(p.get("late_threshold_ns") or 10_000)  # hftlab.lab.exchange.LATE_NS, as run.json says
+    ax_l = fig.add_subplot(grid[1, :3])
+    ax_p = fig.add_subplot(grid[1, 3:], sharex=ax_l)
+    t_out = lat.column("t_wire_out").to_numpy(zero_copy_only=False)
+    ok = ~np.isnan(t_out.astype(float))
+    ax_l.plot((t_out[ok].astype(float) - t0) / 1e9,
+              lat.column("wire_ns").to_numpy(zero_copy_only=False)[ok], ".", ms=3)
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel("s since the first datagram was due")
+    ax_l.set_ylabel("wire tick-to-trade ns")
+    ax_l.set_title("wire latency over time")
+    x = (due - t0) / 1e9
+    late = err > thr
+    ax_p.plot(x[~late], np.maximum(np.abs(err[~late]), 1), ".", ms=3, label="on time")
+    ax_p.plot(x[late], err[late], ".", ms=3, color="tab:red", label=f"late > {thr // 1000} us")
+    ax_p.axhline(thr, color="tab:red", lw=0.8, ls="--")
+    ax_p.set_yscale("log")
+    ax_p.set_xlabel("s since the first datagram was due")
+    ax_p.set_ylabel(f"|{col.replace('_ns', '')}| ns")
+    ax_p.set_title(f"pacing error ({'wire' if col.startswith('wire') else 'send'} - due), "
+                   f"pace {p.get('mode')}")
+    ax_p.legend(loc="best", fontsize=8)
+
+
+def _pacing_md(info: dict) -> list[str]:
+    """report.md's pacing section: asked vs got, the error's percentiles,
+    and each warning."""
+    p = info.get("pacing")
+    if not p or "datagrams" not in p:
+        return []
+    asked = {"rate": f"{p.get('rate_msgs_per_s')} msg/s", "recorded": f"recorded x{p.get('speed')}",
+             "burst": f"{p.get('burst')} datagrams every {p.get('every_s')} s",
+             "max": "back to back"}.get(p.get("mode"), str(p.get("mode")))
+    out = ["## Pacing", "",
+           f"Asked: pace {p.get('mode')} ({asked}); got {p['datagrams']} datagrams, "
+           f"{p['messages']} messages in {p.get('span_s')} s "
+           f"({p.get('achieved_msgs_per_s')} msg/s on average)."]
+    e = p.get("error_ns")
+    if e:
+        out += ["", f"{p.get('error_of')} time - due time, |error| ns: p50 {e['p50']:,}, p99 {e['p99']:,}, "
+                    f"p99.9 {e['p99.9']:,}, max {e['max']:,}; late by more than "
+                    f"{int(p.get('late_threshold_ns') or 10_000) // 1000} us: {p.get('late')} "
+                    f"(replay.parquet has every datagram)."]
+    out += [""] + [f"> **Warning:** {w}" for w in p.get("warnings", [])]
+    return out + [""]
 
 
 # ---------------------------------------------------------------------- study report

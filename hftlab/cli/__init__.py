@@ -207,7 +207,22 @@ def _experiment_options(hiccups_default: float):
                      help="ITCH 5.0 file (default: the bundled RITCH sample)."),
         click.option("--messages", type=click.IntRange(min=1), default=None),
         click.option("--rate", type=float, default=20_000.0, show_default=True,
-                     help="ITCH messages per second; 0 sends back to back."),
+                     help="ITCH messages per second (--pace rate); 0 sends back to back."),
+        click.option("--pace", type=click.Choice(["rate", "recorded", "burst", "max"]), default=None,
+                     help="How the replayer paces the feed: rate (--rate msg/s), recorded (the "
+                          "feed's own ITCH timestamps, or --replay's capture times, divided by "
+                          "--speed), burst (--burst datagrams back to back --every seconds), max "
+                          "(back to back). Default: recorded with --replay, else rate."),
+        click.option("--speed", type=float, default=1.0, show_default=True,
+                     help="--pace recorded: time scale (10 replays ten times as fast as recorded)."),
+        click.option("--burst", type=int, default=None,
+                     help="--pace burst: datagrams per burst (at most the tap's TX queue, 10000)."),
+        click.option("--every", "every_s", type=float, default=None,
+                     help="--pace burst: seconds from one burst's start to the next."),
+        click.option("--replay", type=click.Path(dir_okay=False), default=None,
+                     help="Send the MoldUDP64 datagrams of this pcap/pcapng (e.g. captures/moldudp64/, "
+                          "or an earlier run's wire.pcapng) instead of --dataset, re-addressed to "
+                          "the SUT; the golden model runs on exactly them."),
         click.option("--max-count", type=click.IntRange(1, 0xFFFE), default=64, show_default=True,
                      help="ITCH messages per MoldUDP64 datagram at most (1: one tick per frame)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None),
@@ -317,7 +332,7 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
 def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, config_path, guest_cpus,
-              hiccups_s, hiccup_threshold_ns, out) -> None:
+              hiccups_s, hiccup_threshold_ns, out, **pacing) -> None:
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -328,7 +343,8 @@ def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, 
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
                      accel=accel, nic=nic, boot=boot, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count,
-                     config=_load_config(config_path), guest_cpus=guest_cpus, hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns)
+                     config=_load_config(config_path), guest_cpus=guest_cpus, hiccups_s=hiccups_s,
+                     hiccup_threshold_ns=hiccup_threshold_ns, **pacing)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("start", total=1.0)

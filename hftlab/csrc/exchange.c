@@ -127,9 +127,13 @@ int hx_replay_run(struct hx_replay *r)
 	r->late_ns_max = 0;
 	r->err = 0;
 	r->rt = 0;
+	/* start the adaptive spin halfway: a sparse schedule (bursts, a recorded
+	 * feed's gaps) wakes too rarely to learn it from the bottom up */
 	r->oversleep_q_ns = 0;
-	if (r->spin_max_ns > r->spin_min_ns)
-		r->spin_ns = r->spin_min_ns;
+	if (r->spin_max_ns > r->spin_min_ns) {
+		r->oversleep_q_ns = (int64_t)(r->spin_max_ns - r->spin_min_ns) / 2;
+		r->spin_ns = r->spin_min_ns + (uint64_t)r->oversleep_q_ns;
+	}
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  /* this thread: wake when asked, not up to 50 us later */
 	if (r->rt_prio > 0) {
 		struct sched_param sp = { .sched_priority = r->rt_prio };

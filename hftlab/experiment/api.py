@@ -403,7 +403,12 @@ def run(sut: str = "hftos", *, accel: str = "auto", dataset: str | Path | None =
     """Run one experiment end to end (hftlab.experiment.run.run) and return its Run.
 
     dataset: an ITCH 5.0 file (default: the bundled RITCH sample); rate: ITCH
-    messages per second (None or 0: back to back); hiccups: seconds of the
+    messages per second (None or 0: back to back); pace: "rate", "recorded"
+    (speed=X: the feed's ITCH timestamps, or replay's capture times, X times
+    as fast), "burst" (burst=N datagrams every every_s=T seconds) or "max";
+    replay: a pcap/pcapng whose MoldUDP64 datagrams are sent instead of the
+    dataset (run.json "pacing" and replay.parquet say how well the load kept
+    time); hiccups: seconds of the
     poll-loop gap recorder before the feed; config: an EngineConfig or a
     config file; out: the run directory (default runs/<id>); progress: True
     draws a bar (in place in Jupyter, one line in a terminal), a callable
@@ -591,10 +596,13 @@ def study(suts: Iterable[str] = ("hftos", "linux-socket", "linux-dpdk"), reps: i
           rate: float | None = 20_000.0, max_count: int = 64, guest_cpus: int = 2, config=None,
           hiccups: float = 1.0, hiccup_threshold_ns: int = 1000, n_boot: int = 2000,
           out: str | Path | None = None, progress: bool | Callable[[str, float], None] = True,
-          backend: str = "polars") -> Study:
+          backend: str = "polars", pace: str | None = None, speed: float = 1.0,
+          burst: int | None = None, every_s: float | None = None,
+          replay: str | Path | None = None) -> Study:
     """Every SUT on the same dataset, NIC, accel and rate, reps interleaved with the order
     rotated (hftlab.experiment.study.study) into `out` (default runs/study-<id>). The first SUT
-    is the reference of the ratios. Raises when a run fails."""
+    is the reference of the ratios. pace, speed, burst, every_s, replay: as hftlab.run.
+    Raises when a run fails."""
     from hftlab.experiment.spec import DEFAULT_DATASET
     from hftlab.experiment.study import StudySpec, study as run_study
 
@@ -603,7 +611,8 @@ def study(suts: Iterable[str] = ("hftos", "linux-socket", "linux-dpdk"), reps: i
                      dataset=Path(dataset) if dataset is not None else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count, guest_cpus=guest_cpus,
                      config=_config(config), hiccups_s=hiccups, hiccup_threshold_ns=hiccup_threshold_ns,
-                     n_boot=n_boot)
+                     n_boot=n_boot, pace=pace, speed=speed, burst=burst, every_s=every_s,
+                     replay=Path(replay) if replay is not None else None)
     out = Path(out) if out is not None else ROOT / "runs" / (
         "study-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
     cb, bar = prog.resolve(progress, f"hftlab study {', '.join(spec.suts)} x{reps}")

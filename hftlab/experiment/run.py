@@ -47,13 +47,13 @@ def _environment() -> dict[str, Any]:
 def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) -> RunResult:
     """Run one experiment. `progress(stage, fraction)` is called as it goes."""
     spec.validate()
+    feed, golden, pacing = steps.plan_feed(spec, GUEST_MAC)  # bad input fails here: nothing made yet
     say = progress or (lambda stage, frac: None)
     run_id = _run_id()
     run_dir = Path(spec.out) if spec.out else ROOT / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     accel = choose_accel(spec.accel)
     boot = hw.choose_boot(spec) if spec.sut == "hftos" else None  # baselines: guest.py's choice
-    feed, golden, pacing = steps.plan_feed(spec, GUEST_MAC)  # bad input fails here, before the build
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
         "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,

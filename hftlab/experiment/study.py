@@ -92,6 +92,11 @@ class StudySpec:
     hiccups_s: float = 1.0  #: gap recorder per run (0: off)
     hiccup_threshold_ns: int = 1000
     n_boot: int = 2000
+    pace: str | None = None  #: the replayer's pacing (RunSpec.pace, speed, burst, every_s, replay)
+    speed: float = 1.0
+    burst: int | None = None
+    every_s: float | None = None
+    replay: Path | None = None
 
     def validate(self) -> None:
         if not self.suts or len(set(self.suts)) != len(self.suts):
@@ -101,6 +106,9 @@ class StudySpec:
             raise ConfigError(f"suts {unknown}: available: {', '.join(SUTS)}")
         if self.reps < 1:
             raise ConfigError("reps must be >= 1")
+        self.run_spec(self.suts[0], Path(".")).pacing().validate()  # a bad pace: before any run
+        if self.replay is not None and not Path(self.replay).is_file():
+            raise ConfigError(f"replay capture {self.replay} does not exist")
 
     def run_spec(self, sut: str, out: Path) -> RunSpec:
         return RunSpec(sut=sut, accel=self.accel, nic=self.nic, dataset=Path(self.dataset),
@@ -109,7 +117,9 @@ class StudySpec:
                        guest_cpus=self.guest_cpus,
                        config=self.config, out=out,
                        where=self.where, hiccups_s=self.hiccups_s,
-                       hiccup_threshold_ns=self.hiccup_threshold_ns)
+                       hiccup_threshold_ns=self.hiccup_threshold_ns, pace=self.pace,
+                       speed=self.speed, burst=self.burst, every_s=self.every_s,
+                       replay=Path(self.replay) if self.replay else None)
 
 
 @dataclass

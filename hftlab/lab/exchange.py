@@ -169,7 +169,7 @@ class Pacing:
         if self.mode not in PACE_MODES:
             raise ConfigError(f"pace {self.mode!r}: one of {', '.join(PACE_MODES)}")
         if self.mode == "rate" and (self.rate is None or not self.rate > 0):
-            raise ConfigError(f"pace rate needs a rate > 0 messages/s (got {self.rate}); "
+            raise ConfigError(f"pace rate needs a rate > 0 messages/s (got {self.rate or 0}); "
                               "pace max sends back to back")
         if not (isinstance(self.speed, (int, float)) and self.speed > 0 and np.isfinite(self.speed)):
             raise ConfigError(f"speed {self.speed}: must be > 0 (2 replays twice as fast as recorded)")
@@ -228,7 +228,7 @@ def recorded_times(feed: Feed, path: str | os.PathLike[str], messages: int | Non
         k = int(back[0]) + 1
         raise DataError(path, None, f"ITCH timestamps go backwards at message {k + 1} (sequence "
                         f"{feed.first_seq + k}): {ts[k]} ns after {ts[k - 1]} ns "
-                        f"({len(back)} such steps); pace recorded needs a time-ordered feed")
+                        f"({len(back)} step(s) back in all); pace recorded needs a time-ordered feed")
     last = np.cumsum(feed.counts.astype(np.int64)) - 1
     if len(last) and last[-1] >= len(ts):
         raise RunError(f"{path}: {len(ts)} messages decoded, the feed holds {last[-1] + 1}")
@@ -329,6 +329,18 @@ def pacing_summary(table: pa.Table, pacing: Pacing) -> dict:
     out["error_of"] = "wire" if has_wire else "send"
     if table.num_rows and table.column("due_ns").null_count == 0:
         e = table.column(err_col).to_numpy(zero_copy_only=False).astype(np.int64)
+        if pacing.mode == "burst":
+            # a burst is due at once: its k-th datagram cannot leave before the k-1 ahead of
+            # it, so the error is its first datagram's; the burst's length on the wire apart
+            due_all = table.column("due_ns").to_numpy(zero_copy_only=False)
+            starts = np.flatnonzero(np.concatenate(([True], np.diff(due_all) != 0)))
+            ends = np.concatenate((starts[1:], [len(due_all)])) - 1
+            t = times.astype(np.int64)
+            spread = t[ends] - t[starts]
+            out["burst_span_ns"] = {"p50": int(np.percentile(spread, 50)), "max": int(spread.max()),
+                                    "bursts": int(len(starts))}
+            e = e[starts]
+            out["error_over"] = "the first datagram of each burst"
         a = np.abs(e)
         out["error_ns"] = {"p50": int(np.percentile(a, 50)), "p99": int(np.percentile(a, 99)),
                            "p99.9": int(np.percentile(a, 99.9)), "max": int(a.max()),
@@ -338,11 +350,11 @@ def pacing_summary(table: pa.Table, pacing: Pacing) -> dict:
         due = table.column("due_ns").to_numpy(zero_copy_only=False)
         planned = float(due[-1] - due[0]) / 1e9 if len(due) > 1 else 0.0
         out["planned_span_s"] = round(planned, 6)
-        frac = out["late"] / table.num_rows
+        frac = out["late"] / len(e)
         if frac > 0.01:
-            warnings.append(f"{out['late']} of {table.num_rows} datagrams ({100 * frac:.1f}%) reached "
+            warnings.append(f"{out['late']} of {len(e)} datagrams ({100 * frac:.1f}%) reached "
                             f"the wire more than {LATE_NS / 1000:.0f} us after their due time "
-                            f"(p99 {a[np.argsort(a)][int(0.99 * (len(a) - 1))] / 1000:.1f} us, "
+                            f"(p99 {out['error_ns']['p99'] / 1000:.1f} us, "
                             f"max {a.max() / 1000:.1f} us): the load was burstier than asked")
         if planned > 0.01 and span > planned * 1.05:
             warnings.append(f"the feed took {span:.3f} s on the wire against {planned:.3f} s planned "
