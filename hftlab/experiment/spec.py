@@ -43,6 +43,9 @@ class RunSpec:
     #: a pcap/pcapng whose MoldUDP64 datagrams are sent instead of the packed dataset
     replay: Path | None = None
     replay_rt_prio: int = 10  #: the replayer thread's SCHED_FIFO priority (0: SCHED_OTHER)
+    #: the replayer's spin before a due time: "adaptive" (10-200 us, as late as the sleep
+    #: wakes here) or "fixed" (20 us, the replayer before issue 19; benchmarks/replay.py)
+    replay_spin: str = "adaptive"
     out: Path | None = None  #: run directory; default runs/<id>
     config: core.EngineConfig = field(default_factory=core.EngineConfig.default)
     max_payload: int = 1400
@@ -117,8 +120,8 @@ class RunSpec:
             if self.messages is not None or self.hostile:
                 raise ConfigError("replay sends a capture's datagrams as they are: messages and "
                                   "hostile apply to a dataset")
-        if not 0 <= self.replay_rt_prio <= 99:
-            raise ConfigError("replay_rt_prio: 0 (SCHED_OTHER) to 99")
+        if not 0 <= self.replay_rt_prio <= 99 or self.replay_spin not in ("adaptive", "fixed"):
+            raise ConfigError("replay_rt_prio: 0 (SCHED_OTHER) to 99; replay_spin: adaptive or fixed")
         self.config.validate()
 
     def pacing(self) -> Pacing:

@@ -118,6 +118,7 @@ def replay_record(run_dir: Path, feed: exchange.Feed, rep: exchange.Replayer, ti
     table = exchange.pacing_table(feed, rep.due_ns, rep.t0_real_ns, rep.sent_ns[:n], wire)
     summary = exchange.pacing_summary(table, pacing)
     summary.update(replayer={"sched_fifo": rep.realtime, "send_retries": rep.backoffs,
+                             "spin_ns_at_end": rep.spin_ns, "oversleep_p95_ns": rep.oversleep_q_ns,
                              "late_ns_max_seen_by_replayer": rep.late_ns_max})
     if ticks is not None and wire is None:
         summary["warnings"].append("the capture's MoldUDP64 datagrams do not match those sent "
@@ -181,7 +182,9 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
     if pre is not None:
         pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
-    rep = exchange.Replayer(tx, feed, md_dst, due_ns=feed.due_ns, rt_prio=spec.replay_rt_prio)
+    spin = {"spin_ns": 10_000, "spin_max_ns": 200_000} if spec.replay_spin == "adaptive" else \
+        {"spin_ns": 20_000, "spin_max_ns": 0}
+    rep = exchange.Replayer(tx, feed, md_dst, due_ns=feed.due_ns, rt_prio=spec.replay_rt_prio, **spin)
     sink.cpus = rep.cpus = away
     try:
         sink.start()
