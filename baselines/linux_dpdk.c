@@ -32,6 +32,9 @@
  *
  * Timestamps, in the TSC domain as HFT-OS's:
  *   tsc_rx  rdtsc when the loop reaches the frame (the burst returned it);
+ *   tsc_doorbell  rdtsc right before rte_eth_tx_burst() (the order is
+ *           complete in its mbuf; the PMD then writes the TX descriptor and
+ *           the TDT doorbell, both in doorbell_ns);
  *   tsc_tx  rdtsc right after rte_eth_tx_burst() returned.
  */
 #include "bl_common.h"
@@ -234,6 +237,7 @@ static void dp_emit(void *ctx, const struct order_intent *o)
 
 	if (CORE_LIKELY(m != NULL))
 		ouch_encode_fields(rte_pktmbuf_mtod(m, uint8_t *) + NET_UDP_HDRS, o);
+	uint64_t tsc_doorbell = bl_tsc();
 	bool sent = dp_xmit(p, m);
 	uint64_t tsc_tx = bl_tsc();
 	if (CORE_UNLIKELY(!sent)) {
@@ -241,7 +245,8 @@ static void dp_emit(void *ctx, const struct order_intent *o)
 		return;
 	}
 	*tslog_next(&p->t.log) = (struct tslog_rec){
-		.trigger_seq = o->trigger_seq, .tsc_rx = p->tsc_rx, .tsc_tx = tsc_tx,
+		.trigger_seq = o->trigger_seq, .tsc_rx = p->tsc_rx, .tsc_doorbell = tsc_doorbell,
+		.tsc_tx = tsc_tx,
 		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
 	};
 	p->c.orders_sent++;

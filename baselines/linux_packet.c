@@ -34,6 +34,9 @@
  *           timestamp (tp_sec/tp_nsec, CLOCK_REALTIME, taken in tpacket_rcv)
  *           to tsc_rx: the kernel's share of the receive path, block wait
  *           included;
+ *   tsc_doorbell  rdtsc right before send() (the frame is complete in the
+ *           user-space buffer; send() copies it into an skb and runs the
+ *           driver's xmit, doorbell included);
  *   tsc_tx  rdtsc right after send() returned.
  */
 #include "bl_common.h"
@@ -217,6 +220,7 @@ static void pk_emit(void *ctx, const struct order_intent *o)
 	struct pk *p = ctx;
 
 	ouch_encode_fields(p->tx + NET_UDP_HDRS, o);
+	uint64_t tsc_doorbell = bl_tsc();
 	ssize_t n = send(p->fd, p->tx, p->tx_len, 0);
 	uint64_t tsc_tx = bl_tsc();
 	if (CORE_UNLIKELY(n != (ssize_t)p->tx_len)) {
@@ -227,7 +231,8 @@ static void pk_emit(void *ctx, const struct order_intent *o)
 					  : p->tsc_rx;
 	uint64_t share = p->tsc_rx > kernel ? p->tsc_rx - kernel : 0;
 	*tslog_next(&p->t.log) = (struct tslog_rec){
-		.trigger_seq = o->trigger_seq, .tsc_rx = p->tsc_rx, .tsc_tx = tsc_tx,
+		.trigger_seq = o->trigger_seq, .tsc_rx = p->tsc_rx, .tsc_doorbell = tsc_doorbell,
+		.tsc_tx = tsc_tx,
 		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
 		.pad = share > UINT32_MAX ? UINT32_MAX : (uint32_t)share,
 	};

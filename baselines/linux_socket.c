@@ -29,6 +29,9 @@
  *           counts it.
  *   pad     (struct tslog_rec's spare u32) cycles from tsc_rx to rdtsc right
  *           after recvmsg() returned: the kernel's share of the receive path.
+ *   tsc_doorbell  rdtsc right before send() (the order is in the user-space
+ *           buffer): decide_ns = tsc_rx .. here, doorbell_ns = the send()
+ *           call, the kernel's UDP/IP send path down to the driver's doorbell;
  *   tsc_tx  rdtsc right after send() returned.
  * So internal_ns = (tsc_tx - tsc_rx) / tsc_hz spans the guest kernel's UDP
  * receive path, the copy to user space, the trading code and the kernel's
@@ -177,6 +180,7 @@ static void bl_emit(void *ctx, const struct order_intent *o)
 	struct bl *b = ctx;
 
 	ouch_encode_fields(b->order, o);
+	uint64_t tsc_doorbell = bl_tsc();
 	ssize_t n = send(b->tx_fd, b->order, sizeof(b->order), 0);
 	uint64_t tsc_tx = bl_tsc();
 	if (CORE_UNLIKELY(n != (ssize_t)sizeof(b->order))) {
@@ -185,7 +189,8 @@ static void bl_emit(void *ctx, const struct order_intent *o)
 	}
 	uint64_t rx = bl_tsc_rx(b), user = b->tsc_rx_user - rx;
 	*tslog_next(&b->t.log) = (struct tslog_rec){
-		.trigger_seq = o->trigger_seq, .tsc_rx = rx, .tsc_tx = tsc_tx,
+		.trigger_seq = o->trigger_seq, .tsc_rx = rx, .tsc_doorbell = tsc_doorbell,
+		.tsc_tx = tsc_tx,
 		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
 		.pad = user > UINT32_MAX ? UINT32_MAX : (uint32_t)user,
 	};

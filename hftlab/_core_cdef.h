@@ -93,7 +93,8 @@ struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *
 	size_t len, size_t off, uint64_t max_msgs, uint16_t max_payload, uint16_t max_count);
 int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);
 
-struct tslog_rec { uint64_t trigger_seq; uint64_t tsc_rx; uint64_t tsc_tx; uint32_t price;
+struct tslog_rec { uint64_t trigger_seq; uint64_t tsc_rx; uint64_t tsc_doorbell; uint64_t tsc_tx;
+	uint64_t ptp_ns; uint32_t price;
 	uint32_t shares; uint16_t locate; char side; uint8_t flags; ...; };
 struct tslog { uint32_t cap; uint32_t head; uint64_t total; ...; };
 void tslog_init(struct tslog *l, struct tslog_rec *recs, uint32_t cap);

@@ -33,6 +33,7 @@ from hftlab.errors import BuildError, RegistryUnreachableError
 from hftlab.lab.net import netns_list
 from hftlab.experiment.run import RunSpec, run
 from hftlab.lab.vm import VmSpec, choose_accel
+from spans import check_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="netns, veth and tap need root")
@@ -359,6 +360,7 @@ def _check_run(res, where: str) -> None:
     s = res.summary()
     assert s["wire_ns"]["count"] == i["orders"]["sut"]
     assert i["counters"]["os_orders_sent"] == i["orders"]["sut"]
+    check_spans(res.latency)
     if i["spec"]["sut"] != "linux-dpdk":  # DPDK's mbufs carry no kernel timestamp
         assert i["counters"]["os_rx_no_kernel_ts"] == 0
 

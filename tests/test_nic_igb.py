@@ -22,6 +22,7 @@ from hftlab.lab.net import RunNetwork
 from hftlab.lab.ptp import parse_ptp_log, ptp_test_image
 from hftlab.lab.vm import GUEST_MAC, Vm, VmSpec, choose_accel, debug_exit_status
 from hftlab.model import synth
+from spans import check_spans
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
 
@@ -182,6 +183,7 @@ def test_igb_trades_ritch(tmp_path):
     assert c["mold_messages"] == c["itch_messages"] == 12012
     assert c["mold_gaps"] == c["mold_duplicates"] == 0
     assert "-> igb (82576)" in (tmp_path / "run" / "serial.log").read_text()
+    print("igb tcg spans:", check_spans(res.latency))
 
 
 @needs_root

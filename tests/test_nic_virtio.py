@@ -19,6 +19,7 @@ from hftlab.experiment.run import RunSpec, run
 from hftlab.lab.build import OsParams, build_os, write_image
 from hftlab.lab.vm import Vm, VmSpec, choose_accel, debug_exit_status
 from hftlab.model import synth
+from spans import check_spans
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
 
@@ -44,7 +45,7 @@ def test_virtio_ritch(tmp_path):
     assert c["mold_gaps"] == c["mold_duplicates"] == 0
     assert c["os_md_packets"] == res.info["replay"]["sent"]
     assert c["os_rx_missed"] == c["os_rx_oversize"] == c["os_tx_ring_full"] == 0
-    print("virtio ritch phases:", res.info["phases_s"])
+    print("virtio ritch phases:", res.info["phases_s"], "spans:", check_spans(res.latency))
 
 
 @needs_root

@@ -26,6 +26,7 @@ from hftlab.lab.build import OsParams, build_os, write_image
 from hftlab.lab.net import netns_list
 from hftlab.experiment.run import RunSpec, run
 from hftlab.lab.vm import Vm, VmSpec, choose_accel, cpu_flags, debug_exit_status
+from spans import check_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tap and netns need root")
@@ -145,6 +146,7 @@ def test_end_to_end_ritch(tmp_path):
     assert lat.num_rows == res.info["orders"]["sut"]
     assert lat.column("wire_ns").null_count == 0 and min(lat.column("wire_ns").to_pylist()) > 0
     assert lat.column("internal_cycles").null_count == 0
+    print("e1000 tcg spans:", check_spans(lat))
     for f in ("run.json", "wire.pcapng", "sut_log.arrow", "serial.log", "orders.parquet"):
         assert (tmp_path / "run" / f).stat().st_size > 0
     assert b"hftlab.run" in pq.read_schema(tmp_path / "run" / "orders.parquet").metadata
@@ -209,14 +211,18 @@ def test_hostile_frames(tmp_path, network):
 @needs_root
 def test_end_to_end_icount_is_exact(tmp_path):
     """Under -icount the guest TSC counts instructions: two runs give the
-    same per-order internal figures."""
+    same per-order internal figures, and the same split into decide and
+    doorbell."""
     figs = []
     for i in range(2):
         res = run(RunSpec(accel="tcg-icount", max_count=1, out=tmp_path / f"run{i}"))
         assert res.info["orders"]["equal"]
-        figs.append(res.latency.column("internal_cycles").to_pylist())
-    assert figs[0] == figs[1] and len(figs[0]) > 0
-    print("icount instructions per triggering tick:", sorted(figs[0]))
+        check_spans(res.latency)
+        figs.append([res.latency.column(c).to_pylist()
+                     for c in ("internal_cycles", "decide_cycles", "doorbell_cycles")])
+    assert figs[0] == figs[1] and len(figs[0][0]) > 0
+    print("icount instructions per triggering tick:", sorted(figs[0][0]))
+    print("  of which doorbell:", sorted(set(figs[0][2])))
 
 
 @needs_root

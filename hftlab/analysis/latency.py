@@ -8,7 +8,12 @@ The join is exact, never heuristic (docs/architecture.md §3): each order's
 OUCH token carries the MoldUDP64 sequence number of the message that
 triggered it; the tick frame is the market-data datagram whose
 [seq, seq + count) holds that number. t_wire_in and t_wire_out are capture
-timestamps on the SUT's link; internal_ns is (tsc_tx - tsc_rx) / tsc_hz.
+timestamps on the SUT's link; internal_ns is (tsc_tx - tsc_rx) / tsc_hz,
+split at tsc_doorbell (the SUT's stamp just before its TX doorbell write, or
+before the baseline's send call) into decide_ns, (tsc_doorbell - tsc_rx) /
+tsc_hz, the software path, and doorbell_ns, (tsc_tx - tsc_doorbell) /
+tsc_hz, what ringing the NIC costs. The *_cycles columns are the same spans
+in TSC cycles (instructions under tcg-icount).
 """
 from __future__ import annotations
 
@@ -57,8 +62,9 @@ def _trigger_seq(token: str) -> int:
 def join(ticks: WireTicks, orders: WireOrders, sut: pa.Table | None, tsc_hz: int | None) -> pa.Table:
     """One row per order seen on the wire: the columns of docs/architecture.md
     §3 and §5 (token, trigger_seq, t_wire_in, t_wire_out, wire_ns, tsc_rx,
-    tsc_tx, internal_ns). A tick that was sent more than once (a duplicate
-    datagram) joins to its first appearance."""
+    tsc_doorbell, tsc_tx, internal_ns, decide_ns, doorbell_ns and the spans
+    in cycles). A tick that was sent more than once (a duplicate datagram)
+    joins to its first appearance."""
     seqs = np.array([_trigger_seq(t) for t in orders.token], dtype=np.uint64)
     order = np.argsort(ticks.first_seq, kind="stable")
     fs, cnt, tts = ticks.first_seq[order], ticks.count[order].astype(np.uint64), ticks.ts_ns[order]
@@ -74,20 +80,23 @@ def join(ticks: WireTicks, orders: WireOrders, sut: pa.Table | None, tsc_hz: int
     t_out = orders.ts_ns.astype(np.int64)
     wire = np.where(ok, t_out - t_in, 0)
     tsc_rx = np.zeros(len(seqs), np.uint64)
+    tsc_db = np.zeros(len(seqs), np.uint64)
     tsc_tx = np.zeros(len(seqs), np.uint64)
     have = np.zeros(len(seqs), bool)
     if sut is not None and sut.num_rows:
         s_seq = sut.column("trigger_seq").to_numpy()
         pos = {int(s): i for i, s in enumerate(s_seq)}
         rx, tx = sut.column("tsc_rx").to_numpy(), sut.column("tsc_tx").to_numpy()
+        db = sut.column("tsc_doorbell").to_numpy()
         for i, s in enumerate(seqs):
             j = pos.get(int(s))
             if j is not None:
-                tsc_rx[i], tsc_tx[i], have[i] = rx[j], tx[j], True
-    if tsc_hz:
-        internal = ((tsc_tx.astype(np.int64) - tsc_rx.astype(np.int64)) * (1e9 / tsc_hz)).round()
-    else:
-        internal = np.zeros(len(seqs))
+                tsc_rx[i], tsc_db[i], tsc_tx[i], have[i] = rx[j], db[j], tx[j], True
+    rx64, db64, tx64 = tsc_rx.astype(np.int64), tsc_db.astype(np.int64), tsc_tx.astype(np.int64)
+    spans = {"internal": tx64 - rx64, "decide": db64 - rx64, "doorbell": tx64 - db64}
+    ns = {k: (v * (1e9 / tsc_hz)).round().astype(np.int64) if tsc_hz else np.zeros(len(seqs), np.int64)
+          for k, v in spans.items()}
+    no_ns = ~have | (not tsc_hz)
     return pa.table({
         "token": pa.array(orders.token, pa.string()),
         "trigger_seq": pa.array(seqs),
@@ -95,9 +104,14 @@ def join(ticks: WireTicks, orders: WireOrders, sut: pa.Table | None, tsc_hz: int
         "t_wire_out": pa.array(t_out),
         "wire_ns": pa.array(wire, mask=~ok),
         "tsc_rx": pa.array(tsc_rx, mask=~have),
+        "tsc_doorbell": pa.array(tsc_db, mask=~have),
         "tsc_tx": pa.array(tsc_tx, mask=~have),
-        "internal_ns": pa.array(internal.astype(np.int64), mask=~have | (not tsc_hz)),
-        "internal_cycles": pa.array((tsc_tx.astype(np.int64) - tsc_rx.astype(np.int64)), mask=~have),
+        "internal_ns": pa.array(ns["internal"], mask=no_ns),
+        "decide_ns": pa.array(ns["decide"], mask=no_ns),
+        "doorbell_ns": pa.array(ns["doorbell"], mask=no_ns),
+        "internal_cycles": pa.array(spans["internal"], mask=~have),
+        "decide_cycles": pa.array(spans["decide"], mask=~have),
+        "doorbell_cycles": pa.array(spans["doorbell"], mask=~have),
     })
 
 

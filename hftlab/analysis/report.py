@@ -74,6 +74,25 @@ def internal_span(info: dict) -> str:
     return span or INTERNAL_SPAN.get(sut, "unknown for this SUT")
 
 
+def _split_text(lat: pa.Table, icol: str, unit: str, inner: np.ndarray) -> str:
+    """Where the internal span goes: decide (frame seen .. order ready, before
+    the TX doorbell) and doorbell (the write until it returns), each one's p50
+    and the median per-order share of the span; empty for a run recorded
+    before the split."""
+    cols = [icol.replace("internal", s) for s in ("decide", "doorbell")]
+    if not all(c in lat.column_names for c in cols) or not len(inner):
+        return ""
+    dec, door = (percentiles(lat.column(c).drop_null().to_numpy())["p50"] for c in cols)
+    both = lat.select([icol, cols[1]]).drop_null()
+    whole = both.column(icol).to_numpy().astype(float)
+    ok = whole > 0
+    share = float(np.median(both.column(cols[1]).to_numpy()[ok] / whole[ok])) if ok.any() else float("nan")
+    return (f"It splits at the TX doorbell: decide (frame seen to order complete, before the doorbell) "
+            f"p50 {dec:,.0f} {unit}, doorbell (the doorbell write, or the baseline's send call, until "
+            f"it returns) p50 {door:,.0f} {unit}; per order the doorbell is {share:.0%} of the internal "
+            "span (median). ")
+
+
 def run_report(run_dir: str | Path) -> Path:
     """Write latency.png and report.md into run_dir; returns report.md."""
     # A Figure on the Agg canvas, without pyplot: no GUI backend, no global
@@ -113,6 +132,10 @@ def run_report(run_dir: str | Path) -> Path:
     with AtomicPath(d / "latency.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     rows = [("wire_ns", "ns", percentiles(wire)), (f"internal ({icol})", iunit, percentiles(inner))]
+    split = _split_text(lat, icol, iunit, inner)
+    for span in ("decide", "doorbell"):  # the internal span split at the TX doorbell
+        if (col := icol.replace("internal", span)) in lat.column_names:
+            rows.append((f"{span} ({col})", iunit, percentiles(lat.column(col).drop_null().to_numpy())))
     if icol != "internal_cycles":  # under tcg-icount the cycles are the instructions above
         rows.append(("internal_cycles", "cycles", percentiles(cycles)))
     keys = [k for k in rows[0][2] if k != "count"]
@@ -124,7 +147,7 @@ def run_report(run_dir: str | Path) -> Path:
              f"Orders: {info['orders']['sut']} sent, golden model {info['orders']['golden']}, "
              f"bit-for-bit equal: {info['orders']['equal']}.", "",
              "wire_ns spans the tick frame to the order frame on the link. internal "
-             f"(`{info['spec']['sut']}`): {internal_span(info)}. A percentile is "
+             f"(`{info['spec']['sut']}`): {internal_span(info)}. {split}A percentile is "
              "shown only when at least one sample lies beyond it (-).", "",
              "| figure | unit | count | " + " | ".join(keys) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |"]

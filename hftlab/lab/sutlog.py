@@ -2,12 +2,16 @@
 
 HFT-OS and the baselines end a run by writing one block:
 
-    @@HFTDUMP 1 BEGIN
+    @@HFTDUMP 2 BEGIN
     C <name> <value>        counters
-    R <80 hex digits>       struct tslog_rec, little-endian
+    R <112 hex digits>      struct tslog_rec, little-endian
     @@HFTDUMP END records=<n> crc32=<hex>
 
 Anything around the block (boot messages, other console output) is ignored.
+The number after @@HFTDUMP is the format version: this module reads version
+2 (56-byte records with tsc_doorbell and ptp_ns) and refuses any other with
+a DataError naming it (version 1, 40-byte records without the doorbell
+stamp, came from SUTs built before the split of the internal span).
 The CRC-32 and the record count are checked: a block that was cut short or
 garbled raises DataError naming the file and byte offset, it is never
 half-used.
@@ -25,16 +29,19 @@ import pyarrow as pa
 
 from hftlab.errors import DataError
 
-__all__ = ["SutLog", "parse_dump", "read_dump", "boot_phases", "REC_DTYPE"]
+__all__ = ["SutLog", "parse_dump", "read_dump", "boot_phases", "REC_DTYPE", "DUMP_VERSION"]
 
-_BEGIN = b"\n@@HFTDUMP 1 BEGIN\n"
+#: The dump format this module reads (TSLOG_DUMP_VERSION in kernel_src/core/tslog.h).
+DUMP_VERSION = 2
+_BEGIN = re.compile(rb"\n@@HFTDUMP (\S+) BEGIN\n")
 _END = re.compile(rb"@@HFTDUMP END records=(\d+) crc32=([0-9a-f]{8})\n")
 
-#: struct tslog_rec (40 bytes, little-endian on x86_64)
-REC_DTYPE = np.dtype([("trigger_seq", "<u8"), ("tsc_rx", "<u8"), ("tsc_tx", "<u8"),
+#: struct tslog_rec (56 bytes, little-endian on x86_64)
+REC_DTYPE = np.dtype([("trigger_seq", "<u8"), ("tsc_rx", "<u8"), ("tsc_doorbell", "<u8"),
+                      ("tsc_tx", "<u8"), ("ptp_ns", "<u8"),
                       ("price", "<u4"), ("shares", "<u4"), ("stock_locate", "<u2"),
                       ("side", "S1"), ("flags", "u1"), ("pad", "<u4")])
-assert REC_DTYPE.itemsize == 40
+assert REC_DTYPE.itemsize == 56
 
 
 @dataclass
@@ -42,7 +49,9 @@ class SutLog:
     """A decoded dump: counters by name and the per-order records."""
 
     counters: dict[str, int]
-    records: pa.Table  #: trigger_seq, tsc_rx, tsc_tx, price, shares, stock_locate, side
+    #: trigger_seq, tsc_rx, tsc_doorbell, tsc_tx, ptp_ns (0: none), price, shares,
+    #: stock_locate, side
+    records: pa.Table
 
     @property
     def tsc_hz(self) -> int | None:
@@ -51,10 +60,16 @@ class SutLog:
 
 def parse_dump(data: bytes, *, source: str = "<serial>") -> SutLog:
     """Find and decode the last complete dump block in console output."""
-    start = data.rfind(_BEGIN)
-    if start < 0:
+    begins = list(_BEGIN.finditer(data))
+    if not begins:
         raise DataError(source, None, "no @@HFTDUMP block (the SUT did not finish its run)")
-    body_at = start + len(_BEGIN)
+    begin = begins[-1]
+    version, body_at = begin.group(1), begin.end()
+    if version != str(DUMP_VERSION).encode():
+        raise DataError(source, begin.start() + 1,
+                        f"@@HFTDUMP format version {version.decode('ascii', 'replace')!r} is not "
+                        f"supported: this hftlab reads version {DUMP_VERSION} (rebuild the SUT "
+                        "from this tree, or read the dump with the hftlab that wrote it)")
     m = _END.search(data, body_at)
     if m is None:
         raise DataError(source, body_at, "@@HFTDUMP block has no END line (output cut short)")
@@ -84,7 +99,9 @@ def parse_dump(data: bytes, *, source: str = "<serial>") -> SutLog:
     table = pa.table({
         "trigger_seq": pa.array(rec["trigger_seq"]),
         "tsc_rx": pa.array(rec["tsc_rx"]),
+        "tsc_doorbell": pa.array(rec["tsc_doorbell"]),
         "tsc_tx": pa.array(rec["tsc_tx"]),
+        "ptp_ns": pa.array(rec["ptp_ns"]),
         "price": pa.array(rec["price"].astype(np.int64)),
         "shares": pa.array(rec["shares"].astype(np.int64)),
         "stock_locate": pa.array(rec["stock_locate"]),

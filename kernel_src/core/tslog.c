@@ -60,9 +60,12 @@ static size_t tslog_u64_dec(char *buf, uint64_t v)
 
 static const char tslog_hex[] = "0123456789abcdef";
 
+#define TSLOG_STR_(x) #x
+#define TSLOG_STR(x) TSLOG_STR_(x)
+
 void tslog_dump_begin(struct tslog_dump *d, tslog_write_fn write, void *ctx)
 {
-	static const char begin[] = "\n@@HFTDUMP 1 BEGIN\n";
+	static const char begin[] = "\n@@HFTDUMP " TSLOG_STR(TSLOG_DUMP_VERSION) " BEGIN\n";
 
 	d->write = write;
 	d->ctx = ctx;

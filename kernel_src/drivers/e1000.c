@@ -232,7 +232,7 @@ static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 	return i < NIC_TX_RING ? nic_tx_buf[i] : NULL;
 }
 
-static void e1000_tx_commit(struct nic *nn, uint16_t len)
+static uint64_t e1000_tx_commit(struct nic *nn, uint16_t len)
 {
 	struct e1000 *n = E(nn);
 	volatile struct e1000_tx_desc *d = &tx_ring[n->tx_tail];
@@ -243,8 +243,10 @@ static void e1000_tx_commit(struct nic *nn, uint16_t len)
 	n->tx_tail = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
 	/* x86 keeps stores in order, so the descriptor and the frame are
 	 * visible before the uncached doorbell; the barrier stops the compiler
-	 * from sinking them past it. */
+	 * from sinking them past it. The stamp is the order's tsc_doorbell. */
+	uint64_t tsc = tsc_read_ordered();
 	reg_write32(n->mmio, TDT, n->tx_tail);
+	return tsc;
 }
 
 static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -321,8 +321,9 @@ static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 
 /* Post the frame in the current TX buffer, with extra command bits, and
  * ring the doorbell. The write-back overwrote the whole descriptor, so all
- * of it is written again (7.2.2.3); the olinfo_status write clears DD. */
-static inline void igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
+ * of it is written again (7.2.2.3); the olinfo_status write clears DD.
+ * Returns the TSC just before the doorbell write (nic_tx_commit). */
+static inline uint64_t igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
 {
 	volatile union igb_tx_desc *d = &tx_ring[n->tx_tail];
 
@@ -334,12 +335,14 @@ static inline void igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
 	/* x86 keeps stores in order, so the descriptor and the frame are
 	 * visible before the uncached doorbell; the barrier stops the compiler
 	 * from sinking them past it. */
+	uint64_t tsc = tsc_read_ordered();
 	reg_write32(n->mmio, TDT, n->tx_tail);
+	return tsc;
 }
 
-static void igb_tx_commit(struct nic *nn, uint16_t len)
+static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)
 {
-	igb_tx_post(I(nn), len, 0);
+	return igb_tx_post(I(nn), len, 0);
 }
 
 static int igb_tx_flush(struct nic *nn, uint32_t timeout_us)

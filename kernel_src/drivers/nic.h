@@ -11,7 +11,9 @@
  * buffer, nic_tx_buffer a TX buffer to build a frame in. The hot-path calls
  * (rx_poll, tx_buffer) read only descriptor memory, never a device register;
  * the doorbells are rx_release (one write for a batch) and tx_commit (one
- * write per frame).
+ * write per frame). tx_commit returns the TSC read just before its doorbell
+ * write, so the caller can split its span into the software path up to the
+ * doorbell and the doorbell itself without a second call (tslog.h).
  */
 #ifndef HFTOS_NIC_H
 #define HFTOS_NIC_H
@@ -56,7 +58,7 @@ struct nic_ops {
 	void (*rx_release)(struct nic *n);
 	uint8_t *(*tx_buffer)(struct nic *n, uint16_t *slot);
 	uint8_t *(*tx_slot)(struct nic *n, uint16_t i);
-	void (*tx_commit)(struct nic *n, uint16_t len);
+	uint64_t (*tx_commit)(struct nic *n, uint16_t len);
 	int (*tx_flush)(struct nic *n, uint32_t timeout_us);
 	void (*read_stats)(struct nic *n, struct nic_stats *s);
 	/* Optional, all five or none: hardware time stamps of PTP event
@@ -125,10 +127,12 @@ static inline uint8_t *nic_tx_slot(struct nic *n, uint16_t i)
 }
 
 /* Send the frame built in the last nic_tx_buffer(): post its descriptor and
- * ring the doorbell. */
-static inline void nic_tx_commit(struct nic *n, uint16_t len)
+ * ring the doorbell. Returns the TSC (lfence; rdtsc) read after the frame
+ * and its descriptor were written and before the doorbell write: an order's
+ * tsc_doorbell. The caller stamps the doorbell's return itself. */
+static inline uint64_t nic_tx_commit(struct nic *n, uint16_t len)
 {
-	n->ops->tx_commit(n, len);
+	return n->ops->tx_commit(n, len);
 }
 
 /* Wait until all committed frames are sent; -1 on timeout. */

@@ -532,8 +532,11 @@ static uint8_t *vnet_tx_slot(struct nic *n, uint16_t i)
 }
 
 /* The frame in the last tx_buffer: its length (header + frame) into its
- * descriptor, publish, and notify when the device is not already busy. */
-static void vnet_tx_commit(struct nic *nn, uint16_t len)
+ * descriptor, publish, and notify when the device is not already busy. The
+ * doorbell here is the whole of vnet_publish (avail->idx, the fence, the
+ * used->flags check and, when asked for, the notify write): the returned
+ * stamp (the order's tsc_doorbell) is taken before it. */
+static uint64_t vnet_tx_commit(struct nic *nn, uint16_t len)
 {
 	struct virtio_net *n = V(nn);
 	struct virtq *q = &n->tx;
@@ -541,8 +544,10 @@ static void vnet_tx_commit(struct nic *nn, uint16_t len)
 	q->desc[n->tx_avail & q->mask].len = VNET_HDR_LEN + len;
 	n->tx_avail++;
 	n->tx_frames++;
+	uint64_t tsc = tsc_read_ordered();
 	if (vnet_publish(q, n->tx_avail))
 		n->tx_notifies++;
+	return tsc;
 }
 
 static int vnet_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -7,8 +7,9 @@
  * sees it set (tsc_rx), and hands the frame in place to the classifier:
  * market data goes straight into engine_on_packet; when the engine emits an
  * order, trade_emit encodes the OUCH message directly in a TX buffer, writes
- * TDT (the only doorbell of an order), stamps the TSC again (tsc_tx) and logs
- * both with the trigger sequence number.
+ * TDT (the only doorbell of an order; the driver stamps the TSC just before
+ * it, tsc_doorbell), stamps the TSC again (tsc_tx) and logs the three stamps
+ * with the trigger sequence number.
  *
  * An order's Ethernet/IPv4/UDP headers never change (same endpoints, same
  * length, and IPv4 ID 0: the datagram is atomic, DF set, so RFC 6864 §4.1
@@ -141,7 +142,9 @@ static uint64_t trade_messages(const struct engine *e)
 }
 
 /* engine_emit_fn: an accepted order, its variable fields written into the
- * pre-built template and sent; TDT is written by nic_tx_commit. */
+ * pre-built template and sent; TDT is written by nic_tx_commit, which
+ * returns the TSC it read just before (decide span tsc_rx .. tsc_doorbell,
+ * doorbell span tsc_doorbell .. tsc_tx). ptp_ns stays 0: no PTP stamp. */
 static void trade_emit(void *ctx, const struct order_intent *o)
 {
 	struct trade *t = ctx;
@@ -157,10 +160,11 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 		t->tx_dirty[slot] = false;
 	}
 	ouch_encode_fields(f + NET_UDP_HDRS, o);
-	nic_tx_commit(t->nic, t->order_len);
+	uint64_t tsc_doorbell = nic_tx_commit(t->nic, t->order_len);
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
-		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_tx = tsc_tx,
+		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
+		.tsc_tx = tsc_tx,
 		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
 	};
 	t->c.orders_sent++;
