@@ -75,6 +75,11 @@ bool serial_init(void)
 	return serial_present;
 }
 
+bool serial_ready(void)
+{
+	return serial_present;
+}
+
 /* Wait (bounded) until THRE says the transmitter holding register, or in
  * FIFO mode the whole transmit FIFO, is empty. */
 static bool uart_wait_thre(void)

@@ -12,6 +12,10 @@
  * dropped silently, so a board without COM1 still boots. */
 bool serial_init(void);
 
+/* serial_init() ran and found the UART (false before it, e.g. for an
+ * exception raised while _start sets up the rings). */
+bool serial_ready(void);
+
 /* Write one byte; "\n" becomes "\r\n". Waits a bounded time for the
  * transmitter, then drops the byte. */
 void serial_putc(char c);

@@ -1,7 +1,9 @@
 /*
  * main.c - HFT-OS runtime: bring-up, then the trading run.
  *
- * Order: console, descriptor tables, what the loader found (E820), TSC
+ * _start (arch/x86_64/entry.asm) has loaded the descriptor tables, cleared
+ * .bss at CPL3 and entered kmain at ring 0 by syscall (arch/x86_64/ring.h).
+ * Order: console, what the loader found (E820), TSC
  * frequency, the config block (runtime/config.h, checked before use), PCI
  * devices; then, by the config's flags, the fault test, the NIC self-test,
  * the NIC time-stamp test, a boot-only exit, or the trading run
@@ -95,8 +97,6 @@ void kmain(const struct boot_info *bi)
 
 	kprintf("\nHFT-OS runtime (serial %s)\n", have_serial ? "ok" : "missing");
 	kprintf("boot: phase entry tsc=%lu\n", tsc_entry);
-	gdt_init();
-	idt_init();
 	print_boot_info(bi);
 	uint64_t tsc_hz = init_tsc();
 	config_check(cfg);

@@ -5,6 +5,7 @@
 #include "runtime/kprintf.h"
 #include "runtime/exit_codes.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/ring.h"
 
 void runtime_returned(void);
 
@@ -12,6 +13,7 @@ void panic(const char *fmt, ...)
 {
 	va_list ap;
 
+	ring_to_ring0(); /* from the CPL3 loop: cli and the console need ring 0 */
 	__asm__ volatile("cli");
 	kprintf("\npanic: ");
 	va_start(ap, fmt);

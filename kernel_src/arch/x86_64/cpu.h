@@ -65,6 +65,7 @@ static inline uint64_t rdmsr(uint32_t msr)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+
 /* rdtsc is not ordered with earlier loads; callers timing a window that
  * must include prior work use tsc_read_ordered(). */
 static inline uint64_t tsc_read(void)
@@ -106,6 +107,16 @@ static inline uint64_t read_cr4(void)
 	uint64_t v;
 	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
 	return v;
+}
+
+static inline void write_cr3(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+static inline void write_cr4(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
 }
 
 static inline void cpu_pause(void)

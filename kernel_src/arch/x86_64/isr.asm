@@ -11,7 +11,7 @@ bits 64
 default rel
 
 extern trap_dispatch
-global isr_stub_table
+global isr_stub_table, isr_stub_6
 
 %macro isr_no_error 1
 isr_stub_%1:

@@ -7,7 +7,9 @@
  * (virtio-net's at 0xe000000000 with 256 MiB of RAM), so a driver asks for
  * its BAR here: the missing page-table levels come from a static pool,
  * leaves are 2 MiB pages with PCD|PWT (uncached at the reset PAT, as the
- * boot tables' top GiB). Only called at init, never on the hot path.
+ * boot tables' top GiB), user-accessible like the rest (ring.h: the
+ * trading loop runs at CPL3 and rings the NIC's doorbells from there).
+ * Only called at init, never on the hot path.
  * Intel SDM vol. 3A 4.5 (4-level paging).
  */
 #include "arch/x86_64/paging.h"
@@ -18,6 +20,7 @@
 
 #define PTE_PRESENT   (1ull << 0)
 #define PTE_WRITABLE  (1ull << 1)
+#define PTE_USER      (1ull << 2)
 #define PTE_PWT       (1ull << 3)
 #define PTE_PCD       (1ull << 4)
 #define PTE_PS        (1ull << 7)  /* in a PDE: a 2 MiB page */
@@ -47,7 +50,7 @@ static uint64_t *next_level(uint64_t *e)
 			kprintf("paging: table pool (%u pages) used up\n", PAGING_POOL_PAGES);
 			return NULL;
 		}
-		*e = (uint64_t)(uintptr_t)pool[pool_used++] | PTE_PRESENT | PTE_WRITABLE;
+		*e = (uint64_t)(uintptr_t)pool[pool_used++] | PTE_PRESENT | PTE_WRITABLE | PTE_USER;
 	} else if (*e & PTE_PS) {
 		kprintf("paging: a large page is in the way\n");
 		return NULL;
@@ -72,7 +75,7 @@ int paging_map_device(uint64_t base, uint64_t size)
 		if (!pd)
 			return -1;
 		uint64_t *pde = &pd[(va >> 21) & (PTES_PER_TABLE - 1)];
-		uint64_t want = va | PTE_PRESENT | PTE_WRITABLE | PTE_PS | PTE_PCD | PTE_PWT;
+		uint64_t want = va | PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_PS | PTE_PCD | PTE_PWT;
 		if (*pde & PTE_PRESENT) {
 			if (*pde != want) {
 				kprintf("paging: 0x%lx is mapped otherwise already\n", va);
@@ -84,4 +87,28 @@ int paging_map_device(uint64_t base, uint64_t size)
 		invlpg(va);
 	}
 	return 0;
+}
+
+/* Set U on every present entry of one table and, below it, of every
+ * table it points to (level 4: PML4 ... 1: page table); large pages end
+ * the descent. The pool is .bss, cleared later, and empty now. */
+static void allow_user(uint64_t *table, int level)
+{
+	for (unsigned i = 0; i < PTES_PER_TABLE; i++) {
+		uint64_t e = table[i];
+		if (!(e & PTE_PRESENT))
+			continue;
+		if (!(e & PTE_USER))
+			table[i] = e | PTE_USER;
+		if (level > 1 && !(level < 4 && (e & PTE_PS)))
+			allow_user((uint64_t *)(uintptr_t)(e & PTE_ADDR_MASK), level - 1);
+	}
+}
+
+void paging_allow_user(void)
+{
+	uint64_t cr3 = read_cr3();
+
+	allow_user((uint64_t *)(uintptr_t)(cr3 & PTE_ADDR_MASK), 4);
+	write_cr3(cr3); /* flush the TLB: its entries lack U */
 }

@@ -11,6 +11,7 @@
 #include "arch/x86_64/cpu.h"
 #include "runtime/exit_codes.h"
 #include "runtime/kprintf.h"
+#include "drivers/serial.h"
 
 #define VECTOR_PAGE_FAULT 14
 #define PF_ERR_PRESENT    (1u << 0) /* #PF error code, SDM vol. 3A 4.7 */
@@ -48,14 +49,17 @@ static void print_registers(const struct trap_frame *f)
 	kprintf("  r9  %016lx  r10 %016lx  r11 %016lx\n", f->r9, f->r10, f->r11);
 	kprintf("  r12 %016lx  r13 %016lx  r14 %016lx\n", f->r12, f->r13, f->r14);
 	kprintf("  r15 %016lx  rflags %016lx\n", f->r15, f->rflags);
-	kprintf("  cs %04lx  ss %04lx  cr0 %016lx  cr3 %016lx  cr4 %016lx\n",
-		f->cs, f->ss, read_cr0(), read_cr3(), read_cr4());
+	kprintf("  cs %04lx (CPL%lu)  ss %04lx  cr0 %016lx  cr3 %016lx  cr4 %016lx\n",
+		f->cs, f->cs & 3, f->ss, read_cr0(), read_cr3(), read_cr4());
 }
 
 void trap_dispatch(struct trap_frame *f)
 {
 	uint64_t cr2 = read_cr2();
 	const char *name = f->vector < EXCEPTION_VECTORS ? exception_names[f->vector] : "?";
+
+	if (!serial_ready()) /* raised in _start, before kmain's serial_init */
+		serial_init();
 
 	kprintf("\n*** CPU EXCEPTION: vector %lu (%s) error code 0x%lx\n", f->vector, name,
 		f->error_code);
