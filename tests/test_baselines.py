@@ -95,7 +95,8 @@ DOCTOR_TOOLS = ("nasm", "gcc", "ld", "objcopy", "make", "qemu-system-x86_64", "d
 def test_doctor_exit_code_follows_this_machines_facts():
     """hftlab doctor: every tool `make setup` installs is found, and the exit
     code is the one this machine's facts give: 1 without root or
-    /dev/net/tun, else 0 with a usable KVM and 3 with TCG only."""
+    /dev/net/tun, else 0 with a usable KVM (hardware, or the PVM flavour for
+    HFT-OS's CPL3 loop) and 3 with TCG only."""
     from click.testing import CliRunner
 
     from hftlab.cli import main
@@ -104,7 +105,7 @@ def test_doctor_exit_code_follows_this_machines_facts():
     assert not missing, f"`make setup` installs these, but they are missing: {missing}"
     root = os.geteuid() == 0
     tun = Path("/dev/net/tun").exists()
-    kvm = choose_accel("auto").name == "kvm"
+    kvm = choose_accel("auto", pvm_image=True).name in ("kvm", "kvm-pvm")
     expected = 1 if not (root and tun) else 0 if kvm else 3
     r = CliRunner().invoke(main, ["doctor"])
     assert r.exit_code == expected, (f"root={root} tun={tun} kvm={kvm}: expected exit {expected}",
@@ -116,6 +117,8 @@ def test_doctor_exit_code_follows_this_machines_facts():
     assert rows["KVM"].startswith("  [ok]" if kvm else "  [!!]")
     if expected == 3:
         assert "runs will use TCG" in r.output
+    if choose_accel("auto", pvm_image=True).name == "kvm-pvm":
+        assert "KVM-PVM" in rows["KVM"] and "accel kvm-pvm" in r.output, r.output
     for name in ("DPDK (linux-dpdk)", "busybox (guest)", "qboot (guest PVH)", "guest kernel cache"):
         assert name in rows, r.output
     dpdk = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True, text=True)

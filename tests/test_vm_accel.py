@@ -78,3 +78,30 @@ def test_this_machine():
         assert ("PVM" in a.reason) == Path("/sys/module/kvm_pvm").exists()
     with pytest.raises(ConfigError, match="not usable"):  # and an explicit kvm is refused
         choose_accel("kvm")
+
+
+def test_pvm_kvm_only_for_a_cpl3_image(fake_kvm):
+    """KVM's PVM flavour is taken (as kvm-pvm, KVM's CPU model) for an image
+    whose loop runs at CPL3, by auto and by an explicit kvm; not without."""
+    dev, pvm = fake_kvm
+    a = choose_accel("auto", dev=dev, cpuinfo=NOVMX, pvm_marker=pvm, pvm_image=True)
+    assert (a.name, a.args, a.cpu) == ("kvm-pvm", ("-accel", "kvm"), "host,-arch-capabilities")
+    assert a.reason.startswith("auto chose KVM-PVM: ") and "CPL3" in a.reason
+    k = choose_accel("kvm", dev=dev, cpuinfo=NOVMX, pvm_marker=pvm, pvm_image=True)
+    assert k.name == "kvm-pvm" and k.reason.startswith(str(dev))
+    # no kvm_pvm module and no vmx/svm: nothing to use, image or not
+    t = choose_accel("auto", dev=dev, cpuinfo=NOVMX, pvm_marker=pvm / "absent", pvm_image=True)
+    assert t.name == "tcg" and "absent" in t.reason
+    # hardware KVM is KVM whatever the image
+    assert choose_accel("auto", dev=dev, cpuinfo=VMX, pvm_marker=pvm, pvm_image=True).name == "kvm"
+
+
+def test_image_features_of_the_built_elf():
+    """The runtime ELF says its loop runs at CPL3 (runtime/image_header.h)."""
+    from hftlab.lab.build import build_os
+    from hftlab.lab.vm import IMAGE_F_CPL3_LOOP, image_features
+
+    elf = build_os(boot="pvh")
+    assert image_features(elf) & IMAGE_F_CPL3_LOOP
+    img = build_os(boot="bios")
+    assert image_features(img) & IMAGE_F_CPL3_LOOP

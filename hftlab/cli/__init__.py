@@ -132,8 +132,8 @@ def doctor_cmd() -> None:
     rows.append(("root (tap, netns)", root, "yes" if root else "run as root for tap/netns runs"))
     tun = Path("/dev/net/tun").exists()
     rows.append(("/dev/net/tun", tun, "present" if tun else "missing: modprobe tun"))
-    kvm = choose_accel("auto")
-    rows.append(("KVM", kvm.name == "kvm", kvm.reason))
+    kvm = choose_accel("auto", pvm_image=True)  # HFT-OS by PVH: its loop runs at CPL3
+    rows.append(("KVM", kvm.name in ("kvm", "kvm-pvm"), kvm.reason))
     for name, good, detail in rows:
         ok_all &= good or name == "KVM"
         click.echo(f"  [{'ok' if good else '!!'}] {name:<20} {detail}")
@@ -142,6 +142,10 @@ def doctor_cmd() -> None:
     if not ok_all:
         click.echo("some checks failed: see the hints above")
         sys.exit(1)
+    if kvm.name == "kvm-pvm":
+        click.echo("all checks passed: HFT-OS runs (--boot pvh) use KVM-PVM (accel kvm-pvm: "
+                   "the trading loop at CPL3, natively); Linux guests use TCG here")
+        return
     if kvm.name != "kvm":
         click.echo("runs will use TCG (software emulation); a KVM run cannot start here")
         sys.exit(3)

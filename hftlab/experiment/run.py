@@ -21,14 +21,14 @@ import numpy as np
 
 from hftlab._core import ffi as _ffi, lib as _lib
 from hftlab.analysis.report import run_report
-from hftlab.errors import HftlabError
+from hftlab.errors import ConfigError, HftlabError
 from hftlab.experiment import baseline, hw, steps
 from hftlab.experiment.spec import DEFAULT_DATASET, SUTS, RunResult, RunSpec
 from hftlab.lab import exchange
 from hftlab.lab.build import build_os, sha256, write_image
 from hftlab.lab.media import vm_spec
 from hftlab.lab.net import Capture, DgramLink, RunNetwork, write_pcapng
-from hftlab.lab.vm import GUEST_MAC, Vm, choose_accel, qemu_version
+from hftlab.lab.vm import GUEST_MAC, IMAGE_F_CPL3_LOOP, Vm, choose_accel, image_features, qemu_version
 from hftlab.model import core
 from hftlab.util.env import environment
 from hftlab.util.paths import ROOT
@@ -52,8 +52,9 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     run_id = _run_id()
     run_dir = Path(spec.out) if spec.out else ROOT / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    accel = choose_accel(spec.accel)
     boot = hw.choose_boot(spec) if spec.sut == "hftos" else None  # baselines: guest.py's choice
+    # KVM's PVM flavour only for HFT-OS by PVH: its loop runs at CPL3 (checked below)
+    accel = choose_accel(spec.accel, pvm_image=bool(boot and boot.name == "pvh"))
     info: dict[str, Any] = {
         "run_id": run_id, "status": "running",
         "spec": {"sut": spec.sut, "accel": accel.name, "accel_requested": spec.accel,
@@ -77,6 +78,9 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     try:
         say("build", 0.0)
         img = build_os(boot=boot.name) if boot else None  # baselines build their own
+        if accel.name == "kvm-pvm" and not image_features(img) & IMAGE_F_CPL3_LOOP:
+            raise ConfigError(f"accel kvm-pvm: {img} does not run its loop at CPL3 "
+                              "(HFTOS_IMAGE_F_CPL3_LOOP clear): it would run by emulation")
         phases["build"] = round(time.monotonic() - t0, 3)
         result = _execute(spec, run_dir, img, accel, golden, info, say, feed, boot)
         info["status"] = "ok"

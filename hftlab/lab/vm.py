@@ -85,31 +85,48 @@ def cpu_flags(cpuinfo: str | None = None) -> set[str]:
 class AccelChoice:
     """The accelerator a run uses and the QEMU arguments that select it."""
 
-    name: str  #: "kvm", "tcg" or "tcg-icount"
+    name: str  #: "kvm", "kvm-pvm", "tcg" or "tcg-icount"
     reason: str
     args: tuple[str, ...]
     cpu: str
 
 
-def _kvm_usable(dev: Path, flags: set[str], pvm_marker: Path) -> tuple[bool, str]:
+#: KVM's CPU model: QEMU with KVM needs arch-capabilities masked on some
+#: hosts (QEMU 7.2 and this machine's PVM KVM alike).
+KVM_CPU = "host,-arch-capabilities"
+
+
+def _kvm_usable(dev: Path, flags: set[str], pvm_marker: Path) -> tuple[str, str]:
+    """("hw" | "pvm" | "", why): a hardware-assisted KVM, KVM's PVM flavour
+    (no vmx/svm: guest ring 0 is emulated, CPL3 runs natively), or none."""
     if not dev.exists():
-        return False, f"{dev} does not exist"
+        return "", f"{dev} does not exist"
     try:
         fd = os.open(dev, os.O_RDWR)
         os.close(fd)
     except OSError as exc:
-        return False, f"{dev} cannot be opened ({exc.strerror})"
-    if not flags & {"vmx", "svm"}:
-        pvm = " and KVM's PVM flavour is loaded" if pvm_marker.exists() else ""
-        return False, (f"{dev} opens but the CPU shows neither vmx nor svm{pvm}: this KVM "
-                       "emulates ring-0 code (about 1000x slower than TCG)")
-    return True, f"{dev} works and the CPU has {'vmx' if 'vmx' in flags else 'svm'}"
+        return "", f"{dev} cannot be opened ({exc.strerror})"
+    if flags & {"vmx", "svm"}:
+        return "hw", f"{dev} works and the CPU has {'vmx' if 'vmx' in flags else 'svm'}"
+    if pvm_marker.exists():
+        return "pvm", (f"{dev} opens, the CPU shows neither vmx nor svm and KVM's PVM flavour "
+                       f"is loaded ({pvm_marker}): guest ring 0 runs by emulation (~2 us an "
+                       "instruction), CPL3 natively")
+    return "", (f"{dev} opens but the CPU shows neither vmx nor svm and {pvm_marker} is absent: "
+                "no hardware virtualisation to use")
 
 
 def choose_accel(requested: str = "auto", *, dev: str | os.PathLike[str] = "/dev/kvm",
                  cpuinfo: str | None = None,
-                 pvm_marker: str | os.PathLike[str] = "/sys/module/kvm_pvm") -> AccelChoice:
-    """Resolve ``requested`` (auto, kvm, tcg, tcg-icount) to an accelerator."""
+                 pvm_marker: str | os.PathLike[str] = "/sys/module/kvm_pvm",
+                 pvm_image: bool = False) -> AccelChoice:
+    """Resolve ``requested`` (auto, kvm, tcg, tcg-icount) to an accelerator.
+
+    KVM's PVM flavour (kvm_pvm loaded, no vmx/svm) is taken, as "kvm-pvm",
+    only for a guest that runs its hot loop at CPL3: ``pvm_image`` (HFT-OS
+    booted by PVH: arch/x86_64/ring.h). A guest that keeps ring 0 busy (a
+    Linux kernel, HFT-OS before the CPL3 loop) would run by emulation,
+    about 1000x slower than TCG, so auto picks TCG for it and kvm refuses."""
     if requested not in ACCELS:
         raise ConfigError(f"accel {requested!r}: choose one of {', '.join(ACCELS)}")
     tcg = ("-accel", "tcg")
@@ -118,16 +135,39 @@ def choose_accel(requested: str = "auto", *, dev: str | os.PathLike[str] = "/dev
     if requested == "tcg-icount":
         return AccelChoice("tcg-icount", "requested: the guest clock counts instructions",
                            ("-accel", "tcg", "-icount", "shift=0,sleep=off"), "max")
-    ok, why = _kvm_usable(Path(dev), cpu_flags(cpuinfo), Path(pvm_marker))
-    # QEMU 7.2 with KVM needs arch-capabilities masked on some hosts.
-    kvm = AccelChoice("kvm", why, ("-accel", "kvm"), "host,-arch-capabilities")
-    if requested == "kvm":
-        if not ok:
+    kind, why = _kvm_usable(Path(dev), cpu_flags(cpuinfo), Path(pvm_marker))
+    if kind == "pvm" and not pvm_image:
+        kind, why = "", why + "; this guest runs ring-0 code on its hot path (only HFT-OS booted by PVH runs its loop at CPL3)"
+    if not kind:
+        if requested == "kvm":
             raise ConfigError(f"accel kvm is not usable here: {why}")
-        return kvm
-    if ok:
-        return kvm
-    return AccelChoice("tcg", f"auto chose TCG: {why}", tcg, "max")
+        return AccelChoice("tcg", f"auto chose TCG: {why}", tcg, "max")
+    name = "kvm" if kind == "hw" else "kvm-pvm"
+    if requested == "auto":
+        why = f"auto chose {name.upper()}: {why}"
+    return AccelChoice(name, why, ("-accel", "kvm"), KVM_CPU)
+
+
+#: runtime/image_header.h: the image header ("HFTR", version) and its
+#: feature word; HFTOS_IMAGE_F_CPL3_LOOP: the trading loop runs at CPL3.
+IMAGE_MAGIC = b"HFTR"
+IMAGE_OFF_FEATURES = 48
+IMAGE_CONFIG_OFFSET = 64
+IMAGE_F_CPL3_LOOP = 0x1
+
+
+def image_features(path: str | os.PathLike[str]) -> int:
+    """The HFTOS_IMAGE_F_* word of an HFT-OS runtime ELF, runtime.bin or
+    disk image (the first header whose config block follows it at
+    HFTOS_CONFIG_OFFSET); ConfigError if the file holds none."""
+    from hftlab.lab.build import _find_configs  # the config block's magic lives there
+
+    buf = bytearray(Path(path).read_bytes())
+    for cfg in _find_configs(buf, str(path)):
+        hdr = cfg - IMAGE_CONFIG_OFFSET
+        if hdr >= 0 and buf[hdr: hdr + 4] == IMAGE_MAGIC:
+            return int.from_bytes(buf[hdr + IMAGE_OFF_FEATURES: hdr + IMAGE_OFF_FEATURES + 4], "little")
+    raise ConfigError(f"{path}: no HFT-OS image header before its config block")
 
 
 @dataclass(frozen=True)

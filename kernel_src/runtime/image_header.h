@@ -22,6 +22,8 @@
 #define HFTOS_IMAGE_OFF_ENTRY    24 /* u64 64-bit entry, rdi = struct boot_info * */
 #define HFTOS_IMAGE_OFF_MEM_END  32 /* u64 address just past .bss */
 #define HFTOS_IMAGE_OFF_CONFIG   40 /* u64 address of struct hftos_config */
+#define HFTOS_IMAGE_OFF_FEATURES 48 /* u32 HFTOS_IMAGE_F_* (0 in older images) */
+#define HFTOS_IMAGE_F_CPL3_LOOP  0x1 /* the trading loop runs at CPL3: fit for KVM's PVM flavour */
 #define HFTOS_CONFIG_OFFSET      64 /* config block's offset in the image */
 
 #endif

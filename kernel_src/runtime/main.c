@@ -14,6 +14,7 @@
  */
 #include "arch/x86_64/boot_info.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/ring.h"
 #include "arch/x86_64/trap.h"
 #include "arch/x86_64/tsc.h"
 #include "drivers/pci.h"
@@ -68,18 +69,27 @@ static uint64_t init_tsc(void)
 	struct tsc_info t;
 
 	tsc_init(&t);
-	kprintf("tsc: %lu Hz from %s (PIT check %lu Hz, 3 windows spread %u ppm, "
-		"bracket %u ppm), invariant %s\n", t.hz, tsc_source_name(t.source), t.pit_hz,
-		t.pit_spread_ppm, t.pit_bracket_ppm, t.invariant ? "yes" : "no");
+	kprintf("tsc: %lu Hz from %s (PIT check %lu Hz, %ld ppm, 3 windows spread %u ppm, "
+		"bracket %u ppm; kvmclock %lu Hz), invariant %s\n", t.hz, tsc_source_name(t.source),
+		t.pit_hz, t.check_ppm, t.pit_spread_ppm, t.pit_bracket_ppm, t.kvmclock_hz,
+		t.invariant ? "yes" : "no");
 	if (t.source == TSC_SOURCE_NONE)
 		panic("no TSC frequency: CPUID 15h/16h absent and PIT did not respond");
 	return t.hz;
 }
 
+/* At CPL3, where the trading loop runs: the #PF must reach the ring-0
+ * handler (TSS RSP0) and be dumped like one at ring 0. */
+static uint64_t fault_test_cpl3(uint64_t addr)
+{
+	*(volatile uint64_t *)addr = 0xDEADBEEF;
+	return 0;
+}
+
 static void fault_test(void)
 {
-	kprintf("fault test: writing to 0x%llx (unmapped)\n", FAULT_TEST_ADDR);
-	*(volatile uint64_t *)FAULT_TEST_ADDR = 0xDEADBEEF;
+	kprintf("fault test: writing to 0x%llx (unmapped) at CPL3\n", FAULT_TEST_ADDR);
+	ring_user_call(fault_test_cpl3, FAULT_TEST_ADDR);
 	panic("fault test: the write to 0x%llx did not fault", FAULT_TEST_ADDR);
 }
 

@@ -66,6 +66,11 @@ static inline uint64_t rdmsr(uint32_t msr)
 }
 
 
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
 /* rdtsc is not ordered with earlier loads; callers timing a window that
  * must include prior work use tsc_read_ordered(). */
 static inline uint64_t tsc_read(void)

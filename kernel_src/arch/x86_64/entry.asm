@@ -46,6 +46,8 @@ runtime_header:
 	dq __bss_end
 	field HFTOS_IMAGE_OFF_CONFIG
 	dq hftos_config
+	field HFTOS_IMAGE_OFF_FEATURES
+	dd HFTOS_IMAGE_F_CPL3_LOOP      ; arch/x86_64/ring.h
 
 section .text.entry progbits alloc exec nowrite align=16
 _start:

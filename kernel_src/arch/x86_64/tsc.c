@@ -8,6 +8,10 @@
  * PIT channel 2 (8254, 1.193182 MHz): mode 0 counts down from 0xFFFF once
  * bit 0 of port 61h (the gate) goes high; the count is read by the latch
  * command, low byte then high byte.
+ * Under KVM (hardware or PVM) neither leaf exists either; KVM's pvclock
+ * (kvmclock, Linux Documentation/virt/kvm/x86/msr.rst) gives the host's
+ * own TSC-to-ns scale: one wrmsr, then tsc_to_system_mul and tsc_shift;
+ * the PIT figure stays as the cross-check (check_ppm).
  */
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
@@ -18,6 +22,12 @@
 #define CPUID_EXT_POWER         0x80000007
 #define  CPUID_EXT_POWER_INVARIANT_TSC (1u << 8)
 
+#define CPUID_HV_BASE           0x40000000u /* EBX ECX EDX: "KVMKVMKVM\0\0\0" */
+#define CPUID_KVM_FEATURES      0x40000001u
+#define  KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
+#define  KVM_SYSTEM_TIME_ENABLE 1u
+#define PVCLOCK_TRIES           1000       /* reads of an odd (updating) version */
 #define PIT_HZ                  1193182u
 #define PIT_CH2_DATA            0x42
 #define PIT_MODE_CMD            0x43
@@ -54,6 +64,53 @@ static uint64_t tsc_from_cpuid_16h(void)
 	if (cpuid(0, 0).eax < CPUID_FREQ_LEAF)
 		return 0;
 	return (uint64_t)(cpuid(CPUID_FREQ_LEAF, 0).eax & 0xFFFF) * 1000000u;
+}
+
+/* struct pvclock_vcpu_time_info (Linux arch/x86/include/asm/pvclock-abi.h):
+ * ns = ((tsc - tsc_timestamp) << tsc_shift, or >> -tsc_shift) * mul >> 32. */
+struct pvclock_time {
+	uint32_t version;
+	uint32_t pad0;
+	uint64_t tsc_timestamp;
+	uint64_t system_time;
+	uint32_t tsc_to_system_mul;
+	int8_t tsc_shift;
+	uint8_t flags;
+	uint8_t pad[2];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct pvclock_time) == 32, "pvclock_vcpu_time_info is 32 bytes");
+
+static volatile struct pvclock_time kvm_time __attribute__((aligned(64)));
+
+static uint64_t tsc_from_kvmclock(void)
+{
+	struct cpuid_regs sig = cpuid(CPUID_HV_BASE, 0);
+
+	if (sig.ebx != 0x4b4d564bu || sig.ecx != 0x564b4d56u || sig.edx != 0x4du ||
+	    sig.eax < CPUID_KVM_FEATURES ||
+	    !(cpuid(CPUID_KVM_FEATURES, 0).eax & KVM_FEATURE_CLOCKSOURCE2))
+		return 0;
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)(uintptr_t)&kvm_time | KVM_SYSTEM_TIME_ENABLE);
+	uint32_t mul = 0;
+	int8_t shift = 0;
+	for (int i = 0; i < PVCLOCK_TRIES; i++) {
+		uint32_t v = kvm_time.version;
+		__asm__ volatile("" : : : "memory");
+		mul = kvm_time.tsc_to_system_mul;
+		shift = kvm_time.tsc_shift;
+		__asm__ volatile("" : : : "memory");
+		if (!(v & 1) && v == kvm_time.version && mul)
+			break;
+		mul = 0;
+	}
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0); /* the host stops writing kvm_time */
+	if (!mul)
+		return 0;
+	/* 1 ns per (2^32 / mul) shifted TSC ticks: hz = 1e9 * 2^32 / mul, then
+	 * undo the shift. */
+	uint64_t hz = (1000000000ull << 32) / mul;
+	return shift >= 0 ? hz >> shift : hz << -shift;
 }
 
 /* One PIT read bracketed by two TSC reads. Under a hypervisor the vCPU can
@@ -149,14 +206,20 @@ void tsc_init(struct tsc_info *out)
 		out->pit_hz = 0;
 	out->invariant = cpuid(CPUID_EXT_BASE, 0).eax >= CPUID_EXT_POWER &&
 			 (cpuid(CPUID_EXT_POWER, 0).edx & CPUID_EXT_POWER_INVARIANT_TSC);
+	out->kvmclock_hz = tsc_from_kvmclock();
 	if ((out->hz = tsc_from_cpuid_15h()) != 0)
 		out->source = TSC_SOURCE_CPUID_15H;
 	else if ((out->hz = tsc_from_cpuid_16h()) != 0)
 		out->source = TSC_SOURCE_CPUID_16H;
+	else if ((out->hz = out->kvmclock_hz) != 0)
+		out->source = TSC_SOURCE_KVMCLOCK;
 	else if ((out->hz = out->pit_hz) != 0)
 		out->source = TSC_SOURCE_PIT;
 	else
 		out->source = TSC_SOURCE_NONE;
+	out->check_ppm = 0;
+	if (out->hz && out->pit_hz && out->source != TSC_SOURCE_PIT)
+		out->check_ppm = ((int64_t)out->pit_hz - (int64_t)out->hz) * 1000000 / (int64_t)out->hz;
 	if (out->hz)
 		tsc_hz_in_use = out->hz;
 }
@@ -171,6 +234,7 @@ const char *tsc_source_name(enum tsc_source s)
 	switch (s) {
 	case TSC_SOURCE_CPUID_15H: return "CPUID 15h";
 	case TSC_SOURCE_CPUID_16H: return "CPUID 16h";
+	case TSC_SOURCE_KVMCLOCK: return "kvmclock";
 	case TSC_SOURCE_PIT: return "PIT channel 2";
 	default: return "none";
 	}

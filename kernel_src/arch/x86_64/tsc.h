@@ -11,6 +11,7 @@ enum tsc_source {
 	TSC_SOURCE_NONE = 0,
 	TSC_SOURCE_CPUID_15H, /* crystal clock x ratio, exact */
 	TSC_SOURCE_CPUID_16H, /* nominal base frequency, MHz resolution */
+	TSC_SOURCE_KVMCLOCK,  /* KVM's pvclock: the host's exact TSC-to-ns scale */
 	TSC_SOURCE_PIT,       /* measured against PIT channel 2 */
 };
 
@@ -21,6 +22,8 @@ struct tsc_info {
 	                         * cross-check; 0 = failed */
 	uint32_t pit_spread_ppm;  /* (max - min) / median of the 3 windows */
 	uint32_t pit_bracket_ppm; /* worst window's read-bracket width / window */
+	uint64_t kvmclock_hz;   /* KVM's pvclock scale as Hz; 0 = not under KVM */
+	int64_t check_ppm;      /* (pit_hz - hz) / hz in ppm when PIT is the cross-check, else 0 */
 	bool invariant;         /* CPUID.80000007h:EDX[8] */
 };
 
