@@ -38,7 +38,7 @@ def make_builder(module: str = "hftlab._core", strategy: str = DEFAULT_STRATEGY,
     builder.set_source(
         module,
         '#include "engine.h"\n#include "ouch.h"\n#include "net.h"\n#include "tslog.h"\n'
-        '#include "hostcore.h"\n#include "exchange.h"\n#include "hftos_abi.h"\n',
+        '#include "ptp.h"\n#include "hostcore.h"\n#include "exchange.h"\n#include "hftos_abi.h"\n',
         sources=[fix(p) for p in sorted(glob.glob(os.path.join(_CORE, "*.c")))]
         + [fix(strategy)] + [fix(os.path.join(_CSRC, f)) for f in ("hostcore.c", "exchange.c")],
         include_dirs=[fix(_CORE), fix(_CSRC), fix(os.path.join(_ROOT, "kernel_src", "include"))],

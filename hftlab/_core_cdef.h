@@ -156,3 +156,36 @@ struct hftos_config { uint64_t magic; uint32_t version; uint32_t size; uint8_t m
 	uint16_t ctl_port; uint16_t src_port; uint64_t max_messages; uint64_t ctl_key;
 	uint32_t flags; uint32_t log_capacity; uint64_t hiccup_ns; uint64_t hiccup_threshold_ns;
 	struct engine_config engine; ...; };
+
+/* kernel_src/core/ptp.h: the PTPv2 slave (tests/test_ptp_slave.py) */
+#define PTP_DELAY_REQ_LEN ...
+#define PTP_SAMPLES ...
+#define PTP_ACT_DELAY_REQ ...
+#define PTP_ACT_SAMPLE ...
+#define PTP_SF_TWO_STEP ...
+#define PTP_SF_OUTLIER ...
+#define PTP_SF_STEP ...
+enum ptp_state { PTP_LISTENING, PTP_UNCALIBRATED, PTP_LOCKED, PTP_HOLDOVER, ... };
+struct ptp_config { uint64_t tsc_hz; uint8_t clock_id[8]; uint8_t domain; bool hw_stamps;
+	int8_t log_min_delay_req; uint64_t step_ns; ...; };
+struct ptp_counters { uint64_t rx; uint64_t tx_delay_req; uint64_t sync; uint64_t follow_up;
+	uint64_t delay_resp; uint64_t announce; uint64_t other_type; uint64_t wrong_domain;
+	uint64_t wrong_version; uint64_t truncated; uint64_t oversized; uint64_t bad_timestamp;
+	uint64_t not_from_master; uint64_t seq_mismatch; uint64_t not_for_us; uint64_t foreign_full;
+	uint64_t master_changes; uint64_t samples; uint64_t outliers; uint64_t steps;
+	uint64_t master_steps; uint64_t backward_holds; uint64_t holdovers;
+	uint64_t delay_resp_lost; ...; };
+struct ptp_sample { uint64_t tsc; int64_t t1_ns; int64_t t2_ns; int64_t correction_ns;
+	int64_t offset_ns; int64_t mean_path_delay_ns; int64_t freq_ppb_scaled; uint16_t seq_id;
+	uint8_t state; uint8_t flags; ...; };
+struct ptp { struct ptp_config cfg; struct ptp_counters c; int64_t freq_sppb; int64_t mpd_ns;
+	int best; enum ptp_state state; ...; };
+void ptp_clock_id_from_mac(uint8_t id[8], const uint8_t mac[6]);
+void ptp_init(struct ptp *s, const struct ptp_config *cfg, struct ptp_sample *samples, uint32_t cap);
+unsigned ptp_rx(struct ptp *s, const uint8_t *msg, size_t len, uint64_t tsc_rx);
+size_t ptp_delay_req(struct ptp *s, uint8_t *buf, size_t cap);
+void ptp_delay_req_sent(struct ptp *s, uint64_t tsc_tx);
+enum ptp_state ptp_state(struct ptp *s, uint64_t now);
+int64_t ptp_time(const struct ptp *s, uint64_t tsc);
+uint32_t ptp_samples_count(const struct ptp *s);
+const struct ptp_sample *ptp_sample_at(const struct ptp *s, uint32_t i);
