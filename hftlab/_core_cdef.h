@@ -140,6 +140,7 @@ int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v);
 #define HFTOS_F_FAULT ...
 #define HFTOS_F_BOOT_ONLY ...
 #define HFTOS_F_HICCUPS ...
+#define HFTOS_F_PTP ...
 
 #define HICCUP_BUCKETS ...
 #define HICCUP_TOP ...
@@ -152,6 +153,7 @@ void hiccup_start(struct hiccup *h, uint64_t tsc_hz, uint64_t duration_ns,
 bool hiccup_note(struct hiccup *h, uint64_t now);
 size_t hc_hiccup_dump(char *out, size_t cap, const struct hiccup *h);
 struct hftos_config { uint64_t magic; uint32_t version; uint32_t size; uint8_t mac_peer[6];
+	uint8_t ptp_domain;
 	uint32_t ip_self; uint32_t ip_peer; uint16_t md_port; uint16_t order_port;
 	uint16_t ctl_port; uint16_t src_port; uint64_t max_messages; uint64_t ctl_key;
 	uint32_t flags; uint32_t log_capacity; uint64_t hiccup_ns; uint64_t hiccup_threshold_ns;
@@ -187,5 +189,6 @@ size_t ptp_delay_req(struct ptp *s, uint8_t *buf, size_t cap);
 void ptp_delay_req_sent(struct ptp *s, uint64_t tsc_tx);
 enum ptp_state ptp_state(struct ptp *s, uint64_t now);
 int64_t ptp_time(const struct ptp *s, uint64_t tsc);
+uint64_t ptp_ns_to_cycles(const struct ptp *s, uint64_t ns);
 uint32_t ptp_samples_count(const struct ptp *s);
 const struct ptp_sample *ptp_sample_at(const struct ptp *s, uint32_t i);

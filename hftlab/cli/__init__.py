@@ -284,10 +284,22 @@ def _hw_options(fn):
 @_experiment_options(hiccups_default=0.0)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<id>).")
+@click.option("--ptp", is_flag=True,
+              help="ptp4l masters the run's tap (software stamps); HFT-OS's PTP slave locks to it "
+                   "before the feed; ptp.parquet and run.json's ptp hold its offset, path delay "
+                   "and servo state. igb: NIC hardware stamps (l2); e1000/virtio: TSC stamps.")
+@click.option("--ptp-domain", type=click.IntRange(0, 127), default=0, show_default=True)
+@click.option("--ptp-transport", type=click.Choice(["l2", "udp"]), default="l2", show_default=True,
+              help="PTP over Ethernet (0x88F7) or UDPv4 (319/320).")
+@click.option("--ptp-sync", "ptp_log_sync", type=click.IntRange(-7, 4), default=-3, show_default=True,
+              help="ptp4l's logSyncInterval: a Sync every 2^n s.")
+@click.option("--ptp-settle", "ptp_settle_s", type=click.FloatRange(0, 3600), default=0.0,
+              show_default=True, help="Seconds of PTP after lock before the feed starts.")
 @_hw_options
 @_fail_cleanly
 def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, config_path, guest_cpus,
-            out, hiccups_s, hiccup_threshold_ns, **hw) -> None:
+            out, hiccups_s, hiccup_threshold_ns, ptp, ptp_domain, ptp_transport, ptp_log_sync,
+            ptp_settle_s, **hw) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from hftlab.util.proc import TerminateAsInterrupt
     from hftlab.analysis.latency import format_summary, percentiles
@@ -299,7 +311,9 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
         r = api.run(sut, accel=accel, nic=nic, boot=boot, where=where, dataset=dataset, messages=messages,
                     rate=rate or None, max_count=max_count, config=config_path, guest_cpus=guest_cpus,
                     out=out, hiccups=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns,
-                    progress=bar, backend="arrow", **hw)
+                    progress=bar, backend="arrow", ptp=ptp, ptp_domain=ptp_domain,
+                    ptp_transport=ptp_transport, ptp_log_sync=ptp_log_sync,
+                    ptp_settle_s=ptp_settle_s, **hw)
     i = r.info
     click.echo(f"run {r.run_id}: {r.sut} on {r.accel} ({i['spec']['accel_reason']}) -> {r.path}")
     if i["spec"].get("boot"):
@@ -310,6 +324,12 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
                    f"{i['hw'].get('booted_by')}")
     click.echo(f"orders: {i['orders']['sut']} (golden {i['orders']['golden']}, "
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
+    if "ptp" in i:
+        p, sm = i["ptp"], i["ptp"]["summary"]
+        click.echo(f"ptp: {p['state']} to ptp4l over {p['transport']}, {p['stamps']} stamps; "
+                   f"|offset| < {sm['bound_ns']} ns after {sm['lock_s']} s, then p50 "
+                   f"{sm['offset_abs_p50_ns']} p99 {sm['offset_abs_p99_ns']} ns over {sm['window_s']} s; "
+                   f"path delay {p['mean_path_delay_ns']} ns; series {r.path / 'ptp.parquet'}")
     for row in r.describe().to_pylist():  # wire_ns in ns; internal in ns, or instructions under tcg-icount
         click.echo(format_summary(row["figure"], {k: row[k] for k in
                                                   ("count", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max")},

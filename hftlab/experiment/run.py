@@ -11,6 +11,7 @@ run whose orders differ from the golden model is a failed run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -28,6 +29,7 @@ from hftlab.lab import exchange
 from hftlab.lab.build import build_os, sha256, write_image
 from hftlab.lab.media import vm_spec
 from hftlab.lab.net import Capture, DgramLink, RunNetwork, write_pcapng
+from hftlab.lab.ptp import Ptp4l
 from hftlab.lab.vm import GUEST_MAC, IMAGE_F_CPL3_LOOP, Vm, choose_accel, image_features, qemu_version
 from hftlab.model import core
 from hftlab.util.env import environment
@@ -69,7 +71,8 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
                  "config": spec.config.to_dict(),
                  "max_payload": spec.max_payload, "max_count": spec.max_count,
                  "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns,
-                 "target": spec.target, "media": spec.media},
+                 "target": spec.target, "media": spec.media, "ptp": spec.ptp,
+                 "ptp_transport": spec.ptp_transport if spec.ptp else None},
         "pacing": pacing, "environment": _environment(), "phases_s": {}, "capture": {"tool": "dumpcap", "link": "tap"},
     }
     steps.write_json(run_dir / "run.json", info)
@@ -144,8 +147,12 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
                     for _, f in frames:
                         raw.send(f)
                 time.sleep(0.2)
+        master = (Ptp4l(net, run_dir, domain=spec.ptp_domain, transport=spec.ptp_transport,
+                        log_sync=spec.ptp_log_sync)
+                  if spec.ptp else contextlib.nullcontext())
         try:
-            with pxe, Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm:
+            # ptp4l after QEMU: the tap has no carrier before (ptp4l: FAULTY, 16 s to retry)
+            with pxe, Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm, master:
                 t_q = time.monotonic()
                 status, sink, rep = steps.trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
                                            ctl, golden, info, say, pre, capture=cap)

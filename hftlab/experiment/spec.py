@@ -60,6 +60,16 @@ class RunSpec:
     baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
     hiccups_s: float = 0.0  #: poll-loop gap recorder on the SUT's core after READY (0: off)
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
+    #: PTP (issue 17): ptp4l masters the run's tap, HFT-OS's slave follows it
+    #: (kernel_src/core/ptp.h); the feed starts once it locked (PTP LOCKED on
+    #: the console) and ptp_settle_s more seconds passed; ptp.parquet and
+    #: run.json's "ptp" hold the slave's series.
+    ptp: bool = False
+    ptp_domain: int = 0
+    ptp_transport: str = "l2"  #: l2 (Ethernet 0x88F7; igb stamps these in hardware) or udp (UDPv4)
+    ptp_log_sync: int = -3  #: ptp4l's logSyncInterval: Syncs every 2^n s (-3: 8/s)
+    ptp_lock_timeout: float = 120.0
+    ptp_settle_s: float = 0.0
     #: Linux guest vCPUs: 2 (default, a tuned Linux: CPU 1 isolated for the
     #: baseline with isolcpus, nohz_full, rcu_nocbs, interrupts on CPU 0,
     #: whose vCPU shares the host core of QEMU's I/O thread), or 1 (the
@@ -107,6 +117,16 @@ class RunSpec:
             raise ConfigError(f"dataset {self.dataset} does not exist")
         if self.network not in ("auto", "tap", "dgram"):
             raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
+        if self.ptp and (self.sut != "hftos" or self.target != "vm" or self.network == "dgram"):
+            raise ConfigError("ptp: HFT-OS under QEMU on the tap network only (ptp4l runs on the "
+                              "host side of the run's tap)")
+        if self.ptp_transport not in ("l2", "udp") or not 0 <= self.ptp_domain <= 127:
+            raise ConfigError(f"ptp_transport {self.ptp_transport!r} (l2 or udp), ptp_domain "
+                              f"{self.ptp_domain} (0..127)")
+        if not -7 <= self.ptp_log_sync <= 4:
+            raise ConfigError(f"ptp_log_sync {self.ptp_log_sync}: -7..4 (Syncs every 2^n s)")
+        if self.ptp_lock_timeout <= 0 or self.ptp_settle_s < 0:
+            raise ConfigError("ptp_lock_timeout must be > 0 s and ptp_settle_s >= 0 s")
         if not 0 <= self.hiccups_s <= 60 or self.hiccup_threshold_ns < 1:
             raise ConfigError("hiccups_s must be in [0, 60] s and hiccup_threshold_ns >= 1")
         if self.guest_cpus not in (1, 2):

@@ -31,6 +31,7 @@ __all__ = ["plan_feed", "replay_record", "READY", "HICCUPS_DONE", "write_json", 
 
 READY = b"HFTOS READY"
 HICCUPS_DONE = b"HICCUPS DONE"  #: the gap recorder is over: the feed may start
+PTP_LOCKED = b"PTP LOCKED"  #: the PTP slave's servo locked (runtime/ptp_slave.c)
 
 
 def write_json(path: Path, info: dict) -> None:
@@ -151,7 +152,8 @@ def os_params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
     return OsParams(ip_self=guest_ip, ip_peer=host_ip, mac_peer=host_mac,
                     ctl_key=secrets.randbits(63), engine=spec.config, fault=spec.fault,
                     log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)),
-                    hiccup_ns=int(spec.hiccups_s * 1e9), hiccup_threshold_ns=spec.hiccup_threshold_ns)
+                    hiccup_ns=int(spec.hiccups_s * 1e9), hiccup_threshold_ns=spec.hiccup_threshold_ns,
+                    ptp=getattr(spec, "ptp", False), ptp_domain=getattr(spec, "ptp_domain", 0))
 
 
 def away_from(core: int | None) -> set[int] | None:
@@ -179,6 +181,11 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
         t_h = time.monotonic()
         vm.wait_serial(HICCUPS_DONE, spec.hiccups_s * 20 + 30)
         phases["hiccups"] = round(time.monotonic() - t_h, 3)
+    if getattr(spec, "ptp", False):  # the slave locks to ptp4l before the feed
+        t_p = time.monotonic()
+        vm.wait_serial(PTP_LOCKED, spec.ptp_lock_timeout)
+        phases["ptp_lock"] = round(time.monotonic() - t_p, 3)
+        time.sleep(spec.ptp_settle_s)
     if pre is not None:
         pre()
     sink = exchange.OrderSink(rx, max_orders=max(1024, golden.orders.num_rows * 2 + 1024))
@@ -205,6 +212,31 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
         rep.join(2)
         sink.join(2)
     return status, sink, rep
+
+
+def ptp_collect(spec, run_dir: Path, serial: bytes, log, info: dict, meta: dict) -> None:
+    """The slave's series into ptp.parquet and a summary into run.json."""
+    from hftlab.lab import ptp as labptp
+
+    series = labptp.parse_ptp_series(serial, domain=spec.ptp_domain, source=str(run_dir / "serial.log"))
+    write_parquet(series, run_dir / "ptp.parquet", meta)
+    c = {k: v for k, v in log.counters.items() if k.startswith("ptp_")}
+    signed = lambda v: v - (1 << 64) if v >= 1 << 63 else v  # noqa: E731
+    hw = bool(c.get("ptp_hw_stamps"))
+    info["ptp"] = {
+        "master": "ptp4l (linuxptp), software time stamps, on the tap in the run's namespace",
+        "transport": spec.ptp_transport, "domain": spec.ptp_domain,
+        "stamps": "nic-hardware" if hw else "tsc-poll-loop",
+        "stamps_detail": (f"{spec.nic} hardware time stamps of Sync/Delay_Req, converted to TSC by "
+                          "their age on the NIC clock" if hw else
+                          "the poll loop's TSC stamp of the frame / right after the TX doorbell"),
+        "state": labptp.SERVO_STATES[c["ptp_state"]] if c.get("ptp_state", 9) < 4 else None,
+        "mean_path_delay_ns": signed(c.get("ptp_mean_path_delay_ns", 0)),
+        "freq_ppb": signed(c.get("ptp_freq_ppb_scaled", 0)) / 65536,
+        "summary": labptp.ptp_summary(series, log.tsc_hz),
+        "series": "ptp.parquet",
+        "counters": c,
+    }
 
 
 def drain(sink: exchange.OrderSink, expected: int, timeout: float, vm: Vm) -> None:
@@ -249,6 +281,8 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     if hiccups.has_hiccups(log.counters):
         info["hiccups"] = hiccups.summary(log.counters)
     info["boot_phases_ms"] = sutlog.boot_phases(serial, log.tsc_hz)
+    if getattr(spec, "ptp", False):
+        ptp_collect(spec, run_dir, serial, log, info, meta)
     info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
                       "equal": ouch == golden.ouch}
     if ouch != golden.ouch:

@@ -123,6 +123,8 @@ class OsParams:
     engine: EngineConfig | None = None
     hiccup_ns: int = 0  #: poll-loop gap recorder run time after READY (0: off)
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
+    ptp: bool = False  #: run the PTP slave (HFTOS_F_PTP) in ptp_domain
+    ptp_domain: int = 0
 
 
 #: Config block copies per file: one (ELF, runtime.bin, BOOTX64.EFI) or two
@@ -181,6 +183,10 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
     cfg.flags = (cfg.flags & ~_lib.HFTOS_F_FAULT) | (_lib.HFTOS_F_FAULT if params.fault else 0)
     cfg.flags = (cfg.flags & ~_lib.HFTOS_F_HICCUPS) | (_lib.HFTOS_F_HICCUPS if params.hiccup_ns else 0)
     cfg.hiccup_ns, cfg.hiccup_threshold_ns = params.hiccup_ns, params.hiccup_threshold_ns
+    cfg.flags = (cfg.flags & ~_lib.HFTOS_F_PTP) | (_lib.HFTOS_F_PTP if params.ptp else 0)
+    if not 0 <= params.ptp_domain <= 255:
+        raise ConfigError(f"ptp_domain {params.ptp_domain}: 0..255")
+    cfg.ptp_domain = params.ptp_domain
     eng = (params.engine or EngineConfig.default())._cdata()
     _ffi.memmove(_ffi.addressof(cfg, "engine"), eng, _ffi.sizeof("struct engine_config"))
     for at in offsets:

@@ -1,21 +1,43 @@
-"""hftlab.lab.ptp: HFT-OS's NIC time-stamp test mode (HFTOS_F_PTP_TEST,
-kernel_src/runtime/ptp_test.c), from the host side.
+"""hftlab.lab.ptp: PTP from the host side.
 
-* :func:`ptp_test_image` writes a run image with the flag set.
-* :func:`parse_ptp_log` turns the test's console lines ("PTP RX ...",
-  "PTP TX ...") into dicts of ints (and the frame kind).
+* :class:`Ptp4l`: linuxptp's ptp4l as the master of a run, on the host side
+  of the run's tap in the run's network namespace, software time stamps,
+  started and stopped with the run (its log: ptp4l.log in the run directory).
+* :func:`parse_ptp_series`: the slave's series from HFT-OS's console (the
+  framed ``@@HFTPTP`` block after the tslog dump, kernel_src/core/ptp.h) as
+  an Arrow table with the capture reader's PTP column names
+  (hftlab.capture._ptp: ts_ns, domain, seq_id, two_step, t1_ns, t2_ns,
+  correction_ns, mean_path_delay_ns, offset_ns) and the servo's own
+  (tsc, freq_ppb, servo_state, outlier, step).
+* :func:`ptp_summary`: convergence and offset quantiles of such a series.
+* :func:`ptp_message`: PTPv2 messages for tests and hostile runs.
+* HFT-OS's NIC time-stamp test mode (HFTOS_F_PTP_TEST,
+  kernel_src/runtime/ptp_test.c): :func:`ptp_test_image` writes a run image
+  with the flag set, :func:`parse_ptp_log` turns the test's console lines
+  ("PTP RX ...", "PTP TX ...") into dicts of ints (and the frame kind).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import signal
+import subprocess
+import time
+import zlib
 from pathlib import Path
 
-from hftlab.errors import BuildError
+import numpy as np
+import pyarrow as pa
+
+from hftlab.errors import BuildError, RunError, ToolMissingError
 from hftlab.lab.build import OsParams, read_image_config, write_image
 from hftlab.util.paths import ROOT
+from hftlab.util.proc import spawn
 
-__all__ = ["ptp_test_image", "parse_ptp_log", "ptp_message"]
+__all__ = ["ptp_test_image", "parse_ptp_log", "ptp_message", "Ptp4l", "parse_ptp_series",
+           "ptp_summary", "SERVO_STATES"]
 
 _ABI = ROOT / "kernel_src" / "include" / "hftos_abi.h"
 
@@ -101,3 +123,175 @@ def ptp_message(msg_type: int, *, seq: int, clock_id: bytes, port: int = 1, doma
         body[47:63] = ds or (bytes([128, 248, 0xFE, 0xFF, 0xFF, 128]) + clock_id + bytes(2))
         body[63] = 0xA0
     return bytes(body)
+
+
+# --- ptp4l as the run's master ----------------------------------------------
+
+#: The master's message rates: Sync 2^-log_sync /s (default 8/s), Announce
+#: 1/s, Delay_Req up to 8/s. Faster than ptp4l's defaults (1/s, 1 per 2 s) so a
+#: run locks in seconds; the slave follows whatever the master announces.
+PTP4L_CONFIG = """[global]
+domainNumber {domain}
+priority1 128
+masterOnly 1
+twoStepFlag 1
+logSyncInterval {log_sync}
+logAnnounceInterval 0
+announceReceiptTimeout 3
+logMinDelayReqInterval -3
+delay_mechanism E2E
+network_transport {transport}
+time_stamping software
+tx_timestamp_timeout 100
+summary_interval 0
+"""
+
+
+class Ptp4l:
+    """ptp4l -i TAP in the run's namespace, master only; stopped (SIGTERM,
+    then SIGKILL) when the context ends, on every path. `transport` "l2"
+    (Ethernet 0x88F7, the one igb stamps in hardware) or "udp" (UDPv4
+    224.0.1.129:319/320)."""
+
+    def __init__(self, network, run_dir: Path, *, domain: int = 0, transport: str = "l2",
+                 log_sync: int = -3) -> None:
+        if transport not in ("l2", "udp"):
+            raise RunError(f"ptp transport {transport!r}: l2 or udp")
+        if not 0 <= domain <= 127:
+            raise RunError(f"ptp domain {domain}: 0..127")
+        self.network, self.run_dir = network, Path(run_dir)
+        self.domain, self.transport, self.log_sync = domain, transport, log_sync
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.run_dir / "ptp4l.log"
+        self.conf_path = self.run_dir / "ptp4l.conf"
+
+    def start(self, timeout: float = 10.0) -> "Ptp4l":
+        exe = shutil.which("ptp4l") or ("/usr/sbin/ptp4l" if os.path.exists("/usr/sbin/ptp4l") else None)
+        if not exe:
+            raise ToolMissingError("ptp4l", "apt-get install linuxptp")
+        self.conf_path.write_text(PTP4L_CONFIG.format(
+            domain=self.domain, transport="L2" if self.transport == "l2" else "UDPv4",
+            log_sync=self.log_sync))
+        cmd = [*self.network.exec_prefix(), exe, "-f", str(self.conf_path), "-i", self.network.tap,
+               "-m", "-l", "6"]
+        self._log = open(self.log_path, "wb")
+        self.proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # "port 1: ... to MASTER" once it sends
+            text = self.log_path.read_text(errors="replace")
+            if "MASTER on" in text or "to MASTER" in text:
+                return self
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RunError(f"ptp4l exited with {self.proc.returncode}: {text.strip()[-800:]}")
+            time.sleep(0.05)
+        self.stop()
+        raise RunError(f"ptp4l did not become master within {timeout:.0f} s; its log: {self.log_path}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "Ptp4l":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- the slave's series --------------------------------------------------------
+
+#: enum ptp_state (kernel_src/core/ptp.h)
+SERVO_STATES = ("listening", "uncalibrated", "locked", "holdover")
+_SAMPLE = np.dtype([("tsc", "<u8"), ("t1_ns", "<i8"), ("t2_ns", "<i8"), ("correction_ns", "<i8"),
+                    ("offset_ns", "<i8"), ("mean_path_delay_ns", "<i8"), ("freq_ppb_scaled", "<i8"),
+                    ("seq_id", "<u2"), ("state", "u1"), ("flags", "u1"), ("pad", "<u4")])
+assert _SAMPLE.itemsize == 64
+_BEGIN = b"@@HFTPTP 1 BEGIN\n"
+_END = re.compile(rb"@@HFTPTP END samples=(\d+) total=(\d+) crc32=([0-9a-f]{8})\n")
+
+
+def parse_ptp_series(serial: bytes, *, domain: int = 0, source: str = "serial") -> pa.Table:
+    """The @@HFTPTP block of a console log as a table, one row per Sync the
+    slave used; RunError naming `source` when the block is missing, cut or
+    its CRC does not match."""
+    at = serial.rfind(_BEGIN)
+    if at < 0:
+        raise RunError(f"{source}: no @@HFTPTP block (was the run started with --ptp?)")
+    body_at = at + len(_BEGIN)
+    m = _END.search(serial, body_at)
+    if not m:
+        raise RunError(f"{source}: the @@HFTPTP block at byte {at} has no end line (cut off?)")
+    body = serial[body_at: m.start()]
+    crc = zlib.crc32(body) & 0xFFFFFFFF
+    if crc != int(m.group(3), 16):
+        raise RunError(f"{source}: @@HFTPTP CRC {crc:08x}, block says {m.group(3).decode()}")
+    lines = body.split(b"\n")[:-1] if body else []
+    if len(lines) != int(m.group(1)):
+        raise RunError(f"{source}: @@HFTPTP has {len(lines)} lines, its end says {m.group(1).decode()}")
+    for i, ln in enumerate(lines):
+        if not ln.startswith(b"S ") or len(ln) != 2 + 128:
+            raise RunError(f"{source}: @@HFTPTP line {i + 1} is not 'S <128 hex digits>'")
+    raw = b"".join(bytes.fromhex(ln[2:].decode()) for ln in lines)
+    a = np.frombuffer(raw, _SAMPLE)
+    mpd = a["mean_path_delay_ns"]
+    valid = mpd >= 0
+    return pa.table({
+        "ts_ns": pa.array(a["t2_ns"]),
+        "domain": pa.array(np.full(len(a), domain, np.uint8)),
+        "seq_id": pa.array(a["seq_id"]),
+        "two_step": pa.array((a["flags"] & 1) != 0),
+        "t1_ns": pa.array(a["t1_ns"]),
+        "t2_ns": pa.array(a["t2_ns"]),
+        "correction_ns": pa.array(a["correction_ns"]),
+        "mean_path_delay_ns": pa.array(mpd, mask=~valid),
+        "offset_ns": pa.array(a["offset_ns"], mask=~valid),
+        "tsc": pa.array(a["tsc"]),
+        "freq_ppb": pa.array(a["freq_ppb_scaled"] / 65536.0),
+        "servo_state": pa.array([SERVO_STATES[s] if s < 4 else str(s) for s in a["state"]]),
+        "outlier": pa.array((a["flags"] & 2) != 0),
+        "step": pa.array((a["flags"] & 4) != 0),
+    })
+
+
+def ptp_summary(series: pa.Table, tsc_hz: int, *, bound_ns: int = 10_000,
+                window_s: float = 60.0) -> dict:
+    """Convergence and accuracy of a slave series: the time from the first
+    Sync to the first locked sample with |offset| below bound_ns (lock_s),
+    to the sample from which it stays below (stays_s), and the |offset|
+    p50/p99/max over window_s seconds after lock_s (or what there is:
+    window_s says how much)."""
+    tsc = series.column("tsc").to_numpy()
+    off = series.column("offset_ns").to_numpy(zero_copy_only=False)
+    state = series.column("servo_state").to_pylist()
+    out = {"samples": len(tsc), "bound_ns": bound_ns, "lock_s": None, "window_s": 0.0,
+           "offset_abs_p50_ns": None, "offset_abs_p99_ns": None, "offset_abs_max_ns": None,
+           "stays_s": None, "final_state": state[-1] if state else None}
+    if not len(tsc):
+        return out
+    ok = np.array([s == "locked" for s in state]) & ~np.isnan(off.astype(float)) & \
+        (np.abs(np.nan_to_num(off.astype(float), nan=np.inf)) < bound_ns)
+    good = np.nonzero(ok)[0]
+    if not len(good):
+        return out
+    first = good[0]
+    bad = np.nonzero(~ok)[0]
+    stays = 0 if not len(bad) else bad[-1] + 1
+    out["lock_s"] = round(float(tsc[first] - tsc[0]) / tsc_hz, 3)
+    if stays < len(tsc):
+        out["stays_s"] = round(float(tsc[stays] - tsc[0]) / tsc_hz, 3)
+    end = tsc[first] + int(window_s * tsc_hz)
+    w = np.abs(off[first:][tsc[first:] <= end].astype(float))
+    out["window_s"] = round(float(tsc[first:][tsc[first:] <= end][-1] - tsc[first]) / tsc_hz, 3)
+    out["offset_abs_p50_ns"] = float(np.percentile(w, 50))
+    out["offset_abs_p99_ns"] = float(np.percentile(w, 99))
+    out["offset_abs_max_ns"] = float(w.max())
+    return out

@@ -86,8 +86,8 @@ void ptp_init(struct ptp *s, const struct ptp_config *cfg, struct ptp_sample *sa
 	s->cfg = *cfg;
 	if (!s->cfg.step_ns)
 		s->cfg.step_ns = PTP_STEP_NS;
-	if (s->cfg.tsc_hz < 100000000)  /* see PTP_MAXF_PPB */
-		s->cfg.tsc_hz = 100000000;
+	if (s->cfg.tsc_hz < 125000000)  /* see set_freq */
+		s->cfg.tsc_hz = 125000000;
 	s->mult_nominal = ((uint64_t)NS_PER_S << 32) / s->cfg.tsc_hz;
 	s->mult = s->mult_nominal;
 	s->floor_ns = INT64_MIN;
@@ -123,10 +123,11 @@ static void set_freq(struct ptp *s, uint64_t tsc, int64_t freq_sppb)
 	s->base_ns = map_ns(s, tsc);
 	s->base_tsc = tsc;
 	s->freq_sppb = freq_sppb;
-	/* nominal * ppb / 1e9 with both scaled down by 2^8: < 2^63 for
-	 * tsc_hz >= 100 MHz and |ppb| <= PTP_MAXF_PPB */
-	int64_t adj = (int64_t)(s->mult_nominal >> 8) * (freq_sppb >> 8) / NS_PER_S;
-	s->mult = (uint64_t)((int64_t)s->mult_nominal + adj);
+	/* mult = nominal * (1e9 + ppb) / 1e9, in 64 bits: nominal < 2^35
+	 * (tsc_hz >= 125 MHz), so nominal % 1e9 * k < 2^61 (k < 2^31); whole
+	 * ppb (one unit of mult is 0.2-2 ppb anyway) */
+	uint64_t k = (uint64_t)(NS_PER_S + (freq_sppb >> 16));
+	s->mult = s->mult_nominal / NS_PER_S * k + s->mult_nominal % NS_PER_S * k / NS_PER_S;
 }
 
 /* Move the mapping by delta ns at tsc. Backwards after lock: the floor keeps
@@ -623,6 +624,13 @@ void ptp_delay_req_sent(struct ptp *s, uint64_t tsc)
 	s->next_dreq_tsc = tsc + interval_cycles(s, s->log_delay_req);
 }
 
+uint64_t ptp_ns_to_cycles(const struct ptp *s, uint64_t ns)
+{
+	if (ns < (1ull << 31))
+		return (ns << 32) / s->mult;
+	return ((ns >> 10) << 32) / s->mult << 10;  /* > 2 s: 1 ppm is plenty */
+}
+
 uint32_t ptp_samples_count(const struct ptp *s)
 {
 	return s->samples_total < s->samples_cap ? (uint32_t)s->samples_total : s->samples_cap;
@@ -635,4 +643,87 @@ const struct ptp_sample *ptp_sample_at(const struct ptp *s, uint32_t i)
 	if (i >= n)
 		return 0;
 	return &s->samples[(first + i) % s->samples_cap];
+}
+
+/* --- dump ----------------------------------------------------------------- */
+
+static size_t put_dec(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, k = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		p[k++] = tmp[--n];
+	return k;
+}
+
+static void put_str(tslog_write_fn w, void *ctx, const char *str)
+{
+	size_t n = 0;
+	while (str[n])
+		n++;
+	w(ctx, str, n);
+}
+
+void ptp_dump_series(const struct ptp *s, tslog_write_fn w, void *ctx)
+{
+	static const char hex[] = "0123456789abcdef";
+	char line[2 + 2 * sizeof(struct ptp_sample) + 1];
+	uint32_t crc = 0, n = ptp_samples_count(s);
+
+	put_str(w, ctx, "@@HFTPTP 1 BEGIN\n");
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p = (const uint8_t *)ptp_sample_at(s, i);
+		line[0] = 'S';
+		line[1] = ' ';
+		for (size_t k = 0; k < sizeof(struct ptp_sample); k++) {
+			line[2 + 2 * k] = hex[p[k] >> 4];
+			line[3 + 2 * k] = hex[p[k] & 15];
+		}
+		line[sizeof(line) - 1] = '\n';
+		crc = tslog_crc32(crc, line, sizeof(line));
+		w(ctx, line, sizeof(line));
+	}
+	char end[96];
+	size_t k = 0;
+	const char *a = "@@HFTPTP END samples=", *b = " total=", *c = " crc32=";
+	while (*a)
+		end[k++] = *a++;
+	k += put_dec(end + k, n);
+	while (*b)
+		end[k++] = *b++;
+	k += put_dec(end + k, s->samples_total);
+	while (*c)
+		end[k++] = *c++;
+	for (int sh = 28; sh >= 0; sh -= 4)
+		end[k++] = hex[(crc >> sh) & 15];
+	end[k++] = '\n';
+	w(ctx, end, k);
+}
+
+void ptp_dump_counters(struct ptp *s, struct tslog_dump *d, uint64_t now)
+{
+	const struct ptp_counters *c = &s->c;
+	const struct tslog_counter v[] = {
+		{ "ptp_state", (uint64_t)ptp_state(s, now) },
+		{ "ptp_domain", s->cfg.domain }, { "ptp_hw_stamps", s->cfg.hw_stamps },
+		{ "ptp_rx", c->rx }, { "ptp_tx_delay_req", c->tx_delay_req },
+		{ "ptp_sync", c->sync }, { "ptp_follow_up", c->follow_up },
+		{ "ptp_delay_resp", c->delay_resp }, { "ptp_announce", c->announce },
+		{ "ptp_other_type", c->other_type }, { "ptp_wrong_domain", c->wrong_domain },
+		{ "ptp_wrong_version", c->wrong_version }, { "ptp_truncated", c->truncated },
+		{ "ptp_oversized", c->oversized }, { "ptp_bad_timestamp", c->bad_timestamp },
+		{ "ptp_not_from_master", c->not_from_master }, { "ptp_seq_mismatch", c->seq_mismatch },
+		{ "ptp_not_for_us", c->not_for_us }, { "ptp_foreign_full", c->foreign_full },
+		{ "ptp_master_changes", c->master_changes }, { "ptp_samples", c->samples },
+		{ "ptp_outliers", c->outliers }, { "ptp_steps", c->steps },
+		{ "ptp_master_steps", c->master_steps }, { "ptp_backward_holds", c->backward_holds },
+		{ "ptp_holdovers", c->holdovers }, { "ptp_delay_resp_lost", c->delay_resp_lost },
+		/* signed values as two's complement u64 */
+		{ "ptp_mean_path_delay_ns", (uint64_t)s->mpd_ns },
+		{ "ptp_freq_ppb_scaled", (uint64_t)s->freq_sppb },
+	};
+	tslog_dump_counters(d, v, sizeof(v) / sizeof(v[0]));
 }

@@ -47,6 +47,7 @@
 #define CORE_PTP_H
 
 #include "platform.h"
+#include "tslog.h"
 
 #define PTP_ETHERTYPE       0x88F7
 #define PTP_EVENT_PORT      319
@@ -63,8 +64,8 @@
 #define PTP_OUTLIERS        4           /* outliers dropped in a row at most */
 #define PTP_HOLDOVER_SYNCS  8
 #define PTP_HOLDOVER_MIN_NS 2000000000ull
-#define PTP_MAXF_PPB        100000000   /* frequency clamp, 10% (tsc_hz >= 100 MHz keeps the
-                                         * mapping's arithmetic inside 64 bits) */
+#define PTP_MAXF_PPB        900000000   /* frequency clamp: linuxptp's max_frequency default
+                                         * (TCG's TSC can be tens of % off its calibration) */
 #define PTP_SAMPLES         4096        /* servo samples kept (ring) */
 
 enum ptp_msg {
@@ -224,8 +225,25 @@ static inline int64_t ptp_time(const struct ptp *s, uint64_t tsc)
 	return ns > s->floor_ns ? ns : s->floor_ns;
 }
 
+/* A span of ns of PTP time in TSC cycles, at the mapping's disciplined rate
+ * (the TSC's calibration may be far off; the mapping's rate is learned). */
+uint64_t ptp_ns_to_cycles(const struct ptp *s, uint64_t ns);
+
 /* The series, oldest first: sample i of ptp_samples_count. */
 uint32_t ptp_samples_count(const struct ptp *s);
 const struct ptp_sample *ptp_sample_at(const struct ptp *s, uint32_t i);
+
+/* The series on a byte sink, after the tslog dump:
+ *
+ *   @@HFTPTP 1 BEGIN
+ *   S <128 hex digits>                  one line per struct ptp_sample, oldest first
+ *   @@HFTPTP END samples=<n> total=<all ever> crc32=<8 hex digits>
+ *
+ * The CRC-32 (tslog_crc32) covers the S lines with their newlines. */
+void ptp_dump_series(const struct ptp *s, tslog_write_fn write, void *ctx);
+
+/* The counters as "ptp_<name>" lines of a tslog dump, with the state at now
+ * and the last offset, path delay and frequency. */
+void ptp_dump_counters(struct ptp *s, struct tslog_dump *d, uint64_t now);
 
 #endif

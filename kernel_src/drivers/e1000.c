@@ -105,11 +105,17 @@ static int e1000_read_mac(struct e1000 *n)
 }
 
 /* 14.4: zero the MTA, point the NIC at the ring, give it every descriptor
- * but one, then enable the receiver with the single RCTL write. */
+ * but one, then enable the receiver with the single RCTL write. The MTA
+ * lets PTP's multicast in (the PTP slave, runtime/ptp_slave.h): with
+ * RCTL.MO = 00 the hash is address bits 47:36 (13.4.49),
+ * 01-1B-19-00-00-00 (Ethernet) 0x000: MTA[0] bit 0, 01-00-5E-00-01-81
+ * (224.0.1.129) 0x810: MTA[64] bit 16. */
 static void e1000_init_rx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < MTA_ENTRIES; i++)
 		reg_write32(n->mmio, MTA + 4 * i, 0);
+	reg_write32(n->mmio, MTA + 4 * 0, 1u << 0);
+	reg_write32(n->mmio, MTA + 4 * 64, 1u << 16);
 	for (uint32_t i = 0; i < NIC_RX_RING; i++)
 		rx_ring[i] = (struct e1000_rx_desc){ .buffer_addr = dma_addr(nic_rx_buf[i]) };
 	reg_write32(n->mmio, RDBAL, (uint32_t)dma_addr(rx_ring));

@@ -190,6 +190,9 @@ static int igb_init_rx(struct igb *n)
 {
 	for (uint32_t i = 0; i < 128; i++)
 		reg_write32(n->mmio, MTA + 4 * i, 0);
+	/* PTP over UDP: 01-00-5E-00-01-81 (224.0.1.129) hashes (bits 47:36)
+	 * to 0x810, MTA[64] bit 16; PTP over Ethernet is let in by ts_enable */
+	reg_write32(n->mmio, MTA + 4 * 64, 1u << 16);
 	for (uint16_t i = 0; i < NIC_RX_RING; i++)
 		igb_rx_refill(i);
 	reg_write32(n->mmio, RDBAL, (uint32_t)dma_addr(rx_ring));

@@ -36,6 +36,7 @@
 #define HFTOS_F_NIC_TEST 0x08  /* NIC self-test (ARP out and back) instead of trading */
 #define HFTOS_F_BOOT_ONLY 0x10 /* boot test: exit "ok" after init, no NIC needed, no trading */
 #define HFTOS_F_PTP_TEST 0x20  /* NIC time-stamp test (runtime/ptp_test.c) instead of trading */
+#define HFTOS_F_PTP      0x40  /* run the PTP slave (core/ptp.h) in ptp_domain while trading */
 
 /* Byte offsets, for tools that patch the block without a C compiler. */
 #define HFTOS_CONFIG_OFF_MAC_PEER     16
@@ -58,7 +59,8 @@ struct hftos_config {
 	uint32_t version;           /* HFTOS_CONFIG_VERSION */
 	uint32_t size;              /* sizeof(struct hftos_config) */
 	uint8_t mac_peer[6];        /* where orders go (next hop towards ip_peer) */
-	uint8_t pad0[2];
+	uint8_t ptp_domain;         /* HFTOS_F_PTP: the PTP domainNumber the slave follows */
+	uint8_t pad0;
 	uint32_t ip_self;           /* host byte order: 10.0.2.15 is 0x0A00020F */
 	uint32_t ip_peer;           /* orders go here; control is accepted only from here */
 	uint16_t md_port;           /* UDP port the OS receives MoldUDP64 on */

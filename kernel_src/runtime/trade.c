@@ -31,6 +31,7 @@
 #include "runtime/param.h"
 #include "runtime/kprintf.h"
 #include "runtime/panic.h"
+#include "runtime/ptp_slave.h"
 #include "drivers/nic.h"
 #include "drivers/serial.h"
 #include "arch/x86_64/ring.h"
@@ -132,6 +133,7 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 	t->tsc_hz = tsc_hz;
 	for (uint16_t i = 0; i < NIC_TX_RING; i++)
 		t->order_len = trade_order_template(t, nic_tx_slot(t->nic, i));
+	ptp_slave_start(t->nic, cfg, tsc_hz, t->self.mac, t->ip_self);
 }
 
 /* --- frame handlers (classification order: trade_frame) ----------------- */
@@ -239,8 +241,11 @@ static void trade_control(struct trade *t, const struct net_udp_view *v)
 static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int rc)
 {
 	if (rc == NET_E_ETHERTYPE) {
-		if (net_ethertype(f, len) == NET_ETHERTYPE_ARP)
+		uint16_t et = net_ethertype(f, len);
+		if (et == NET_ETHERTYPE_ARP)
 			trade_arp(t, f, len);
+		else if (et == PTP_ETHERTYPE && ptp_slave_on)
+			ptp_slave_frame(f + NET_ETH_HDR, (uint16_t)(len - NET_ETH_HDR), t->tsc_rx, false);
 		else
 			t->c.foreign_ethertype++;
 	} else if (rc == NET_E_UDP_LEN) {
@@ -262,7 +267,11 @@ static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
 		return;
 	}
 	if (CORE_UNLIKELY(v.ip_dst != t->ip_self)) {
-		t->c.ip_errors++;
+		if (v.ip_dst == PTP_MCAST_IP && ptp_slave_on &&
+		    (v.dst_port == PTP_EVENT_PORT || v.dst_port == PTP_GENERAL_PORT))
+			ptp_slave_frame(v.payload, v.payload_len, t->tsc_rx, true);
+		else
+			t->c.ip_errors++;
 		return;
 	}
 	/* Market data: the UDP payload is the MoldUDP64 datagram, decoded where
@@ -276,6 +285,8 @@ static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
 	}
 	if (v.dst_port == t->ctl_port)
 		trade_control(t, &v);
+	else if ((v.dst_port == PTP_EVENT_PORT || v.dst_port == PTP_GENERAL_PORT) && ptp_slave_on)
+		ptp_slave_frame(v.payload, v.payload_len, t->tsc_rx, true);
 	else
 		t->c.wrong_port++;
 }
@@ -345,6 +356,8 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
 		 *    waits on a batch that is not filling up. */
 		if (t->rx_held)
 			trade_rx_release(t);
+		if (CORE_UNLIKELY(ptp_slave_work)) /* PTP only when no tick waits */
+			ptp_slave_idle(t->tx_dirty);
 		return;
 	}
 	/* 3. The frame is done: stamp it before anything else. */
@@ -449,7 +462,9 @@ void trade_finish(void)
 	tslog_dump_counters(&d, os, sizeof(os) / sizeof(os[0]));
 	engine_dump_counters(e, &d);
 	hiccup_dump_counters(&t->hic, &d);
+	ptp_slave_dump_counters(&d);
 	tslog_dump_counters(&d, log, sizeof(log) / sizeof(log[0]));
 	tslog_dump_records(&d, &t->log);
 	tslog_dump_end(&d);
+	ptp_slave_dump_series(dump_to_serial, NULL);
 }
