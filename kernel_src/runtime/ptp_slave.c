@@ -39,6 +39,7 @@ struct ptp_slave_counters {
 
 bool ptp_slave_on;
 bool ptp_slave_work;
+struct ptp *ptp_slave_clock;
 
 static struct {
 	struct nic *nic;
@@ -78,6 +79,7 @@ void ptp_slave_start(struct nic *n, const struct hftos_config *cfg, uint64_t tsc
 	ps.mcast.ip = PTP_MCAST_IP;
 	ps.mcast.port = PTP_EVENT_PORT;
 	ptp_slave_on = true;
+	ptp_slave_clock = &ps.ptp;
 	kprintf("ptp: slave on, domain %u, %s time stamps (%s)\n", pc.domain,
 		ps.hw ? "NIC hardware" : "TSC", n->name);
 }
@@ -222,10 +224,6 @@ void ptp_slave_idle(bool *tx_dirty)
 		ps.c.idle_max_cycles = dt;
 }
 
-int64_t ptp_slave_time(uint64_t tsc)
-{
-	return ptp_slave_on ? ptp_time(&ps.ptp, tsc) : 0;
-}
 
 void ptp_slave_dump_counters(struct tslog_dump *d)
 {

@@ -147,7 +147,8 @@ static uint64_t trade_messages(const struct engine *e)
 /* engine_emit_fn: an accepted order, its variable fields written into the
  * pre-built template and sent; TDT is written by nic_tx_commit, which
  * returns the TSC it read just before (decide span tsc_rx .. tsc_doorbell,
- * doorbell span tsc_doorbell .. tsc_tx). ptp_ns stays 0: no PTP stamp. */
+ * doorbell span tsc_doorbell .. tsc_tx). ptp_ns: the PTP time of tsc_rx by
+ * the PTP slave's mapping (HFTOS_F_PTP), 0 without it. */
 static void trade_emit(void *ctx, const struct order_intent *o)
 {
 	struct trade *t = ctx;
@@ -167,7 +168,7 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
 		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
-		.tsc_tx = tsc_tx,
+		.tsc_tx = tsc_tx, .ptp_ns = ptp_slave_time(t->tsc_rx),
 		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
 	};
 	t->c.orders_sent++;
