@@ -34,7 +34,6 @@ struct ptp_slave_counters {
 	uint64_t frame_cycles, frame_calls;  /* ptp_slave_frame */
 	uint64_t idle_cycles, idle_calls;    /* ptp_slave_idle with work */
 	uint64_t idle_max_cycles;
-	bool locked_printed;
 };
 
 bool ptp_slave_on;
@@ -211,12 +210,6 @@ void ptp_slave_idle(bool *tx_dirty)
 			send_delay_req(tx_dirty);
 	}
 	ptp_slave_work = false;
-	if (!ps.c.locked_printed && ps.ptp.state == PTP_LOCKED) {
-		ps.c.locked_printed = true;
-		kprintf("PTP LOCKED offset=%ld mpd=%ld\n", ps.ptp.c.samples ?
-			ptp_sample_at(&ps.ptp, ptp_samples_count(&ps.ptp) - 1)->offset_ns : 0,
-			ps.ptp.mpd_ns);
-	}
 	uint64_t dt = tsc_read() - t0;
 	ps.c.idle_calls++;
 	ps.c.idle_cycles += dt;
@@ -224,6 +217,21 @@ void ptp_slave_idle(bool *tx_dirty)
 		ps.c.idle_max_cycles = dt;
 }
 
+
+bool ptp_slave_locked(void)
+{
+	return ps.ptp.state == PTP_LOCKED;
+}
+
+void ptp_slave_report_lock(uint64_t after_ms)
+{
+	uint32_t n = ptp_samples_count(&ps.ptp);
+	if (ptp_slave_locked())
+		kprintf("PTP LOCKED offset=%ld mpd=%ld after_ms=%lu\n",
+			n ? ptp_sample_at(&ps.ptp, n - 1)->offset_ns : 0, ps.ptp.mpd_ns, after_ms);
+	else
+		kprintf("PTP NOT LOCKED after_ms=%lu\n", after_ms);
+}
 
 void ptp_slave_dump_counters(struct tslog_dump *d)
 {

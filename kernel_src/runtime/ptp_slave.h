@@ -60,6 +60,13 @@ static inline uint64_t ptp_slave_time(uint64_t tsc)
 	return ns > 0 ? (uint64_t)ns : 0;
 }
 
+/* The servo is locked. */
+bool ptp_slave_locked(void);
+
+/* At ring 0 (console): "PTP LOCKED offset=<ns> mpd=<ns> after_ms=<ms>", or
+ * "PTP NOT LOCKED after_ms=<ms>". */
+void ptp_slave_report_lock(uint64_t after_ms);
+
 /* End of run: counters into the tslog dump, the series after it. */
 void ptp_slave_dump_counters(struct tslog_dump *d);
 void ptp_slave_dump_series(tslog_write_fn write, void *ctx);

@@ -44,6 +44,7 @@
 
 #define ARP_OP_REQUEST 1 /* RFC 826 */
 #define ARP_OP_REPLY   2
+#define TRADE_PTP_LOCK_MAX_US 300000000u /* PTP slave: lock within 5 min, or trade without */
 
 struct trade_counters {
 	uint64_t frames_rx, frames_tx;
@@ -396,8 +397,24 @@ static uint64_t trade_loop_cpl3(uint64_t unused)
 	return 0;
 }
 
+/* HFTOS_F_PTP: the loop as it will run, until the PTP slave locks (or
+ * the deadline); hftlab starts the feed when it reads PTP LOCKED. */
+static uint64_t trade_ptp_lock_cpl3(uint64_t deadline)
+{
+	struct trade *t = &the_trade;
+
+	while (!ptp_slave_locked() && (int64_t)(tsc_read() - deadline) < 0 && !t->stop)
+		trade_poll(t);
+	return 0;
+}
+
 void trade_loop(void)
 {
+	if (ptp_slave_on) {
+		uint64_t t0 = tsc_read();
+		ring_user_call(trade_ptp_lock_cpl3, t0 + tsc_us_to_cycles(TRADE_PTP_LOCK_MAX_US));
+		ptp_slave_report_lock((tsc_read() - t0) / tsc_us_to_cycles(1000));
+	}
 	ring_user_call(trade_loop_cpl3, 0);
 }
 
