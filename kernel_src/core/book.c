@@ -3,7 +3,7 @@
  *
  * Layout: orders[] holds live orders and a free list threaded through
  * `level`; index[] maps an order reference to orders[] slot + 1 (0 = empty)
- * by linear probing; levels[] holds price levels in a doubly linked list per
+ * by linear probing in Robin Hood order; levels[] holds price levels in a doubly linked list per
  * (locate, side), best price first, plus a free list threaded through `next`,
  * and the same levels in a treap per (locate, side) through lower/higher.
  * Before the treap, adding a level walked the list from the best price: on
@@ -43,25 +43,56 @@ static CORE_ALWAYS_INLINE uint32_t book_probe(const struct book *b, uint64_t ref
 	}
 }
 
-/* Remove index entry i and shift later entries of its probe run back, so
- * lookups never need tombstones (Knuth 6.4, algorithm R). */
-static void book_index_remove(struct book *b, uint32_t i)
+/* Robin Hood order: along a probe run no entry is further from its home
+ * than the one before it plus one, so an entry sitting at its home ends
+ * every run that could reach back past it. Insert keeps that order (an entry
+ * further from home takes the place of one nearer), and removal shifts the
+ * run back only as far as the first entry at home or the first empty slot
+ * (Celis 1986; Knuth 6.4 algorithm R with that early stop). Sequential
+ * references sit at their homes, so with plain linear probing a removal
+ * walked the whole block of live references after it; now it looks at one
+ * neighbour. */
+static CORE_ALWAYS_INLINE uint32_t book_displacement(const struct book *b, uint32_t i, uint32_t entry)
+{
+	return (i - book_hash(b, b->m.orders[entry - 1].ref)) & (b->m.index_cap - 1);
+}
+
+/* Put orders[slot] (its ref already written) into the index. */
+static CORE_ALWAYS_INLINE void book_index_insert(struct book *b, uint64_t ref, uint32_t slot)
 {
 	uint32_t mask = b->m.index_cap - 1;
-	uint32_t j = i;
+	uint32_t i = book_hash(b, ref);
+	uint32_t cur = slot + 1, d = 0;
 
 	for (;;) {
-		j = (j + 1) & mask;
-		uint32_t slot = b->m.index[j];
-		if (slot == 0)
-			break;
-		uint32_t home = book_hash(b, b->m.orders[slot - 1].ref);
-		/* Move j back to i unless its home lies cyclically in (i, j]. */
-		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-		if (!stays) {
-			b->m.index[i] = slot;
-			i = j;
+		uint32_t e = b->m.index[i];
+		if (e == 0) {
+			b->m.index[i] = cur;
+			return;
 		}
+		uint32_t de = book_displacement(b, i, e);
+		if (de < d) {
+			b->m.index[i] = cur;
+			cur = e;
+			d = de;
+		}
+		i = (i + 1) & mask;
+		d++;
+	}
+}
+
+/* Remove index entry i and shift the rest of its run back by one. */
+static CORE_ALWAYS_INLINE void book_index_remove(struct book *b, uint32_t i)
+{
+	uint32_t mask = b->m.index_cap - 1;
+
+	for (;;) {
+		uint32_t j = (i + 1) & mask;
+		uint32_t e = b->m.index[j];
+		if (e == 0 || book_displacement(b, j, e) == 0)
+			break;
+		b->m.index[i] = e;
+		i = j;
 	}
 	b->m.index[i] = 0;
 }
@@ -221,8 +252,8 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 					 uint32_t shares, uint32_t price)
 {
 	bool found;
-	uint32_t i = book_probe(b, ref, &found);
 
+	book_probe(b, ref, &found);
 	if (found) {
 		b->c.duplicate_ref++;
 		return false;
@@ -238,7 +269,7 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 	struct book_order *o = &b->m.orders[slot];
 	b->free_order = o->level;
 	*o = (struct book_order){ .ref = ref, .shares = shares, .level = lv };
-	b->m.index[i] = slot + 1;
+	book_index_insert(b, ref, slot);
 	b->m.levels[lv].shares += shares;
 	b->m.levels[lv].orders++;
 	b->live_orders++;

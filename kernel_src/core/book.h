@@ -2,7 +2,8 @@
  * book.h - limit order books for every stock locate, from ITCH order events.
  *
  * Orders live in a caller-owned array, found by order reference through an
- * open-addressing hash index (linear probing, backward-shift deletion, so no
+ * open-addressing hash index (linear probing in Robin Hood order, backward-
+ * shift deletion that stops at the first entry at its home, so no
  * tombstones build up). Each (locate, side) keeps its price levels twice:
  * in a list sorted best first, so the best bid and ask are one load away and
  * the depth is a walk from there, and in a treap (a binary search tree by
