@@ -121,8 +121,7 @@ bool book_init(struct book *b, const struct book_mem *mem)
 }
 
 /* Treap priority of a price: a fixed mix of its bits (the murmur3
- * finaliser), so the shape of a tree depends only on the prices in it and
- * every build grows the same tree. Prices arrive in runs (a book grows from
+ * finaliser), so every build grows the same tree from the same feed. Prices arrive in runs (a book grows from
  * its touch outwards); a priority unrelated to the order of arrival keeps
  * the expected depth at O(log levels) whatever that order is. */
 static inline uint32_t book_prio(uint32_t price)
@@ -137,36 +136,93 @@ static inline uint32_t book_prio(uint32_t price)
 	return h;
 }
 
+/* The link that points at level n: its parent's child field or the root. */
+static CORE_ALWAYS_INLINE uint32_t *book_link_to(struct book *b, uint32_t n)
+{
+	struct book_level *lv = b->m.levels;
+	uint32_t p = lv[n].parent;
+
+	if (p == BOOK_NIL)
+		return &b->root[lv[n].locate][lv[n].side];
+	return lv[p].lower == n ? &lv[p].lower : &lv[p].higher;
+}
+
+/* Rotate level n above its parent, keeping the price order. */
+static CORE_ALWAYS_INLINE void book_rotate_up(struct book *b, uint32_t n)
+{
+	struct book_level *lv = b->m.levels;
+	uint32_t p = lv[n].parent;
+	uint32_t *link = book_link_to(b, p);
+	uint32_t mid;
+
+	if (lv[p].lower == n) {
+		mid = lv[n].higher;
+		lv[p].lower = mid;
+		lv[n].higher = p;
+	} else {
+		mid = lv[n].lower;
+		lv[p].higher = mid;
+		lv[n].lower = p;
+	}
+	if (mid != BOOK_NIL)
+		lv[mid].parent = p;
+	lv[n].parent = lv[p].parent;
+	lv[p].parent = n;
+	*link = n;
+}
+
 /* Find or create the level (locate, side, price). BOOK_NIL when full.
  * Inline into book_add (below).
  *
- * The best level answers the commonest case (an add at the touch) in one
- * compare. Otherwise one descent of the treap finds the level, or the
- * nearest prices below and above it, which are the new level's neighbours
- * in the best-first list. A new level goes into the treap where its
- * priority belongs (usually near the leaves): the subtree it displaces is
- * split by its price into its two children. */
+ * The top of the book answers most adds: the best level, or the place just
+ * before it, or the next BOOK_WALK levels down the list. Beyond those, one
+ * descent of the treap finds the level, or the nearest prices below and
+ * above it. A new level goes in as a leaf next to whichever of those two
+ * neighbours has the free child (in-order neighbours: one of them always
+ * has), then rotates up while its priority beats its parent's: with random
+ * priorities that is less than two rotations on average, so a new best
+ * level costs O(1), as it did in the list. */
+#define BOOK_WALK 3
 static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
 						   uint32_t price)
 {
 	struct book_level *lv = b->m.levels;
-	uint32_t head = b->head[locate][side];
+	uint32_t better = BOOK_NIL, worse = b->head[locate][side];
+	int hops = 0;
 
-	if (head != BOOK_NIL && lv[head].price == price)
-		return head;
-	uint32_t below = BOOK_NIL, above = BOOK_NIL;
-	for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
-		uint32_t tp = lv[t].price;
-		if (price < tp) {
-			above = t;
-			t = lv[t].lower;
-		} else if (price > tp) {
-			below = t;
-			t = lv[t].higher;
-		} else {
-			return t;
-		}
+	/* Walk while the list's level is strictly better than `price`. */
+	while (worse != BOOK_NIL &&
+	       (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price)) {
+		if (hops++ == BOOK_WALK)
+			goto descend;
+		better = worse;
+		worse = lv[worse].next;
 	}
+	if (worse != BOOK_NIL && lv[worse].price == price)
+		return worse;
+	goto create;
+descend:
+	better = BOOK_NIL;
+	worse = BOOK_NIL;
+	{
+		uint32_t below = BOOK_NIL, above = BOOK_NIL;
+		for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
+			uint32_t tp = lv[t].price;
+			if (price < tp) {
+				above = t;
+				t = lv[t].lower;
+			} else if (price > tp) {
+				below = t;
+				t = lv[t].higher;
+			} else {
+				return t;
+			}
+		}
+		/* Best first: a bid's better neighbour is the higher price. */
+		better = side == BOOK_BID ? above : below;
+		worse = side == BOOK_BID ? below : above;
+	}
+create:;
 	uint32_t n = b->free_level;
 	if (n == BOOK_NIL) {
 		b->c.full_levels++;
@@ -174,45 +230,37 @@ static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locat
 	}
 	struct book_level *l = &lv[n];
 	b->free_level = l->next;
-	/* Best first: a bid's better neighbour is the higher price. */
-	uint32_t better = side == BOOK_BID ? above : below;
-	uint32_t worse = side == BOOK_BID ? below : above;
-	uint32_t prio = book_prio(price);
 	*l = (struct book_level){ .price = price, .next = worse, .prev = better,
-				  .locate = locate, .side = (uint8_t)side, .prio = prio };
+				  .lower = BOOK_NIL, .higher = BOOK_NIL,
+				  .prio = book_prio(price), .locate = locate, .side = (uint8_t)side };
 	if (worse != BOOK_NIL)
 		lv[worse].prev = n;
 	if (better != BOOK_NIL)
 		lv[better].next = n;
 	else
 		b->head[locate][side] = n;
-	/* Treap: down from the root while the priorities there are at least
-	 * ours, then split what is below by price. */
-	uint32_t *link = &b->root[locate][side];
-	while (*link != BOOK_NIL && lv[*link].prio >= prio)
-		link = price < lv[*link].price ? &lv[*link].lower : &lv[*link].higher;
-	uint32_t t = *link;
-	uint32_t *lo = &l->lower, *hi = &l->higher;
-	while (t != BOOK_NIL) {
-		if (lv[t].price < price) {
-			*lo = t;
-			lo = &lv[t].higher;
-			t = *lo;
-		} else {
-			*hi = t;
-			hi = &lv[t].lower;
-			t = *hi;
-		}
+	/* Leaf next to an in-order neighbour. */
+	uint32_t below = side == BOOK_BID ? worse : better;
+	uint32_t above = side == BOOK_BID ? better : worse;
+	if (below != BOOK_NIL && lv[below].higher == BOOK_NIL) {
+		lv[below].higher = n;
+		l->parent = below;
+	} else if (above != BOOK_NIL) {
+		lv[above].lower = n;
+		l->parent = above;
+	} else {
+		b->root[locate][side] = n;
+		l->parent = BOOK_NIL;
 	}
-	*lo = BOOK_NIL;
-	*hi = BOOK_NIL;
-	*link = n;
+	while (l->parent != BOOK_NIL && lv[l->parent].prio < l->prio)
+		book_rotate_up(b, n);
 	b->live_levels++;
 	return n;
 }
 
-/* Unlink level n from its list and its treap (where its two subtrees are
- * merged by priority into its place), and free it. */
+/* Unlink level n from its list and its treap (rotated down below its
+ * children, the one of higher priority going up, until it has at most one
+ * child, which then takes its place), and free it. */
 static void book_level_put(struct book *b, uint32_t n)
 {
 	struct book_level *lv = b->m.levels;
@@ -224,22 +272,12 @@ static void book_level_put(struct book *b, uint32_t n)
 		b->head[l->locate][l->side] = l->next;
 	if (l->next != BOOK_NIL)
 		lv[l->next].prev = l->prev;
-	uint32_t *link = &b->root[l->locate][l->side];
-	while (*link != n)
-		link = l->price < lv[*link].price ? &lv[*link].lower : &lv[*link].higher;
-	uint32_t lo = l->lower, hi = l->higher;
-	while (lo != BOOK_NIL && hi != BOOK_NIL) {
-		if (lv[lo].prio >= lv[hi].prio) {
-			*link = lo;
-			link = &lv[lo].higher;
-			lo = *link;
-		} else {
-			*link = hi;
-			link = &lv[hi].lower;
-			hi = *link;
-		}
-	}
-	*link = lo != BOOK_NIL ? lo : hi;
+	while (l->lower != BOOK_NIL && l->higher != BOOK_NIL)
+		book_rotate_up(b, lv[l->lower].prio >= lv[l->higher].prio ? l->lower : l->higher);
+	uint32_t child = l->lower != BOOK_NIL ? l->lower : l->higher;
+	*book_link_to(b, n) = child;
+	if (child != BOOK_NIL)
+		lv[child].parent = l->parent;
 	l->next = b->free_level;
 	b->free_level = n;
 	b->live_levels--;

@@ -38,10 +38,11 @@ struct book_level {
 	uint32_t prev;    /* towards better prices */
 	uint32_t lower;   /* treap child with the lower prices */
 	uint32_t higher;  /* treap child with the higher prices */
+	uint32_t parent;  /* treap parent, BOOK_NIL at the root */
+	uint32_t prio;    /* treap priority: book_prio(price); parents' are >= */
 	uint16_t locate;
 	uint8_t side;
 	uint8_t pad;
-	uint32_t prio;    /* treap priority: book_prio(price); parents' are >= */
 };
 
 struct book_counters {

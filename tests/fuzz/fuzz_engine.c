@@ -153,7 +153,8 @@ static uint32_t fuzz_free_list(uint32_t head, uint32_t cap, const uint32_t *link
 
 /* Each (locate, side)'s treap holds exactly its list's levels: the live
  * levels that are nobody's child are the roots, children are live, of the
- * same book and of no higher priority, and an in-order walk (ascending
+ * same book, of no higher priority and point back at their parent, and an
+ * in-order walk (ascending
  * price) visits the list best first for asks, worst first for bids. */
 static void fuzz_check_treaps(const struct book *b, const uint8_t *free_l)
 {
@@ -171,14 +172,14 @@ static void fuzz_check_treaps(const struct book *b, const uint8_t *free_l)
 			FUZZ_CHECK(c < FUZZ_LEVEL_CAP && !free_l[c] && !child[c]);
 			child[c] = 1;
 			FUZZ_CHECK(levels[c].locate == levels[i].locate && levels[c].side == levels[i].side);
-			FUZZ_CHECK(levels[c].prio <= levels[i].prio);
+			FUZZ_CHECK(levels[c].prio <= levels[i].prio && levels[c].parent == i);
 		}
 	}
 	for (uint32_t r = 0; r < FUZZ_LEVEL_CAP; r++) {
 		if (free_l[r] || child[r])
 			continue;
 		const struct book_level *l = &levels[r];
-		FUZZ_CHECK(b->root[l->locate][l->side] == r);
+		FUZZ_CHECK(b->root[l->locate][l->side] == r && l->parent == BOOK_NIL);
 		uint32_t n = 0, sp = 0;
 		for (uint32_t t = r; t != BOOK_NIL || sp > 0;) {
 			if (t != BOOK_NIL) {
