@@ -2,6 +2,7 @@
 
     python3 benchmarks/core.py [--messages 1000000] [--reps 5] [--warmup 1]
                                [--c-reps N] [--no-install] [--json OUT.json]
+                               [--before REV] [--only-books]
 
 Figures, not assertions. On one synthetic ITCH 5.0 file of --messages
 messages (hftlab.model.synth when it is importable, else the repository's RITCH
@@ -27,6 +28,16 @@ Then build/bench_engine (benchmarks/c/bench_engine.c, -O2) on the same file,
 per message of itch_decode alone and of the whole engine path, with
 hftlab's default EngineConfig, for the default 2^20-order book and a
 2^14-order one.
+
+Then the book comparison (issue 16): ns per message of engine_on_packet and
+engine_on_message over a deep book (the RITCH sample: 3 symbols, hundreds of
+price levels a side) and a shallow one (the synthetic file above), for this
+checkout's core and, with --before REV, for the core of git revision REV
+(git archive REV, its own bench_engine and built-in config), the two run
+alternately in one process tree, --reps times each (1 warm-up pass each run),
+median/min/max and after/before at the median; the order counts are printed
+so that a reader sees both made the same decisions. Host-core goal (issue 16):
+<= 40 ns per message. --only-books skips the Python decoders.
 
 Targets (issue 2): >= 20 M msg/s decode in C, >= 5 M msg/s into Arrow from
 Python. The environment (hftlab.util.env: CPU, kernel, Python, git revision,
@@ -63,6 +74,7 @@ from hftlab.util.env import cpu_model, git_rev  # noqa: E402
 
 TARGET_C_DECODE = 20.0  # M msg/s
 TARGET_ARROW = 5.0      # M msg/s
+TARGET_CORE_NS = 40.0   # ns per message, whole feed (issue 16)
 PYPI_CANDIDATES = (("itchfeed", "itch"),)  # (distribution, module); at most 3 tried
 
 
@@ -224,6 +236,52 @@ def bench_c(path: Path, cfg: Path, order_cap: int, reps: int) -> dict[str, Any]:
     return json.loads(out)
 
 
+def build_bench(rev: str | None, where: Path) -> Path:
+    """bench_engine of this checkout (rev None) or of git revision `rev`,
+    built from `git archive rev` under `where`."""
+    if rev is None:
+        subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "fuzz"), "bench_engine"], check=True,
+                       stdout=subprocess.DEVNULL)
+        return ROOT / "build" / "bench_engine"
+    src, build = where / "src", where / "build"
+    src.mkdir(parents=True)
+    arch = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
+    if arch.returncode != 0:
+        raise SystemExit(f"--before {rev}: git archive failed in {ROOT}: "
+                         f"{arch.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(src)], input=arch.stdout, check=True)
+    mk = subprocess.run(["make", "-s", "-C", str(src / "tests" / "fuzz"), f"BUILD={build}", "bench_engine"],
+                        capture_output=True, text=True)
+    if mk.returncode != 0:
+        raise SystemExit(f"--before {rev}: building its bench_engine failed:\n{mk.stderr[-2000:]}")
+    return build / "bench_engine"
+
+
+def compare_books(exes: dict[str, Path], feeds: dict[str, Path], reps: int) -> list[dict[str, Any]]:
+    """Every build on every feed, reps runs each (1 warm-up + 1 timed pass per
+    run, the builds alternating and the first of each round rotating); ns
+    per message of on_packet and on_message."""
+    got: dict[tuple[str, str, str], list[float]] = {}
+    orders: dict[tuple[str, str], int] = {}
+    names = list(exes)
+    for k in range(reps):
+        for feed, path in feeds.items():
+            for i in range(len(names)):
+                name = names[(k + i) % len(names)]
+                out = subprocess.run([str(exes[name]), str(path), "--reps", "1", "--json"],
+                                     capture_output=True, text=True, check=True).stdout
+                r = json.loads(out)
+                orders[(feed, name)] = r["orders"]
+                for p in ("on_packet", "on_message"):
+                    got.setdefault((feed, name, p), []).append(r["paths"][p]["ns_median"])
+    rows = []
+    for (feed, name, p), ns in got.items():
+        rows.append({"feed": feed, "build": name, "path": p, "reps": len(ns), "ns": ns,
+                     "ns_median": statistics.median(ns), "ns_min": min(ns), "ns_max": max(ns),
+                     "orders": orders[(feed, name)]})
+    return rows
+
+
 def measure(fns: dict[str, Callable[[], Any]], warmup: int, reps: int) -> dict[str, dict[str, Any]]:
     """warmup untimed then reps timed calls of every function, interleaved:
     repetition k starts at function k mod n. Each result is dropped before
@@ -256,6 +314,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path = Path(tmp) / "feed.itch"
         made = build_input(path, args.messages)
         env["input"] = f"{made}; {path.stat().st_size / 1e6:.1f} MB"
+        exes = {"after": build_bench(None, Path(tmp))}
+        if args.before:
+            exes = {"before": build_bench(args.before, Path(tmp) / "before"), **exes}
+            env["before"] = args.before
+        books = compare_books(exes, {"RITCH (deep)": RITCH, "synthetic (shallow)": path}, args.reps)
+        if args.only_books:
+            return {"env": env, "books": books, "protocol": {"messages": args.messages, "reps": args.reps}}
         desc, parse = pypi_parser(not args.no_install)
         env["pypi_parser"] = desc
         fns: dict[str, Callable[[], Any]] = {
@@ -303,16 +368,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "seconds": p["ns_min"] * r["messages"] / 1e9,
                            "median_s": p["ns_median"] * r["messages"] / 1e9,
                            "note": f"{r['orders']} orders, full_orders {r['full_orders']}"})
-    return {"env": env, "rows": rows, "c_rows": c_rows, "protocol": {
+    return {"env": env, "rows": rows, "c_rows": c_rows, "books": books, "protocol": {
         "messages": n, "warmup": args.warmup, "reps": args.reps, "c_reps": c_reps},
         "c": {str(k): v for k, v in c_runs.items()}}
 
 
+def report_books(res: dict[str, Any]) -> None:
+    books, reps = res["books"], res["protocol"]["reps"]
+    print(f"\nbook comparison (bench_engine, each build's built-in config; {reps} runs per build and "
+          f"feed, alternating; ns per message, median/min/max; x = after/before at the median):")
+    head = f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} {'orders':>7}"
+    print(head + "\n" + "-" * len(head))
+    for r in sorted(books, key=lambda r: (r["feed"], r["path"] != "on_packet", r["build"] != "before")):
+        ref = next((b for b in books if b["feed"] == r["feed"] and b["path"] == r["path"]
+                    and b["build"] == "before"), None)
+        x = f"{r['ns_median'] / ref['ns_median']:6.2f}" if ref and r["build"] == "after" else " " * 6
+        print(f"{r['feed']:20} {r['path']:11} {r['build']:7} {r['ns_median']:>9.1f} {r['ns_min']:>8.1f} "
+              f"{r['ns_max']:>8.1f} {x} {r['orders']:>7}")
+    for r in books:
+        if r["build"] == "after" and r["path"] == "on_packet":
+            print(f"target <= {TARGET_CORE_NS:.0f} ns/message, {r['feed']}: {r['ns_median']:.1f}  "
+                  f"{'met' if r['ns_median'] <= TARGET_CORE_NS else 'MISSED'}")
+
+
 def report(res: dict[str, Any]) -> None:
-    env, rows, c_rows, proto = res["env"], res["rows"], res["c_rows"], res["protocol"]
+    env, proto = res["env"], res["protocol"]
     print("environment:")
     for k, v in env.items():
         print(f"  {k:12} {v}")
+    report_books(res)
+    if "rows" not in res:
+        return
+    rows, c_rows = res["rows"], res["c_rows"]
     print(f"\nPython decoders, the whole file ({proto['messages']:,} messages) for each: {proto['warmup']} "
           f"untimed warm-up run(s), then {proto['reps']} timed runs each, interleaved; median/min/max of the "
           f"{proto['reps']}; 'hftlab x' = decoder's median / read_itch's median")
@@ -352,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: --reps; at most 50)")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install a PyPI parser")
     ap.add_argument("--json", type=Path, help="also write the results and environment here")
+    ap.add_argument("--before", metavar="REV", help="also measure the core of git revision REV "
+                    "(the book comparison: before/after side by side)")
+    ap.add_argument("--only-books", action="store_true", help="only the book comparison")
     args = ap.parse_args(argv)
     if args.reps < 1 or args.warmup < 0 or args.messages < 1:
         ap.error("--messages and --reps must be >= 1, --warmup >= 0")
