@@ -153,8 +153,8 @@ def sweep(a, out: Path, feed: Path) -> None:
             ok = r["error"] is None and r["orders_equal"] and r["wire_p999"] is not None \
                 and r["wire_p999"] < 1e6
             pts.append((rate, r["wire_p999"]))
-            print(f"{sut:<14} {rate:>10,.0f} msg/s: wire p99.9 "
-                  f"{'-' if r['wire_p999'] is None else f'{r['wire_p999'] / 1e3:,.0f} us'}, "
+            p999 = "-" if r["wire_p999"] is None else f"{r['wire_p999'] / 1e3:,.0f} us"
+            print(f"{sut:<14} {rate:>10,.0f} msg/s: wire p99.9 {p999}, "
                   f"{'ok' if ok else 'FAIL: ' + str(r['error'] or 'p99.9 >= 1 ms')}, load {r['load']:.1f}",
                   flush=True)
             if not ok:

@@ -342,6 +342,15 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
         click.echo(f"hiccups: {h['gaps']} gaps > {h['threshold_ns']} ns in {h['span_s']:.2f} s "
                    f"({h['iterations']} iterations), {100 * h['lost_fraction']:.2f}% lost, "
                    f"longest {h['max_ns']} ns")
+    p = i.get("pacing") or {}
+    if p.get("error_ns"):
+        e = p["error_ns"]
+        click.echo(f"pacing: {p['mode']}, {p['datagrams']} datagrams in {p['span_s']} s, "
+                   f"|{p['error_of']} - due| p50 {e['p50'] / 1e3:,.1f} p99 {e['p99'] / 1e3:,.1f} "
+                   f"p99.9 {e['p99.9'] / 1e3:,.1f} max {e['max'] / 1e3:,.1f} us, {p['late']} late "
+                   f"> {p['late_threshold_ns'] // 1000} us (replay.parquet)")
+    for w in p.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"report: {r.path / 'report.md'} (+ latency.png)")
 
 
