@@ -59,8 +59,12 @@ def one(name: str, out: Path, **kw) -> dict:
     info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
     p = info.get("pacing", {})
     lat = (info.get("latency") or {}).get("wire_ns") or {}
+    c = info.get("counters") or {}
     return {"case": name, "pacing": p, "load": (l0 + load()) / 2, "s": time.monotonic() - t0,
-            "error": err, "wire_p999": lat.get("p99.9"), "orders_equal": (info.get("orders") or {}).get("equal"),
+            "error": err, "wire_p999": lat.get("p99.9"), "wire_max": lat.get("max"),
+            "orders_equal": (info.get("orders") or {}).get("equal"),
+            "rx_missed": sum(v for k, v in c.items() if ("missed" in k or "no_buffer" in k)
+                             and isinstance(v, int)),
             "md_frames": (info.get("capture") or {}).get("md_frames"),
             "sent": (info.get("replay") or {}).get("sent")}
 
@@ -91,6 +95,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--sweep-suts", default="hftos")
+    ap.add_argument("--sweep-messages", type=int, default=20_000)
+    ap.add_argument("--sweep-start", type=float, default=2_500.0)
+    ap.add_argument("--sweep-step", type=float, default=4.0)
+    ap.add_argument("--sweep-points", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="hftlab-replay-bench-"))
@@ -128,47 +136,62 @@ def main() -> None:
                 rows.append(r)
                 print(fmt(r), flush=True)
     if a.sweep:
-        sweep(a, out, feed)
+        sfeed = out / f"synth-{a.sweep_messages}-seed{a.seed}.itch"
+        if not sfeed.exists():
+            synth.generate(sfeed, a.sweep_messages, seed=a.seed)
+        sweep(a, out, sfeed)
     (out / "replay-bench.json").write_text(json.dumps(rows, indent=1, default=str))
     print(f"\nload average at end {os.getloadavg()}; every run directory under {out}")
 
 
 def sweep(a, out: Path, feed: Path) -> None:
-    """Per SUT: rates doubling from 10k msg/s until a drop (fewer datagrams
-    captured toward the SUT than sent or orders not golden-equal) or wire
-    p99.9 >= 1 ms; the knee is the last rate that passed."""
+    """Per SUT (hftos in the guest, baselines on the host): --sweep-points
+    rates from --sweep-start, each --sweep-step times the last, until an RX
+    drop (a datagram missing from the capture, a SUT RX-missed/no-buffer
+    counter, or orders not golden-equal); the knee is the highest rate below
+    which every rate had wire p99.9 < 1 ms (the max where the run has too
+    few orders for a p99.9)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    print("\n3. rate sweep: highest rate with no RX drop and wire p99.9 < 1 ms")
+    print(f"\n3. rate sweep on {feed.name}, packing 64: highest rate with no RX drop and wire "
+          "p99.9 < 1 ms")
     fig = Figure(figsize=(8, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     for sut in a.sweep_suts.split(","):
         kw = {} if sut == "hftos" else {"where": "host"}
-        pts, knee, rate = [], None, 10_000.0
-        while rate <= 2_000_000:
+        pts, knee, passed = [], None, True
+        for rate in [a.sweep_start * a.sweep_step ** k for k in range(a.sweep_points)]:
             r = one(f"sweep_{sut}_{int(rate)}", out, sut=sut, accel="tcg", dataset=feed, rate=rate,
                     max_count=64, **kw)
-            ok = r["error"] is None and r["orders_equal"] and r["wire_p999"] is not None \
-                and r["wire_p999"] < 1e6
-            pts.append((rate, r["wire_p999"]))
-            p999 = "-" if r["wire_p999"] is None else f"{r['wire_p999'] / 1e3:,.0f} us"
-            print(f"{sut:<14} {rate:>10,.0f} msg/s: wire p99.9 {p999}, "
-                  f"{'ok' if ok else 'FAIL: ' + str(r['error'] or 'p99.9 >= 1 ms')}, load {r['load']:.1f}",
+            tail = r["wire_p999"] if r["wire_p999"] is not None else r["wire_max"]
+            drop = (r["error"] is not None or not r["orders_equal"] or r["rx_missed"]
+                    or (r["md_frames"] or 0) < (r["sent"] or 0))
+            ok = not drop and tail is not None and tail < 1e6
+            pts.append((rate, tail))
+            e = (r["pacing"].get("error_ns") or {}).get("p99")
+            shown = "-" if tail is None else f"{tail / 1e3:,.0f} us"
+            print(f"{sut:<14} {rate:>10,.0f} msg/s: wire p99.9 {shown}"
+                  f"{'' if r['wire_p999'] is not None else ' (max: too few orders)'}, pacing p99 "
+                  f"{'-' if e is None else f'{e / 1e3:,.1f} us'}, "
+                  f"{'ok' if ok else 'RX drop' if drop else 'p99.9 >= 1 ms'}"
+                  f"{'' if not r['error'] else ' (' + r['error'][:80] + ')'}, load {r['load']:.1f}",
                   flush=True)
-            if not ok:
+            if drop:  # past an RX drop the latency says nothing more
                 break
-            knee, rate = rate, rate * 2
-        xs = [x for x, y in pts if y is not None]
-        ax.plot(xs, [y / 1e3 for x, y in pts if y is not None], "o-", label=f"{sut} (knee {knee})")
-        print(f"{sut}: knee {knee} msg/s")
+            passed = passed and ok
+            if passed:
+                knee = rate
+        ax.plot([x for x, y in pts if y is not None], [y / 1e3 for x, y in pts if y is not None],
+                "o-", label=f"{sut} (knee {'none' if knee is None else f'{knee:,.0f}'})")
+        print(f"{sut}: knee {'none' if knee is None else f'{knee:,.0f} msg/s'}")
     ax.axhline(1000, color="tab:red", ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("asked rate, msg/s (packing 64)")
     ax.set_ylabel("wire tick-to-trade p99.9, us")
-    ax.set_title("rate sweep (TCG, shared 2-core host)")
+    ax.set_title("rate sweep (HFT-OS under TCG, baselines on the host; shared 2-core host)")
     ax.legend()
     fig.savefig(out / "knee.png", dpi=90)
     print(f"knee plot: {out / 'knee.png'}")

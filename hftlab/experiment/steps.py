@@ -124,9 +124,10 @@ def replay_record(run_dir: Path, feed: exchange.Feed, rep: exchange.Replayer, ti
     if ticks is not None and wire is None:
         summary["warnings"].append("the capture's MoldUDP64 datagrams do not match those sent "
                                    "one for one: no wire times, the error is the send error")
-    write_parquet(table, run_dir / "replay.parquet",
-                  {"hftlab.pacing": json.dumps(summary, default=str)})
     info["pacing"] = {**info.get("pacing", {}), **summary}
+    write_parquet(table, run_dir / "replay.parquet",
+                  {"hftlab.pacing": json.dumps(info["pacing"], default=str),
+                   "hftlab.run": json.dumps(info, default=str)})
 
 
 def hostile_frames(feed, guest_mac: str, host=None, guest_ip="10.201.0.2", md_port=30001):
