@@ -144,6 +144,13 @@ def main() -> None:
     print(f"\nload average at end {os.getloadavg()}; every run directory under {out}")
 
 
+def verdict(r: dict) -> str:
+    """Why a sweep point failed: the SUT dropped, or the capture did."""
+    if r["error"] and "capture is incomplete" in r["error"]:
+        return "capture drop (dumpcap missed frames: no figure)"
+    return "RX drop"
+
+
 def sweep(a, out: Path, feed: Path) -> None:
     """Per SUT (hftos in the guest, baselines on the host): --sweep-points
     rates from --sweep-start, each --sweep-step times the last, until an RX
@@ -175,7 +182,7 @@ def sweep(a, out: Path, feed: Path) -> None:
             print(f"{sut:<14} {rate:>10,.0f} msg/s: wire p99.9 {shown}"
                   f"{'' if r['wire_p999'] is not None else ' (max: too few orders)'}, pacing p99 "
                   f"{'-' if e is None else f'{e / 1e3:,.1f} us'}, "
-                  f"{'ok' if ok else 'RX drop' if drop else 'p99.9 >= 1 ms'}"
+                  f"{'ok' if ok else verdict(r) if drop else 'p99.9 >= 1 ms'}"
                   f"{'' if not r['error'] else ' (' + r['error'][:80] + ')'}, load {r['load']:.1f}",
                   flush=True)
             if drop:  # past an RX drop the latency says nothing more
@@ -190,7 +197,7 @@ def sweep(a, out: Path, feed: Path) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("asked rate, msg/s (packing 64)")
-    ax.set_ylabel("wire tick-to-trade p99.9, us")
+    ax.set_ylabel("wire tick-to-trade p99.9 (max if < 1000 orders), us")
     ax.set_title("rate sweep (HFT-OS under TCG, baselines on the host; shared 2-core host)")
     ax.legend()
     fig.savefig(out / "knee.png", dpi=90)

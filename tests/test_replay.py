@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hftlab.errors import ConfigError, DataError
+from hftlab.experiment.api import load
 from hftlab.experiment.run import RunSpec, run
 from hftlab.experiment.steps import golden_of_datagrams
 from hftlab.lab import exchange
@@ -172,6 +173,7 @@ def _check(res, datagrams: int, mode: str) -> dict:
         assert p["error_ns"]["max"] == e.max() and p["late"] == int((t.column("wire_error_ns")
                                                                       .to_numpy() > 10_000).sum())
     assert "## Pacing" in (res.run_dir / "report.md").read_text()
+    assert load(res.run_dir, backend="arrow").pacing.equals(t)  # the notebook API's view
     return p
 
 

@@ -90,10 +90,14 @@ int hx_udp_socket(const char *netns_path, uint32_t bind_ip, uint16_t bind_port,
  * replace dev TAP root etf clockid CLOCK_TAI delta 100000` answers "Specified
  * qdisc kind is unknown"), and without a qdisc that honours txtime the kernel
  * sends SCM_TXTIME datagrams at once. So the sleep-then-spin stays, with what
- * measured better than the plain sleep of before (benchmarks/replay.py,
- * README "Pacing"): a timer slack of 1 ns instead of the default 50 us, and
- * SCHED_FIFO for the sleeping replayer thread, so that on the shared core it
- * wakes ahead of QEMU's I/O thread and dumpcap instead of queueing behind them. */
+ * measured better than the sleep-then-spin of before: a timer slack of 1 ns
+ * instead of the default 50 us, SCHED_FIFO for the sleeping replayer thread
+ * (on the shared core it wakes ahead of QEMU's I/O thread and dumpcap instead
+ * of queueing behind them), and a spin that adapts to how late the wake-up
+ * is here. benchmarks/replay.py --compare, HFT-OS under TCG, 100k msg/s,
+ * packing 64, |wire - due| (host load average 10-13): before p50 0.4-2.2 ms,
+ * p99 5.5-10.4 ms; SCHED_FIFO with the old 20 us spin p50 19-22 us, p99
+ * 75-88 us; SCHED_FIFO with the adaptive spin p50 7.1-7.4 us, p99 64-101 us. */
 static void hx_wait_until(struct hx_replay *r, int64_t due, int64_t gap)
 {
 	int64_t now = hx_now(CLOCK_MONOTONIC);

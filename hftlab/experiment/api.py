@@ -245,6 +245,12 @@ class Run:
         return _frame(self.orders_table(), self.backend)
 
     @property
+    def pacing(self):
+        """replay.parquet: one row per datagram sent (datagram, first_seq, last_seq, messages,
+        due_ns, sent_ns, wire_ns, send_error_ns, wire_error_ns); info["pacing"] sums it up."""
+        return _frame(self._read("replay.parquet"), self.backend)
+
+    @property
     def counters(self):
         """The SUT's counters from its dump: a table (counter, value)."""
         c = self.info.get("counters") or {}

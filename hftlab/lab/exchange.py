@@ -458,8 +458,9 @@ class Replayer(_CLoop):
     the sleep wakes here, and the thread runs SCHED_FIFO at `rt_prio` (0:
     not): on this 2-core box under load a SCHED_OTHER sleeper woke
     p50 0.3 ms / p99 10 ms late, a SCHED_FIFO one p50 36 us / p99 97 us
-    (/tmp oversleep probe, 200 us sleeps, load average 8). `start_delay_ns`:
-    due time 0 is that long after the loop starts."""
+    (a C probe of clock_nanosleep, 200 us sleeps, load average 8; the
+    figures with the SUT: README "Pacing and capture replay").
+    `start_delay_ns`: due time 0 is that long after the loop starts."""
 
     verb = "send"
 
