@@ -88,7 +88,7 @@ struct hc_itch_cols;
 struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t off,
 	uint64_t max_msgs, struct hc_itch_cols *cols, struct itch_counters *cnt);
 struct hc_golden { struct engine *eng; uint8_t *out; size_t out_cap; size_t n_out;
-	uint64_t lost; uint64_t next_seq; uint64_t packets; uint8_t session[10]; };
+	uint64_t lost; uint64_t *top; uint64_t next_seq; uint64_t packets; uint8_t session[10]; };
 struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
 	size_t len, size_t off, uint64_t max_msgs, uint16_t max_payload, uint16_t max_count);
 int hc_golden_feed_packet(struct hc_golden *g, const uint8_t *buf, size_t len);

@@ -75,6 +75,20 @@ static void hc_collect(void *ctx, const struct order_intent *o)
 		return;
 	}
 	ouch_encode_order(g->out + g->n_out * OUCH_ENTER_LEN, OUCH_ENTER_LEN, o, g->eng->instance);
+	if (g->top) {
+		uint64_t *t = g->top + 4 * g->n_out;
+		uint32_t p;
+		uint64_t s;
+		t[0] = t[1] = t[2] = t[3] = 0;
+		if (book_best(&g->eng->book, o->locate, BOOK_BID, &p, &s)) {
+			t[0] = p;
+			t[1] = s;
+		}
+		if (book_best(&g->eng->book, o->locate, BOOK_ASK, &p, &s)) {
+			t[2] = p;
+			t[3] = s;
+		}
+	}
 	g->n_out++;
 }
 

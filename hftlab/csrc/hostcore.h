@@ -59,6 +59,10 @@ struct hc_golden {
 	size_t out_cap;        /* orders that fit */
 	size_t n_out;          /* orders written */
 	uint64_t lost;         /* orders beyond out_cap (caller grows and retries) */
+	uint64_t *top;         /* NULL, or 4 per order: the book's best bid, its
+				* shares, best ask, its shares (0 0 for an empty
+				* side) when the order went out: the research loop's
+				* per-order book state */
 	uint64_t next_seq;     /* sequence number of the next message packed */
 	uint64_t packets;
 	uint8_t session[MOLD_SESSION_LEN];

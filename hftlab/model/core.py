@@ -68,7 +68,10 @@ GOLDEN_SESSION = b"HFTLAB0001"
 # --------------------------------------------------------------------------- config
 @dataclass
 class StrategyConfig:
-    """Top-of-book imbalance taker (kernel_src/core/strategy.h)."""
+    """The strategy's parameters (struct strategy_config, kernel_src/core/strategy.h):
+    the symbols and order size are the engine's, the other words each strategy
+    reads as its own (names: those of the bundled trigger, kernel_src/strategies/
+    trigger.c; see the head of each strategy file for its meaning of them)."""
 
     symbols: tuple[str, ...] = ()  #: empty: every symbol, first come first served
     order_shares: int = 100
@@ -177,14 +180,14 @@ class EngineConfig:
         for s in self.strategy.symbols:
             _stock_field(s)
 
-    def _cdata(self) -> Any:
+    def _cdata(self, ffi: Any = None) -> Any:
         self.validate()
-        c = _ffi.new("struct engine_config *")
+        c = (ffi or _ffi).new("struct engine_config *")
         c.magic, c.version, c.instance = _lib.ENGINE_CONFIG_MAGIC, _lib.ENGINE_CONFIG_VERSION, self.instance
         s, r = self.strategy, self.risk
         c.strat.n_symbols = len(s.symbols)
         for i, sym in enumerate(s.symbols):
-            _ffi.memmove(c.strat.symbols[i], _stock_field(sym), 8)
+            (ffi or _ffi).memmove(c.strat.symbols[i], _stock_field(sym), 8)
         for name in ("order_shares", "imbalance_num", "imbalance_den", "min_top_shares", "max_spread"):
             setattr(c.strat, name, getattr(s, name))
         c.strat.cross_trigger = int(bool(s.cross_trigger))
@@ -457,33 +460,46 @@ class Engine:
     """
 
     def __init__(self, config: EngineConfig | None = None, *, order_capacity: int = 1 << 20,
-                 level_capacity: int = 1 << 18) -> None:
+                 level_capacity: int = 1 << 18, strategy: str | os.PathLike[str] | None = None) -> None:
         self.config = config or EngineConfig.default()
+        #: the strategy compiled in: None is the bundled trigger of hftlab._core;
+        #: a C file is compiled once into the golden model (hftlab.model.strategy)
+        self.strategy = None if strategy is None else Path(strategy)
+        if strategy is None:
+            self._ffi, self._lib = _ffi, _lib
+        else:
+            from hftlab.model.strategy import load_strategy
+
+            mod = load_strategy(strategy)
+            self._ffi, self._lib = mod.ffi, mod.lib
         if not 1 <= order_capacity < 2**31 or not 1 <= level_capacity < 2**31:
             raise ConfigError("order_capacity and level_capacity must be in [1, 2^31)")
         index_cap = 1 << (2 * order_capacity - 1).bit_length()
-        self._eng = _ffi.new("struct engine *")
-        self._orders = _ffi.new("struct book_order[]", order_capacity)
-        self._index = _ffi.new("uint32_t[]", index_cap)
-        self._levels = _ffi.new("struct book_level[]", level_capacity)
-        mem = _ffi.new("struct book_mem *", {
+        self._eng = self._ffi.new("struct engine *")
+        self._orders = self._ffi.new("struct book_order[]", order_capacity)
+        self._index = self._ffi.new("uint32_t[]", index_cap)
+        self._levels = self._ffi.new("struct book_level[]", level_capacity)
+        mem = self._ffi.new("struct book_mem *", {
             "orders": self._orders, "order_cap": order_capacity, "index": self._index,
             "index_cap": index_cap, "levels": self._levels, "level_cap": level_capacity})
-        if not _lib.engine_init(self._eng, self.config._cdata(), mem):
+        if not self._lib.engine_init(self._eng, self.config._cdata(self._ffi), mem):
             raise ConfigError("engine_init refused the configuration")
-        self._g = _ffi.new("struct hc_golden *")
+        self._g = self._ffi.new("struct hc_golden *")
         self._g.eng = self._eng
         self._g.next_seq = 1
-        _ffi.memmove(self._g.session, GOLDEN_SESSION, 10)
+        self._ffi.memmove(self._g.session, GOLDEN_SESSION, 10)
         self._out = bytearray()
         self._grow(4096)
 
     def _grow(self, cap: int) -> None:
         n = self._g.n_out
-        data = bytes(_ffi.buffer(self._g.out, n * OUCH_LEN)) if n else b""
-        self._buf = _ffi.new("uint8_t[]", cap * OUCH_LEN)
-        _ffi.memmove(self._buf, data, len(data))
-        self._g.out, self._g.out_cap = self._buf, cap
+        data = bytes(self._ffi.buffer(self._g.out, n * OUCH_LEN)) if n else b""
+        top = bytes(self._ffi.buffer(self._g.top, n * 32)) if n else b""
+        self._buf = self._ffi.new("uint8_t[]", cap * OUCH_LEN)
+        self._ffi.memmove(self._buf, data, len(data))
+        self._top = self._ffi.new("uint64_t[]", cap * 4)
+        self._ffi.memmove(self._top, top, len(top))
+        self._g.out, self._g.out_cap, self._g.top = self._buf, cap, self._top
 
     def feed_file(self, path: str | os.PathLike[str], *, messages: int | None = None,
                   max_payload: int = 1400, max_count: int = 64) -> int:
@@ -496,17 +512,17 @@ class Engine:
         with MappedFile(path) as mf:
             off = 0
             while messages is None or left > 0:
-                res = _lib.hc_golden_feed_file(self._g, mf.ptr, mf.size, off, left,
+                res = self._lib.hc_golden_feed_file(self._g, mf.ptr, mf.size, off, left,
                                                max_payload, max_count)
                 off, total = res.offset, total + res.rows
                 if messages is not None:
                     left -= res.rows
-                if res.status == _lib.HC_NEED_SPACE:  # grow the order buffer and go on
+                if res.status == self._lib.HC_NEED_SPACE:  # grow the order buffer and go on
                     self._grow(2 * self._g.out_cap)
                     continue
-                if res.status in (_lib.ITCH_FRAME_TRUNCATED, _lib.ITCH_FRAME_UNFRAMED):
+                if res.status in (self._lib.ITCH_FRAME_TRUNCATED, self._lib.ITCH_FRAME_UNFRAMED):
                     raise frame_error(mf.path, res.status, off)
-                if res.status == _lib.ITCH_FRAME_END or res.rows == 0:
+                if res.status == self._lib.ITCH_FRAME_END or res.rows == 0:
                     break
         return total
 
@@ -515,21 +531,31 @@ class Engine:
         Returns the orders it emitted, or a negative code for a malformed one."""
         if self._g.out_cap - self._g.n_out < 0xFFFF:
             self._grow(max(2 * self._g.out_cap, self._g.n_out + 0xFFFF))
-        buf = _ffi.from_buffer(datagram) if datagram else _ffi.new("uint8_t[1]")
-        return int(_lib.hc_golden_feed_packet(self._g, buf, len(datagram)))
+        buf = self._ffi.from_buffer(datagram) if datagram else self._ffi.new("uint8_t[1]")
+        return int(self._lib.hc_golden_feed_packet(self._g, buf, len(datagram)))
 
     def feed_packets(self, datagrams: Iterable[bytes]) -> int:
         return sum(max(0, self.feed_packet(d)) for d in datagrams)
 
     def kill(self, on: bool = True) -> None:
         """Flip the risk kill switch."""
-        _lib.risk_set_kill(_ffi.addressof(self._eng, "risk"), on)
+        self._lib.risk_set_kill(self._ffi.addressof(self._eng, "risk"), on)
 
     def ouch(self) -> bytes:
-        return bytes(_ffi.buffer(self._g.out, self._g.n_out * OUCH_LEN))
+        return bytes(self._ffi.buffer(self._g.out, self._g.n_out * OUCH_LEN))
 
     def orders(self) -> pa.Table:
         return orders_from_ouch(self.ouch())
+
+    def order_book(self) -> pa.Table:
+        """Per order, the book of its stock when it went out: best bid and
+        ask with their shares (0 for an empty side)."""
+        n = int(self._g.n_out)
+        top = np.frombuffer(self._ffi.buffer(self._g.top, n * 32), np.uint64).reshape(n, 4)
+        return pa.table({"bid": pa.array(top[:, 0].astype(np.int64)),
+                         "bid_shares": pa.array(top[:, 1].astype(np.int64)),
+                         "ask": pa.array(top[:, 2].astype(np.int64)),
+                         "ask_shares": pa.array(top[:, 3].astype(np.int64))})
 
     def counters(self) -> dict[str, Any]:
         """Every counter of the engine as nested plain dicts."""
@@ -559,7 +585,7 @@ class Engine:
         e = self._eng
         rows = range(int(e.strat.n_slots))
         return pa.table({
-            "stock": [_ffi.string(e.strat.sym[i].stock, 8).decode("ascii").rstrip() for i in rows],
+            "stock": [self._ffi.string(e.strat.sym[i].stock, 8).decode("ascii").rstrip() for i in rows],
             "stock_locate": pa.array([int(e.strat.sym[i].locate) for i in rows], pa.uint16()),
             "position": pa.array([int(e.risk.sym[i].position) for i in rows], pa.int64()),
             "notional": pa.array([int(e.risk.sym[i].notional) for i in rows], pa.uint64()),
@@ -568,8 +594,8 @@ class Engine:
 
     def order_shares(self, order_ref: int) -> int | None:
         """Shares left of a live order, None when it is not on the book."""
-        out = _ffi.new("uint32_t *")
-        if _lib.book_order_shares(_ffi.addressof(self._eng, "book"), order_ref, out):
+        out = self._ffi.new("uint32_t *")
+        if self._lib.book_order_shares(self._ffi.addressof(self._eng, "book"), order_ref, out):
             return int(out[0])
         return None
 
@@ -580,19 +606,19 @@ class Engine:
             return stock
         key = stock.encode("ascii").ljust(8)
         for i in range(int(self._eng.strat.n_slots)):
-            if bytes(_ffi.buffer(self._eng.strat.sym[i].stock, 8)) == key:
+            if bytes(self._ffi.buffer(self._eng.strat.sym[i].stock, 8)) == key:
                 return int(self._eng.strat.sym[i].locate)
         raise KeyError(f"{stock!r} has not been seen by the strategy (give its stock locate instead)")
 
     def depth(self, stock: str | int, levels: int = 10) -> pa.Table:
         """Book snapshot: the best ``levels`` price levels per side."""
         loc = self._locate(stock)
-        prices = _ffi.new("uint32_t[]", levels)
-        shares = _ffi.new("uint64_t[]", levels)
-        norders = _ffi.new("uint32_t[]", levels)
+        prices = self._ffi.new("uint32_t[]", levels)
+        shares = self._ffi.new("uint64_t[]", levels)
+        norders = self._ffi.new("uint32_t[]", levels)
         cols: dict[str, list[Any]] = {k: [] for k in ("side", "level", "price", "shares", "orders")}
-        for side, name in ((_lib.BOOK_BID, "B"), (_lib.BOOK_ASK, "S")):
-            n = _lib.book_depth(_ffi.addressof(self._eng, "book"), loc, side, prices, shares,
+        for side, name in ((self._lib.BOOK_BID, "B"), (self._lib.BOOK_ASK, "S")):
+            n = self._lib.book_depth(self._ffi.addressof(self._eng, "book"), loc, side, prices, shares,
                                 norders, levels)
             for i in range(n):
                 for k, v in zip(cols, (name, i, prices[i], shares[i], norders[i])):
@@ -614,9 +640,10 @@ def book_snapshot(dataset: str | os.PathLike[str], stock: str | int, *, messages
 
 
 def golden(dataset: str | os.PathLike[str], config: EngineConfig | None = None, *,
-           messages: int | None = None) -> GoldenResult:
-    """The golden model: the orders the C core emits for an ITCH file."""
-    eng = Engine(config)
+           messages: int | None = None, strategy: str | os.PathLike[str] | None = None) -> GoldenResult:
+    """The golden model: the orders the C core emits for an ITCH file
+    (with `strategy`, a strategy C file, compiled in instead of the trigger)."""
+    eng = Engine(config, strategy=strategy)
     eng.feed_file(dataset, messages=messages)
     return GoldenResult(orders=eng.orders(), ouch=eng.ouch(), counters=eng.counters(),
                         config=eng.config)
