@@ -35,10 +35,14 @@ def main() -> None:
     """hftlab: latency research workbench for HFT-OS."""
 
 
-def _load_config(path: str | None):  # -> EngineConfig
+def _load_config(path: str | None, strategy: str | None = None):  # -> EngineConfig
     from hftlab.model.core import EngineConfig
 
-    return EngineConfig.from_file(path) if path else EngineConfig.default()
+    cfg = EngineConfig.from_file(path) if path else EngineConfig.default()
+    if strategy is not None:  # --strategy overrides the config's strategy.file
+        cfg.strategy.file = strategy
+        cfg.validate()
+    return cfg
 
 
 @main.command("itch")
@@ -75,15 +79,19 @@ def itch_cmd(file: str, out: str, messages: int | None) -> None:
               help="Feed only the first N messages.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Strategy/risk config (JSON or TOML); default config otherwise.")
+@click.option("--strategy", default=None,
+              help="Strategy C file or bundled name (trigger, imbalance, quoter); compiled into "
+                   "the golden model on first use (overrides the config's strategy.file).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Parquet file for the orders.")
 @_fail_cleanly
-def golden_cmd(dataset: str, messages: int | None, config_path: str | None, out: str) -> None:
+def golden_cmd(dataset: str, messages: int | None, config_path: str | None, strategy: str | None,
+               out: str) -> None:
     """The orders the cffi core emits for a feed (the golden model)."""
     from hftlab.model import core
     from hftlab.util.io import write_parquet
 
-    cfg = _load_config(config_path)
+    cfg = _load_config(config_path, strategy)
     t0 = time.perf_counter()
     res = core.golden(dataset, cfg, messages=messages)
     dt = time.perf_counter() - t0
@@ -230,6 +238,10 @@ def _experiment_options(hiccups_default: float):
         click.option("--max-count", type=click.IntRange(1, 0xFFFE), default=64, show_default=True,
                      help="ITCH messages per MoldUDP64 datagram at most (1: one tick per frame)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None),
+        click.option("--strategy", default=None,
+                     help="Strategy C file (kernel_src/core/strategy.h) or bundled name (trigger, "
+                          "imbalance, quoter): HFT-OS, the baselines and the golden model are "
+                          "built with it (overrides the config's strategy.file)."),
         click.option("--guest-cpus", type=click.IntRange(1, 2), default=2, show_default=True,
                      help="Linux guests: 2 isolates CPU 1 for the baseline (isolcpus, nohz_full, "
                           "rcu_nocbs; housekeeping on CPU 0); 1 shares it with the kernel."),
@@ -297,9 +309,9 @@ def _hw_options(fn):
               show_default=True, help="Seconds of PTP after lock before the feed starts.")
 @_hw_options
 @_fail_cleanly
-def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, config_path, guest_cpus,
-            out, hiccups_s, hiccup_threshold_ns, ptp, ptp_domain, ptp_transport, ptp_log_sync,
-            ptp_settle_s, **hw) -> None:
+def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, config_path, strategy,
+            guest_cpus, out, hiccups_s, hiccup_threshold_ns, ptp, ptp_domain, ptp_transport,
+            ptp_log_sync, ptp_settle_s, **hw) -> None:
     """One experiment end to end: build, boot, replay, capture, measure."""
     from hftlab.util.proc import TerminateAsInterrupt
     from hftlab.analysis.latency import format_summary, percentiles
@@ -309,7 +321,8 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
     bar = Progress("run", mode="tty" if sys.stderr.isatty() else "off")
     with TerminateAsInterrupt(), bar:  # the same code path as hftlab.run in a notebook
         r = api.run(sut, accel=accel, nic=nic, boot=boot, where=where, dataset=dataset, messages=messages,
-                    rate=rate or None, max_count=max_count, config=config_path, guest_cpus=guest_cpus,
+                    rate=rate or None, max_count=max_count, config=config_path, strategy=strategy,
+                    guest_cpus=guest_cpus,
                     out=out, hiccups=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns,
                     progress=bar, backend="arrow", ptp=ptp, ptp_domain=ptp_domain,
                     ptp_transport=ptp_transport, ptp_log_sync=ptp_log_sync,
@@ -364,8 +377,8 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Study directory: one run directory per SUT and rep, report.html, *.parquet.")
 @_fail_cleanly
-def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, config_path, guest_cpus,
-              hiccups_s, hiccup_threshold_ns, out, **pacing) -> None:
+def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, config_path, strategy,
+              guest_cpus, hiccups_s, hiccup_threshold_ns, out, **pacing) -> None:
     """HFT-OS against the Linux baselines in the guest: same dataset, NIC, accel, rate."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -376,8 +389,8 @@ def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, 
     spec = StudySpec(suts=tuple(s.strip() for s in suts.split(",") if s.strip()), reps=reps,
                      accel=accel, nic=nic, boot=boot, dataset=Path(dataset) if dataset else DEFAULT_DATASET,
                      messages=messages, rate=rate or None, max_count=max_count,
-                     config=_load_config(config_path), guest_cpus=guest_cpus, hiccups_s=hiccups_s,
-                     hiccup_threshold_ns=hiccup_threshold_ns, **pacing)
+                     config=_load_config(config_path, strategy), guest_cpus=guest_cpus,
+                     hiccups_s=hiccups_s, hiccup_threshold_ns=hiccup_threshold_ns, **pacing)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("start", total=1.0)

@@ -17,6 +17,7 @@ and plot here says "instructions" there.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -405,7 +406,7 @@ def run(sut: str = "hftos", *, accel: str = "auto", dataset: str | Path | None =
         nic: str = "e1000", config=None, hiccups: float = 0.0, max_count: int = 64,
         guest_cpus: int = 2, out: str | Path | None = None,
         progress: bool | Callable[[str, float], None] = True, backend: str = "polars",
-        **more: Any) -> Run:
+        strategy: str | Path | None = None, **more: Any) -> Run:
     """Run one experiment end to end (hftlab.experiment.run.run) and return its Run.
 
     dataset: an ITCH 5.0 file (default: the bundled RITCH sample); rate: ITCH
@@ -416,7 +417,9 @@ def run(sut: str = "hftos", *, accel: str = "auto", dataset: str | Path | None =
     dataset (run.json "pacing" and replay.parquet say how well the load kept
     time); hiccups: seconds of the
     poll-loop gap recorder before the feed; config: an EngineConfig or a
-    config file; out: the run directory (default runs/<id>); progress: True
+    config file; strategy: a strategy C file or bundled name (trigger,
+    imbalance, quoter) to build every SUT and the golden model with (it
+    overrides the config's strategy.file); out: the run directory (default runs/<id>); progress: True
     draws a bar (in place in Jupyter, one line in a terminal), a callable
     gets (stage, fraction). More RunSpec fields by name (hiccup_threshold_ns,
     boot_timeout, max_payload, network ...). Raises ConfigError on a bad
@@ -433,9 +436,13 @@ def run(sut: str = "hftos", *, accel: str = "auto", dataset: str | Path | None =
     unknown = sorted(set(more) - known)
     if unknown:
         raise ConfigError(f"run(): unknown argument(s) {unknown}; RunSpec fields: {', '.join(sorted(known))}")
+    cfg = _config(config)
+    if strategy is not None:
+        cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(cfg.strategy, file=str(strategy)))
+        cfg.validate()
     spec = RunSpec(sut=sut, accel=accel, nic=nic, where=where,
                    dataset=Path(dataset) if dataset is not None else DEFAULT_DATASET,
-                   messages=messages, rate=rate or None, max_count=max_count, config=_config(config),
+                   messages=messages, rate=rate or None, max_count=max_count, config=cfg,
                    guest_cpus=guest_cpus, out=Path(out) if out is not None else None,
                    hiccups_s=hiccups, **more)
     cb, bar = prog.resolve(progress, f"hftlab run {sut}")

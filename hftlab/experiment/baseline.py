@@ -20,7 +20,7 @@ __all__ = ["execute"]
 def execute(spec, run_dir: Path, accel, golden, info: dict[str, Any], say, feed):
     """Run a baseline (spec.sut) at spec.where; the RunResult of steps.collect."""
 
-    exe = build_baseline(spec.sut)
+    exe = build_baseline(spec.sut, spec.config.strategy.file)
     info["baseline"] = {"binary": str(exe), "sha256": sha256(exe), "where": spec.where,
                         "internal_span": INTERNAL_SPAN[spec.sut]}
     if spec.where == "host":

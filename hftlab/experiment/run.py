@@ -80,7 +80,8 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     t0 = time.monotonic()
     try:
         say("build", 0.0)
-        img = build_os(boot=boot.name) if boot else None  # baselines build their own
+        # baselines build their own
+        img = build_os(boot=boot.name, strategy=spec.config.strategy.file) if boot else None
         if accel.name == "kvm-pvm" and not image_features(img) & IMAGE_F_CPL3_LOOP:
             raise ConfigError(f"accel kvm-pvm: {img} does not run its loop at CPL3 "
                               "(HFTOS_IMAGE_F_CPL3_LOOP clear): it would run by emulation")

@@ -59,17 +59,24 @@ def baseline_binary(name: str) -> Path:
     return BUILD_DIR / name
 
 
-def build_baseline(name: str = "linux-socket") -> Path:
-    """make -C baselines (which builds the core's host library first);
-    returns the statically linked binary."""
+def build_baseline(name: str = "linux-socket", strategy: str | os.PathLike[str] | None = None) -> Path:
+    """make -C baselines (which builds the core's host library first, with
+    `strategy`: a C file or bundled name, None the trigger); returns the
+    statically linked binary."""
+    from hftlab.lab.build import strategy_build_dir
+
     if name not in BASELINES:
         raise ConfigError(f"baseline {name!r}: available: {', '.join(BASELINES)}")
-    p = subprocess.run(["make", "-C", str(SRC_DIR), "-j2", f"OUT={BUILD_DIR}"],
-                       capture_output=True, text=True, check=False)
+    src, core_build = strategy_build_dir(strategy)
+    out = BUILD_DIR if core_build.name == "build" else BUILD_DIR.parent / f"baselines-{core_build.name}"
+    cmd = ["make", "-C", str(SRC_DIR), "-j2", f"OUT={out}"]
+    if out != BUILD_DIR:
+        cmd += [f"STRATEGY={src}", f"CORE_BUILD={core_build}"]
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         tail = (p.stdout + p.stderr)[-3000:]
         raise BuildError(f"make -C baselines failed:\n{tail}")
-    exe = baseline_binary(name)
+    exe = out / name
     if not exe.is_file():
         raise BuildError(f"make -C baselines succeeded but {exe} is missing")
     return exe

@@ -78,20 +78,41 @@ OS_FILES = {"bios": "hftos.img", "pvh": "hftos.elf", "uefi": "hftos.img"}
 EFI_FILE = "BOOTX64.EFI"
 
 
-def build_os(*, quiet: bool = True, boot: str = "bios") -> Path:
-    """make -C kernel_src image elf; returns build/hftos.img (boot "bios" or
-    "uefi") or build/hftos.elf (boot "pvh")."""
+def strategy_build_dir(strategy: str | os.PathLike[str] | None) -> tuple[Path, Path]:
+    """(strategy file, build directory) for a strategy: the bundled trigger
+    builds in kernel_src/build, any other in kernel_src/build/strategy-<hash
+    of its path>, so that runs of two strategies do not rebuild one tree."""
+    from hftlab.model.strategy import DEFAULT, resolve_strategy
+
+    path = resolve_strategy(strategy)
+    if path == DEFAULT:
+        return path, KERNEL_SRC / "build"
+    tag = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    return path, KERNEL_SRC / "build" / f"strategy-{path.stem}-{tag}"
+
+
+def build_os(*, quiet: bool = True, boot: str = "bios",
+             strategy: str | os.PathLike[str] | None = None) -> Path:
+    """make -C kernel_src image elf (with STRATEGY=`strategy`, a C file or
+    a bundled name; None: the trigger); returns build/hftos.img (boot "bios"
+    or "uefi") or build/hftos.elf (boot "pvh") of that strategy's build."""
     if boot not in OS_FILES:
         raise ConfigError(f"build_os: boot {boot!r}, one of {', '.join(OS_FILES)}")
     missing = [t for t in toolchain() if not t.path]
     if missing:
         raise ToolMissingError(missing[0].name, missing[0].hint)
-    p = subprocess.run(["make", "-C", str(KERNEL_SRC), "-j2", "image", "elf"], capture_output=True,
-                       text=True)
+    src, bdir = strategy_build_dir(strategy)
+    cmd = ["make", "-C", str(KERNEL_SRC), "-j2", "image", "elf"]
+    if bdir != KERNEL_SRC / "build":
+        cmd += [f"BUILD={bdir}", f"STRATEGY={src}"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
-        raise BuildError(f"make -C kernel_src image elf failed:\n{tail}")
-    out = KERNEL_SRC / "build" / OS_FILES[boot]
+        lines = (p.stdout + p.stderr).splitlines()
+        # A refused strategy: its compiler or checker lines name file:line or the symbol.
+        mine = [ln for ln in lines if str(src) in ln and ("error" in ln or "warning" in ln)]
+        tail = "\n".join((mine or lines)[-30:])
+        raise BuildError(f"make -C kernel_src image elf (strategy {src}) failed:\n{tail}")
+    out = bdir / OS_FILES[boot]
     if not out.exists():
         raise BuildError(f"make succeeded but {out} is missing")
     return out

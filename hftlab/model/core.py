@@ -73,6 +73,11 @@ class StrategyConfig:
     reads as its own (names: those of the bundled trigger, kernel_src/strategies/
     trigger.c; see the head of each strategy file for its meaning of them)."""
 
+    #: the strategy C file (kernel_src/core/strategy.h) or a bundled name
+    #: (trigger, imbalance, quoter); None: the bundled trigger. Not part of
+    #: the binary layout: it chooses what HFT-OS, the baselines and the golden
+    #: model are built with. Relative paths in a config file are relative to it.
+    file: str | None = None
     symbols: tuple[str, ...] = ()  #: empty: every symbol, first come first served
     order_shares: int = 100
     imbalance_num: int = 3  #: fire when bid_size/ask_size >= num/den (or mirrored)
@@ -135,6 +140,8 @@ class EngineConfig:
         except TypeError as exc:
             raise ConfigError(f"config: {exc}") from None
         strat.symbols = tuple(strat.symbols)
+        if strat.file is not None and not isinstance(strat.file, str):
+            raise ConfigError(f"config: strategy.file={strat.file!r} must be a path or a bundled name")
         cfg = cls(strategy=strat, risk=risk, instance=d.get("instance", 1))
         cfg.validate()
         return cfg
@@ -154,9 +161,13 @@ class EngineConfig:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{p}: cannot read config: {exc}") from None
         try:
-            return cls.from_dict(d)
+            cfg = cls.from_dict(d)
         except ConfigError as exc:
             raise ConfigError(f"{p}: {exc}") from None
+        f = cfg.strategy.file
+        if f and "/" in f and not os.path.isabs(f):  # relative to the config file
+            cfg.strategy.file = str((p.parent / f).resolve())
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -179,6 +190,10 @@ class EngineConfig:
                               f"at most {MAX_SYMBOLS}")
         for s in self.strategy.symbols:
             _stock_field(s)
+        if self.strategy.file is not None:
+            from hftlab.model.strategy import resolve_strategy
+
+            resolve_strategy(self.strategy.file)  # ConfigError naming it when missing
 
     def _cdata(self, ffi: Any = None) -> Any:
         self.validate()
@@ -464,7 +479,13 @@ class Engine:
         self.config = config or EngineConfig.default()
         #: the strategy compiled in: None is the bundled trigger of hftlab._core;
         #: a C file is compiled once into the golden model (hftlab.model.strategy)
-        self.strategy = None if strategy is None else Path(strategy)
+        if strategy is None:
+            strategy = self.config.strategy.file
+        if strategy is not None:
+            from hftlab.model.strategy import DEFAULT, resolve_strategy
+
+            strategy = None if resolve_strategy(strategy) == DEFAULT else resolve_strategy(strategy)
+        self.strategy = strategy
         if strategy is None:
             self._ffi, self._lib = _ffi, _lib
         else:

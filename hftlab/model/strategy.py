@@ -104,6 +104,9 @@ def check_strategy(strategy: str | os.PathLike[str], build: Path | None = None) 
         lines = [ln for ln in (p.stderr + p.stdout).splitlines()
                  if ln.strip() and not ln.startswith(("make", "cc ", "gcc "))]
         msg = "\n".join(lines[-25:]) or f"make exited with {p.returncode}"
+        if "No such file or directory" in msg and "#include <" in msg:
+            msg += ("\n(a strategy is freestanding: it includes strategy.h only, and the "
+                    "compiler's own stdint.h/stddef.h/stdbool.h; no libc header)")
         raise BuildError(f"strategy {path} refused:\n{msg}")
     return path
 
