@@ -233,10 +233,18 @@ static bool dp_send_arp(struct dp *p, uint16_t op, const uint8_t tha[6], uint32_
 static void dp_emit(void *ctx, const struct order_intent *o)
 {
 	struct dp *p = ctx;
-	struct rte_mbuf *m = dp_tx_copy(p, p->tx, p->tx_len);
+	struct rte_mbuf *m;
 
-	if (CORE_LIKELY(m != NULL))
-		ouch_encode_fields(rte_pktmbuf_mtod(m, uint8_t *) + NET_UDP_HDRS, o);
+	if (CORE_LIKELY(o->kind == ORDER_ENTER)) {
+		m = dp_tx_copy(p, p->tx, p->tx_len);
+		if (CORE_LIKELY(m != NULL))
+			ouch_encode_fields(rte_pktmbuf_mtod(m, uint8_t *) + NET_UDP_HDRS, o);
+	} else {  /* resting order, replace, cancel: the whole frame */
+		uint8_t f[DP_TX_FRAME];
+		size_t ol = ouch_encode_intent(f + NET_UDP_HDRS, sizeof(f) - NET_UDP_HDRS, o,
+					       p->t.eng.instance);
+		m = dp_tx_copy(p, f, (uint16_t)net_build_udp(f, sizeof(f), &p->self, &p->peer, (uint16_t)ol, 0));
+	}
 	uint64_t tsc_doorbell = bl_tsc();
 	bool sent = dp_xmit(p, m);
 	uint64_t tsc_tx = bl_tsc();

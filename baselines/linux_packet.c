@@ -219,11 +219,21 @@ static void pk_emit(void *ctx, const struct order_intent *o)
 {
 	struct pk *p = ctx;
 
-	ouch_encode_fields(p->tx + NET_UDP_HDRS, o);
+	uint8_t other[PK_TX_FRAME];
+	const uint8_t *frame = p->tx;
+	size_t len = p->tx_len;
+	if (CORE_LIKELY(o->kind == ORDER_ENTER)) {
+		ouch_encode_fields(p->tx + NET_UDP_HDRS, o);
+	} else {  /* resting order, replace, cancel: the whole frame */
+		size_t ol = ouch_encode_intent(other + NET_UDP_HDRS, sizeof(other) - NET_UDP_HDRS, o,
+					       p->t.eng.instance);
+		len = net_build_udp(other, sizeof(other), &p->self, &p->peer, (uint16_t)ol, 0);
+		frame = other;
+	}
 	uint64_t tsc_doorbell = bl_tsc();
-	ssize_t n = send(p->fd, p->tx, p->tx_len, 0);
+	ssize_t n = send(p->fd, frame, len, 0);
 	uint64_t tsc_tx = bl_tsc();
-	if (CORE_UNLIKELY(n != (ssize_t)p->tx_len)) {
+	if (CORE_UNLIKELY(n != (ssize_t)len)) {
 		p->c.send_errors++;
 		return;
 	}

@@ -179,11 +179,19 @@ static void bl_emit(void *ctx, const struct order_intent *o)
 {
 	struct bl *b = ctx;
 
-	ouch_encode_fields(b->order, o);
+	uint8_t other[OUCH_MAX_LEN];
+	const uint8_t *msg = b->order;
+	size_t len = sizeof(b->order);
+	if (CORE_LIKELY(o->kind == ORDER_ENTER)) {
+		ouch_encode_fields(b->order, o);
+	} else {  /* resting order, replace, cancel: the whole message */
+		len = ouch_encode_intent(other, sizeof(other), o, b->t.eng.instance);
+		msg = other;
+	}
 	uint64_t tsc_doorbell = bl_tsc();
-	ssize_t n = send(b->tx_fd, b->order, sizeof(b->order), 0);
+	ssize_t n = send(b->tx_fd, msg, len, 0);
 	uint64_t tsc_tx = bl_tsc();
-	if (CORE_UNLIKELY(n != (ssize_t)sizeof(b->order))) {
+	if (CORE_UNLIKELY(n != (ssize_t)len)) {
 		b->c.send_errors++;
 		return;
 	}

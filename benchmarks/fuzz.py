@@ -1,6 +1,6 @@
 """Long libFuzzer run over the trading core (issue 2, item 5 "Fuzzing").
 
-    python3 benchmarks/fuzz.py [--seconds 300] [--build DIR]
+    python3 benchmarks/fuzz.py [--seconds 300] [--build DIR] [--strategy NAME|FILE]
 
 Builds tests/fuzz (make -C tests/fuzz fuzz seeds) and runs the two harnesses
 one after the other, splitting --seconds 4:1:
@@ -13,7 +13,9 @@ The corpus grows across runs in BUILD/fuzz/corpus/; each run's crash
 reproducers and logs go to BUILD/fuzz/runs/<time>/. Prints the environment,
 then per harness: inputs executed, exec/s, coverage, crashes found (the
 crash-/leak-/timeout-/oom- files libFuzzer wrote). Exits 1 when any harness
-found a crash or failed, so it can gate a CI job.
+found a crash or failed, so it can gate a CI job. --strategy fuzzes the engine
+with another strategy compiled in (kernel_src/strategies/<name>.c or a file;
+default trigger), in BUILD/strategy-<name>/, so each strategy keeps its corpus.
 """
 from __future__ import annotations
 
@@ -88,12 +90,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=300, help="total fuzzing time, split 4:1")
     ap.add_argument("--build", type=Path, default=ROOT / "build", help="build directory")
+    ap.add_argument("--strategy", default=None,
+                    help="strategy compiled into the engine: a bundled name (trigger, imbalance, "
+                         "quoter) or a C file; default trigger")
     args = ap.parse_args(argv)
     if args.seconds < 5:
         ap.error("--seconds must be at least 5")
     build = args.build.resolve()
-    subprocess.run(["make", "-s", "-j2", "-C", str(ROOT / "tests" / "fuzz"), "fuzz", "seeds",
-                    f"BUILD={build}"], check=True, stdout=subprocess.DEVNULL)
+    make = ["make", "-s", "-j2", "-C", str(ROOT / "tests" / "fuzz"), "fuzz", "seeds"]
+    if args.strategy:
+        src = ROOT / "kernel_src" / "strategies" / f"{args.strategy}.c"
+        src = src if src.is_file() else Path(args.strategy).resolve()
+        if not src.is_file():
+            ap.error(f"--strategy {args.strategy}: no such strategy or file")
+        build = build / f"strategy-{src.stem}"
+        make.append(f"STRATEGY={src}")
+        print(f"strategy: {src}")
+    subprocess.run(make + [f"BUILD={build}"], check=True, stdout=subprocess.DEVNULL)
     run_dir = build / "fuzz" / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     env = environment()
     print("environment:")

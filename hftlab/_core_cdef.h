@@ -5,6 +5,9 @@
 #define ITCH_NTYPES ...
 #define STRAT_MAX_SYMBOLS ...
 #define OUCH_ENTER_LEN ...
+#define OUCH_MAX_LEN ...
+#define OUCH_REPLACE_LEN ...
+#define OUCH_CANCEL_LEN ...
 #define OUCH_TOKEN_LEN ...
 #define MOLD_SESSION_LEN ...
 #define ENGINE_CONFIG_MAGIC ...
@@ -18,7 +21,7 @@ enum itch_field { ITCH_F_ORDER_REF, ITCH_F_NEW_ORDER_REF, ITCH_F_SIDE, ITCH_F_SH
 enum itch_frame_status { ITCH_FRAME_OK, ITCH_FRAME_END, ITCH_FRAME_TRUNCATED,
 	ITCH_FRAME_UNFRAMED, ... };
 enum risk_reason { RISK_OK, RISK_KILL, RISK_SIZE, RISK_POSITION, RISK_NOTIONAL, RISK_RATE,
-	RISK_BAND, RISK_NO_REFERENCE, RISK_NREASONS, ... };
+	RISK_BAND, RISK_NO_REFERENCE, RISK_UNKNOWN_ORDER, RISK_LIVE_FULL, RISK_NREASONS, ... };
 enum book_side { BOOK_BID, BOOK_ASK, ... };
 
 struct itch_msg {
@@ -45,7 +48,7 @@ struct book_mem { struct book_order *orders; uint32_t order_cap; uint32_t *index
 struct book { uint32_t live_orders; uint32_t live_levels; struct book_counters c; ...; };
 struct order_intent { uint64_t trigger_seq; uint64_t feed_ts_ns; uint32_t shares;
 	uint32_t price; uint16_t locate; uint16_t slot; char side;
-	char stock[8]; ...; };
+	char stock[8]; uint8_t kind; uint64_t orig_seq; ...; };
 struct strategy_config { uint32_t n_symbols; uint32_t order_shares; uint32_t imbalance_num;
 	uint32_t imbalance_den; uint32_t min_top_shares; uint32_t max_spread;
 	uint32_t cross_trigger; uint32_t reserved;
@@ -58,7 +61,7 @@ extern const uint32_t strategy_state_size;
 struct risk_config { uint64_t max_position; uint64_t max_notional; uint32_t max_order_shares;
 	uint32_t max_orders_per_sec; uint32_t price_band_bps; uint32_t kill; };
 struct risk_symbol { int64_t position; uint64_t notional; uint32_t last_trade; ...; };
-struct risk_counters { uint64_t accepted; uint64_t rejected[8]; ...; };
+struct risk_counters { uint64_t accepted; uint64_t rejected[10]; ...; };
 struct risk { struct risk_symbol sym[64]; struct risk_counters c; ...; };
 struct engine_config { uint32_t magic; uint32_t version; uint32_t instance; uint32_t pad;
 	struct strategy_config strat; struct risk_config risk; };
@@ -77,6 +80,8 @@ void risk_set_kill(struct risk *r, bool on);
 void ouch_token(char out[14], uint8_t instance, uint64_t seq);
 bool ouch_token_parse(const char tok[14], uint8_t *instance, uint64_t *seq);
 size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o, uint8_t instance);
+size_t ouch_encode_intent(uint8_t *buf, size_t cap, const struct order_intent *o, uint8_t instance);
+enum order_kind { ORDER_ENTER, ORDER_POST, ORDER_REPLACE, ORDER_CANCEL, ... };
 
 struct hc_itch_cols { uint8_t *msg_type; uint16_t *stock_locate; uint16_t *tracking;
 	uint64_t *timestamp_ns; uint64_t *order_ref; uint64_t *new_order_ref; uint8_t *side;
@@ -87,7 +92,7 @@ struct hc_decode_result { size_t rows; size_t offset; int status; };
 struct hc_itch_cols;
 struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t off,
 	uint64_t max_msgs, struct hc_itch_cols *cols, struct itch_counters *cnt);
-struct hc_golden { struct engine *eng; uint8_t *out; size_t out_cap; size_t n_out;
+struct hc_golden { struct engine *eng; uint8_t *out; size_t out_cap; size_t n_out; size_t out_len;
 	uint64_t lost; uint64_t *top; uint64_t next_seq; uint64_t packets; uint8_t session[10]; };
 struct hc_decode_result hc_golden_feed_file(struct hc_golden *g, const uint8_t *buf,
 	size_t len, size_t off, uint64_t max_msgs, uint16_t max_payload, uint16_t max_count);

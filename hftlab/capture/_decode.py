@@ -38,6 +38,8 @@ ETH_MPLS, ETH_MPLS_MC = 0x8847, 0x8848
 PTP_EVENT_PORT, PTP_GENERAL_PORT = 319, 320
 MOLD_HEADER = 20          # session (10) + sequence (8) + count (2)
 OUCH_ENTER_LEN = 49       # OUCH 4.2 Enter Order
+OUCH_REPLACE_LEN = 47     # Replace Order (a quoting strategy, kernel_src/core/strategy.h)
+OUCH_CANCEL_LEN = 19      # Cancel Order
 NS = 1_000_000_000
 
 # link types we decode (LINKTYPE_* values of the tcpdump.org registry)
@@ -139,7 +141,9 @@ def _mold(b, q, end, ports, sport, dport):
 
 @jit(inline=True)
 def _ouch(b, q, end):
-    if end - q != OUCH_ENTER_LEN or b[q] != 79:     # 'O'
+    n = end - q                                     # Enter 'O', Replace 'U', Cancel 'X'
+    if not ((n == OUCH_ENTER_LEN and b[q] == 79) or (n == OUCH_REPLACE_LEN and b[q] == 85)
+            or (n == OUCH_CANCEL_LEN and b[q] == 88)):
         return False
     for k in range(q + 1, q + 15):                  # hftlab tokens are hex
         c = b[k]

@@ -25,7 +25,8 @@ ITCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64()),
 # capture; tests/test_capture_engine.py checks the two agree
 _ORDER_FIELDS = [("token", pa.string()), ("trigger_seq", pa.uint64()), ("instance", pa.uint8()),
                  ("side", pa.string()), ("shares", pa.int64()), ("stock", pa.string()),
-                 ("price", pa.int64()), ("tif", pa.int64())]
+                 ("price", pa.int64()), ("tif", pa.int64()), ("type", pa.string()),
+                 ("orig_seq", pa.uint64())]
 OUCH_SCHEMA = pa.schema([("packet_index", pa.int64()), ("ts_ns", pa.int64())] + _ORDER_FIELDS)
 
 
@@ -82,7 +83,13 @@ def ouch_table(buf: np.ndarray, off: np.ndarray, packets: pa.RecordBatch, lay: D
     if not sel.size:
         return T.empty(OUCH_SCHEMA)
     starts = off[sel] + lay.payload[0, sel]
-    data = buf[starts[:, None] + np.arange(D.OUCH_ENTER_LEN)]
-    orders = core.orders_from_ouch(data.tobytes())
+    kind = buf[starts]
+    if (kind == ord("O")).all():  # Enter Orders only (every strategy but a quoter)
+        data = buf[starts[:, None] + np.arange(D.OUCH_ENTER_LEN)].tobytes()
+    else:
+        lens = np.where(kind == ord("O"), D.OUCH_ENTER_LEN,
+                        np.where(kind == ord("U"), D.OUCH_REPLACE_LEN, D.OUCH_CANCEL_LEN))
+        data = b"".join(buf[s: s + n].tobytes() for s, n in zip(starts, lens))
+    orders = core.orders_from_ouch(data)
     cols = [T.take(packets.column(0), sel), T.take(packets.column(1), sel)] + list(orders.columns)
     return pa.Table.from_arrays(cols, schema=OUCH_SCHEMA)

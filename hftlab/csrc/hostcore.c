@@ -74,7 +74,7 @@ static void hc_collect(void *ctx, const struct order_intent *o)
 		g->lost++;
 		return;
 	}
-	ouch_encode_order(g->out + g->n_out * OUCH_ENTER_LEN, OUCH_ENTER_LEN, o, g->eng->instance);
+	g->out_len += ouch_encode_intent(g->out + g->out_len, OUCH_MAX_LEN, o, g->eng->instance);
 	if (g->top) {
 		uint64_t *t = g->top + 4 * g->n_out;
 		uint32_t p;

@@ -55,9 +55,10 @@ struct hc_decode_result hc_itch_decode(const uint8_t *buf, size_t len, size_t of
 /* Golden model run state: the engine plus where accepted orders go. */
 struct hc_golden {
 	struct engine *eng;
-	uint8_t *out;          /* OUCH_ENTER_LEN bytes per order */
-	size_t out_cap;        /* orders that fit */
+	uint8_t *out;          /* OUCH messages back to back, as the SUT sends them */
+	size_t out_cap;        /* orders that fit: out holds out_cap * OUCH_MAX_LEN bytes */
 	size_t n_out;          /* orders written */
+	size_t out_len;        /* bytes written */
 	uint64_t lost;         /* orders beyond out_cap (caller grows and retries) */
 	uint64_t *top;         /* NULL, or 4 per order: the book's best bid, its
 				* shares, best ask, its shares (0 0 for an empty

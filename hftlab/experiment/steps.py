@@ -59,6 +59,9 @@ def wire_events(pcap: Path, md_port: int, order_port: int):
     o = cap.ouch
     o = o.join(pk.select(["packet_index", "dst_port"]), "packet_index")
     o = o.filter(pa.compute.equal(o.column("dst_port"), order_port)).sort_by("packet_index")
+    # A Cancel Order (a quoting strategy) carries no token of its own, so no
+    # trigger: it has no tick-to-trade row.
+    o = o.filter(pa.compute.is_valid(o.column("token")))
     orders = latency.WireOrders(ts_ns=o.column("ts_ns").to_numpy(),
                                 token=o.column("token").to_pylist())
     return ticks, orders, cap
@@ -296,9 +299,10 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     # a tail percentile over a capture with holes would be a guess.
     info["capture"].update(md_frames=len(ticks.ts_ns), order_frames=len(worders.token),
                            md_sent=int(rep.sent), orders_received=len(payloads))
-    if len(worders.token) != len(payloads) or len(ticks.ts_ns) < rep.sent:
+    joinable = sum(1 for p in payloads if p[:1] != b"X")  # a Cancel has no token (wire_events)
+    if len(worders.token) != joinable or len(ticks.ts_ns) < rep.sent:
         raise RunError(f"the capture is incomplete: {len(ticks.ts_ns)} of {rep.sent} market-data "
-                       f"datagrams and {len(worders.token)} of {len(payloads)} orders")
+                       f"datagrams and {len(worders.token)} of {joinable} orders with a token")
     lat = latency.join(ticks, worders, log.records, log.tsc_hz)
     write_parquet(lat, run_dir / "latency.parquet", meta)
     res = RunResult(run_dir=run_dir, status="ok", info=info, latency=lat)

@@ -110,7 +110,8 @@ def build_os(*, quiet: bool = True, boot: str = "bios",
         lines = (p.stdout + p.stderr).splitlines()
         # A refused strategy: its compiler or checker lines name file:line or the symbol.
         mine = [ln for ln in lines if str(src) in ln and ("error" in ln or "warning" in ln)]
-        tail = "\n".join((mine or lines)[-30:])
+        errors = [ln for ln in lines if "error" in ln and not ln.startswith(("cc ", "gcc ", "clang "))]
+        tail = "\n".join((mine or errors or lines)[-30:])
         raise BuildError(f"make -C kernel_src image elf (strategy {src}) failed:\n{tail}")
     out = bdir / OS_FILES[boot]
     if not out.exists():

@@ -58,9 +58,15 @@ __all__ = [
 ITCH_LENGTHS: dict[str, int] = {
     chr(t): int(_lib.itch_msg_len(t)) for t in range(256) if _lib.itch_msg_len(t)
 }
-RISK_REASONS = ("ok", "kill", "size", "position", "notional", "rate", "band", "no_reference")
-ORDER_COLUMNS = ("token", "trigger_seq", "instance", "side", "shares", "stock", "price", "tif")
+RISK_REASONS = ("ok", "kill", "size", "position", "notional", "rate", "band", "no_reference",
+                "unknown_order", "live_full")
+ORDER_COLUMNS = ("token", "trigger_seq", "instance", "side", "shares", "stock", "price", "tif", "type",
+                 "orig_seq")
 OUCH_LEN = int(_lib.OUCH_ENTER_LEN)
+OUCH_MAX = int(_lib.OUCH_MAX_LEN)
+OUCH_TOKEN = int(_lib.OUCH_TOKEN_LEN)
+#: Length of each OUCH message type we send (Enter, Replace, Cancel).
+OUCH_LENGTHS = {b"O"[0]: OUCH_LEN, b"U"[0]: int(_lib.OUCH_REPLACE_LEN), b"X"[0]: int(_lib.OUCH_CANCEL_LEN)}
 MAX_SYMBOLS = int(_lib.STRAT_MAX_SYMBOLS)
 GOLDEN_SESSION = b"HFTLAB0001"
 
@@ -424,35 +430,94 @@ def _itch_counters(c: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- orders
-def orders_from_ouch(data: bytes) -> pa.Table:
-    """Decode concatenated 49-byte OUCH 4.2 Enter Order messages into the
-    orders table (docs/architecture.md §5)."""
-    if len(data) % OUCH_LEN:
-        raise DataError("<ouch>", len(data) - len(data) % OUCH_LEN,
-                        f"OUCH order stream of {len(data)} bytes is not a multiple of {OUCH_LEN}")
-    dt = np.dtype([("type", "S1"), ("token", "S14"), ("side", "S1"), ("shares", ">u4"),
-                   ("stock", "S8"), ("price", ">u4"), ("tif", ">u4"), ("rest", "V13")])
-    rec = np.frombuffer(data, dt)
-    if len(rec) and (rec["type"] != b"O").any():
-        bad = int(np.flatnonzero(rec["type"] != b"O")[0])
-        raise DataError("<ouch>", bad * OUCH_LEN, f"OUCH record {bad} is not an Enter Order")
-    tokens = [t.decode("ascii") for t in rec["token"]]
-    seq, inst = [], []
-    for t in tokens:
+def _ouch_offsets(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start offsets and type bytes of the OUCH messages in a stream."""
+    arr = np.frombuffer(data, np.uint8)
+    if len(data) % OUCH_LEN == 0 and (arr[::OUCH_LEN] == ord("O")).all():
+        starts = np.arange(0, len(data), OUCH_LEN)  # Enter Orders only: the trigger's stream
+        return starts, arr[starts]
+    starts, at = [], 0
+    while at < len(data):
+        n = OUCH_LENGTHS.get(data[at])
+        if n is None:
+            raise DataError("<ouch>", at, f"OUCH message type {data[at]:#04x} is not one hftlab sends "
+                                          "(Enter O, Replace U, Cancel X)")
+        if at + n > len(data):
+            raise DataError("<ouch>", at, f"OUCH {chr(data[at])} message of {n} bytes runs past "
+                                          f"the end of the {len(data)}-byte stream")
+        starts.append(at)
+        at += n
+    st = np.asarray(starts, np.int64)
+    return st, arr[st] if len(st) else np.zeros(0, np.uint8)
+
+
+def _tokens(raw: list[bytes], at: int | None = None) -> tuple[list[str], list[int], list[int]]:
+    tokens, seq, inst = [], [], []
+    for t in raw:
+        s = t.decode("ascii", "replace")
         try:
-            inst.append(int(t[:2], 16))
-            seq.append(int(t[2:], 16))
+            inst.append(int(s[:2], 16))
+            seq.append(int(s[2:], 16))
         except ValueError:
-            raise DataError("<ouch>", None, f"OUCH token {t!r} is not an hftlab token") from None
+            raise DataError("<ouch>", at, f"OUCH token {s!r} is not an hftlab token") from None
+        tokens.append(s)
+    return tokens, seq, inst
+
+
+def orders_from_ouch(data: bytes) -> pa.Table:
+    """Decode an OUCH 4.2 order stream as the SUT sends it (49-byte Enter
+    Orders; with a quoting strategy also 47-byte Replace and 19-byte Cancel
+    Orders) into the orders table (docs/architecture.md §5), one row per
+    message: type O/U/X; token and trigger_seq are the new order's (Enter,
+    the replacement of a Replace; null for a Cancel, which carries no token
+    of its own); orig_seq is the order a Replace or Cancel acts on; side and
+    stock are null for U and X, price and tif null for X."""
+    starts, types = _ouch_offsets(data)
+    n = len(starts)
+    buf = np.frombuffer(data, np.uint8)
+
+    def field(off: int, width: int, sel: np.ndarray) -> np.ndarray:
+        idx = starts[sel][:, None] + off + np.arange(width)
+        return buf[idx] if len(idx) else np.zeros((0, width), np.uint8)
+
+    def be32(off: int, sel: np.ndarray) -> np.ndarray:
+        b = field(off, 4, sel).astype(np.int64)
+        return (b[:, 0] << 24) | (b[:, 1] << 16) | (b[:, 2] << 8) | b[:, 3]
+
+    o, u, x = types == ord("O"), types == ord("U"), types == ord("X")
+    token = np.empty(n, object)
+    seq = np.zeros(n, np.uint64)
+    inst = np.zeros(n, np.uint8)
+    orig = np.zeros(n, np.uint64)
+    for sel, off in ((o, 1), (u, 15)):  # the token of the order this message creates
+        t, sq, it = _tokens([bytes(r) for r in field(off, OUCH_TOKEN, sel)])
+        token[sel], seq[sel], inst[sel] = t, sq, it
+    for sel in (u, x):  # the order acted on
+        t, sq, it = _tokens([bytes(r) for r in field(1, OUCH_TOKEN, sel)])
+        orig[sel] = sq
+        if sel is x:
+            inst[sel] = it
+    side = np.empty(n, object)
+    side[o] = [chr(c) for c in field(15, 1, o)[:, 0]]
+    stock = np.empty(n, object)
+    stock[o] = [bytes(r).decode("ascii", "replace").rstrip() for r in field(20, 8, o)]
+    shares = np.zeros(n, np.int64)
+    price = np.zeros(n, np.int64)
+    tif = np.zeros(n, np.int64)
+    shares[o], price[o], tif[o] = be32(16, o), be32(28, o), be32(32, o)
+    shares[u], price[u], tif[u] = be32(29, u), be32(33, u), be32(37, u)
+    shares[x] = be32(15, x)
     return pa.table({
-        "token": pa.array(tokens, pa.string()),
-        "trigger_seq": pa.array(seq, pa.uint64()),
+        "token": pa.array(token, pa.string()),
+        "trigger_seq": pa.array(seq, pa.uint64(), mask=x),
         "instance": pa.array(inst, pa.uint8()),
-        "side": pa.array([s.decode() for s in rec["side"]], pa.string()),
-        "shares": pa.array(rec["shares"].astype(np.int64)),
-        "stock": pa.array([s.decode("ascii").rstrip() for s in rec["stock"]], pa.string()),
-        "price": pa.array(rec["price"].astype(np.int64)),
-        "tif": pa.array(rec["tif"].astype(np.int64)),
+        "side": pa.array(side, pa.string()),
+        "shares": pa.array(shares),
+        "stock": pa.array(stock, pa.string()),
+        "price": pa.array(price, mask=x),
+        "tif": pa.array(tif, mask=x),
+        "type": pa.array([chr(c) for c in types], pa.string()),
+        "orig_seq": pa.array(orig, pa.uint64(), mask=o),
     })
 
 
@@ -514,9 +579,9 @@ class Engine:
 
     def _grow(self, cap: int) -> None:
         n = self._g.n_out
-        data = bytes(self._ffi.buffer(self._g.out, n * OUCH_LEN)) if n else b""
+        data = bytes(self._ffi.buffer(self._g.out, self._g.out_len)) if n else b""
         top = bytes(self._ffi.buffer(self._g.top, n * 32)) if n else b""
-        self._buf = self._ffi.new("uint8_t[]", cap * OUCH_LEN)
+        self._buf = self._ffi.new("uint8_t[]", cap * OUCH_MAX)
         self._ffi.memmove(self._buf, data, len(data))
         self._top = self._ffi.new("uint64_t[]", cap * 4)
         self._ffi.memmove(self._top, top, len(top))
@@ -563,7 +628,7 @@ class Engine:
         self._lib.risk_set_kill(self._ffi.addressof(self._eng, "risk"), on)
 
     def ouch(self) -> bytes:
-        return bytes(self._ffi.buffer(self._g.out, self._g.n_out * OUCH_LEN))
+        return bytes(self._ffi.buffer(self._g.out, self._g.out_len))
 
     def orders(self) -> pa.Table:
         return orders_from_ouch(self.ouch())
@@ -595,7 +660,7 @@ class Engine:
             "strategy": fields(e.strat.c, "evaluations signals symbols_full")
             | {"symbols": int(e.strat.n_slots)},
             "risk": {"accepted": int(e.risk.c.accepted)}
-            | {f"rejected_{RISK_REASONS[i]}": int(e.risk.c.rejected[i]) for i in range(1, 8)},
+            | {f"rejected_{RISK_REASONS[i]}": int(e.risk.c.rejected[i]) for i in range(1, len(RISK_REASONS))},
             "orders": int(e.orders),
             "seq_too_large": int(e.seq_too_large),
             "orders_lost": int(self._g.lost),

@@ -23,6 +23,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 	risk_init(&e->risk, &cfg->risk);
 	e->orders = 0;
 	e->seq_too_large = 0;
+	core_memset(&e->intent, 0, sizeof(e->intent));  /* kind ORDER_ENTER */
 	e->instance = (uint8_t)cfg->instance;
 	return true;
 }
@@ -46,7 +47,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 {
 	struct itch_msg m;
 	struct book_effect fx;
-	struct order_intent o;
+	struct order_intent *o = &e->intent;
 
 	if (itch_decode_counted(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
@@ -75,21 +76,24 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	}
 	e->strat.c.evaluations++;
 	/* A direct call: exactly one strategy is linked in (strategy.h). */
-	if (!strategy_on_book(e->strat.state, &e->strat.view, &m, fx.locate, slot, &o))
+	if (!strategy_on_book(e->strat.state, &e->strat.view, &m, fx.locate, slot, o))
 		return 0;
 	e->strat.c.signals++;
 	/* What risk keys on comes from the engine, never from the strategy. */
-	o.trigger_seq = seq;
-	o.feed_ts_ns = m.timestamp_ns;
-	o.locate = fx.locate;
-	o.slot = slot;
-	core_memcpy(o.stock, e->strat.sym[slot].stock, 8);
-	if (risk_check(&e->risk, &o, &e->book) != RISK_OK)
+	o->trigger_seq = seq;
+	o->feed_ts_ns = m.timestamp_ns;
+	o->locate = fx.locate;
+	o->slot = slot;
+	core_memcpy(o->stock, e->strat.sym[slot].stock, 8);
+	if (risk_check(&e->risk, o, &e->book) != RISK_OK) {
+		e->strat.rejected_seq[slot] = seq;
 		return 0;
-	emit(ctx, &o);
+	}
+	emit(ctx, o);
 	/* Bookkeeping after the order is out: nothing before the next
 	 * message reads it, and HFT-OS rings the doorbell inside emit. */
-	risk_commit(&e->risk, &o);
+	risk_commit(&e->risk, o);
+	e->strat.sent_seq[slot] = seq;
 	e->orders++;
 	return 1;
 }
@@ -175,6 +179,8 @@ void engine_dump_counters(const struct engine *e, struct tslog_dump *d)
 		{ "risk_rejected_rate", rc->rejected[RISK_RATE] },
 		{ "risk_rejected_band", rc->rejected[RISK_BAND] },
 		{ "risk_rejected_no_reference", rc->rejected[RISK_NO_REFERENCE] },
+		{ "risk_rejected_unknown_order", rc->rejected[RISK_UNKNOWN_ORDER] },
+		{ "risk_rejected_live_full", rc->rejected[RISK_LIVE_FULL] },
 		{ "engine_orders", e->orders }, { "engine_seq_too_large", e->seq_too_large },
 	};
 

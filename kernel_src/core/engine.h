@@ -49,6 +49,9 @@ struct engine {
 	struct risk risk;
 	uint64_t orders;        /* orders emitted */
 	uint64_t seq_too_large; /* triggers >= 2^48 that an order token cannot carry */
+	/* The strategy's intent, kept between calls (strategy.h): nothing is
+	 * preset per message, so the evaluation path costs no stores. */
+	struct order_intent intent;
 	uint8_t instance;
 };
 

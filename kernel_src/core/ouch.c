@@ -1,8 +1,11 @@
 /*
- * ouch.c - NASDAQ OUCH 4.2 Enter Order: encode, decode, order tokens.
+ * ouch.c - NASDAQ OUCH 4.2 Enter, Replace and Cancel Order: encode, decode,
+ * order tokens.
  *
- * The only message the trading core sends is an Immediate-Or-Cancel Enter
- * Order (49 bytes, big-endian, alpha fields space padded). Its 14-byte order
+ * The trigger sends only Immediate-Or-Cancel Enter Orders (49 bytes,
+ * big-endian, alpha fields space padded), on the template path; a quoting
+ * strategy also rests orders and replaces and cancels them
+ * (ouch_encode_intent). Its 14-byte order
  * token is the tick-to-trade join key: two uppercase hex digits of the SUT
  * instance, then twelve of the MoldUDP64 sequence number of the message that
  * triggered the order (docs/architecture.md §3), so a capture of the order can be
@@ -135,6 +138,58 @@ size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
 		return 0;
 	ouch_encode_fields(buf, o);
 	return OUCH_ENTER_LEN;
+}
+
+/* Replace Order 'U' layout (OUCH 4.2): type @0, existing token[14] @1,
+ * replacement token[14] @15, shares u32 @29, price u32 @33, time in force
+ * u32 @37, display @41, intermarket sweep @42, minimum quantity u32 @43.
+ * Cancel Order 'X': type @0, token[14] @1, shares u32 @15 (the new size:
+ * 0 cancels the order). */
+#define OUCH_TYPE_REPLACE 'U'
+#define OUCH_TYPE_CANCEL 'X'
+#define OUCH_U_OFF_NEW_TOKEN 15
+#define OUCH_U_OFF_SHARES 29
+#define OUCH_U_OFF_PRICE 33
+#define OUCH_U_OFF_TIF 37
+#define OUCH_U_OFF_DISPLAY 41
+#define OUCH_U_OFF_ISO 42
+#define OUCH_U_OFF_MIN_QTY 43
+#define OUCH_X_OFF_SHARES 15
+
+size_t ouch_encode_intent(uint8_t *buf, size_t cap, const struct order_intent *o,
+			  uint8_t instance)
+{
+	switch (o->kind) {
+	case ORDER_ENTER:
+	case ORDER_POST:
+		if (ouch_encode_order(buf, cap, o, instance) == 0)
+			return 0;
+		if (o->kind == ORDER_POST)
+			wr_be32(buf + OUCH_OFF_TIF, OUCH_TIF_MARKET_HOURS);
+		return OUCH_ENTER_LEN;
+	case ORDER_REPLACE:
+		if (cap < OUCH_REPLACE_LEN)
+			return 0;
+		buf[0] = OUCH_TYPE_REPLACE;
+		ouch_token((char *)buf + OUCH_OFF_TOKEN, instance, o->orig_seq);
+		ouch_token((char *)buf + OUCH_U_OFF_NEW_TOKEN, instance, o->trigger_seq);
+		wr_be32(buf + OUCH_U_OFF_SHARES, o->shares);
+		wr_be32(buf + OUCH_U_OFF_PRICE, o->price);
+		wr_be32(buf + OUCH_U_OFF_TIF, OUCH_TIF_MARKET_HOURS);
+		buf[OUCH_U_OFF_DISPLAY] = OUCH_DISPLAY_VISIBLE;
+		buf[OUCH_U_OFF_ISO] = OUCH_ISO_NOT_ELIGIBLE;
+		wr_be32(buf + OUCH_U_OFF_MIN_QTY, 0);
+		return OUCH_REPLACE_LEN;
+	case ORDER_CANCEL:
+		if (cap < OUCH_CANCEL_LEN)
+			return 0;
+		buf[0] = OUCH_TYPE_CANCEL;
+		ouch_token((char *)buf + OUCH_OFF_TOKEN, instance, o->orig_seq);
+		wr_be32(buf + OUCH_X_OFF_SHARES, 0);
+		return OUCH_CANCEL_LEN;
+	default:
+		return 0;
+	}
 }
 
 /* A token that is not one of ours still decodes: instance and trigger_seq

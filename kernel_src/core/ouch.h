@@ -14,6 +14,10 @@
 #include "strategy.h"
 
 #define OUCH_TIF_IOC 0u
+#define OUCH_TIF_MARKET_HOURS 99998u  /* a resting order (ORDER_POST, replaces) */
+#define OUCH_REPLACE_LEN 47           /* Replace Order 'U' (§2.2) */
+#define OUCH_CANCEL_LEN 19            /* Cancel Order 'X' (§2.3) */
+#define OUCH_MAX_LEN OUCH_ENTER_LEN   /* the longest message we send */
 
 struct ouch_enter {
 	uint64_t trigger_seq;
@@ -53,6 +57,17 @@ size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
  * ouch_encode_order writes. */
 size_t ouch_encode_template(uint8_t *buf, size_t cap, uint8_t instance);
 void ouch_encode_fields(uint8_t *buf, const struct order_intent *o);
+
+/* Encode any intent (enum order_kind) as its whole OUCH message: an Enter
+ * Order (IOC, or market hours for ORDER_POST), a Replace Order ('U':
+ * existing token = instance + orig_seq, replacement token = instance +
+ * trigger_seq, shares, price, market hours, display, ISO, min qty) or a
+ * Cancel Order ('X': token of orig_seq, shares 0). Returns the length, or 0
+ * when cap is too small or the kind is unknown. Senders take the template
+ * path above for ORDER_ENTER, the trigger's only kind, and this for the
+ * rest. */
+size_t ouch_encode_intent(uint8_t *buf, size_t cap, const struct order_intent *o,
+			  uint8_t instance);
 
 /* Decode an Enter Order; false on wrong type or length. */
 bool ouch_decode_enter(const uint8_t *buf, size_t len, struct ouch_enter *e);

@@ -12,9 +12,10 @@
 #define STRAT_MAX_SYMBOLS    64    /* symbols one strategy instance trades */
 #define STRAT_SLOT_NONE      0xFFFF
 #ifndef STRAT_STATE_MAX
-#define STRAT_STATE_MAX      4096  /* bytes of strategy state (strategy.h) */
+#define STRAT_STATE_MAX      16384 /* bytes of strategy state (strategy.h) */
 #endif
 #define RISK_MAX_RATE        4096  /* upper bound of max_orders_per_sec */
+#define RISK_LIVE_PER_SLOT   4     /* resting orders risk tracks per symbol */
 #define MOLD_MAX_SESSIONS    4     /* MoldUDP64 sessions tracked at once */
 #define MOLD_SESSION_LEN     10    /* MoldUDP64 session field, bytes */
 #define MOLD_HDR_LEN         20    /* session + seq u64 + count u16 */

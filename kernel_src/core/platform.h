@@ -17,6 +17,7 @@
 #define CORE_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #define CORE_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CORE_NOINLINE __attribute__((noinline))
 /* For a hot-path body that also has an exported wrapper: without the
  * attribute the compiler keeps one out-of-line copy for both callers, and
  * the hot one pays a call and a register save/restore per message. */

@@ -21,6 +21,7 @@ void risk_init(struct risk *r, const struct risk_config *cfg)
 	r->lim.max_notional = cfg->max_notional ? cfg->max_notional : UINT64_MAX;
 	r->lim.max_order_shares = cfg->max_order_shares ? cfg->max_order_shares : UINT32_MAX;
 	core_memset(r->sym, 0, sizeof(r->sym));
+	core_memset(r->live, 0, sizeof(r->live));
 	r->win_head = 0;
 	r->win_len = 0;
 	core_memset(&r->c, 0, sizeof(r->c));
@@ -38,7 +39,7 @@ void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price)
 }
 
 /* Would one more order at feed time ts exceed the per-second rate? */
-static bool risk_rate_exceeded(const struct risk *r, uint64_t ts)
+static CORE_ALWAYS_INLINE bool risk_rate_exceeded(const struct risk *r, uint64_t ts)
 {
 	uint32_t max = r->cfg.max_orders_per_sec;
 
@@ -52,7 +53,7 @@ static bool risk_rate_exceeded(const struct risk *r, uint64_t ts)
 /* The band's reference: the last trade, else the mid of the book's best
  * levels (0 when a side is empty: no reference). Computed here from the
  * book, so no strategy can choose its own reference. */
-static uint64_t risk_reference(const struct risk_symbol *s, const struct book *b, uint16_t locate)
+static CORE_ALWAYS_INLINE uint64_t risk_reference(const struct risk_symbol *s, const struct book *b, uint16_t locate)
 {
 	uint32_t bid, ask;
 	uint64_t bsz, asz;
@@ -64,7 +65,7 @@ static uint64_t risk_reference(const struct risk_symbol *s, const struct book *b
 	return ((uint64_t)bid + ask) / 2;
 }
 
-static bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
+static CORE_ALWAYS_INLINE bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
 			      const struct order_intent *o, const struct book *b, bool *no_ref)
 {
 	uint64_t ref = risk_reference(s, b, o->locate);
@@ -106,8 +107,73 @@ static enum risk_reason risk_evaluate(const struct risk *r, const struct order_i
 	return RISK_OK;
 }
 
+/* The live order o acts on, or the first free entry (seq 0) for a post. */
+static int risk_live_find(const struct risk_live *live, uint64_t seq)
+{
+	for (int i = 0; i < RISK_LIVE_PER_SLOT; i++)
+		if (live[i].seq == seq)
+			return i;
+	return -1;
+}
+
+/* risk_evaluate for a post, replace or cancel (the trigger never gets here). */
+static CORE_NOINLINE enum risk_reason risk_evaluate_resting(const struct risk *r,
+							     const struct order_intent *o,
+							     const struct book *b)
+{
+	const struct risk_symbol *s = &r->sym[o->slot];
+	const struct risk_live *live = r->live[o->slot];
+	const struct risk_limits *l = &r->lim;
+	int64_t pos = s->position;
+	bool no_ref;
+
+	if (o->kind == ORDER_CANCEL)
+		return o->orig_seq && risk_live_find(live, o->orig_seq) >= 0 ? RISK_OK : RISK_UNKNOWN_ORDER;
+	if (o->kind == ORDER_REPLACE) {
+		int i = o->orig_seq ? risk_live_find(live, o->orig_seq) : -1;
+		if (i < 0)
+			return RISK_UNKNOWN_ORDER;
+		pos += live[i].dir * ((int64_t)o->shares - (int64_t)live[i].shares);
+	} else if (o->kind == ORDER_POST) {
+		if (risk_live_find(live, 0) < 0)
+			return RISK_LIVE_FULL;
+		pos += risk_delta(o);
+	} else {
+		return RISK_UNKNOWN_ORDER;
+	}
+	if (r->cfg.kill)
+		return RISK_KILL;
+	if (o->shares == 0 || o->shares > l->max_order_shares)
+		return RISK_SIZE;
+	uint64_t abs_pos = pos < 0 ? (uint64_t)-pos : (uint64_t)pos;
+	if (abs_pos > l->max_position)
+		return RISK_POSITION;
+	if (s->notional + (uint64_t)o->price * o->shares > l->max_notional)
+		return RISK_NOTIONAL;
+	if (risk_rate_exceeded(r, o->feed_ts_ns))
+		return RISK_RATE;
+	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, b, &no_ref))
+		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
+	return RISK_OK;
+}
+
+/* risk_check of a post, replace or cancel, out of line (a tail call): the
+ * IOC path of risk_check then needs no stack frame. */
+static CORE_NOINLINE enum risk_reason risk_check_resting(struct risk *r, const struct order_intent *o,
+							  const struct book *b)
+{
+	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate_resting(r, o, b)
+							   : RISK_NO_REFERENCE;
+
+	if (why != RISK_OK)
+		r->c.rejected[why]++;
+	return why;
+}
+
 enum risk_reason risk_check(struct risk *r, const struct order_intent *o, const struct book *b)
 {
+	if (CORE_UNLIKELY(o->kind != ORDER_ENTER))
+		return risk_check_resting(r, o, b);
 	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate(r, o, b) : RISK_NO_REFERENCE;
 
 	if (why != RISK_OK)
@@ -133,9 +199,41 @@ static void risk_rate_record(struct risk *r, uint64_t ts)
 	}
 }
 
+/* risk_commit for a post, replace or cancel that risk_check accepted. */
+static CORE_NOINLINE void risk_commit_resting(struct risk *r, const struct order_intent *o)
+{
+	struct risk_symbol *s = &r->sym[o->slot];
+	int i = risk_live_find(r->live[o->slot], o->kind == ORDER_POST ? 0 : o->orig_seq);
+
+	if (i < 0)
+		return;  /* not accepted by risk_check: nothing to account */
+	struct risk_live *lv = &r->live[o->slot][i];
+	if (o->kind == ORDER_CANCEL) {
+		s->position -= lv->dir * (int64_t)lv->shares;
+		lv->seq = 0;
+		r->c.accepted++;
+		return;
+	}
+	if (o->kind == ORDER_POST) {
+		lv->dir = o->side == 'B' ? 1 : -1;
+		lv->shares = 0;
+	}
+	s->position += lv->dir * ((int64_t)o->shares - (int64_t)lv->shares);
+	s->notional += (uint64_t)o->price * o->shares;
+	lv->seq = o->trigger_seq;
+	lv->shares = o->shares;
+	risk_rate_record(r, o->feed_ts_ns);
+	r->c.accepted++;
+}
+
 void risk_commit(struct risk *r, const struct order_intent *o)
 {
 	struct risk_symbol *s = &r->sym[o->slot];
+
+	if (CORE_UNLIKELY(o->kind != ORDER_ENTER)) {
+		risk_commit_resting(r, o);
+		return;
+	}
 
 	s->position += risk_delta(o);
 	s->notional += (uint64_t)o->price * o->shares;

@@ -7,6 +7,15 @@
  * local clock), a price band around the last trade or else the mid (read
  * from the book here, never taken from the strategy), and a
  * kill switch. A rejected order is not sent and is counted by reason.
+ *
+ * Resting orders (strategy.h: ORDER_POST, ORDER_REPLACE, ORDER_CANCEL): no
+ * execution reports come back, so the worst-case position counts every
+ * order as filled while it is live: a posted order adds its shares, a
+ * replace swaps the old size for the new (keeping the side), a cancel takes
+ * them out. Risk keeps the live ones (RISK_LIVE_PER_SLOT per symbol): a
+ * replace or cancel of anything else is refused (RISK_UNKNOWN_ORDER), so a
+ * strategy cannot cancel or replace what it did not send. The kill switch
+ * refuses everything but cancels, which only take risk off.
  */
 #ifndef CORE_RISK_H
 #define CORE_RISK_H
@@ -25,6 +34,8 @@ enum risk_reason {
 	RISK_RATE,
 	RISK_BAND,
 	RISK_NO_REFERENCE,
+	RISK_UNKNOWN_ORDER,  /* replace/cancel of no live order of ours; unknown kind */
+	RISK_LIVE_FULL,      /* a resting order beyond RISK_LIVE_PER_SLOT */
 	RISK_NREASONS
 };
 
@@ -38,6 +49,13 @@ struct risk_config {
 	uint32_t kill;              /* nonzero: reject every order */
 };
 CORE_STATIC_ASSERT(sizeof(struct risk_config) == 32, "risk_config is a wire format");
+
+/* A resting order (ORDER_POST, or the latest replacement of one). */
+struct risk_live {
+	uint64_t seq;     /* its token's sequence number; 0: free */
+	uint32_t shares;
+	int32_t dir;      /* +1 buy, -1 sell */
+};
 
 struct risk_symbol {
 	int64_t position;
@@ -63,6 +81,8 @@ struct risk {
 	struct risk_config cfg;
 	struct risk_limits lim;
 	struct risk_symbol sym[STRAT_MAX_SYMBOLS];
+	/* Apart from sym: the IOC path indexes sym by a shift, not a multiply. */
+	struct risk_live live[STRAT_MAX_SYMBOLS][RISK_LIVE_PER_SLOT];
 	uint64_t window[RISK_MAX_RATE];  /* feed times of the last accepted orders */
 	uint32_t win_head;
 	uint32_t win_len;

@@ -23,6 +23,8 @@ void strategy_bind_init(struct strategy *s, const struct strategy_config *cfg,
 	s->view.book = b;
 	s->view.sym = s->sym;
 	s->view.cfg = &s->cfg;
+	s->view.rejected_seq = s->rejected_seq;
+	s->view.sent_seq = s->sent_seq;
 	core_memset(s->state, 0, sizeof(s->state));
 	strategy_init(s->state, &s->cfg);
 }
@@ -56,6 +58,8 @@ uint16_t strategy_on_symbol(struct strategy *s, const struct itch_msg *m)
 	core_memcpy(s->sym[slot].stock, m->stock, 8);
 	s->sym[slot].locate = m->stock_locate;
 	s->sym[slot].last_trade = 0;
+	s->rejected_seq[slot] = 0;
+	s->sent_seq[slot] = 0;
 	s->slot_of[m->stock_locate] = slot;
 	return slot;
 }

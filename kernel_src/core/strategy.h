@@ -18,7 +18,11 @@
  * the config block. strategy_on_book runs after every message that changed
  * the book of a traded symbol (slot: its symbol slot, 0..STRAT_MAX_SYMBOLS-1),
  * with the decoded message and a read-only view of the books; it returns
- * true to ask for one order, filling o->side, o->shares and o->price. The
+ * true to ask for one order, filling o->side, o->shares and o->price (and
+ * o->kind and o->orig_seq for a resting order, a replace or a cancel: at
+ * most one order message per feed message, so every token is unique). *o
+ * is the engine's and keeps what the strategy wrote last time (kind starts
+ * as ORDER_ENTER): set every field the order needs. The
  * engine fills in everything else (token sequence, stock, locate, slot, the
  * token, the symbol slot risk keys on) and then risk decides: the pre-trade limits and the
  * kill switch run after the strategy, on every order, and a strategy cannot
@@ -35,7 +39,20 @@
 #include "itch.h"
 #include "book.h"
 
-/* An order the strategy wants; risk decides whether it goes out. */
+/* What an intent asks for (OUCH 4.2 message it becomes). */
+enum order_kind {
+	ORDER_ENTER = 0,    /* Enter Order 'O', immediate or cancel (the default) */
+	ORDER_POST = 1,     /* Enter Order 'O' that rests (time in force: market hours) */
+	ORDER_REPLACE = 2,  /* Replace Order 'U' of the live order sent at orig_seq */
+	ORDER_CANCEL = 3,   /* Cancel Order 'X' of the live order sent at orig_seq */
+};
+
+/* An order the strategy wants; risk decides whether it goes out. The
+ * strategy sets kind (the engine preset it to ORDER_ENTER), side, shares
+ * and price, and for a replace or cancel orig_seq: the trigger_seq of the
+ * posted order it acts on (the engine's token for that order). A replace
+ * keeps the side of the order it replaces; a cancel takes the order out
+ * (shares 0). */
 struct order_intent {
 	uint64_t trigger_seq;   /* MoldUDP64 sequence number of the trigger */
 	uint64_t feed_ts_ns;    /* ITCH timestamp of the trigger */
@@ -45,6 +62,9 @@ struct order_intent {
 	uint16_t slot;          /* strategy symbol slot, shared with risk */
 	char side;              /* 'B' or 'S' */
 	char stock[8];
+	uint8_t kind;           /* enum order_kind */
+	uint8_t pad[2];
+	uint64_t orig_seq;      /* ORDER_REPLACE, ORDER_CANCEL: the order acted on */
 };
 
 /* Fixed layout: written into the HFT-OS image config block by hftlab. The
@@ -79,6 +99,8 @@ struct strat_view {
 	const struct book *book;
 	const struct strategy_symbol *sym;   /* STRAT_MAX_SYMBOLS entries */
 	const struct strategy_config *cfg;
+	const uint64_t *rejected_seq;        /* per slot: the last intent risk refused */
+	const uint64_t *sent_seq;            /* per slot: the last order that went out */
 };
 
 /* Best level of (locate, side); false when that side is empty. */
@@ -99,6 +121,20 @@ static inline uint32_t strat_depth(const struct strat_view *v, uint16_t locate, 
 static inline uint32_t strat_last_trade(const struct strat_view *v, uint16_t slot)
 {
 	return v->sym[slot].last_trade;
+}
+
+/* What became of a slot's intents: the sequence number (the token) of its
+ * last order that went out, and of its last intent risk refused (0: none).
+ * A strategy that keeps orders (replace, cancel) compares them with what it
+ * saw at its previous call for the slot: one of them moved iff it asked. */
+static inline uint64_t strat_last_sent(const struct strat_view *v, uint16_t slot)
+{
+	return v->sent_seq[slot];
+}
+
+static inline uint64_t strat_last_rejected(const struct strat_view *v, uint16_t slot)
+{
+	return v->rejected_seq[slot];
 }
 
 /* The hooks every strategy file defines (see the top of this file). */
@@ -132,6 +168,8 @@ struct strategy {
 	uint32_t n_slots;
 	struct strategy_counters c;
 	struct strat_view view;
+	uint64_t rejected_seq[STRAT_MAX_SYMBOLS];  /* trigger_seq risk refused, per slot */
+	uint64_t sent_seq[STRAT_MAX_SYMBOLS];      /* trigger_seq of the last order sent */
 	uint64_t state[STRAT_STATE_MAX / 8];
 };
 

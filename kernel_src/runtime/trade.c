@@ -145,6 +145,37 @@ static uint64_t trade_messages(const struct engine *e)
 	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
 }
 
+/* The order frame of len bytes in the TX buffer goes out: doorbell (TDT
+ * written by nic_tx_commit, which returns the TSC it read just before), TSC,
+ * log. */
+static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, const struct order_intent *o,
+						uint16_t len)
+{
+	uint64_t tsc_doorbell = nic_tx_commit(t->nic, len);
+	uint64_t tsc_tx = tsc_read_ordered();
+	*tslog_next(&t->log) = (struct tslog_rec){
+		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
+		.tsc_tx = tsc_tx, .ptp_ns = ptp_slave_time(t->tsc_rx),
+		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
+	};
+	t->c.orders_sent++;
+	t->c.frames_tx++;
+}
+
+/* A resting order, replace or cancel (strategy.h: a quoting strategy): the
+ * whole message and its headers into f, which loses its template. Out of
+ * line, so the IOC path below keeps its registers. */
+static CORE_NOINLINE void trade_emit_resting(struct trade *t, uint8_t *f, uint16_t slot,
+					     const struct order_intent *o)
+{
+	size_t n = ouch_encode_intent(f + NET_UDP_HDRS, NIC_BUF_SIZE - NET_UDP_HDRS, o,
+				      t->eng->instance);
+
+	t->tx_dirty[slot] = true;
+	trade_send_order(t, o, (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch,
+							(uint16_t)n, 0));
+}
+
 /* engine_emit_fn: an accepted order, its variable fields written into the
  * pre-built template and sent; TDT is written by nic_tx_commit, which
  * returns the TSC it read just before (decide span tsc_rx .. tsc_doorbell,
@@ -160,20 +191,16 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 		t->c.tx_ring_full++;
 		return;
 	}
+	if (CORE_UNLIKELY(o->kind != ORDER_ENTER)) {
+		trade_emit_resting(t, f, slot, o);
+		return;
+	}
 	if (CORE_UNLIKELY(t->tx_dirty[slot])) {
 		trade_order_template(t, f);
 		t->tx_dirty[slot] = false;
 	}
 	ouch_encode_fields(f + NET_UDP_HDRS, o);
-	uint64_t tsc_doorbell = nic_tx_commit(t->nic, t->order_len);
-	uint64_t tsc_tx = tsc_read_ordered();
-	*tslog_next(&t->log) = (struct tslog_rec){
-		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
-		.tsc_tx = tsc_tx, .ptp_ns = ptp_slave_time(t->tsc_rx),
-		.price = o->price, .shares = o->shares, .locate = o->locate, .side = o->side,
-	};
-	t->c.orders_sent++;
-	t->c.frames_tx++;
+	trade_send_order(t, o, t->order_len);
 }
 
 /* An ARP request (tha unused) or reply from us; false when the TX ring is

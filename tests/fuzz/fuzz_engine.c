@@ -109,6 +109,23 @@ static void fuzz_emit(void *ctxp, const struct order_intent *o)
 
 	ctx->emitted++;
 	ctx->call_emitted++;
+	FUZZ_CHECK(o->slot < eng.strat.n_slots && eng.strat.sym[o->slot].locate == o->locate);
+	FUZZ_CHECK(!ctx->cfg->risk.kill || o->kind == ORDER_CANCEL);
+	if (o->kind != ORDER_ENTER) {  /* a quoting strategy (kernel_src/strategies/quoter.c) */
+		uint8_t m[OUCH_MAX_LEN];
+		size_t want = o->kind == ORDER_POST ? OUCH_ENTER_LEN
+			      : o->kind == ORDER_REPLACE ? OUCH_REPLACE_LEN : OUCH_CANCEL_LEN;
+		FUZZ_CHECK(o->kind <= ORDER_CANCEL);
+		FUZZ_CHECK(ouch_encode_intent(m, want - 1, o, eng.instance) == 0);
+		FUZZ_CHECK(ouch_encode_intent(m, sizeof m, o, eng.instance) == want);
+		FUZZ_CHECK(ouch_token_parse((const char *)m + 1, &inst, &seq) && inst == eng.instance);
+		FUZZ_CHECK(seq == ((o->kind == ORDER_POST ? o->trigger_seq : o->orig_seq) & FUZZ_SEQ_MASK));
+		if (o->kind == ORDER_POST) {
+			FUZZ_CHECK(ouch_decode_enter(m, want, &d) && d.tif == OUCH_TIF_MARKET_HOURS);
+			FUZZ_CHECK(d.side == o->side && d.shares == o->shares && d.price == o->price);
+		}
+		return;
+	}
 	FUZZ_CHECK(ouch_encode_order(buf, OUCH_ENTER_LEN - 1, o, eng.instance) == 0);
 	FUZZ_CHECK(ouch_encode_order(buf, sizeof buf, o, eng.instance) == OUCH_ENTER_LEN);
 	FUZZ_CHECK(!ouch_decode_enter(buf, OUCH_ENTER_LEN - 1, &d));
