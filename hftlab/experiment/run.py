@@ -69,6 +69,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
                  "replay": str(spec.replay) if spec.replay else None,
                  "replay_sha256": sha256(Path(spec.replay)) if spec.replay else None,
                  "config": spec.config.to_dict(),
+                 "strategy": _strategy_info(spec.config),
                  "max_payload": spec.max_payload, "max_count": spec.max_count,
                  "hiccups_s": spec.hiccups_s, "hiccup_threshold_ns": spec.hiccup_threshold_ns,
                  "target": spec.target, "media": spec.media, "ptp": spec.ptp,
@@ -100,6 +101,14 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
     finally:
         phases["total"] = round(time.monotonic() - t0, 3)
         steps.write_json(run_dir / "run.json", info)
+
+
+def _strategy_info(config: core.EngineConfig) -> dict[str, str]:
+    """The strategy every SUT and the golden model were built with."""
+    from hftlab.model.strategy import resolve_strategy
+
+    path = resolve_strategy(config.strategy.file)
+    return {"file": str(path), "sha256": sha256(path)}
 
 
 def _execute(spec: RunSpec, run_dir: Path, img: Path, accel, golden: core.GoldenResult,
