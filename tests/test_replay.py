@@ -218,3 +218,19 @@ def test_hftos_replays_a_session_with_retransmission_and_heartbeats(tmp_path):
 def test_baselines_with_the_new_paces(sut, kw, mode, tmp_path):
     res = run(RunSpec(sut=sut, where="host", out=tmp_path / "run", **kw))
     _check(res, res.info["replay"]["datagrams"], mode)
+
+
+def test_study_terms_tell_paces_apart():
+    """A study groups runs by their terms: runs at different paces are not repetitions."""
+    from hftlab.analysis.report import run_terms
+
+    base = {"spec": {"sut": "hftos", "rate_msgs_per_s": None}}
+    rec = run_terms({**base, "pacing": {"mode": "recorded", "speed": 2.0}})
+    burst = run_terms({**base, "pacing": {"mode": "burst", "burst": 8, "every_s": 0.01}})
+    cap = run_terms({**base, "pacing": {"mode": "recorded", "speed": 1.0,
+                                        "replay": {"capture": str(SESSION)}}})
+    mx = run_terms({**base, "pacing": {"mode": "max"}})
+    assert len({rec["rate"], burst["rate"], cap["rate"], mx["rate"]}) == 4
+    assert rec["rate"] == "recorded pace x2" and "ritch-session.pcap" in cap["rate"]
+    assert run_terms({"spec": {"sut": "hftos", "rate_msgs_per_s": 2e4},
+                      "pacing": {"mode": "rate"}})["rate"] == 2e4

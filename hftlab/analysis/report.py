@@ -142,7 +142,7 @@ def run_report(run_dir: str | Path) -> Path:
     lines = [f"# Run {info.get('run_id')}", "",
              f"SUT `{info['spec']['sut']}`, accel `{info['spec']['accel']}` ({info['spec']['accel_reason']}), "
              f"NIC `{info['spec']['nic']}`, dataset `{Path(info['spec']['dataset']).name}`, "
-             f"rate {info['spec']['rate_msgs_per_s']} msg/s, capture: {info['capture']['tool']} on "
+             f"{_pace_term(info) or 'rate ' + str(info['spec']['rate_msgs_per_s']) + ' msg/s'}, capture: {info['capture']['tool']} on "
              f"{info['capture']['link']}.", "",
              f"Orders: {info['orders']['sut']} sent, golden model {info['orders']['golden']}, "
              f"bit-for-bit equal: {info['orders']['equal']}.", "",
@@ -265,14 +265,27 @@ def run_terms(info: dict) -> dict[str, object]:
     env = info.get("environment") or {}
     ds, cfg = spec.get("dataset"), spec.get("config")
     return {"sut": str(spec.get("sut", "unknown")), "nic": spec.get("nic"), "accel": spec.get("accel"),
-            "rate": spec.get("rate_msgs_per_s"), "where": spec.get("where"),
+            "rate": _pace_term(info) or spec.get("rate_msgs_per_s"), "where": spec.get("where"),
             "dataset": Path(ds).name if ds else None, "messages": spec.get("messages"),
             "max_count": spec.get("max_count"),
             "config": None if cfg is None else json.dumps(cfg, sort_keys=True), "git": env.get("git")}
 
 
+def _pace_term(info: dict) -> str | None:
+    """A pace other than a message rate (run.json "pacing"), as text; None
+    for a rate or back to back (the rate term says those)."""
+    p = info.get("pacing") or {}
+    rp = (p.get("replay") or {}).get("capture")
+    src = f"replay of {Path(rp).name}, " if rp else ""
+    if p.get("mode") == "recorded":
+        return f"{src}recorded pace x{p.get('speed'):g}"
+    if p.get("mode") == "burst":
+        return f"{src}bursts of {p.get('burst')} every {p.get('every_s'):g} s"
+    return f"{src}{p.get('mode')} pace" if src else None
+
+
 def _term_text(key: str, v, configs: list) -> str:
-    if key == "sut":
+    if key == "sut" or isinstance(v, str) and key == "rate":
         return str(v)
     if v is None:
         return {"rate": "unpaced", "messages": "all messages"}.get(key, f"{key} unset")
