@@ -8,11 +8,13 @@ The notebook API, one call per experiment::
     r.describe()           # one row per figure (wire_ns, internal) with its unit
     r.latency              # polars DataFrame, one row per order (backend="pandas": pandas)
     s = hftlab.study(suts=("hftos", "linux-dpdk"), reps=3)
+    w = hftlab.sweep("sweep.yaml")              # a grid of runs on Ray (hftlab.sweep)
+    hftlab.sweep_results(w.path)                # its latency samples, a polars LazyFrame
     hftlab.compare(hftlab.load("runs/a"), hftlab.load("runs/b"))
 
 The package's layers, each importing only those below it::
 
-    cli ─► experiment ─► lab, analysis ─► capture ─► model ─► util, errors
+    cli ─► sweep ─► experiment ─► lab, analysis ─► capture ─► model ─► util, errors
 
 ``import hftlab`` stays cheap: the API objects load on first use.
 """
@@ -30,10 +32,10 @@ from hftlab.errors import (
 _API = {"run": "hftlab.experiment.api", "load": "hftlab.experiment.api",
         "study": "hftlab.experiment.api", "compare": "hftlab.experiment.api",
         "Run": "hftlab.experiment.api", "Study": "hftlab.experiment.api",
-        "Comparison": "hftlab.experiment.api"}
+        "Comparison": "hftlab.experiment.api", "sweep_results": "hftlab.sweep"}
 
 __all__ = [
-    "run", "load", "study", "compare", "Run", "Study", "Comparison",
+    "run", "load", "study", "compare", "Run", "Study", "Comparison", "sweep", "sweep_results",
     "BuildError", "ConfigError", "DataError", "HftlabError", "RunError", "ToolMissingError",
     "__version__",
 ]
@@ -45,6 +47,10 @@ def __getattr__(name: str):
 
         globals()["__version__"] = v = version()
         return v
+    if name == "sweep":  # the package hftlab.sweep is itself callable: hftlab.sweep(spec)
+        import importlib
+
+        return importlib.import_module("hftlab.sweep")
     if name in _API:
         import importlib
 

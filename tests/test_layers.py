@@ -1,6 +1,6 @@
 """The package's folders are its layers, and dependencies run one way.
 
-    cli -> experiment -> {lab, analysis} -> capture -> model -> {util, errors}
+    cli -> sweep -> experiment -> {lab, analysis} -> capture -> model -> {util, errors}
 
 Checked on the source, imports inside function bodies included: no import
 cycle between hftlab's modules, no module importing a layer above its own or
@@ -20,7 +20,7 @@ PKG = Path(__file__).resolve().parents[1] / "hftlab"
 #: rank of each top-level part of the package; a module may import only
 #: parts of a lower rank, or its own part
 RANK = {"errors": 0, "util": 0, "_core": 0, "_build_core": 0, "model": 1, "capture": 2,
-        "lab": 3, "analysis": 3, "experiment": 4, "cli": 5, "": 6}
+        "lab": 3, "analysis": 3, "experiment": 4, "sweep": 5, "cli": 6, "": 7}
 
 
 def module_name(path: Path) -> str:
@@ -175,7 +175,8 @@ def test_only_the_cli_prints():
     assert not bad, "print() outside the CLI: " + ", ".join(bad)
 
 
-@pytest.mark.parametrize("layer", ["util", "model", "capture", "lab", "analysis", "experiment", "cli"])
+@pytest.mark.parametrize("layer", ["util", "model", "capture", "lab", "analysis", "experiment", "sweep",
+                                   "cli"])
 def test_layer_folder_exists_with_a_docstring(layer):
     init = PKG / layer / "__init__.py"
     assert init.is_file(), f"hftlab/{layer}/ has no __init__.py"

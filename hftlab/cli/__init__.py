@@ -400,6 +400,49 @@ def study_cmd(suts, reps, accel, nic, boot, dataset, messages, rate, max_count, 
     click.echo(f"report: {res.report.html}")
 
 
+@main.command("sweep")
+@click.argument("spec", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", default=None,
+              help="Sweep directory, a path or a filesystem URI (default: the spec's out, else runs/sweep-NAME).")
+@click.option("--address", default=None,
+              help="Ray cluster to run on (e.g. 10.0.0.1:6379); default: an embedded local Ray.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local Ray only: CPUs, i.e. icount runs side by side (default: the machine's).")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Tries after a failed run (default: the spec's retries, else 1).")
+@click.option("--dry-run", is_flag=True, help="Print the runs the grid expands into; run nothing.")
+@_fail_cleanly
+def sweep_cmd(spec, out, address, workers, retries, dry_run) -> None:
+    """Run the grid of SPEC (YAML) on Ray; results in one hive-partitioned Parquet dataset.
+
+    Runs whose key already has a complete result are skipped; a failed run is
+    recorded and retried without stopping the others; exit status 1 when a
+    run failed after its retries."""
+    from hftlab.util.proc import TerminateAsInterrupt
+    from hftlab.sweep import grid, sweep
+
+    s = grid.load_spec(spec, out=out)
+    if dry_run:
+        pts = grid.expand(s)
+        keys = sorted({k for p in pts for k, v in p.params.items()
+                       if len({str(q.params[k]) for q in pts}) > 1} - {"dataset"})
+        click.echo(f"sweep {s.name} -> {s.out}: {len(pts)} runs "
+                   f"({sum(p.timing for p in pts)} timing, {sum(not p.timing for p in pts)} icount)")
+        for p in pts:
+            click.echo(f"  {p.key}  rep {p.rep}  " + " ".join(f"{k}={p.params[k]}" for k in keys))
+        return
+    with TerminateAsInterrupt():
+        res = sweep(s, address=address, workers=workers, retries=retries, progress=True)
+    c = res.counts
+    click.echo(f"sweep {res.name}: {c['runs']} runs: {c['skipped']} already complete, {c['ok']} ok, "
+               f"{c['failed']} failed in {res.outcome.wall_s:.1f} s -> {res.path}")
+    for key, err in res.failed.items():
+        click.echo(f"  failed {key}: {err.splitlines()[0][:300]}")
+    click.echo(f"dataset: {res.path}/data/{{runs,latency,orders,counters,hiccups}}/sweep={res.name}/...")
+    if res.failed:
+        sys.exit(1)
+
+
 @main.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
