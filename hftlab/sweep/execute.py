@@ -146,6 +146,46 @@ def run_point(uri: str, sweep: str, point: Point, attempt: int, errors: list[str
 
 
 # ---------------------------------------------------------------------- Ray
+#: Every process of a local Ray (GCS, raylet, its two agents, each worker) imports
+#: ray, which imports jsonschema, which builds rfc3987_syntax's Earley grammar when
+#: that package is installed (Jupyter's jsonschema[format-nongpl] installs it): 7.4 s
+#: of `import ray`'s 12.2 s on this 2-core machine at load 9-12, against a raylet
+#: that gives its agents a fixed 15 s to start (ray-project/ray#65983): the local Ray
+#: failed to start 4 times in 4 at that load. Ray's processes never check IRI formats,
+#: so the embedded Ray's processes get a PYTHONPATH entry where importing
+#: rfc3987_syntax fails (jsonschema then leaves those two format checks out):
+#: `import ray` 4.4 s, Ray started in 20.5 s at load 7.8. Only the embedded local
+#: Ray; a cluster's nodes are started by whoever runs it.
+_LEAN = 'raise ImportError("hftlab.sweep: rfc3987_syntax is left out of Ray\'s processes")\n'
+_lean_dir: str | None = None
+
+
+class _lean_ray_imports:
+    """PYTHONPATH (inherited by the Ray processes started within) with the lean entry first."""
+
+    def __enter__(self) -> None:
+        global _lean_dir
+        if _lean_dir is None or not os.path.isdir(_lean_dir):
+            _lean_dir = tempfile.mkdtemp(prefix="hftlab-ray-")
+            Path(_lean_dir, "rfc3987_syntax.py").write_text(_LEAN)
+        self.old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([_lean_dir] + ([self.old] if self.old else []))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = self.old
+
+
+def _stop_ray(ray) -> None:
+    global _lean_dir
+    ray.shutdown()
+    if _lean_dir is not None:
+        shutil.rmtree(_lean_dir, ignore_errors=True)
+        _lean_dir = None
+
+
 def start_ray(address: str | None, workers: int | None, attempts: int = 3):
     """Connect to the cluster at `address`, or start the embedded local Ray (CPUs:
     `workers`, default the machine's; hftlab_host: 1). Returns (ray, started_here)."""
@@ -166,9 +206,10 @@ def start_ray(address: str | None, workers: int | None, attempts: int = 3):
         last = None
         for _ in range(attempts):
             try:
-                ray.init(num_cpus=ncpu, resources={HOST_RESOURCE: 1.0}, include_dashboard=False,
-                         configure_logging=False, log_to_driver=False,
-                         _system_config={"worker_register_timeout_seconds": 300})
+                with _lean_ray_imports():
+                        ray.init(num_cpus=ncpu, resources={HOST_RESOURCE: 1.0}, include_dashboard=False,
+                             configure_logging=False, log_to_driver=False,
+                             _system_config={"worker_register_timeout_seconds": 300})
                 break
             except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a start timeout
                 # Ray's raylet gives its agents 15 s to start (ray-project/ray#65983); a
@@ -176,6 +217,7 @@ def start_ray(address: str | None, workers: int | None, attempts: int = 3):
                 last = exc
                 ray.shutdown()
         else:
+            _stop_ray(ray)
             raise RunError(f"the local Ray did not start in {attempts} attempts: {last} (its logs: "
                            "/tmp/ray/session_latest/logs/raylet.out; on a loaded machine the "
                            "raylet's 15 s wait for its agents can run out, ray-project/ray#65983)")
@@ -183,7 +225,7 @@ def start_ray(address: str | None, workers: int | None, attempts: int = 3):
     have = ray.cluster_resources().get(HOST_RESOURCE, 0)
     if have < 1:
         if started:
-            ray.shutdown()
+            _stop_ray(ray)
         raise ConfigError(f"the Ray cluster has no {HOST_RESOURCE!r} resource: start every node with "
                           f"ray start ... --resources '{{\"{HOST_RESOURCE}\": 1}}' (one per machine: "
                           "a timing run takes all of it)")
@@ -208,12 +250,17 @@ class _Tracker:
     def __init__(self, total: int, skipped: int, say: Callable[[str, float], None] | None) -> None:
         self.total, self.skipped, self.say = total, skipped, say
         self.ok = self.failed = self.retried = 0
-        self.t0 = time.monotonic()
+        self.t0 = self.t_last = time.monotonic()
+
+    def finished(self, ok: bool) -> None:
+        self.ok += ok
+        self.failed += not ok
+        self.t_last = time.monotonic()
 
     def text(self, running: int) -> str:
         done = self.ok + self.failed
         left = self.total - self.skipped - done
-        el = time.monotonic() - self.t0
+        el = self.t_last - self.t0  # the ETA moves when a run ends, not on every redraw
         eta = f"{el / done * left:.0f} s" if done and left else ("?" if left else "0 s")
         skip = f", {self.skipped} skipped" if self.skipped else ""
         retry = f", {self.retried} retried" if self.retried else ""
@@ -269,14 +316,14 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
                     store.write_table(store.runs_row(p, row), store.part("runs", spec.name, p))
                 if row["status"] == "ok":
                     out.ok.append(p.key)
-                    track.ok += 1
+                    track.finished(True)
                 elif attempt <= spec.retries:
                     track.retried += 1
                     submit(p, attempt + 1, row["errors"])
                     continue
                 else:
                     out.failed[p.key] = row["error"]
-                    track.failed += 1
+                    track.finished(False)
                 out.rows[p.key] = row
             track.update(len(pending))
     except KeyboardInterrupt:
@@ -285,7 +332,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     finally:
         out.wall_s = time.monotonic() - t0
         if started:
-            ray.shutdown()
+            _stop_ray(ray)
     return out
 
 
