@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from hftlab.cli import main
-from hftlab.analysis.report import study_report
+from hftlab.analysis.report import run_report, study_report
 
 
 def _fake_run(d, run_id, *, sut="hftos", rate=20_000.0, accel="tcg", shift=0, n=2_000, seed=0, negative=0):
@@ -175,3 +175,29 @@ def test_report_rejects_a_non_run(tmp_path):
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(main, ["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "not a complete run directory" in res.output
+
+
+def test_run_report_shows_where_the_internal_span_goes(tmp_path):
+    """A run's report.md splits internal into decide and doorbell, in the
+    accel's unit; a run recorded before the split (no such columns) still
+    reports, without them."""
+    d = _fake_run(tmp_path / "a", "run-a", accel="tcg-icount", n=200)
+    info = json.loads((d / "run.json").read_text())
+    info["spec"] |= {"accel_reason": "requested"}
+    info |= {"capture": {"tool": "dumpcap", "link": "tap"}, "phases_s": {}, "counters": {}}
+    (d / "run.json").write_text(json.dumps(info))
+    old = run_report(d).read_text()
+    assert "internal (internal_cycles)" in old and "decide" not in old
+    lat = pq.read_table(d / "latency.parquet")
+    internal = lat.column("internal_cycles").to_numpy()
+    door = np.where(np.arange(len(internal)) % 2, 10, 16)
+    for name, v in (("decide_cycles", internal - door), ("doorbell_cycles", door),
+                    ("decide_ns", internal - door), ("doorbell_ns", door)):
+        lat = lat.append_column(name, pa.array(v))
+    pq.write_table(lat, d / "latency.parquet")
+    page = run_report(d).read_text()
+    rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ") for r in page.splitlines() if r.startswith("| ")}
+    assert rows["decide (decide_cycles)"][1] == rows["doorbell (doorbell_cycles)"][1] == "instructions"
+    assert rows["doorbell (doorbell_cycles)"][2] == "200" and rows["doorbell (doorbell_cycles)"][-1] == "16 |"
+    assert "doorbell (the doorbell write, or the baseline's send call, until it returns) p50 10 instructions" \
+        in page
