@@ -69,6 +69,9 @@ class RunSpec:
     ptp_transport: str = "l2"  #: l2 (Ethernet 0x88F7; igb stamps these in hardware) or udp (UDPv4)
     ptp_log_sync: int = -3  #: ptp4l's logSyncInterval: Syncs every 2^n s (-3: 8/s)
     ptp_lock_timeout: float = 120.0
+    #: False: feed at once, locked or not (the cost under tcg-icount, where
+    #: the guest's TSC counts instructions and cannot follow ptp4l's clock)
+    ptp_wait_lock: bool = True
     ptp_settle_s: float = 0.0
     #: Linux guest vCPUs: 2 (default, a tuned Linux: CPU 1 isolated for the
     #: baseline with isolcpus, nohz_full, rcu_nocbs, interrupts on CPU 0,

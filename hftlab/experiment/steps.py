@@ -157,7 +157,8 @@ def os_params(spec: RunSpec, golden, host_ip, guest_ip, host_mac) -> OsParams:
                     ctl_key=secrets.randbits(63), engine=spec.config, fault=spec.fault,
                     log_capacity=max(1024, min(1 << 18, golden.orders.num_rows * 2 + 1024)),
                     hiccup_ns=int(spec.hiccups_s * 1e9), hiccup_threshold_ns=spec.hiccup_threshold_ns,
-                    ptp=getattr(spec, "ptp", False), ptp_domain=getattr(spec, "ptp_domain", 0))
+                    ptp=getattr(spec, "ptp", False), ptp_domain=getattr(spec, "ptp_domain", 0),
+                    ptp_wait=getattr(spec, "ptp_wait_lock", True))
 
 
 def away_from(core: int | None) -> set[int] | None:
@@ -185,10 +186,11 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
         t_h = time.monotonic()
         vm.wait_serial(HICCUPS_DONE, spec.hiccups_s * 20 + 30)
         phases["hiccups"] = round(time.monotonic() - t_h, 3)
-    if getattr(spec, "ptp", False):  # the slave locks to ptp4l before the feed
+    if getattr(spec, "ptp", False) and spec.ptp_wait_lock:  # the slave locks before the feed
         t_p = time.monotonic()
         vm.wait_serial(PTP_LOCKED, spec.ptp_lock_timeout)
         phases["ptp_lock"] = round(time.monotonic() - t_p, 3)
+    if getattr(spec, "ptp", False):
         time.sleep(spec.ptp_settle_s)
     if pre is not None:
         pre()

@@ -147,6 +147,7 @@ class OsParams:
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
     ptp: bool = False  #: run the PTP slave (HFTOS_F_PTP) in ptp_domain
     ptp_domain: int = 0
+    ptp_wait: bool = True  #: trade only once the slave locked (else HFTOS_F_PTP_NOWAIT)
 
 
 #: Config block copies per file: one (ELF, runtime.bin, BOOTX64.EFI) or two
@@ -209,6 +210,8 @@ def write_image(src: Path, dst: Path, params: OsParams) -> str:
     if not 0 <= params.ptp_domain <= 255:
         raise ConfigError(f"ptp_domain {params.ptp_domain}: 0..255")
     cfg.ptp_domain = params.ptp_domain
+    cfg.flags = (cfg.flags & ~_lib.HFTOS_F_PTP_NOWAIT) | \
+        (_lib.HFTOS_F_PTP_NOWAIT if params.ptp and not params.ptp_wait else 0)
     eng = (params.engine or EngineConfig.default())._cdata()
     _ffi.memmove(_ffi.addressof(cfg, "engine"), eng, _ffi.sizeof("struct engine_config"))
     for at in offsets:

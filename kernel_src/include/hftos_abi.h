@@ -37,6 +37,7 @@
 #define HFTOS_F_BOOT_ONLY 0x10 /* boot test: exit "ok" after init, no NIC needed, no trading */
 #define HFTOS_F_PTP_TEST 0x20  /* NIC time-stamp test (runtime/ptp_test.c) instead of trading */
 #define HFTOS_F_PTP      0x40  /* run the PTP slave (core/ptp.h) in ptp_domain while trading */
+#define HFTOS_F_PTP_NOWAIT 0x80 /* with HFTOS_F_PTP: trade at once, do not wait for its lock */
 
 /* Byte offsets, for tools that patch the block without a C compiler. */
 #define HFTOS_CONFIG_OFF_MAC_PEER     16

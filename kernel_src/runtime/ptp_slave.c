@@ -38,6 +38,7 @@ struct ptp_slave_counters {
 
 bool ptp_slave_on;
 bool ptp_slave_work;
+bool ptp_slave_wait;
 struct ptp *ptp_slave_clock;
 
 static struct {
@@ -78,6 +79,7 @@ void ptp_slave_start(struct nic *n, const struct hftos_config *cfg, uint64_t tsc
 	ps.mcast.ip = PTP_MCAST_IP;
 	ps.mcast.port = PTP_EVENT_PORT;
 	ptp_slave_on = true;
+	ptp_slave_wait = !(cfg->flags & HFTOS_F_PTP_NOWAIT);
 	ptp_slave_clock = &ps.ptp;
 	kprintf("ptp: slave on, domain %u, %s time stamps (%s)\n", pc.domain,
 		ps.hw ? "NIC hardware" : "TSC", n->name);

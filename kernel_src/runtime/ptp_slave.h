@@ -32,6 +32,7 @@
 
 extern bool ptp_slave_on;      /* HFTOS_F_PTP */
 extern bool ptp_slave_work;    /* something queued for ptp_slave_idle */
+extern bool ptp_slave_wait;    /* trade only once locked (not HFTOS_F_PTP_NOWAIT) */
 
 /* Set up from the config (nothing when HFTOS_F_PTP is clear): the slave,
  * and the NIC's time stamps when it has them. */

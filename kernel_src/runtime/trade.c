@@ -437,7 +437,7 @@ static uint64_t trade_ptp_lock_cpl3(uint64_t deadline)
 
 void trade_loop(void)
 {
-	if (ptp_slave_on) {
+	if (ptp_slave_on && ptp_slave_wait) {
 		uint64_t t0 = tsc_read();
 		ring_user_call(trade_ptp_lock_cpl3, t0 + tsc_us_to_cycles(TRADE_PTP_LOCK_MAX_US));
 		ptp_slave_report_lock((tsc_read() - t0) / tsc_us_to_cycles(1000));
