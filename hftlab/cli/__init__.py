@@ -350,6 +350,10 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
     if r.internal_unit == "ns":  # the same span in the SUT's TSC cycles
         p = percentiles(r.values("internal_cycles"))
         click.echo(format_summary("internal_cycles", p, "cycles"))
+    for span in ("decide", "doorbell"):  # internal split at the TX doorbell (docs/architecture.md §3)
+        col = f"{span}_cycles" if r.internal_unit == "instructions" else f"{span}_ns"
+        if col in r.latency_table().column_names:
+            click.echo(format_summary(span, percentiles(r.values(col)), r.internal_unit))
     if "hiccups" in i:
         h = i["hiccups"]
         click.echo(f"hiccups: {h['gaps']} gaps > {h['threshold_ns']} ns in {h['span_s']:.2f} s "
