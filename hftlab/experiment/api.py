@@ -236,8 +236,9 @@ class Run:
 
     @property
     def latency(self):
-        """One row per order: token, trigger_seq, t_wire_in, t_wire_out, wire_ns, tsc_rx, tsc_tx,
-        internal_ns, internal_cycles."""
+        """One row per order: token, trigger_seq, t_wire_in, t_wire_out, wire_ns, tsc_rx,
+        tsc_doorbell, tsc_tx, internal_ns, decide_ns, doorbell_ns, internal_cycles,
+        decide_cycles, doorbell_cycles (docs/architecture.md §3, §5)."""
         return _frame(self.latency_table(), self.backend)
 
     @property
