@@ -198,8 +198,8 @@ static void e1000_rx_release(struct nic *nn)
 {
 	struct e1000 *n = E(nn);
 
-	if (n->rx_pending == 0)
-		return;
+	/* With nothing pending the write repeats RDT: QEMU flushes the frames
+	 * it queued on any RDT write (trade_poll's idle kick). */
 	uint16_t i = (uint16_t)((n->rx_next + NIC_RX_RING - n->rx_pending) % NIC_RX_RING);
 	for (; n->rx_pending > 0; n->rx_pending--, i = (uint16_t)((i + 1) % NIC_RX_RING))
 		rx_ring[i].status = 0;

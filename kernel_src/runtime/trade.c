@@ -19,8 +19,9 @@
  * token digits, side, shares, stock and price (ouch_encode_fields), and only
  * a buffer that last carried something else (an ARP frame) gets the
  * template again, on its next order.
- * RX buffers go back to the NIC with one RDT write per TRADE_RX_BATCH frames,
- * and whenever the ring runs dry (QEMU stops receiving at RDH == RDT).
+ * RX buffers go back to the NIC with one RDT write per TRADE_RX_BATCH frames
+ * and whenever the ring runs dry (QEMU stops receiving at RDH == RDT), and
+ * an idle loop writes RDT every TRADE_RX_KICK_US (trade_poll says why).
  *
  * Everything else is counted: ARP (answered for ip_self), control messages
  * (STOP, KILL; only from ip_peer with the run's key), foreign ethertypes,
@@ -71,6 +72,8 @@ struct trade {
 	uint16_t md_port, ctl_port;
 	uint16_t order_len;          /* frame length of an order: headers + OUCH */
 	uint16_t rx_held;            /* frames polled since the last RDT write */
+	uint64_t rx_kick;            /* TSC after which an idle loop writes RDT anyway */
+	uint64_t rx_kick_cycles;     /* TRADE_RX_KICK_US in TSC cycles */
 	bool tx_dirty[NIC_TX_RING];  /* TX buffer no longer holds the order template */
 	uint64_t ctl_key;
 	uint64_t max_messages;       /* 0: no limit */
@@ -101,8 +104,13 @@ static uint16_t trade_order_template(const struct trade *t, uint8_t *f)
 	return (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch, OUCH_ENTER_LEN, 0);
 }
 
-void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
+/* The memory-only part of the set-up (the engine's tables, the log, the TX
+ * buffers' templates), at CPL3: under KVM's PVM flavour it took 19 s of
+ * emulated ring 0 (RITCH run, boot phase entry -> init), natively a few
+ * ms. A refusal panics from CPL3 (panic moves to ring 0 first). */
+static uint64_t trade_setup_cpl3(uint64_t cfg_addr)
 {
+	const struct hftos_config *cfg = (const struct hftos_config *)(uintptr_t)cfg_addr;
 	struct trade *t = &the_trade;
 	const struct book_mem mem = {
 		.orders = book_orders, .order_cap = TRADE_BOOK_ORDERS,
@@ -110,8 +118,6 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 		.levels = book_levels, .level_cap = TRADE_BOOK_LEVELS,
 	};
 
-	if (!(t->nic = nic_open()))
-		panic("trade: no usable NIC (see the nic: line above)");
 	t->eng = &trade_engine;
 	if (!engine_init(t->eng, &cfg->engine, &mem))
 		panic("config: engine_init refused the engine block (magic 0x%x version %u "
@@ -131,10 +137,21 @@ void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
 	t->ctl_port = cfg->ctl_port;
 	t->ctl_key = cfg->ctl_key;
 	t->max_messages = cfg->max_messages;
-	t->tsc_hz = tsc_hz;
 	for (uint16_t i = 0; i < NIC_TX_RING; i++)
 		t->order_len = trade_order_template(t, nic_tx_slot(t->nic, i));
-	ptp_slave_start(t->nic, cfg, tsc_hz, t->self.mac, t->ip_self);
+	return 0;
+}
+
+void trade_start(const struct hftos_config *cfg, uint64_t tsc_hz)
+{
+	struct trade *t = &the_trade;
+
+	if (!(t->nic = nic_open())) /* PCI config and NIC registers: ring 0 */
+		panic("trade: no usable NIC (see the nic: line above)");
+	t->tsc_hz = tsc_hz;
+	t->rx_kick_cycles = tsc_us_to_cycles(TRADE_RX_KICK_US);
+	ring_user_call(trade_setup_cpl3, (uint64_t)(uintptr_t)cfg);
+	ptp_slave_start(t->nic, cfg, tsc_hz, t->self.mac, t->ip_self); /* prints: ring 0 */
 }
 
 /* --- frame handlers (classification order: trade_frame) ----------------- */
@@ -382,9 +399,19 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
 	const uint8_t *f = nic_rx_poll(t->nic, &len);
 	if (!f) {
 		/* 2. Idle: give held buffers back now, so the NIC never
-		 *    waits on a batch that is not filling up. */
-		if (t->rx_held)
+		 *    waits on a batch that is not filling up; and every
+		 *    TRADE_RX_KICK_US of idling write RDT even with nothing
+		 *    held: under KVM (PVM) QEMU's e1000 was seen to stop
+		 *    delivering with frames queued (STOP and ARPs unanswered,
+		 *    the loop idle at CPL3), and an RDT write is what flushes
+		 *    its queue. */
+		if (t->rx_held) {
 			trade_rx_release(t);
+			t->rx_kick = tsc_read() + t->rx_kick_cycles;
+		} else if ((int64_t)(tsc_read() - t->rx_kick) > 0) {
+			nic_rx_release(t->nic);
+			t->rx_kick = tsc_read() + t->rx_kick_cycles;
+		}
 		if (CORE_UNLIKELY(ptp_slave_work)) /* PTP only when no tick waits */
 			ptp_slave_idle(t->tx_dirty);
 		return;
