@@ -21,7 +21,8 @@ Feeds: the bundled RITCH day and a synthetic feed (hftlab.model.synth,
 with default packing (<= 64 per datagram).
 
     python benchmarks/pvm.py [--synth-messages 600000] [--rate 10000] [--rate-packed 40000]
-        [--packings 1,64] [--hiccups-s 5] [--threshold-ns 1000] [--skip-baseline]
+        [--packings 1,64] [--feeds ritch,synth] [--hiccups-s 5] [--threshold-ns 1000]
+        [--skip-baseline]
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--hiccups-s", type=float, default=5.0)
     ap.add_argument("--threshold-ns", type=int, default=1000)
     ap.add_argument("--skip-baseline", action="store_true", help="no linux-dpdk --where host runs")
+    ap.add_argument("--feeds", default="ritch,synth", help="ritch, synth or both")
     args = ap.parse_args()
     pvm = choose_accel("auto", pvm_image=True)
     print(f"# pvm benchmark on {platform.node()} {platform.platform()} (a shared machine)")
@@ -89,9 +91,13 @@ def main() -> None:
     summary: dict = {}
     with tempfile.TemporaryDirectory(prefix="hftlab-pvm-") as tmp:
         tmp = Path(tmp)
-        feed = tmp / "synth.itch"
-        synth.generate(feed, args.synth_messages, seed=3)
-        feeds = {"RITCH": DEFAULT_DATASET, f"synth{args.synth_messages // 1000}k": feed}
+        feeds = {}
+        if "ritch" in args.feeds:
+            feeds["RITCH"] = DEFAULT_DATASET
+        if "synth" in args.feeds:
+            feed = tmp / "synth.itch"
+            synth.generate(feed, args.synth_messages, seed=3)
+            feeds[f"synth{args.synth_messages // 1000}k"] = feed
         for fname, path in feeds.items():
             for mc in (int(x) for x in args.packings.split(",")):
                 kw = dict(dataset=path, rate=args.rate if mc == 1 else args.rate_packed, max_count=mc)
