@@ -164,7 +164,9 @@ def _check(res, datagrams: int, mode: str) -> dict:
     assert t.num_rows == datagrams == res.info["replay"]["sent"]
     assert t.column("wire_ns").null_count == 0 and t.column("due_ns").null_count == 0
     w, s = t.column("wire_ns").to_numpy(), t.column("sent_ns").to_numpy()
-    assert np.all(np.diff(w) >= 0) and np.all(w <= s), "on the wire before the send returned"
+    # one clock (CLOCK_REALTIME): the wire time lies near the send's return (the
+    # tap's qdisc may hold a frame a moment; never a second)
+    assert np.all(np.diff(w) >= 0) and np.all(np.abs(w - s) < 1_000_000_000)
     p = json.loads((res.run_dir / "run.json").read_text())["pacing"]
     assert p["mode"] == mode and p["datagrams"] == datagrams and p["error_of"] == "wire"
     e = np.abs(t.column("wire_error_ns").to_numpy())
