@@ -187,3 +187,21 @@ def test_host_baselines_trade_the_quoter_golden_equal(cache, tmp_path, sut):
     assert res.status == "ok" and res.info["orders"]["equal"]
     assert res.info["orders"]["sut"] == core.golden(RITCH, cfg).orders.num_rows > 0
     assert "strategy-quoter" in res.info["baseline"]["binary"]
+
+
+def test_readme_example_strategy_builds_and_trades(cache, tmp_path):
+    """The README's complete small strategy passes the build's checks and,
+    in the golden model, lifts the ask once per symbol at most."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```c\n(.*?)```", text, flags=re.S)
+    example = [b for b in blocks if "STRATEGY_STATE" in b]
+    assert len(example) == 1, "README: one complete strategy example in a ```c block"
+    src = _write(tmp_path, "lift.c", example[0])
+    S.check_strategy(src)
+    run = S.run_strategy(RITCH, src)
+    o = run.orders
+    assert o.num_rows > 0 and set(o.column("side").to_pylist()) == {"B"}
+    assert o.num_rows <= run.counters["strategy"]["symbols"]
+    assert (o.column("price").to_numpy() == o.column("ask").to_numpy()).all()
