@@ -30,7 +30,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-NEEDS_ROOT = {"01-quickstart", "02-ab-study", "03-jitter", "04-capture-ingest", "06-baselines"}
+NEEDS_ROOT = {"01-quickstart", "02-ab-study", "03-jitter", "04-capture-ingest", "06-baselines",
+              "07-strategies"}
 TIME_LIMIT_S = 120
 
 #: Besides its CHECKED line, what each notebook's executed outputs must show:
@@ -58,12 +59,16 @@ KEY_OUTPUTS: dict[str, list[tuple[str, str]]] = {
                      ("text/html", "data:image/png;base64,"),
                      ("text/html", ">ratio</th>"),
                      ("text/html", ">lost_fraction</th>")],
+    "07-strategies": [("text/html", ">fill_proxy_rate</th>"),  # the A/B table
+                      ("text/html", ">ask_shares</th>"),       # orders with the book at each
+                      ("image/png", ""),                       # orders over the feed
+                      ("text/html", ">token</th>")],           # the booted run's orders
 }
 
 #: How many progress bars each notebook shows (one per hftlab.run or hftlab.study call): each is
 #: one display updated in place, never a stream of frames.
 PROGRESS_BARS = {"01-quickstart": 1, "02-ab-study": 2, "03-jitter": 1, "04-capture-ingest": 1,
-                 "05-core-microbench": 0, "06-baselines": 1}
+                 "05-core-microbench": 0, "06-baselines": 1, "07-strategies": 2}
 BAR = "<div style='font-family:monospace"
 
 
