@@ -117,7 +117,9 @@ def test_trigger_is_the_built_in_golden_model_and_others_load_from_the_cache(cac
     S.load_strategy("imbalance")
     digest = S.source_hash(S.BUNDLED["imbalance"])
     assert list((S.cache_dir() / digest[:16]).glob("*.so"))
-    S._loaded.clear()  # as a new process would: from the cache, not from memory
+    from hftlab.model import strategy_cache
+
+    strategy_cache._loaded.clear()  # as a new process would: from the cache, not from memory
     t0 = time.monotonic()
     mod = S.load_strategy("imbalance", quiet=True)
     assert time.monotonic() - t0 < 5 and int(mod.lib.strategy_state_size) > 0

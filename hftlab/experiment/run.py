@@ -105,7 +105,7 @@ def run(spec: RunSpec, *, progress: Callable[[str, float], None] | None = None) 
 
 def _strategy_info(config: core.EngineConfig) -> dict[str, str]:
     """The strategy every SUT and the golden model were built with."""
-    from hftlab.model.strategy import resolve_strategy
+    from hftlab.model.strategy_cache import resolve_strategy
 
     path = resolve_strategy(config.strategy.file)
     return {"file": str(path), "sha256": sha256(path)}

@@ -82,7 +82,7 @@ def strategy_build_dir(strategy: str | os.PathLike[str] | None) -> tuple[Path, P
     """(strategy file, build directory) for a strategy: the bundled trigger
     builds in kernel_src/build, any other in kernel_src/build/strategy-<hash
     of its path>, so that runs of two strategies do not rebuild one tree."""
-    from hftlab.model.strategy import DEFAULT, resolve_strategy
+    from hftlab.model.strategy_cache import DEFAULT, resolve_strategy
 
     path = resolve_strategy(strategy)
     if path == DEFAULT:

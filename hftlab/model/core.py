@@ -197,7 +197,7 @@ class EngineConfig:
         for s in self.strategy.symbols:
             _stock_field(s)
         if self.strategy.file is not None:
-            from hftlab.model.strategy import resolve_strategy
+            from hftlab.model.strategy_cache import resolve_strategy
 
             resolve_strategy(self.strategy.file)  # ConfigError naming it when missing
 
@@ -547,14 +547,14 @@ class Engine:
         if strategy is None:
             strategy = self.config.strategy.file
         if strategy is not None:
-            from hftlab.model.strategy import DEFAULT, resolve_strategy
+            from hftlab.model.strategy_cache import DEFAULT, resolve_strategy
 
             strategy = None if resolve_strategy(strategy) == DEFAULT else resolve_strategy(strategy)
         self.strategy = strategy
         if strategy is None:
             self._ffi, self._lib = _ffi, _lib
         else:
-            from hftlab.model.strategy import load_strategy
+            from hftlab.model.strategy_cache import load_strategy
 
             mod = load_strategy(strategy)
             self._ffi, self._lib = mod.ffi, mod.lib

@@ -1,168 +1,31 @@
-"""hftlab.model.strategy: strategy C files in the golden model (the research loop).
+"""hftlab.model.strategy: the research loop over strategy C files.
 
-A strategy is one freestanding C file against kernel_src/core/strategy.h.
-:func:`load_strategy` builds the golden model (hftlab._core's sources, with
-that strategy instead of the bundled trigger) into a cache keyed by the
-hash of every C source involved, so the first use of a strategy compiles
-it (a progress line says so, ~30-60 s) and every later use imports it at
-once. Before the cffi build, the file goes through exactly the rule HFT-OS
-builds it with (kernel_src/core/core.mk: freestanding, -Werror, then
-kernel_src/tools/strategy_check.sh), so a strategy the golden model accepts
-is one HFT-OS and the baselines accept, and a bad one is refused with the
-compiler's file:line or the offending symbol's name.
-
-:func:`run_strategy` runs one over an ITCH file natively and returns its
-orders with the book state at each order as Arrow; :func:`compare` puts two
-runs side by side with P&L-free statistics.
+A strategy is one freestanding C file against kernel_src/core/strategy.h
+(bundled: kernel_src/strategies/). :func:`run_strategy` compiles it into the
+golden model (once: hftlab.model.strategy_cache keeps it by the hash of its
+sources) and runs it over an ITCH file natively, returning its orders with
+the book's top at each order as Arrow; :func:`compare` puts two runs side by
+side with P&L-free statistics (orders, orders in common, a fill proxy,
+spread at the order, reaction in messages). `hftlab run --strategy` then
+boots the same file in HFT-OS.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.machinery
-import importlib.util
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hftlab.errors import BuildError, ConfigError
-from hftlab.util.paths import ROOT
+from hftlab.model.core import Engine
+from hftlab.model.strategy_cache import (BUNDLED, DEFAULT, STRATEGIES, cache_dir, check_strategy,
+                                         load_strategy, resolve_strategy, source_hash)
 
-__all__ = ["BUNDLED", "StrategyRun", "load_strategy", "check_strategy", "resolve_strategy",
-           "run_strategy", "compare", "fill_proxy", "cache_dir"]
-
-KERNEL_SRC = ROOT / "kernel_src"
-STRATEGIES = KERNEL_SRC / "strategies"
-#: The strategies that ship with hftlab, by name (``--strategy trigger`` works too).
-BUNDLED = {p.stem: p for p in sorted(STRATEGIES.glob("*.c"))}
-DEFAULT = STRATEGIES / "trigger.c"
-_loaded: dict[str, ModuleType] = {}
-
-
-def resolve_strategy(strategy: str | os.PathLike[str] | None) -> Path:
-    """A strategy argument as a path: None is the bundled trigger, a bare
-    bundled name (``imbalance``) is kernel_src/strategies/<name>.c."""
-    if strategy is None:
-        return DEFAULT
-    s = os.fspath(strategy)
-    if s in BUNDLED:
-        return BUNDLED[s]
-    p = Path(s).expanduser().resolve()
-    if not p.is_file():
-        raise ConfigError(f"strategy {s!r}: no such file (bundled: {', '.join(BUNDLED)})")
-    if p.suffix != ".c":
-        raise ConfigError(f"strategy {p}: a strategy is a C file (.c)")
-    return p
-
-
-def cache_dir() -> Path:
-    """Where compiled strategies live: $HFTLAB_CACHE/strategies, else
-    ~/.cache/hftlab/strategies."""
-    base = os.environ.get("HFTLAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hftlab")
-    return Path(base) / "strategies"
-
-
-def _sources(path: Path) -> list[Path]:
-    core = sorted((KERNEL_SRC / "core").glob("*.[ch]"))
-    csrc = sorted((ROOT / "hftlab" / "csrc").glob("*.[ch]"))
-    return [path, *core, *csrc, ROOT / "hftlab" / "_core_cdef.h", ROOT / "hftlab" / "_build_core.py",
-            KERNEL_SRC / "include" / "hftos_abi.h", KERNEL_SRC / "tools" / "strategy_check.sh",
-            KERNEL_SRC / "core" / "core.mk"]
-
-
-def source_hash(path: Path) -> str:
-    """sha256 over the strategy and every source the golden model is built from."""
-    h = hashlib.sha256()
-    for p in _sources(path):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def check_strategy(strategy: str | os.PathLike[str], build: Path | None = None) -> Path:
-    """Build the strategy as HFT-OS does (core.mk's freestanding rule and
-    strategy_check.sh) into `build` (a temporary directory by default);
-    BuildError with the compiler's or the checker's message when refused.
-    Returns the path of the strategy."""
-    path = resolve_strategy(strategy)
-    with tempfile.TemporaryDirectory(prefix="hftlab-strat-") as tmp:
-        out = Path(build or tmp)
-        p = subprocess.run(["make", "-s", "-C", str(KERNEL_SRC), f"BUILD={out}", f"STRATEGY={path}",
-                            str(out / "core-k" / "strategy_impl.o")],
-                           capture_output=True, text=True, check=False)
-    if p.returncode != 0:
-        lines = [ln for ln in (p.stderr + p.stdout).splitlines()
-                 if ln.strip() and not ln.startswith(("make", "cc ", "gcc "))]
-        msg = "\n".join(lines[-25:]) or f"make exited with {p.returncode}"
-        if "No such file or directory" in msg and "#include <" in msg:
-            msg += ("\n(a strategy is freestanding: it includes strategy.h only, and the "
-                    "compiler's own stdint.h/stddef.h/stdbool.h; no libc header)")
-        raise BuildError(f"strategy {path} refused:\n{msg}")
-    return path
-
-
-def _compile(path: Path, digest: str, dest: Path) -> Path:
-    from hftlab._build_core import make_builder  # cffi, only when compiling
-
-    name = f"_hftlab_strategy_{digest[:16]}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        builder = make_builder(module=name, strategy=str(path), rel=False)
-        so = builder.compile(tmpdir=str(tmp), verbose=False)
-        (tmp / "strategy.txt").write_text(f"{path}\n{digest}\n")
-        for junk in tmp.glob("*.[co]"):
-            junk.unlink()
-        try:
-            os.replace(tmp, dest)
-        except OSError:  # another process won the race: use theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, BuildError):
-            raise
-        raise BuildError(f"strategy {path}: golden model build failed: {exc}") from None
-    return dest / Path(so).name
-
-
-def load_strategy(strategy: str | os.PathLike[str] | None, *, quiet: bool = False) -> ModuleType:
-    """The golden model (a cffi module with .ffi and .lib) with `strategy`
-    compiled in; compiled on first use, from the cache afterwards."""
-    path = resolve_strategy(strategy)
-    digest = source_hash(path)
-    if digest in _loaded:
-        return _loaded[digest]
-    name = f"_hftlab_strategy_{digest[:16]}"
-    dest = cache_dir() / digest[:16]
-    found = sorted(dest.glob(f"{name}*.so")) if dest.is_dir() else []
-    if found:
-        so = found[0]
-    else:
-        t0 = time.monotonic()
-        if not quiet:
-            print(f"hftlab: compiling strategy {path.name} into the golden model (first use of this "
-                  f"source; ~30-60 s) -> {dest}", file=sys.stderr, flush=True)
-        check_strategy(path)
-        so = _compile(path, digest, dest)
-        if not quiet:
-            print(f"hftlab: strategy {path.name} compiled in {time.monotonic() - t0:.1f} s",
-                  file=sys.stderr, flush=True)
-    loader = importlib.machinery.ExtensionFileLoader(name, str(so))
-    spec = importlib.util.spec_from_file_location(name, str(so), loader=loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    _loaded[digest] = mod
-    return mod
+__all__ = ["BUNDLED", "STRATEGIES", "StrategyRun", "run_strategy", "compare", "fill_proxy",
+           "load_strategy", "check_strategy", "resolve_strategy", "cache_dir", "source_hash"]
 
 
 # --------------------------------------------------------------------------- research
@@ -180,8 +43,6 @@ class StrategyRun:
 def run_strategy(dataset: str | os.PathLike[str], strategy: str | os.PathLike[str] | None = None,
                  config: Any = None, *, messages: int | None = None) -> StrategyRun:
     """Run a strategy over an ITCH file in the golden model (natively, in C)."""
-    from hftlab.model.core import Engine
-
     path = resolve_strategy(strategy)
     eng = Engine(config, strategy=None if path == DEFAULT else path)
     n = eng.feed_file(dataset, messages=messages)
