@@ -198,3 +198,5 @@ int64_t ptp_time(const struct ptp *s, uint64_t tsc);
 uint64_t ptp_ns_to_cycles(const struct ptp *s, uint64_t ns);
 uint32_t ptp_samples_count(const struct ptp *s);
 const struct ptp_sample *ptp_sample_at(const struct ptp *s, uint32_t i);
+void ptp_dump_series(const struct ptp *s, void (*write)(void *ctx, const char *buf, size_t len),
+	void *ctx);

@@ -64,9 +64,16 @@ def _check_run(r, nic, stamps):
 
 @needs_root
 def test_run_ptp_igb_hardware_stamps(tmp_path):
+    # after the lock, hostile PTP frames on the tap: counted, and the slave
+    # stays locked and keeps time for the orders that follow
     r = api.run("hftos", nic="igb", accel="tcg", messages=2000, out=tmp_path / "run", progress=False,
-                ptp=True, ptp_transport="l2", ptp_settle_s=3.0)
-    _check_run(r, "igb", "nic-hardware")
+                ptp=True, ptp_transport="l2", ptp_settle_s=3.0, ptp_hostile=True)
+    info, _ = _check_run(r, "igb", "nic-hardware")
+    c = info["ptp"]["counters"]
+    assert info["ptp_hostile"] == ["ptp_wrong_domain", "ptp_wrong_version", "ptp_truncated",
+                                   "ptp_oversized", "ptp_seq_mismatch"]
+    for name in info["ptp_hostile"]:
+        assert c[name] >= 1, (name, c)
 
 
 @needs_root

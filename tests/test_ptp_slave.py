@@ -282,3 +282,37 @@ def test_udp_and_l2_carry_the_same_message():
     sim = Sim()
     sim.run(2)
     assert sim.s.c.samples > 5
+
+
+def _dump(sim) -> bytes:
+    out = bytearray()
+
+    @ffi.callback("void(*)(void *, const char *, size_t)")
+    def write(ctx, buf, n):
+        out.extend(ffi.buffer(buf, n))
+
+    lib.ptp_dump_series(sim.s, write, ffi.NULL)
+    return bytes(out)
+
+
+def test_series_dump_parses_and_bad_blocks_are_refused():
+    from hftlab.errors import RunError
+    from hftlab.lab.ptp import parse_ptp_series, ptp_summary
+
+    sim = Sim(drift_ppm=40.0)
+    sim.run(12)
+    dump = _dump(sim)
+    t = parse_ptp_series(b"console before\n" + dump, source="test")
+    n = lib.ptp_samples_count(sim.s)
+    assert t.num_rows == n and t.column("seq_id").to_pylist()[-1] == lib.ptp_sample_at(sim.s, n - 1).seq_id
+    assert t.column("servo_state").to_pylist()[-1] == "locked"
+    s = ptp_summary(t, NS)
+    assert s["lock_s"] is not None and s["lock_s"] < 3 and s["offset_abs_p99_ns"] < 10_000
+    with pytest.raises(RunError, match="no @@HFTPTP block"):
+        parse_ptp_series(b"nothing here", source="x")
+    with pytest.raises(RunError, match="no end line"):
+        parse_ptp_series(dump[: len(dump) // 2], source="x")
+    bad = bytearray(dump)
+    bad[dump.index(b"S ") + 5] ^= 1  # one hex digit of the first sample
+    with pytest.raises(RunError, match="CRC"):
+        parse_ptp_series(bytes(bad), source="x")

@@ -29,7 +29,7 @@ from hftlab.lab import exchange
 from hftlab.lab.build import build_os, sha256, write_image
 from hftlab.lab.media import vm_spec
 from hftlab.lab.net import Capture, DgramLink, RunNetwork, write_pcapng
-from hftlab.lab.ptp import Ptp4l
+from hftlab.lab.ptp import Ptp4l, hostile_ptp_frames
 from hftlab.lab.vm import GUEST_MAC, IMAGE_F_CPL3_LOOP, Vm, choose_accel, image_features, qemu_version
 from hftlab.model import core
 from hftlab.util.env import environment
@@ -160,6 +160,18 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
         master = (Ptp4l(net, run_dir, domain=spec.ptp_domain, transport=spec.ptp_transport,
                         log_sync=spec.ptp_log_sync)
                   if spec.ptp else contextlib.nullcontext())
+        if spec.ptp and spec.ptp_hostile:  # after the lock, before the feed
+            pre_feed = pre
+
+            def pre() -> None:  # noqa: F811
+                frames = hostile_ptp_frames(net.host_mac, master.clock_id() or bytes(8), spec.ptp_domain)
+                info["ptp_hostile"] = [name for name, _ in frames]
+                with exchange.raw_socket(net.netns, net.tap) as raw:
+                    for _, f in frames:
+                        raw.send(f)
+                time.sleep(0.5)
+                if pre_feed is not None:
+                    pre_feed()
         try:
             # ptp4l after QEMU: the tap has no carrier before (ptp4l: FAULTY, 16 s to retry)
             with pxe, Capture(net, run_dir / "wire.pcapng") as cap, Vm(vmspec) as vm, master:

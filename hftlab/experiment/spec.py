@@ -72,6 +72,8 @@ class RunSpec:
     #: False: feed at once, locked or not (the cost under tcg-icount, where
     #: the guest's TSC counts instructions and cannot follow ptp4l's clock)
     ptp_wait_lock: bool = True
+    #: after lock, send hostile PTP frames (hftlab.lab.ptp.hostile_ptp_frames; tests)
+    ptp_hostile: bool = False
     ptp_settle_s: float = 0.0
     #: Linux guest vCPUs: 2 (default, a tuned Linux: CPU 1 isolated for the
     #: baseline with isolcpus, nohz_full, rcu_nocbs, interrupts on CPU 0,

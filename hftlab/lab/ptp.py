@@ -37,7 +37,7 @@ from hftlab.util.paths import ROOT
 from hftlab.util.proc import spawn
 
 __all__ = ["ptp_test_image", "parse_ptp_log", "ptp_message", "Ptp4l", "parse_ptp_series",
-           "ptp_summary", "SERVO_STATES"]
+           "ptp_summary", "SERVO_STATES", "hostile_ptp_frames"]
 
 _ABI = ROOT / "kernel_src" / "include" / "hftos_abi.h"
 
@@ -188,6 +188,13 @@ class Ptp4l:
         self.stop()
         raise RunError(f"ptp4l did not become master within {timeout:.0f} s; its log: {self.log_path}")
 
+    def clock_id(self) -> bytes | None:
+        """ptp4l's clockIdentity, from its log ("selected local clock
+        aabbcc.fffe.ddeeff as best master"), or None before it said so."""
+        m = re.search(r"selected local clock ([0-9a-f]{6})\.([0-9a-f]{4})\.([0-9a-f]{6})",
+                      self.log_path.read_text(errors="replace"))
+        return bytes.fromhex("".join(m.groups())) if m else None
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -205,6 +212,29 @@ class Ptp4l:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+PTP_L2_MCAST = bytes.fromhex("011b19000000")
+
+
+def hostile_ptp_frames(host_mac: str, master: bytes, domain: int = 0) -> list[tuple[str, bytes]]:
+    """PTP-over-Ethernet frames a slave must count and survive, each with the
+    counter it lands in: another domain, PTP version 1, a messageLength
+    shorter than a Sync, one longer than the frame, and a Follow_Up of the
+    selected master (`master`: its clockIdentity) for a Sync never sent."""
+    src = bytes(int(x, 16) for x in host_mac.split(":"))
+
+    def eth(msg: bytes) -> bytes:
+        return PTP_L2_MCAST + src + (0x88F7).to_bytes(2, "big") + msg
+
+    return [
+        ("ptp_wrong_domain", eth(ptp_message(PTP_SYNC, seq=1, clock_id=master, domain=(domain + 1) & 0x7F))),
+        ("ptp_wrong_version", eth(ptp_message(PTP_SYNC, seq=2, clock_id=master, domain=domain, version=1))),
+        ("ptp_truncated", eth(ptp_message(PTP_SYNC, seq=3, clock_id=master, domain=domain, length=30))),
+        ("ptp_oversized", eth(ptp_message(PTP_SYNC, seq=4, clock_id=master, domain=domain, length=4000))),
+        ("ptp_seq_mismatch", eth(ptp_message(PTP_FOLLOW_UP, seq=0xBEEF, clock_id=master, domain=domain,
+                                             ts_ns=1))),
+    ]
 
 
 # --- the slave's series --------------------------------------------------------
