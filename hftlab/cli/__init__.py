@@ -339,10 +339,11 @@ def run_cmd(sut, accel, nic, boot, where, dataset, messages, rate, max_count, co
                f"equal={i['orders']['equal']}); phases {i['phases_s']}")
     if "ptp" in i:
         p, sm = i["ptp"], i["ptp"]["summary"]
-        click.echo(f"ptp: {p['state']} to ptp4l over {p['transport']}, {p['stamps']} stamps; "
-                   f"|offset| < {sm['bound_ns']} ns after {sm['lock_s']} s, then p50 "
-                   f"{sm['offset_abs_p50_ns']} p99 {sm['offset_abs_p99_ns']} ns over {sm['window_s']} s; "
-                   f"path delay {p['mean_path_delay_ns']} ns; series {r.path / 'ptp.parquet'}")
+        conv = (f"|offset| < {sm['bound_ns']:,} ns after {sm['lock_s']} s, then |offset| p50 "
+                f"{sm['offset_abs_p50_ns']:,.0f} p99 {sm['offset_abs_p99_ns']:,.0f} ns over {sm['window_s']} s"
+                if sm["lock_s"] is not None else f"|offset| never below {sm['bound_ns']:,} ns")
+        click.echo(f"ptp: {p['state']} to ptp4l over {p['transport']}, {p['stamps']} stamps; {conv}; "
+                   f"path delay {p['mean_path_delay_ns']:,} ns; series {r.path / 'ptp.parquet'}")
     for row in r.describe().to_pylist():  # wire_ns in ns; internal in ns, or instructions under tcg-icount
         click.echo(format_summary(row["figure"], {k: row[k] for k in
                                                   ("count", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max")},
