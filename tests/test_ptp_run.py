@@ -5,6 +5,7 @@ run.json's ptp); ptp4l is gone afterwards; and ptp4l's captured frames,
 replayed into the host build of the same slave (cffi), lock it too."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -150,3 +151,29 @@ def _replay_capture_into_host_slave(pcap, info):
     assert lib.ptp_state(s, last.tsc) == lib.PTP_LOCKED
     # with the capture's clock the path is the tap's: well under a millisecond
     assert 0 <= s.mpd_ns < 1_000_000
+
+
+@needs_root
+def test_ptp4l_leaves_no_process_on_error_or_interrupt(tmp_path):
+    """ptp4l on a tap without carrier (no QEMU) never becomes master: start()
+    fails with its log's tail and the process is gone; a Ctrl-C inside a
+    started master's context stops it too."""
+    from hftlab.errors import RunError
+    from hftlab.lab.net import RunNetwork
+    from hftlab.lab.ptp import Ptp4l
+
+    with RunNetwork("ptptest-" + os.urandom(3).hex()) as net:
+        m = Ptp4l(net, tmp_path)
+        with pytest.raises(RunError, match="did not become master"):
+            m.start(timeout=3)
+        assert m.proc.poll() is not None and not _ptp4l_running()
+        assert "FAULTY" in (tmp_path / "ptp4l.log").read_text()
+        m2 = Ptp4l(net, tmp_path).spawn()
+        assert m2.proc.poll() is None and _ptp4l_running()
+        with pytest.raises(KeyboardInterrupt):
+            with contextlib.ExitStack() as stack:
+                stack.push(m2)  # its __exit__, as in a run's with statement
+                raise KeyboardInterrupt
+        assert m2.proc.poll() is not None and not _ptp4l_running()
+    with pytest.raises(RunError, match="ptp transport"):
+        Ptp4l(None, tmp_path, transport="tcp")

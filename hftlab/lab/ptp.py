@@ -165,7 +165,9 @@ class Ptp4l:
         self.log_path = self.run_dir / "ptp4l.log"
         self.conf_path = self.run_dir / "ptp4l.conf"
 
-    def start(self, timeout: float = 10.0) -> "Ptp4l":
+    def spawn(self) -> "Ptp4l":
+        """Start ptp4l (in its own session, killed with hftlab) without
+        waiting for it to become master."""
         exe = shutil.which("ptp4l") or ("/usr/sbin/ptp4l" if os.path.exists("/usr/sbin/ptp4l") else None)
         if not exe:
             raise ToolMissingError("ptp4l", "apt-get install linuxptp")
@@ -176,6 +178,13 @@ class Ptp4l:
                "-m", "-l", "6"]
         self._log = open(self.log_path, "wb")
         self.proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def start(self, timeout: float = 10.0) -> "Ptp4l":
+        """spawn(), then wait until ptp4l says it is master; RunError with
+        its log's tail (and no process left) when it exits or does not
+        within timeout s."""
+        self.spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # "port 1: ... to MASTER" once it sends
             text = self.log_path.read_text(errors="replace")
