@@ -316,3 +316,14 @@ def test_series_dump_parses_and_bad_blocks_are_refused():
     bad[dump.index(b"S ") + 5] ^= 1  # one hex digit of the first sample
     with pytest.raises(RunError, match="CRC"):
         parse_ptp_series(bytes(bad), source="x")
+
+
+def test_run_spec_refuses_ptp_where_it_cannot_run():
+    from hftlab.errors import ConfigError
+    from hftlab.experiment.spec import RunSpec
+
+    for kw, what in [(dict(network="dgram"), "tap network only"), (dict(sut="linux-socket"), "tap network only"),
+                     (dict(ptp_transport="tcp"), "ptp_transport 'tcp'"), (dict(ptp_domain=200), "ptp_domain 200"),
+                     (dict(ptp_log_sync=9), "ptp_log_sync 9"), (dict(ptp_settle_s=-1), "ptp_settle_s")]:
+        with pytest.raises(ConfigError, match=what):
+            RunSpec(ptp=True, **kw).validate()

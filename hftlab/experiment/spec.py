@@ -1,6 +1,7 @@
 """What one experiment is (RunSpec) and what it gave (RunResult)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,10 @@ class RunSpec:
             raise ConfigError(f"dataset {self.dataset} does not exist")
         if self.network not in ("auto", "tap", "dgram"):
             raise ConfigError(f"network {self.network!r}: auto, tap or dgram")
-        if self.ptp and (self.sut != "hftos" or self.target != "vm" or self.network == "dgram"):
+        no_tap = self.network == "dgram" or (self.network == "auto" and os.geteuid() != 0)
+        if self.ptp and (self.sut != "hftos" or self.target != "vm" or no_tap):
             raise ConfigError("ptp: HFT-OS under QEMU on the tap network only (ptp4l runs on the "
-                              "host side of the run's tap)")
+                              "host side of the run's tap: root, network tap or auto)")
         if self.ptp_transport not in ("l2", "udp") or not 0 <= self.ptp_domain <= 127:
             raise ConfigError(f"ptp_transport {self.ptp_transport!r} (l2 or udp), ptp_domain "
                               f"{self.ptp_domain} (0..127)")
