@@ -11,7 +11,10 @@
   quoter, orders equal to the golden model's (one boot each; the trigger's
   boots are tests/test_os.py's);
 * the host baselines (network namespace, no VM), linux-socket, linux-packet
-  and linux-dpdk, trade RITCH with the quoter, golden-equal.
+  and linux-dpdk, trade RITCH with the quoter, golden-equal;
+* a strategy that faults inside HFT-OS fails the run with the exception
+  named and its function symbolised from the image (hftos.syms);
+* the README's example strategy builds and trades.
 """
 from __future__ import annotations
 
@@ -207,3 +210,35 @@ def test_readme_example_strategy_builds_and_trades(cache, tmp_path):
     assert o.num_rows > 0 and set(o.column("side").to_pylist()) == {"B"}
     assert o.num_rows <= run.counters["strategy"]["symbols"]
     assert (o.column("price").to_numpy() == o.column("ask").to_numpy()).all()
+
+
+FAULTING = r'''
+/* Trades nothing; in HFT-OS (freestanding) it writes to an unmapped address
+ * at its first book event. Hosted builds (golden model) never fault. */
+#include "strategy.h"
+STRATEGY_STATE(int);
+void strategy_init(void *s, const struct strategy_config *c) { (void)s; (void)c; }
+bool strategy_on_book(void *s, const struct strat_view *v, const struct itch_msg *m,
+                      uint16_t l, uint16_t sl, struct order_intent *o)
+{
+	(void)s; (void)v; (void)m; (void)l; (void)sl; (void)o;
+#if !__STDC_HOSTED__
+	*(volatile uint64_t *)0x100000000ull = 1;  /* 4 GiB: not mapped in HFT-OS */
+#endif
+	return false;
+}
+'''
+
+
+@needs_root
+def test_a_strategy_that_faults_in_hftos_is_named_in_the_error(cache, tmp_path):
+    """The exception dump's rip is symbolised from the image's hftos.syms:
+    the run's error names the strategy's function."""
+    from hftlab.errors import RunError
+
+    src = _write(tmp_path, "faulting.c", FAULTING)
+    cfg = core.EngineConfig(strategy=core.StrategyConfig(file=str(src)))
+    with pytest.raises(RunError) as ei:
+        _boot(tmp_path, cfg)
+    msg = str(ei.value)
+    assert "CPU exception 14 (#PF page fault)" in msg and "in strategy_on_book+0x" in msg, msg[:400]

@@ -274,6 +274,14 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     serial = (run_dir / "serial.log").read_bytes()
     ok_status = debug_exit_status(0x10) if ok_status is None else ok_status  # 0: a host process
     if status != ok_status:
+        if spec.sut == "hftos":  # an exception dump: name the faulting function
+            from hftlab.lab.build import SYMS_FILE, fault_summary, strategy_build_dir
+
+            fault = fault_summary(serial, strategy_build_dir(spec.config.strategy.file)[1] / SYMS_FILE)
+            if fault:
+                info["fault"] = fault
+                raise RunError(f"hftos: {fault} (strategy {spec.config.strategy.file or 'trigger'}); "
+                               f"serial tail:\n{serial[-1500:].decode('utf-8', 'replace')}")
         raise RunError(f"{spec.sut} ended with status {status} ({ok_status} means ok); serial tail:\n"
                        f"{serial[-1500:].decode('utf-8', 'replace')}")
     log = sutlog.parse_dump(serial, source=str(run_dir / "serial.log"))

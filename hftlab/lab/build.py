@@ -20,6 +20,7 @@ boot one path with another configuration).
 from __future__ import annotations
 
 import hashlib
+import re
 import ipaddress
 import os
 import shutil
@@ -32,7 +33,8 @@ from hftlab.model.core import EngineConfig
 from hftlab.errors import BuildError, ConfigError, ToolMissingError
 from hftlab.util.paths import ROOT
 
-__all__ = ["KERNEL_SRC", "OS_FILES", "EFI_FILE", "Tool", "toolchain", "build_os", "OsParams", "write_image",
+__all__ = ["KERNEL_SRC", "OS_FILES", "EFI_FILE", "SYMS_FILE", "Tool", "toolchain", "build_os", "OsParams",
+           "write_image", "symbolize", "fault_summary", "strategy_build_dir",
            "read_image_config", "sha256"]
 
 KERNEL_SRC = ROOT / "kernel_src"
@@ -117,6 +119,36 @@ def build_os(*, quiet: bool = True, boot: str = "bios",
     if not out.exists():
         raise BuildError(f"make succeeded but {out} is missing")
     return out
+
+
+#: Beside the image: the runtime's function symbols (kernel_src/Makefile's hftos.syms).
+SYMS_FILE = "hftos.syms"
+_EXCEPTION = re.compile(rb"\*\*\* CPU EXCEPTION: vector (\d+) \(([^)]*)\)[^\n]*\n\s*rip ([0-9a-f]+)")
+
+
+def symbolize(rip: int, syms: Path) -> str | None:
+    """The function holding address rip, as "name+0xoff", from an
+    address-sorted symbol file ("addr name" lines); None when outside."""
+    best = None
+    for line in syms.read_text().splitlines():
+        addr, _, name = line.partition(" ")
+        a = int(addr, 16)
+        if a > rip:
+            break
+        best = (a, name)
+    return None if best is None else f"{best[1]}+{rip - best[0]:#x}"
+
+
+def fault_summary(serial: bytes, syms: Path) -> str | None:
+    """"CPU exception <vector> (<name>) at rip <rip> in <function>" for an
+    HFT-OS exception dump in a serial log, None without one."""
+    m = _EXCEPTION.search(serial)
+    if not m:
+        return None
+    rip = int(m.group(3), 16)
+    where = symbolize(rip, syms) if syms.is_file() else None
+    return (f"CPU exception {m.group(1).decode()} ({m.group(2).decode()}) at rip {rip:#x} in "
+            f"{where or '? (no ' + str(syms) + ')'}")
 
 
 def sha256(path: Path) -> str:
