@@ -25,7 +25,10 @@
  * heartbeat, end of session, full session table), UDP/ARP build and parse
  * (RFC 1071 checksum known answer, corrupted and truncated frames), OUCH
  * encode/decode/token, and a few hundred thousand random or truncated
- * buffers through every decoder, each in an allocation of exactly its length.
+ * buffers through every decoder, each in an allocation of exactly its length;
+ * and the book (book.c) on deep books: 200,000 random adds, executes,
+ * cancels, deletes and replaces over 4 books of up to ~1,500 levels, checked
+ * against a plain list of the live orders (every level, best first).
  * Exits non-zero on any failure; the last line is "N passed, M failed".
  */
 #define _POSIX_C_SOURCE 200809L
@@ -34,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "book.h"
 #include "itch.h"
 #include "moldudp64.h"
 #include "net.h"
@@ -887,6 +891,125 @@ static int bench(void)
 
 /* ------------------------------------------------------------------- main */
 
+/* ---- book: deep books against a plain list of live orders ---------------- */
+#define BK_ORDERS 8192
+#define BK_LEVELS 8192
+#define BK_OPS 200000
+struct bk_live { uint64_t ref; uint32_t price, shares; uint16_t locate; uint8_t side; };
+static struct bk_live bk_live[BK_ORDERS];
+static uint32_t bk_n;
+
+static int bk_cmp_level(const void *a, const void *b)
+{
+	const struct bk_live *x = a, *y = b;
+	if (x->locate != y->locate)
+		return x->locate < y->locate ? -1 : 1;
+	if (x->side != y->side)
+		return x->side < y->side ? -1 : 1;
+	/* best first: bids high to low, asks low to high */
+	if (x->price != y->price)
+		return (x->price < y->price) == (x->side == BOOK_ASK) ? -1 : 1;
+	return 0;
+}
+
+/* Every (locate, side) of the book equals what the live orders add up to. */
+static bool bk_same(const struct book *b)
+{
+	static struct bk_live sorted[BK_ORDERS];
+	static uint32_t prices[BK_LEVELS], orders[BK_LEVELS];
+	static uint64_t shares[BK_LEVELS];
+
+	memcpy(sorted, bk_live, bk_n * sizeof sorted[0]);
+	qsort(sorted, bk_n, sizeof sorted[0], bk_cmp_level);
+	uint32_t i = 0, levels = 0;
+	for (uint16_t loc = 1; loc <= 2; loc++) {
+		for (int side = 0; side < 2; side++) {
+			uint32_t n = book_depth(b, loc, side, prices, shares, orders, BK_LEVELS);
+			levels += n;
+			for (uint32_t k = 0; k < n; k++) {
+				uint64_t sh = 0;
+				uint32_t no = 0;
+				while (i < bk_n && sorted[i].locate == loc && sorted[i].side == side &&
+				       sorted[i].price == prices[k]) {
+					sh += sorted[i++].shares;
+					no++;
+				}
+				if (no == 0 || no != orders[k] || sh != shares[k])
+					return false;
+			}
+			uint32_t bp;
+			uint64_t bs;
+			if (book_best(b, loc, side, &bp, &bs) != (n > 0) || (n > 0 && bp != prices[0]))
+				return false;
+		}
+	}
+	return i == bk_n && levels == b->live_levels && bk_n == b->live_orders;
+}
+
+static void test_book_deep(void)
+{
+	static struct book_order orders[BK_ORDERS];
+	static uint32_t index[2 * BK_ORDERS];
+	static struct book_level levels[BK_LEVELS];
+	static struct book b;
+	const struct book_mem mem = { .orders = orders, .order_cap = BK_ORDERS, .index = index,
+				      .index_cap = 2 * BK_ORDERS, .levels = levels,
+				      .level_cap = BK_LEVELS };
+	struct book_effect fx;
+	uint64_t next_ref = 1;
+	bool ok = true;
+
+	CHECK(book_init(&b, &mem));
+	bk_n = 0;
+	for (uint32_t op = 0; op < BK_OPS && ok; op++) {
+		struct itch_msg m = { 0 };
+		uint64_t r = rng();
+		/* Grow to ~6,000 live orders, then hover there. */
+		bool add = bk_n == 0 || (bk_n < 6000 ? r % 8 < 5 : r % 8 < 3);
+		if (add && bk_n < BK_ORDERS) {
+			struct bk_live *o = &bk_live[bk_n];
+			o->locate = (uint16_t)(1 + (r >> 8) % 2);
+			o->side = (uint8_t)((r >> 9) & 1);
+			/* ~1,500 prices a side, sub-penny, and a few far away */
+			o->price = (r >> 10) % 64 == 0 ? (uint32_t)(r >> 32) | 1u
+				   : 100000u + (uint32_t)((r >> 16) % 1500) * 7u;
+			o->shares = 1 + (uint32_t)((r >> 40) % 900);
+			o->ref = next_ref++;
+			m = (struct itch_msg){ .type = 'A', .order_ref = o->ref, .shares = o->shares,
+					       .price = o->price, .stock_locate = o->locate,
+					       .side = o->side == BOOK_BID ? 'B' : 'S' };
+			ok = book_apply(&b, &m, &fx);
+			bk_n++;
+		} else if (bk_n > 0) {
+			uint32_t k = (uint32_t)((r >> 8) % bk_n);
+			struct bk_live *o = &bk_live[k];
+			char kinds[] = "EXDUC";
+			m = (struct itch_msg){ .type = kinds[(r >> 30) % 5], .order_ref = o->ref,
+					       .stock_locate = o->locate };
+			uint32_t part = 1 + (uint32_t)((r >> 40) % (o->shares + 50));
+			m.shares = m.type == 'U' ? 1 + (r >> 50) % 500 : part;
+			m.price = m.type == 'U' ? 100000u + (uint32_t)((r >> 20) % 1500) * 7u : 1234u;
+			m.new_order_ref = next_ref;
+			ok = book_apply(&b, &m, &fx);
+			if (m.type == 'U') {
+				next_ref++;
+				o->ref = m.new_order_ref;
+				o->shares = (uint32_t)m.shares;
+				o->price = m.price;
+			} else if (m.type == 'D' || part >= o->shares) {
+				*o = bk_live[--bk_n];
+			} else {
+				o->shares -= part;
+			}
+		}
+		if (op % 2000 == 1999 && !bk_same(&b))
+			ok = false;
+	}
+	CHECK(ok);
+	CHECK(bk_same(&b));
+	CHECK(b.c.full_orders == 0 && b.c.full_levels == 0 && b.c.unknown_ref == 0);
+}
+
 static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"itch_lengths", test_itch_lengths},
 	{"itch_present", test_itch_present},
@@ -904,6 +1027,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"net_arp", test_net_arp},
 	{"ouch", test_ouch},
 	{"fuzz", test_fuzz},
+	{"book_deep", test_book_deep},
 };
 
 int main(int argc, char **argv)
