@@ -3,7 +3,8 @@
  *
  * One message is checked against the exact length its type byte implies
  * (a 256-entry read-only table), then flattened into struct itch_msg by a
- * switch on the type byte: each case is a handful of straight big-endian
+ * switch on the type byte (A and D, most of a feed, first and directly:
+ * every field written once, no clear, no table, no switch): each case is a handful of straight big-endian
  * loads at fixed offsets, no loops over fields, so decoding stays well above
  * 20 M messages/s. The struct is zeroed first so that absent fields are
  * deterministic, and `present` says which fields the message carried.
@@ -254,10 +255,61 @@ static inline void itch_msg_clear(struct itch_msg *m)
 		core_memset((uint8_t *)m + i, 0, 8);
 }
 
+/* §4.3.1 A, the commonest message and trigger, in one pass: every field of
+ * *m written once (absent ones as zero), instead of the clear, the table
+ * lookup and the switch. The same values as the general path below. */
+static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
+{
+	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
+	m->order_ref = rd_be64(b + 11);
+	m->new_order_ref = 0;
+	m->shares = rd_be32(b + 20);
+	m->match_number = 0;
+	m->price = rd_be32(b + 32);
+	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE;
+	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
+	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
+	m->type = 'A';
+	m->side = (char)b[19];
+	m->printable = 0;
+	m->cross_type = 0;
+	m->event_code = 0;
+	itch_stock(m, b, 24);
+	core_memset(m->attribution, 0, sizeof m->attribution);
+	/* reason[] and the tail padding, as the general path's clear leaves them */
+	size_t tail = offsetof(struct itch_msg, reason);
+	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
+}
+
+/* §4.4.4 D, the next commonest, the same way: header and reference. */
+static CORE_ALWAYS_INLINE void itch_dec_delete_direct(const uint8_t *b, struct itch_msg *m)
+{
+	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
+	m->order_ref = rd_be64(b + 11);
+	m->new_order_ref = 0;
+	m->shares = 0;
+	m->match_number = 0;
+	m->price = 0;
+	m->present = ITCH_F_ORDER_REF;
+	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
+	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
+	m->type = 'D';
+	size_t tail = offsetof(struct itch_msg, side);
+	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
+}
+
 /* The decoder proper, inline so that itch_decode_counted (the engine's
  * entry, once per message) does not pay a second call. */
 static CORE_ALWAYS_INLINE int itch_decode_one(const uint8_t *buf, size_t len, struct itch_msg *m)
 {
+	if (CORE_LIKELY(len == 36 && buf[0] == 'A')) {
+		itch_dec_add_direct(buf, m);
+		return ITCH_OK;
+	}
+	if (len == 19 && buf[0] == 'D') {
+		itch_dec_delete_direct(buf, m);
+		return ITCH_OK;
+	}
 	if (CORE_UNLIKELY(len == 0))
 		return ITCH_E_EMPTY;
 	uint8_t t = buf[0];
