@@ -4,7 +4,8 @@
 # compressed captures tests/test_capture_compressed.py reads), clang's libFuzzer and
 # iproute2, DPDK 22.11 (static libraries for the linux-dpdk baseline), the UEFI boot's
 # firmware and disk tools (ovmf; mtools, dosfstools, gdisk for make image's ESP and GPT;
-# clang also builds BOOTX64.EFI), linuxptp (ptp4l, the master of `hftlab run --ptp`), and QEMU >= 8.1
+# clang also builds BOOTX64.EFI), linuxptp (ptp4l, the master of `hftlab run --ptp`), valgrind
+# (callgrind: benchmarks/tick_ir.py), and QEMU >= 8.1
 # (from bookworm-backports on Debian 12: igb). Idempotent: apt-get runs only for missing packages. Run by
 # `make setup`, and so by CI.
 set -euo pipefail
@@ -12,7 +13,7 @@ set -euo pipefail
 APT_PACKAGES=(nasm qemu-system-x86 qemu-utils tcpdump tshark clang libclang-rt-14-dev
               dnsmasq-base ipxe-qemu ipxe
               iproute2 busybox-static make gcc libdpdk-dev gzip zstd lz4
-              ovmf mtools dosfstools gdisk linuxptp)
+              ovmf mtools dosfstools gdisk linuxptp valgrind)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
