@@ -34,8 +34,8 @@ engine_on_message over a deep book (the RITCH sample: 3 symbols, hundreds of
 price levels a side) and a shallow one (the synthetic file above), for this
 checkout's core and, with --before REV, for the core of git revision REV
 (git archive REV, its own bench_engine and built-in config), the two run
-alternately, --reps runs each (a run: 1 warm-up pass and 5 timed passes, its
-figure their median), median/min/max over the runs and after/before at the
+alternately, --reps runs each (a run: 1 warm-up pass and 50 timed passes on
+RITCH, 5 on the synthetic file, its figure their median), median/min/max over the runs and after/before at the
 median; the order counts are printed
 so that a reader sees both made the same decisions. Host-core goal (issue 16):
 <= 40 ns per message. --only-books skips the Python decoders.
@@ -258,18 +258,18 @@ def build_bench(rev: str | None, where: Path) -> Path:
     return build / "bench_engine"
 
 
-def compare_books(exes: dict[str, Path], feeds: dict[str, Path], reps: int,
-                  passes: int = 5) -> list[dict[str, Any]]:
-    """Every build on every feed, reps runs each (1 warm-up + `passes` timed
-    passes per run, the run's figure their median: one pass over RITCH's
-    12,012 messages is shorter than a scheduler slice; the builds alternate
-    and the first of each round rotates); ns per message of on_packet and
-    on_message."""
+def compare_books(exes: dict[str, Path], feeds: dict[str, tuple[Path, int]],
+                  reps: int) -> list[dict[str, Any]]:
+    """Every build on every feed, reps runs each (1 warm-up + the feed's
+    number of timed passes per run, the run's figure their median: one pass
+    over RITCH's 12,012 messages is shorter than a scheduler slice; the
+    builds alternate and the first of each round rotates); ns per message of
+    on_packet and on_message."""
     got: dict[tuple[str, str, str], list[float]] = {}
     orders: dict[tuple[str, str], int] = {}
     names = list(exes)
     for k in range(reps):
-        for feed, path in feeds.items():
+        for feed, (path, passes) in feeds.items():
             for i in range(len(names)):
                 name = names[(k + i) % len(names)]
                 out = subprocess.run([str(exes[name]), str(path), "--reps", str(passes), "--json"],
@@ -322,7 +322,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.before:
             exes = {"before": build_bench(args.before, Path(tmp) / "before"), **exes}
             env["before"] = args.before
-        books = compare_books(exes, {"RITCH (deep)": RITCH, "synthetic (shallow)": path}, args.reps)
+        books = compare_books(exes, {"RITCH (deep)": (RITCH, 50), "synthetic (shallow)": (path, 5)},
+                              args.reps)
         if args.only_books:
             return {"env": env, "books": books, "protocol": {"messages": args.messages, "reps": args.reps}}
         desc, parse = pypi_parser(not args.no_install)
@@ -380,7 +381,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report_books(res: dict[str, Any]) -> None:
     books, reps = res["books"], res["protocol"]["reps"]
     print(f"\nbook comparison (bench_engine, each build's built-in config; {reps} runs per build and "
-          f"feed, alternating, each the median of 5 passes; ns per message, median/min/max over the runs; "
+          f"feed, alternating, each the median of 50 (RITCH) or 5 passes; ns per message, median/min/max over the runs; "
           f"x = after/before at the median; load average {res['env']['loadavg']}):")
     head = f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} {'orders':>7}"
     print(head + "\n" + "-" * len(head))
