@@ -63,10 +63,16 @@ def _cells(v: np.ndarray) -> str:
     return " ".join(f"{x:>9,.0f}" for x in (*p, v.max()))
 
 
-def _hft(spec_kw: dict, accel: str, out: Path):
-    res = run(RunSpec(accel=accel, out=out, **spec_kw))
+def _hft(spec_kw: dict, accel: str, out: Path, sut: str = "hftos", where: str = "guest"):
+    """One run, or None with the reason printed (the other figures go on)."""
+    try:
+        res = run(RunSpec(sut=sut, where=where, accel=accel, out=out, **spec_kw))
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, not fatal
+        print(f"  !! {sut} {accel} {out.name}: {type(exc).__name__}: {str(exc)[:300]}")
+        return None
     if not res.info["orders"]["equal"]:
-        raise SystemExit(f"{out}: orders differ from the golden model ({accel})")
+        print(f"  !! {out.name}: orders differ from the golden model ({sut}, {accel})")
+        return None
     return res
 
 
@@ -82,6 +88,9 @@ def main() -> None:
     ap.add_argument("--threshold-ns", type=int, default=1000)
     ap.add_argument("--skip-baseline", action="store_true", help="no linux-dpdk --where host runs")
     ap.add_argument("--feeds", default="ritch,synth", help="ritch, synth or both")
+    ap.add_argument("--drain-timeout", type=float, default=600.0,
+                    help="s to wait for the SUT's end-of-run dump: under PVM it runs at emulated ring 0, "
+                         "slow per order (3,000 orders overran 60 s)")
     args = ap.parse_args()
     pvm = choose_accel("auto", pvm_image=True)
     print(f"# pvm benchmark on {platform.node()} {platform.platform()} (a shared machine)")
@@ -100,12 +109,16 @@ def main() -> None:
             feeds[f"synth{args.synth_messages // 1000}k"] = feed
         for fname, path in feeds.items():
             for mc in (int(x) for x in args.packings.split(",")):
-                kw = dict(dataset=path, rate=args.rate if mc == 1 else args.rate_packed, max_count=mc)
+                kw = dict(dataset=path, rate=args.rate if mc == 1 else args.rate_packed, max_count=mc,
+                          drain_timeout=args.drain_timeout)
                 tag = f"{fname}, <= {mc} msg/datagram, {kw['rate']:g} msg/s"
                 runs = {a: _hft(kw, a, tmp / f"{fname}-{mc}-{a}") for a in ("auto", "tcg", "tcg-icount")}
                 base = None
                 if not args.skip_baseline:
-                    base = run(RunSpec(sut="linux-dpdk", where="host", out=tmp / f"{fname}-{mc}-dpdk", **kw))
+                    base = _hft(kw, "auto", tmp / f"{fname}-{mc}-dpdk", "linux-dpdk", "host")
+                if any(r is None for r in runs.values()):
+                    print(f"\n## {tag}: skipped (a run failed, above)")
+                    continue
                 n_orders = runs["auto"].info["orders"]["sut"]
                 print(f"\n## {tag}: {n_orders} orders (golden-equal under every accel)")
                 print(f"{'span':<34} {'p50':>9} {'p99':>9} {'p99.9':>9} {'max':>9}")
@@ -150,10 +163,10 @@ def main() -> None:
         hk = dict(hiccups_s=args.hiccups_s, hiccup_threshold_ns=args.threshold_ns, rate=args.rate)
         hic = {pvm.name + " hftos": _hft(hk, "auto", tmp / "hic-pvm")}
         if not args.skip_baseline:
-            hic["linux-dpdk --where host"] = run(RunSpec(sut="linux-dpdk", where="host", out=tmp / "hic-dpdk", **hk))
+            hic["linux-dpdk --where host"] = _hft(hk, "auto", tmp / "hic-dpdk", "linux-dpdk", "host")
         print(f"{'':<26} {'iterations':>12} {'ns/iter':>8} {'gaps':>7} {'gaps/s':>9} {'max ns':>10} {'% lost':>8}")
         for label, r in hic.items():
-            h = r.info.get("hiccups")
+            h = r.info.get("hiccups") if r is not None else None
             if not h:
                 print(f"{label:<26} (no hiccup counters)")
                 continue
