@@ -63,12 +63,17 @@ KEY_OUTPUTS: dict[str, list[tuple[str, str]]] = {
                       ("text/html", ">ask_shares</th>"),       # orders with the book at each
                       ("image/png", ""),                       # orders over the feed
                       ("text/html", ">token</th>")],           # the booted run's orders
+    "08-sweep": [("text/html", "<b>hftlab sweep</b>"),   # the Sweep: counts
+                 ("text/html", ">p99_growth</th>"),       # the tail against the rate
+                 ("text/html", ">best_max_count</th>"),   # the packing with the lowest p99
+                 ("text/html", ">median_instructions</th>"),  # DuckDB over the dataset
+                 ("image/png", "")],
 }
 
 #: How many progress bars each notebook shows (one per hftlab.run or hftlab.study call): each is
 #: one display updated in place, never a stream of frames.
 PROGRESS_BARS = {"01-quickstart": 1, "02-ab-study": 2, "03-jitter": 1, "04-capture-ingest": 1,
-                 "05-core-microbench": 0, "06-baselines": 1, "07-strategies": 2}
+                 "05-core-microbench": 0, "06-baselines": 1, "07-strategies": 2, "08-sweep": 1}
 BAR = "<div style='font-family:monospace"
 
 
