@@ -147,6 +147,23 @@ def main() -> None:
         a_ins, b_ins = instructions(seq), instructions(par)
         res["instructions_identical"] = a_ins == b_ins
         res["orders"] = sum(len(v) for v in a_ins.values())
+        nic = {p.key: p.params["nic"] for p in pts}
+        for n in sorted(set(nic.values())):
+            ks = [k for k in a_ins if nic[k] == n]
+            same = sum(x == y for k in ks for x, y in zip(a_ins[k], b_ins.get(k, [])))
+            res[f"identical_orders_{n}"] = f"{same}/{sum(len(a_ins[k]) for k in ks)}"
+        # the same point's two reps within each mode (icount's run-to-run repeatability)
+        pair = {}
+        for p in pts:
+            pair.setdefault((p.params["nic"], p.params["max_count"]), []).append(p.key)
+        for name, ins_ in (("seq", a_ins), ("ray", b_ins)):
+            res[f"rep_pairs_differing_orders_{name}"] = sum(
+                x != y for k0, k1 in pair.values() for x, y in zip(ins_[k0], ins_[k1]))
+        print("  orders with identical instruction counts, sequential vs Ray, per NIC: "
+              + ", ".join(f"{n} {res[f'identical_orders_{n}']}" for n in sorted(set(nic.values())))
+              + f"; orders differing between a point's two reps: sequential "
+              f"{res['rep_pairs_differing_orders_seq']}, Ray {res['rep_pairs_differing_orders_ray']} "
+              f"(of {res['orders'] // 2})", flush=True)
         print(f"speed-up sequential/Ray: {res['speedup']:.2f}x; instruction counts identical in all "
               f"{len(a_ins)} runs ({res['orders']} orders): {res['instructions_identical']}", flush=True)
         runs = hftlab.sweep_results(par, "runs").select("key", "submitted", "started").sort("started").collect()
