@@ -99,6 +99,9 @@ def main() -> None:
     ap.add_argument("--sweep-start", type=float, default=2_500.0)
     ap.add_argument("--sweep-step", type=float, default=4.0)
     ap.add_argument("--sweep-points", type=int, default=5)
+    ap.add_argument("--rt-prio", type=int, default=10,
+                    help="the cases' replayer SCHED_FIFO priority (README's figures: 10; 0: "
+                         "SCHED_OTHER, RunSpec's default)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="hftlab-replay-bench-"))
@@ -118,7 +121,8 @@ def main() -> None:
         print("\n1. pacing error |wire - due| per case (HFT-OS, tcg, e1000, tap, dumpcap)")
         print(HEAD)
         for name in pick:
-            r = one(name.replace(" ", "_"), out, sut="hftos", accel="tcg", **cases[name])
+            r = one(name.replace(" ", "_"), out, sut="hftos", accel="tcg", replay_rt_prio=a.rt_prio,
+                    **cases[name])
             r["case"] = name
             rows.append(r)
             print(fmt(r), flush=True)

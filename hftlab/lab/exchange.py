@@ -455,18 +455,20 @@ class Replayer(_CLoop):
 
     On schedule (`due_ns`, or `rate`): sleep until the spin before each due
     time, then spin. The spin adapts (spin_max_ns > spin_ns) to how late
-    the sleep wakes here, and the thread runs SCHED_FIFO at `rt_prio` (0:
-    not): on this 2-core box under load a SCHED_OTHER sleeper woke
-    p50 0.3 ms / p99 10 ms late, a SCHED_FIFO one p50 36 us / p99 97 us
+    the sleep wakes here, and the thread runs SCHED_FIFO at `rt_prio` (0,
+    the default: not): on this 2-core box under load a SCHED_OTHER sleeper
+    woke p50 0.3 ms / p99 10 ms late, a SCHED_FIFO one p50 36 us / p99 97 us
     (a C probe of clock_nanosleep, 200 us sleeps, load average 8; the
-    figures with the SUT: README "Pacing and capture replay").
+    figures with the SUT: README "Pacing and capture replay"), but a
+    SCHED_FIFO replayer starves QEMU's I/O thread on the core they share
+    and the tap drops frames at one message per datagram (RunSpec.replay_rt_prio).
     `start_delay_ns`: due time 0 is that long after the loop starts."""
 
     verb = "send"
 
     def __init__(self, sock: socket.socket, feed: Feed, dst: tuple[str, int] | str, *,
                  rate: float | None = None, due_ns: np.ndarray | None = None,
-                 spin_ns: int = 10_000, spin_max_ns: int = 200_000, rt_prio: int = 10,
+                 spin_ns: int = 10_000, spin_max_ns: int = 200_000, rt_prio: int = 0,
                  start_delay_ns: int = 1_000_000) -> None:
         super().__init__("hftlab-replayer")
         self.sock, self.feed = sock, feed
