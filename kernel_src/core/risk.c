@@ -83,18 +83,23 @@ static inline int64_t risk_delta(const struct order_intent *o)
 	return o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares;
 }
 
-static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o,
-				      const struct book *b)
+/* The limits every order passes. pos: the position it would leave, or
+ * (ioc) the symbol's position, to which the order's delta is added only
+ * after the cheap checks, as the IOC path always did (one instruction
+ * fewer per trigger, tcg-icount). */
+static CORE_ALWAYS_INLINE enum risk_reason risk_limits(const struct risk *r, const struct risk_symbol *s,
+						       const struct order_intent *o, const struct book *b,
+						       int64_t pos, bool ioc)
 {
 	const struct risk_limits *l = &r->lim;
-	const struct risk_symbol *s = &r->sym[o->slot];
 	bool no_ref;
 
 	if (r->cfg.kill)
 		return RISK_KILL;
 	if (o->shares == 0 || o->shares > l->max_order_shares)
 		return RISK_SIZE;
-	int64_t pos = s->position + risk_delta(o);
+	if (ioc)
+		pos = s->position + risk_delta(o);
 	uint64_t abs_pos = pos < 0 ? (uint64_t)-pos : (uint64_t)pos;
 	if (abs_pos > l->max_position)
 		return RISK_POSITION;
@@ -105,6 +110,12 @@ static enum risk_reason risk_evaluate(const struct risk *r, const struct order_i
 	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, b, &no_ref))
 		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
 	return RISK_OK;
+}
+
+static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o,
+				      const struct book *b)
+{
+	return risk_limits(r, &r->sym[o->slot], o, b, 0, true);
 }
 
 /* The live order o acts on, or the first free entry (seq 0) for a post. */
@@ -123,9 +134,7 @@ static CORE_NOINLINE enum risk_reason risk_evaluate_resting(const struct risk *r
 {
 	const struct risk_symbol *s = &r->sym[o->slot];
 	const struct risk_live *live = r->live[o->slot];
-	const struct risk_limits *l = &r->lim;
 	int64_t pos = s->position;
-	bool no_ref;
 
 	if (o->kind == ORDER_CANCEL)
 		return o->orig_seq && risk_live_find(live, o->orig_seq) >= 0 ? RISK_OK : RISK_UNKNOWN_ORDER;
@@ -141,20 +150,7 @@ static CORE_NOINLINE enum risk_reason risk_evaluate_resting(const struct risk *r
 	} else {
 		return RISK_UNKNOWN_ORDER;
 	}
-	if (r->cfg.kill)
-		return RISK_KILL;
-	if (o->shares == 0 || o->shares > l->max_order_shares)
-		return RISK_SIZE;
-	uint64_t abs_pos = pos < 0 ? (uint64_t)-pos : (uint64_t)pos;
-	if (abs_pos > l->max_position)
-		return RISK_POSITION;
-	if (s->notional + (uint64_t)o->price * o->shares > l->max_notional)
-		return RISK_NOTIONAL;
-	if (risk_rate_exceeded(r, o->feed_ts_ns))
-		return RISK_RATE;
-	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, b, &no_ref))
-		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
-	return RISK_OK;
+	return risk_limits(r, s, o, b, pos, false);
 }
 
 /* risk_check of a post, replace or cancel, out of line (a tail call): the
