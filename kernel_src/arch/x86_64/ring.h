@@ -4,7 +4,8 @@
  * Why: under KVM's PVM flavour (no VMX/SVM; the only KVM of many cloud
  * hosts, and of this lab machine) guest ring 0 runs by instruction
  * emulation, ~2 us per instruction, while guest CPL3 code runs natively
- * (probe: ../shared/probes/pvm in the lab, issue 15's table). Under TCG
+ * (issue 15: a probe kernel measured a dec/jnz loop at 5,834 cycles per
+ * iteration in ring 0 and 0.75 at CPL3, as on the host). Under TCG
  * and hardware KVM the rings cost the same, so one code path serves all:
  *
  *   _start (ring 0): GDT + TSS, IDT, paging_allow_user
