@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hftlab.util.proc import spawn
+from hftlab.util.proc import spawn, stop_group
 from hftlab.errors import RunError, ToolMissingError
 from hftlab.util.io import AtomicPath
 
@@ -206,12 +206,7 @@ class Capture:
         if self.proc is None or self.proc.poll() is not None:
             return
         time.sleep(self.FLUSH_S)
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc, signal.SIGINT, timeout)
 
     def __enter__(self) -> "Capture":
         return self.start()

@@ -34,7 +34,7 @@ import pyarrow as pa
 from hftlab.errors import BuildError, RunError, ToolMissingError
 from hftlab.lab.build import OsParams, read_image_config, write_image
 from hftlab.util.paths import ROOT
-from hftlab.util.proc import spawn
+from hftlab.util.proc import spawn, stop_group
 
 __all__ = ["ptp_test_image", "parse_ptp_log", "ptp_message", "Ptp4l", "parse_ptp_series",
            "ptp_summary", "SERVO_STATES", "hostile_ptp_frames"]
@@ -205,13 +205,7 @@ class Ptp4l:
         return bytes.fromhex("".join(m.groups())) if m else None
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, signal.SIGTERM, timeout)
         if getattr(self, "_log", None) is not None:
             self._log.close()
             self._log = None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
-import os
 import re
 import shutil
 import signal
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from hftlab._core import ffi as _ffi, lib as _lib
 from hftlab.errors import RunError, ToolMissingError
-from hftlab.util.proc import spawn
+from hftlab.util.proc import spawn, stop_group
 
 __all__ = ["PxeServer", "RangeHttpServer", "HTTP_PORT"]
 
@@ -235,13 +234,7 @@ class PxeServer:
         return re.findall(r"sent (\S+) to", self.log_path.read_text(errors="replace"))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, signal.SIGTERM, 5.0)
         self.http.stop()
         if getattr(self, "_ipv6_added", False):
             subprocess.run(["ip", *(["-n", self.netns] if self.netns else []), "-6", "addr", "del",

@@ -8,6 +8,7 @@ signal survives the execve of `ip netns exec`.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 from typing import Any
@@ -23,6 +24,21 @@ def _die_with_parent() -> None:
 def spawn(cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
     """Popen in a new session, killed when this process dies."""
     return subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent, **kw)
+
+
+def stop_group(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+    """Send `sig` to a spawn()ed child's process group and wait `timeout`
+    seconds for it to exit, then SIGKILL the group; nothing if it has exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        proc.wait()
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 class TerminateAsInterrupt:
