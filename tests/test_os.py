@@ -100,6 +100,24 @@ def test_boot(image, tmp_path, name):
     assert vm.proc.poll() is not None, "QEMU still running after teardown"
 
 
+def test_deep_run_directory_still_has_qmp(image, tmp_path):
+    """A run directory too deep for a unix socket path (a sweep's
+    runs/<key>/ under pytest's tmp_path: QEMU refused the QMP socket, "Path
+    must be less than 108 bytes"): QMP moves to a short stand-in path, and
+    the boot and QMP work."""
+    work = tmp_path / ("d" * 60) / ("e" * 40)
+    img = tmp_path / "hftos.img"
+    write_image(image, img, OsParams(ip_self="10.0.2.15", ip_peer="10.0.2.2",
+                                     mac_peer="52:55:0a:00:02:02"))
+    spec = VmSpec(image=img, workdir=work, accel=choose_accel("tcg"), nic="e1000",
+                  netdev="user,id=n0", vcpu_core=None)
+    assert len(os.fsencode(work / "qmp.sock")) >= 108 and len(os.fsencode(spec.qmp_path)) < 108
+    with Vm(spec) as vm:
+        vm.wait_serial(b"HFTOS READY", 60)
+        assert vm.qmp("query-status")["status"] == "running"
+    assert not spec.qmp_path.exists()
+
+
 def test_kvm_boot(image, tmp_path):
     """Where the CPU has vmx or svm, HFT-OS boots under KVM: auto picks it,
     QEMU reports KVM enabled, and the OS reaches its ready line. The only

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ ACCELS = ("auto", "kvm", "tcg", "tcg-icount")
 BOOTS = ("auto", "bios", "pvh", "uefi")
 #: qboot (Debian's qemu-system-data): minimal firmware that enters a PVH kernel.
 QBOOT = Path("/usr/share/qemu/qboot.rom")
+_UNIX_PATH_MAX = 108  #: sizeof(sockaddr_un.sun_path), the NUL included
 #: OVMF (Debian's ovmf): the UEFI firmware, read-only, and the template of
 #: its variable store, which each VM gets a copy of (OVMF writes boot entries).
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
@@ -248,7 +251,7 @@ class VmSpec:
     """What to boot and how."""
 
     image: Path | None  #: raw disk image (HFT-OS), or None to boot `kernel`
-    workdir: Path  #: serial.log and qmp.sock go here
+    workdir: Path  #: serial.log and qmp.sock go here (qmp_path: a short stand-in for a deep one)
     accel: AccelChoice
     memory_mb: int = 256
     cpus: int = 1  #: vCPUs; the last one is the SUT's (pinned to vcpu_core)
@@ -273,13 +276,25 @@ class VmSpec:
         """The VM's own copy of OVMF's variable store."""
         return self.workdir / "OVMF_VARS.fd"
 
+    @property
+    def qmp_path(self) -> Path:
+        """The QMP socket: workdir/qmp.sock, or, when that path is too long for
+        a unix socket (sun_path: 108 bytes with its NUL; QEMU refuses it, as in
+        a sweep's runs/<key>/ under pytest's tmp_path), a name in the temp
+        directory derived from the workdir (the same for every caller)."""
+        sock = self.workdir / "qmp.sock"
+        if len(os.fsencode(sock)) < _UNIX_PATH_MAX:
+            return sock
+        digest = hashlib.sha256(os.fsencode(self.workdir.resolve())).hexdigest()[:20]
+        return Path(tempfile.gettempdir()) / f"hftlab-qmp-{digest}.sock"
+
     def command(self) -> list[str]:
         cmd = [qemu_binary(), *self.accel.args, "-cpu", self.accel.cpu, "-m", str(self.memory_mb),
                *(["-smp", str(self.cpus)] if self.cpus > 1 else []),
                "-display", "none", "-vga", "none", "-no-reboot", "-nodefaults",
                "-serial", f"file:{self.workdir / 'serial.log'}",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-               "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
+               "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         cmd += self._disk_args()
         cmd += self._kernel_args()
         if self.nic:
@@ -390,7 +405,7 @@ class Vm(ConsoleProcess):
 
     def start(self) -> "Vm":
         self.spec.workdir.mkdir(parents=True, exist_ok=True)
-        (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)
+        self.spec.qmp_path.unlink(missing_ok=True)
         self.serial_path.write_bytes(b"")
         if self.spec.uefi is not None:
             tmp = self.spec.uefi_vars.with_name(self.spec.uefi_vars.name + ".tmp")
@@ -408,7 +423,7 @@ class Vm(ConsoleProcess):
 
         async def go():
             client = QMPClient("hftlab")
-            sock = str(self.spec.workdir / "qmp.sock")
+            sock = str(self.spec.qmp_path)
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -503,4 +518,4 @@ class Vm(ConsoleProcess):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        (self.spec.workdir / "qmp.sock").unlink(missing_ok=True)
+        self.spec.qmp_path.unlink(missing_ok=True)
