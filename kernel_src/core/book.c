@@ -12,37 +12,6 @@
  */
 #include "book.h"
 
-/* Order references are assigned in sequence over the day (ITCH 5.0 §4.3),
- * so the live ones form a moving window: their low bits are already spread
- * over the index, and neighbours in time stay neighbours in memory (a
- * multiplicative hash costs a cache miss per lookup on a large book). The
- * high bits are folded in so references far apart do not collide. */
-static inline uint32_t book_hash(const struct book *b, uint64_t ref)
-{
-	return (uint32_t)(ref ^ (ref >> 32)) & (b->m.index_cap - 1);
-}
-
-/* Index position of `ref`, or of the empty slot where it would go. Inline:
- * every order event starts with it, and the common probe is one load. */
-static CORE_ALWAYS_INLINE uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
-{
-	uint32_t mask = b->m.index_cap - 1;
-	uint32_t i = book_hash(b, ref);
-
-	for (;;) {
-		uint32_t slot = b->m.index[i];
-		if (slot == 0) {
-			*found = false;
-			return i;
-		}
-		if (b->m.orders[slot - 1].ref == ref) {
-			*found = true;
-			return i;
-		}
-		i = (i + 1) & mask;
-	}
-}
-
 /* Robin Hood order: along a probe run no entry is further from its home
  * than the one before it plus one, so an entry sitting at its home ends
  * every run that could reach back past it. Insert keeps that order (an entry
@@ -114,6 +83,8 @@ bool book_init(struct book *b, const struct book_mem *mem)
 	b->free_level = 0;
 	b->live_orders = 0;
 	b->live_levels = 0;
+	b->pend_level = BOOK_NIL;
+	b->pend_order = BOOK_NIL;
 	core_memset(b->head, 0xFF, sizeof(b->head));
 	core_memset(b->root, 0xFF, sizeof(b->root));
 	core_memset(&b->c, 0, sizeof(b->c));
@@ -171,77 +142,47 @@ static CORE_ALWAYS_INLINE void book_rotate_up(struct book *b, uint32_t n)
 	*link = n;
 }
 
-/* Find or create the level (locate, side, price). BOOK_NIL when full.
- * Inline into book_add (below).
- *
- * The top of the book answers most adds: the best level, or the place just
- * before it, or the next BOOK_WALK levels down the list. Beyond those, one
- * descent of the treap finds the level, or the nearest prices below and
- * above it. A new level goes in as a leaf next to whichever of those two
- * neighbours has the free child (in-order neighbours: one of them always
- * has), then rotates up while its priority beats its parent's: with random
- * priorities that is less than two rotations on average, so a new best
- * level costs O(1), as it did in the list. */
-#define BOOK_WALK 3
-static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
-						   uint32_t price)
+/* book_level_get's slow path (book.h), out of line: the level of a price
+ * more than BOOK_WALK levels from the best, found or created. One descent
+ * of the treap finds the level, or the nearest prices below and above it,
+ * which are the new level's list neighbours; its treap link waits for
+ * book_settle like every new level's. */
+uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price)
 {
 	struct book_level *lv = b->m.levels;
-	uint32_t better = BOOK_NIL, worse = b->head[locate][side];
-	int hops = 0;
+	uint32_t below = BOOK_NIL, above = BOOK_NIL;
 
-	/* Walk while the list's level is strictly better than `price`. */
-	while (worse != BOOK_NIL &&
-	       (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price)) {
-		if (hops++ == BOOK_WALK)
-			goto descend;
-		better = worse;
-		worse = lv[worse].next;
-	}
-	if (worse != BOOK_NIL && lv[worse].price == price)
-		return worse;
-	goto create;
-descend:
-	better = BOOK_NIL;
-	worse = BOOK_NIL;
-	{
-		uint32_t below = BOOK_NIL, above = BOOK_NIL;
-		for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
-			uint32_t tp = lv[t].price;
-			if (price < tp) {
-				above = t;
-				t = lv[t].lower;
-			} else if (price > tp) {
-				below = t;
-				t = lv[t].higher;
-			} else {
-				return t;
-			}
+	for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
+		uint32_t tp = lv[t].price;
+		if (price < tp) {
+			above = t;
+			t = lv[t].lower;
+		} else if (price > tp) {
+			below = t;
+			t = lv[t].higher;
+		} else {
+			return t;
 		}
-		/* Best first: a bid's better neighbour is the higher price. */
-		better = side == BOOK_BID ? above : below;
-		worse = side == BOOK_BID ? below : above;
 	}
-create:;
-	uint32_t n = b->free_level;
-	if (n == BOOK_NIL) {
-		b->c.full_levels++;
-		return BOOK_NIL;
-	}
+	/* Best first: a bid's better neighbour is the higher price. */
+	return side == BOOK_BID ? book_level_new(b, locate, side, price, above, below)
+				: book_level_new(b, locate, side, price, below, above);
+}
+
+/* Link new level n (already in its list) into its treap: a leaf next to an
+ * in-order neighbour - its list neighbours, one of which has the free
+ * child - rotated up while its priority beats its parent's. */
+static void book_level_link(struct book *b, uint32_t n)
+{
+	struct book_level *lv = b->m.levels;
 	struct book_level *l = &lv[n];
-	b->free_level = l->next;
-	*l = (struct book_level){ .price = price, .next = worse, .prev = better,
-				  .lower = BOOK_NIL, .higher = BOOK_NIL,
-				  .prio = book_prio(price), .locate = locate, .side = (uint8_t)side };
-	if (worse != BOOK_NIL)
-		lv[worse].prev = n;
-	if (better != BOOK_NIL)
-		lv[better].next = n;
-	else
-		b->head[locate][side] = n;
-	/* Leaf next to an in-order neighbour. */
-	uint32_t below = side == BOOK_BID ? worse : better;
-	uint32_t above = side == BOOK_BID ? better : worse;
+	uint32_t better = l->prev, worse = l->next;
+	uint32_t below = l->side == BOOK_BID ? worse : better;
+	uint32_t above = l->side == BOOK_BID ? better : worse;
+
+	l->prio = book_prio(l->price);
+	l->lower = BOOK_NIL;
+	l->higher = BOOK_NIL;
 	if (below != BOOK_NIL && lv[below].higher == BOOK_NIL) {
 		lv[below].higher = n;
 		l->parent = below;
@@ -249,13 +190,23 @@ create:;
 		lv[above].lower = n;
 		l->parent = above;
 	} else {
-		b->root[locate][side] = n;
+		b->root[l->locate][l->side] = n;
 		l->parent = BOOK_NIL;
 	}
 	while (l->parent != BOOK_NIL && lv[l->parent].prio < l->prio)
 		book_rotate_up(b, n);
-	b->live_levels++;
-	return n;
+}
+
+void book_settle_pending(struct book *b)
+{
+	if (b->pend_level != BOOK_NIL) {
+		book_level_link(b, b->pend_level);
+		b->pend_level = BOOK_NIL;
+	}
+	if (b->pend_order != BOOK_NIL) {
+		book_index_insert(b, b->m.orders[b->pend_order].ref, b->pend_order);
+		b->pend_order = BOOK_NIL;
+	}
 }
 
 /* Unlink level n from its list and its treap (rotated down below its
@@ -283,37 +234,6 @@ static void book_level_put(struct book *b, uint32_t n)
 	b->live_levels--;
 }
 
-/* Insert a new order; false (counted) when full or a duplicate. Inline: an
- * add is the commonest trigger, and the call would save and restore six
- * registers around it. */
-static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
-					 uint32_t shares, uint32_t price)
-{
-	bool found;
-
-	book_probe(b, ref, &found);
-	if (found) {
-		b->c.duplicate_ref++;
-		return false;
-	}
-	if (b->free_order == BOOK_NIL) {
-		b->c.full_orders++;
-		return false;
-	}
-	uint32_t lv = book_level_get(b, locate, side, price);
-	if (lv == BOOK_NIL)
-		return false;
-	uint32_t slot = b->free_order;
-	struct book_order *o = &b->m.orders[slot];
-	b->free_order = o->level;
-	*o = (struct book_order){ .ref = ref, .shares = shares, .level = lv };
-	book_index_insert(b, ref, slot);
-	b->m.levels[lv].shares += shares;
-	b->m.levels[lv].orders++;
-	b->live_orders++;
-	return true;
-}
-
 /* Take `shares` off the order at index position i (all of it when shares is
  * at least what remains) and free it when nothing remains. */
 static void book_reduce(struct book *b, uint32_t i, uint32_t shares)
@@ -336,11 +256,6 @@ static void book_reduce(struct book *b, uint32_t i, uint32_t shares)
 	o->level = b->free_order;
 	b->free_order = slot;
 	b->live_orders--;
-}
-
-static int book_side_of(char side)
-{
-	return side == 'B' ? BOOK_BID : side == 'S' ? BOOK_ASK : -1;
 }
 
 /* E C X D U: the order must be live; report its book. */
@@ -394,22 +309,11 @@ static bool book_modify(struct book *b, const struct itch_msg *m, struct book_ef
 
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx)
 {
+	book_settle(b);
 	*fx = (struct book_effect){ .locate = m->stock_locate };
-	/* Adds first, by two compares: they are most of the feed and of the
-	 * triggers, and a switch over all seven types costs a bit-test chain. */
-	if (m->type == 'A' || m->type == 'F') {
-		int side = book_side_of(m->side);
-		if (side < 0) {
-			b->c.bad_side++;
-			return false;
-		}
-		if (!book_add(b, m->order_ref, m->stock_locate, side, (uint32_t)m->shares, m->price))
-			return false;
-		b->c.adds++;
-		fx->changed = true;
-		return true;
-	}
 	switch (m->type) {
+	case 'A': case 'F':
+		return fx->changed = book_apply_add(b, m);
 	case 'E': case 'C': case 'X': case 'D': case 'U':
 		return book_modify(b, m, fx);
 	default:
@@ -434,6 +338,11 @@ uint32_t book_depth(const struct book *b, uint16_t locate, int side,
 bool book_order_shares(const struct book *b, uint64_t ref, uint32_t *shares)
 {
 	bool found;
+
+	if (b->pend_order != BOOK_NIL && b->m.orders[b->pend_order].ref == ref) {
+		*shares = b->m.orders[b->pend_order].shares;
+		return true;
+	}
 	uint32_t i = book_probe(b, ref, &found);
 
 	if (found)

@@ -70,6 +70,11 @@ struct book {
 	uint32_t free_level;
 	uint32_t live_orders;
 	uint32_t live_levels;
+	/* The part of the last add that no decision reads, left for
+	 * book_settle: a new level not yet in its treap, an order not yet in
+	 * the index (BOOK_NIL: none). */
+	uint32_t pend_level;
+	uint32_t pend_order;
 	uint32_t head[BOOK_NLOCATES][2];  /* best level per locate and side */
 	uint32_t root[BOOK_NLOCATES][2];  /* treap root per locate and side */
 	struct book_counters c;
@@ -91,6 +96,164 @@ struct book_effect {
  * with what changed; returns fx->changed. For E C X D U the locate of the
  * stored order is the one reported. */
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx);
+
+/* Finish the last add: link its new level into the treap and its order
+ * into the index. book_apply leaves that work for later because nothing a
+ * strategy or risk reads needs it (they read the level lists); the engine
+ * calls this once the message's order is out, and book_apply calls it
+ * first, so a caller that never does still sees a consistent book. */
+void book_settle_pending(struct book *b);
+static inline void book_settle(struct book *b)
+{
+	if ((b->pend_level & b->pend_order) != BOOK_NIL)
+		book_settle_pending(b);
+}
+
+/* ---- The add path, inline: an add is most of the feed and of the
+ * triggers, and the engine runs it without a call. The rest of the book
+ * (modify, delete, the treap, the index's insert and remove) is in book.c.
+ */
+
+/* Order references are assigned in sequence over the day (ITCH 5.0 §4.3),
+ * so the live ones form a moving window: their low bits are already spread
+ * over the index, and neighbours in time stay neighbours in memory (a
+ * multiplicative hash costs a cache miss per lookup on a large book). The
+ * high bits are folded in so references far apart do not collide. */
+static inline uint32_t book_hash(const struct book *b, uint64_t ref)
+{
+	return (uint32_t)(ref ^ (ref >> 32)) & (b->m.index_cap - 1);
+}
+
+/* Index position of `ref`, or of the empty slot where it would go. Inline:
+ * every order event starts with it, and the common probe is one load. */
+static CORE_ALWAYS_INLINE uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
+{
+	uint32_t mask = b->m.index_cap - 1;
+	uint32_t i = book_hash(b, ref);
+
+	for (;;) {
+		uint32_t slot = b->m.index[i];
+		if (slot == 0) {
+			*found = false;
+			return i;
+		}
+		if (b->m.orders[slot - 1].ref == ref) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+/* Take level n off the free list as (locate, side, price) between
+ * `better` and `worse` in its list (BOOK_NIL: none); BOOK_NIL when no level
+ * is free. Only what the list and the level's readers need is written: its
+ * treap fields are book_settle's. */
+static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locate, int side,
+						  uint32_t price, uint32_t better, uint32_t worse)
+{
+	struct book_level *lv = b->m.levels;
+	uint32_t n = b->free_level;
+
+	if (CORE_UNLIKELY(n == BOOK_NIL)) {
+		b->c.full_levels++;
+		return BOOK_NIL;
+	}
+	struct book_level *l = &lv[n];
+	b->free_level = l->next;
+	l->shares = 0;
+	l->price = price;
+	l->orders = 0;
+	l->next = worse;
+	l->prev = better;
+	l->locate = locate;
+	l->side = (uint8_t)side;
+	if (worse != BOOK_NIL)
+		lv[worse].prev = n;
+	if (better != BOOK_NIL)
+		lv[better].next = n;
+	else
+		b->head[locate][side] = n;
+	b->live_levels++;
+	b->pend_level = n;
+	return n;
+}
+
+uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price);
+
+/* Find or create the level (locate, side, price); BOOK_NIL when full. The
+ * top of the book answers most adds: the best level, the place just before
+ * it, or one of the next BOOK_WALK levels down the list; beyond those,
+ * book_level_deep descends the treap. */
+#define BOOK_WALK 3
+static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
+						  uint32_t price)
+{
+	const struct book_level *lv = b->m.levels;
+	uint32_t better = BOOK_NIL, worse = b->head[locate][side];
+
+	/* Walk while the list's level is strictly better than `price`. */
+	for (int hops = 0; worse != BOOK_NIL &&
+	     (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price); hops++) {
+		if (hops == BOOK_WALK)
+			return book_level_deep(b, locate, side, price);
+		better = worse;
+		worse = lv[worse].next;
+	}
+	if (worse != BOOK_NIL && lv[worse].price == price)
+		return worse;
+	return book_level_new(b, locate, side, price, better, worse);
+}
+
+/* Insert a new order; false (counted) when full or a duplicate. Its index
+ * entry waits for book_settle (pend_order): no decision looks an order up
+ * by reference. */
+static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
+					uint32_t shares, uint32_t price)
+{
+	bool found;
+
+	book_probe(b, ref, &found);
+	if (CORE_UNLIKELY(found)) {
+		b->c.duplicate_ref++;
+		return false;
+	}
+	if (CORE_UNLIKELY(b->free_order == BOOK_NIL)) {
+		b->c.full_orders++;
+		return false;
+	}
+	uint32_t lv = book_level_get(b, locate, side, price);
+	if (CORE_UNLIKELY(lv == BOOK_NIL))
+		return false;
+	uint32_t slot = b->free_order;
+	struct book_order *o = &b->m.orders[slot];
+	b->free_order = o->level;
+	o->ref = ref;
+	o->shares = shares;
+	o->level = lv;
+	b->pend_order = slot;
+	b->m.levels[lv].shares += shares;
+	b->m.levels[lv].orders++;
+	b->live_orders++;
+	return true;
+}
+
+/* book_apply of an A or F (m->type), inline for the engine, on a settled
+ * book (the engine settles after every message). Returns whether the book
+ * changed: the add's own locate, no execution. */
+static CORE_ALWAYS_INLINE bool book_apply_add(struct book *b, const struct itch_msg *m)
+{
+	int side = m->side == 'B' ? BOOK_BID : m->side == 'S' ? BOOK_ASK : -1;
+
+	if (CORE_UNLIKELY(side < 0)) {
+		b->c.bad_side++;
+		return false;
+	}
+	if (!book_add(b, m->order_ref, m->stock_locate, side, (uint32_t)m->shares, m->price))
+		return false;
+	b->c.adds++;
+	return true;
+}
 
 /* Best price level of (locate, side): false when that side is empty.
  * Inline: the strategy asks for both sides after every book change, and

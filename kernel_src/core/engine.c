@@ -40,34 +40,15 @@ static void engine_trade_print(struct engine *e, const struct itch_msg *m)
 	}
 }
 
-/* engine_on_message's body, inline so that the packet loop below runs it
- * without a call per message. */
-static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
-					     uint64_t seq, engine_emit_fn emit, void *ctx)
+/* After the book changed for `slot` (a traded symbol): the strategy, the
+ * engine's fields of the intent, risk, and the order out. Inline into
+ * engine_message's two paths. */
+static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_msg *m,
+					    uint16_t locate, uint16_t slot, uint64_t seq,
+					    engine_emit_fn emit, void *ctx)
 {
-	struct itch_msg m;
-	struct book_effect fx;
 	struct order_intent *o = &e->intent;
 
-	if (itch_decode_counted(msg, len, &m, &e->itch) != ITCH_OK)
-		return 0;
-	/* Only a locate not bound yet can bind: the table answers the common
-	 * case (every later message of a symbol) without a call. */
-	if ((m.present & ITCH_F_STOCK) && strategy_slot(&e->strat, m.stock_locate) == STRAT_SLOT_NONE)
-		strategy_on_symbol(&e->strat, &m);
-	if (m.type == 'P' || m.type == 'Q') {
-		engine_trade_print(e, &m);
-		return 0;
-	}
-	if (!book_apply(&e->book, &m, &fx))
-		return 0;
-	uint16_t slot = strategy_slot(&e->strat, fx.locate);
-	if (slot == STRAT_SLOT_NONE)
-		return 0;
-	if (fx.exec_shares && fx.exec_price != 0) {
-		e->strat.sym[slot].last_trade = fx.exec_price;
-		risk_on_trade(&e->risk, slot, fx.exec_price);
-	}
 	/* The tick-to-trade join needs the trigger in the token: a sequence
 	 * number the token cannot hold never trades (no session gets there). */
 	if (CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
@@ -76,13 +57,13 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	}
 	e->strat.c.evaluations++;
 	/* A direct call: exactly one strategy is linked in (strategy.h). */
-	if (!strategy_on_book(e->strat.state, &e->strat.view, &m, fx.locate, slot, o))
+	if (!strategy_on_book(e->strat.state, &e->strat.view, m, locate, slot, o))
 		return 0;
 	e->strat.c.signals++;
 	/* What risk keys on comes from the engine, never from the strategy. */
 	o->trigger_seq = seq;
-	o->feed_ts_ns = m.timestamp_ns;
-	o->locate = fx.locate;
+	o->feed_ts_ns = m->timestamp_ns;
+	o->locate = locate;
 	o->slot = slot;
 	core_memcpy(o->stock, e->strat.sym[slot].stock, 8);
 	if (risk_check(&e->risk, o, &e->book) != RISK_OK) {
@@ -98,10 +79,53 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	return 1;
 }
 
+/* engine_on_message's body, inline so that the packet loop below runs it
+ * without a call per message. The book is settled on entry and is left
+ * with the deferred part of an add (book_settle: the caller's, once any
+ * order is out). */
+static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
+					     uint64_t seq, engine_emit_fn emit, void *ctx)
+{
+	struct itch_msg m;
+	struct book_effect fx;
+
+	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
+		return 0;
+	/* Only a locate not bound yet can bind: the table answers the common
+	 * case (every later message of a symbol) without a call. */
+	uint16_t slot = strategy_slot(&e->strat, m.stock_locate);
+	if ((m.present & ITCH_F_STOCK) && slot == STRAT_SLOT_NONE)
+		slot = strategy_on_symbol(&e->strat, &m);
+	/* Adds, most of the feed and of the triggers: the book's inline add,
+	 * the message's own locate, no execution. */
+	if (CORE_LIKELY(m.type == 'A' || m.type == 'F')) {
+		if (!book_apply_add(&e->book, &m) || slot == STRAT_SLOT_NONE)
+			return 0;
+		return engine_decide(e, &m, m.stock_locate, slot, seq, emit, ctx);
+	}
+	if (m.type == 'P' || m.type == 'Q') {
+		engine_trade_print(e, &m);
+		return 0;
+	}
+	if (!book_apply(&e->book, &m, &fx))
+		return 0;
+	slot = strategy_slot(&e->strat, fx.locate);
+	if (slot == STRAT_SLOT_NONE)
+		return 0;
+	if (fx.exec_shares && fx.exec_price != 0) {
+		e->strat.sym[slot].last_trade = fx.exec_price;
+		risk_on_trade(&e->risk, slot, fx.exec_price);
+	}
+	return engine_decide(e, &m, fx.locate, slot, seq, emit, ctx);
+}
+
 int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
 		      engine_emit_fn emit, void *ctx)
 {
-	return engine_message(e, msg, len, seq, emit, ctx);
+	int n = engine_message(e, msg, len, seq, emit, ctx);
+
+	book_settle(&e->book);
+	return n;
 }
 
 int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
@@ -111,13 +135,29 @@ int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 	struct mold_iter it;
 	const uint8_t *msg;
 	uint16_t mlen;
-	int rc = mold_parse(buf, len, &pk);
 
+	/* One message, the latency case (every message in its own datagram):
+	 * its block checked once, sequenced by mold_accept_next, no loop. */
+	if (CORE_LIKELY(len >= MOLD_HDR_LEN + MOLD_BLOCK_HDR &&
+			rd_be16(buf + MOLD_OFF_COUNT) == 1)) {
+		mlen = rd_be16(buf + MOLD_HDR_LEN);
+		if (CORE_UNLIKELY(len - MOLD_HDR_LEN - MOLD_BLOCK_HDR < mlen)) {
+			e->mold.c.malformed++;
+			return MOLD_E_TRUNCATED;
+		}
+		uint64_t seq = rd_be64(buf + MOLD_OFF_SEQ);
+		if (mold_accept_next(&e->mold, buf, seq, 1) < 0)
+			return 0;
+		int orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, emit, ctx);
+		book_settle(&e->book);  /* the book's deferred part, the order being out */
+		return orders;
+	}
+	int rc = mold_parse(buf, len, &pk);
 	if (rc != MOLD_OK) {
 		e->mold.c.malformed++;
 		return rc;
 	}
-	int skip = mold_accept(&e->mold, &pk);
+	int skip = mold_accept_next(&e->mold, pk.session, pk.seq, pk.count);
 	if (skip < 0)
 		return 0;
 	int orders = 0;
@@ -128,6 +168,8 @@ int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 			skip--;
 		else
 			orders += engine_message(e, msg, mlen, seq, emit, ctx);
+		/* The book's deferred part of an add, the order being out. */
+		book_settle(&e->book);
 		seq++;
 	}
 	return orders;

@@ -16,11 +16,6 @@
  */
 #include "itch.h"
 
-#define ITCH_OFF_LOCATE 1
-#define ITCH_OFF_TRACKING 3
-#define ITCH_OFF_TIMESTAMP 5
-#define ITCH_OFF_BODY 11
-
 /* Exact message lengths including the type byte, indexed by type; 0 marks a
  * type that ITCH 5.0 does not define. */
 static const uint8_t itch_len_tab[ITCH_NTYPES] = {
@@ -253,32 +248,6 @@ static inline void itch_msg_clear(struct itch_msg *m)
 #pragma GCC unroll 16
 	for (size_t i = 0; i < sizeof *m; i += 8)
 		core_memset((uint8_t *)m + i, 0, 8);
-}
-
-/* §4.3.1 A, the commonest message and trigger, in one pass: every field of
- * *m written once (absent ones as zero), instead of the clear, the table
- * lookup and the switch. The same values as the general path below. */
-static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
-{
-	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
-	m->order_ref = rd_be64(b + 11);
-	m->new_order_ref = 0;
-	m->shares = rd_be32(b + 20);
-	m->match_number = 0;
-	m->price = rd_be32(b + 32);
-	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE;
-	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
-	m->type = 'A';
-	m->side = (char)b[19];
-	m->printable = 0;
-	m->cross_type = 0;
-	m->event_code = 0;
-	itch_stock(m, b, 24);
-	core_memset(m->attribution, 0, sizeof m->attribution);
-	/* reason[] and the tail padding, as the general path's clear leaves them */
-	size_t tail = offsetof(struct itch_msg, reason);
-	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
 }
 
 /* §4.4.4 D, the next commonest, the same way: header and reference. */

@@ -101,6 +101,7 @@ int mold_accept(struct mold_state *s, const struct mold_packet *pk)
 	}
 	if (pk->count == 0)
 		return mold_heartbeat(s, ss, pk->seq);
+	s->last = (uint32_t)(ss - s->sessions);
 	return mold_data(s, ss, pk->seq, pk->count);
 }
 

@@ -27,12 +27,19 @@
 #define core_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
 
 /* Big-endian field access: every exchange protocol here is network order.
- * Byte-wise loads let the compiler emit one movbe/bswap and never fault on
- * alignment. */
-static inline uint16_t rd_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+ * A memcpy load and a byte swap: one mov and one bswap (or a movbe), never
+ * an alignment fault. */
+static inline uint16_t rd_be16(const uint8_t *p)
+{
+	uint16_t v;
+	core_memcpy(&v, p, 2);
+	return __builtin_bswap16(v);
+}
 static inline uint32_t rd_be32(const uint8_t *p)
 {
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	uint32_t v;
+	core_memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
 }
 static inline uint64_t rd_be48(const uint8_t *p)
 {
@@ -40,7 +47,9 @@ static inline uint64_t rd_be48(const uint8_t *p)
 }
 static inline uint64_t rd_be64(const uint8_t *p)
 {
-	return ((uint64_t)rd_be32(p) << 32) | rd_be32(p + 4);
+	uint64_t v;
+	core_memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
 }
 static inline void wr_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline void wr_be32(uint8_t *p, uint32_t v)
