@@ -201,10 +201,12 @@ void book_settle_pending(struct book *b)
 {
 	if (b->pend_level != BOOK_NIL) {
 		book_level_link(b, b->pend_level);
+		b->live_levels++;
 		b->pend_level = BOOK_NIL;
 	}
 	if (b->pend_order != BOOK_NIL) {
 		book_index_insert(b, b->m.orders[b->pend_order].ref, b->pend_order);
+		b->live_orders++;
 		b->pend_order = BOOK_NIL;
 	}
 }

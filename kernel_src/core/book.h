@@ -72,7 +72,7 @@ struct book {
 	uint32_t live_levels;
 	/* The part of the last add that no decision reads, left for
 	 * book_settle: a new level not yet in its treap, an order not yet in
-	 * the index (BOOK_NIL: none). */
+	 * the index (BOOK_NIL: none), neither yet in live_levels/orders. */
 	uint32_t pend_level;
 	uint32_t pend_order;
 	uint32_t head[BOOK_NLOCATES][2];  /* best level per locate and side */
@@ -174,8 +174,7 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 		lv[better].next = n;
 	else
 		b->head[locate][side] = n;
-	b->live_levels++;
-	b->pend_level = n;
+	b->pend_level = n;  /* counted in live_levels by book_settle */
 	return n;
 }
 
@@ -231,10 +230,9 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 	o->ref = ref;
 	o->shares = shares;
 	o->level = lv;
-	b->pend_order = slot;
+	b->pend_order = slot;  /* counted in live_orders by book_settle */
 	b->m.levels[lv].shares += shares;
 	b->m.levels[lv].orders++;
-	b->live_orders++;
 	return true;
 }
 

@@ -19,11 +19,6 @@
 #include "ouch.h"
 
 #define OUCH_TYPE_ENTER 'O'
-#define OUCH_OFF_TOKEN 1
-#define OUCH_OFF_SIDE 15
-#define OUCH_OFF_SHARES 16
-#define OUCH_OFF_STOCK 20
-#define OUCH_OFF_PRICE 28
 #define OUCH_OFF_TIF 32
 #define OUCH_OFF_FIRM 36
 #define OUCH_OFF_DISPLAY 40
@@ -41,37 +36,21 @@
 #define OUCH_CROSS_NONE 'N'
 #define OUCH_CUSTOMER_DEFAULT ' '  /* use the port's default */
 
-#define OUCH_TOKEN_INST_DIGITS 2
-#define OUCH_TOKEN_SEQ_DIGITS 12
 CORE_STATIC_ASSERT(OUCH_TOKEN_INST_DIGITS + OUCH_TOKEN_SEQ_DIGITS == OUCH_TOKEN_LEN,
 		   "token is instance digits then sequence digits");
 CORE_STATIC_ASSERT(OUCH_TOKEN_INST_DIGITS % 2 == 0 && OUCH_TOKEN_SEQ_DIGITS % 2 == 0,
 		   "token digits are written in pairs, one per byte");
 
-/* Two uppercase hex digits per byte value: a token digit pair is one load
- * and one 2-byte store instead of a shift/mask/lookup per digit (the token
- * is on the tick-to-trade path). */
 #define OUCH_HEX_ROW(h) \
 	{ h, '0' }, { h, '1' }, { h, '2' }, { h, '3' }, { h, '4' }, { h, '5' }, { h, '6' }, \
 	{ h, '7' }, { h, '8' }, { h, '9' }, { h, 'A' }, { h, 'B' }, { h, 'C' }, { h, 'D' }, \
 	{ h, 'E' }, { h, 'F' }
-static const char ouch_hex_pairs[256][2] = {
+const char ouch_hex_pairs[256][2] = {
 	OUCH_HEX_ROW('0'), OUCH_HEX_ROW('1'), OUCH_HEX_ROW('2'), OUCH_HEX_ROW('3'),
 	OUCH_HEX_ROW('4'), OUCH_HEX_ROW('5'), OUCH_HEX_ROW('6'), OUCH_HEX_ROW('7'),
 	OUCH_HEX_ROW('8'), OUCH_HEX_ROW('9'), OUCH_HEX_ROW('A'), OUCH_HEX_ROW('B'),
 	OUCH_HEX_ROW('C'), OUCH_HEX_ROW('D'), OUCH_HEX_ROW('E'), OUCH_HEX_ROW('F'),
 };
-
-/* Write the low `digits` (even) hex digits of v, most significant first.
- * Unrolled: the loop's own compare and branch cost as much as its body. */
-static inline void ouch_put_hex(char *out, uint64_t v, int digits)
-{
-#pragma GCC unroll 8
-	for (int i = digits - 2; i >= 0; i -= 2) {
-		core_memcpy(out + i, ouch_hex_pairs[v & 0xFF], 2);
-		v >>= 8;
-	}
-}
 
 /* Value of an uppercase hex digit, -1 for anything else. */
 static int ouch_hex_val(char c)
@@ -121,15 +100,6 @@ size_t ouch_encode_template(uint8_t *buf, size_t cap, uint8_t instance)
 	return OUCH_ENTER_LEN;
 }
 
-void ouch_encode_fields(uint8_t *buf, const struct order_intent *o)
-{
-	ouch_put_hex((char *)buf + OUCH_OFF_TOKEN + OUCH_TOKEN_INST_DIGITS, o->trigger_seq,
-		     OUCH_TOKEN_SEQ_DIGITS);
-	buf[OUCH_OFF_SIDE] = (uint8_t)o->side;
-	wr_be32(buf + OUCH_OFF_SHARES, o->shares);
-	core_memcpy(buf + OUCH_OFF_STOCK, o->stock, sizeof o->stock);
-	wr_be32(buf + OUCH_OFF_PRICE, o->price);
-}
 
 size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
 			 uint8_t instance)

@@ -56,7 +56,42 @@ size_t ouch_encode_order(uint8_t *buf, size_t cap, const struct order_intent *o,
  * that holds such a template. Together they write exactly what
  * ouch_encode_order writes. */
 size_t ouch_encode_template(uint8_t *buf, size_t cap, uint8_t instance);
-void ouch_encode_fields(uint8_t *buf, const struct order_intent *o);
+
+/* Where ouch_encode_fields writes (OUCH 4.2 Enter Order; ouch.c has the
+ * whole layout). */
+#define OUCH_OFF_TOKEN 1
+#define OUCH_OFF_SIDE 15
+#define OUCH_OFF_SHARES 16
+#define OUCH_OFF_STOCK 20
+#define OUCH_OFF_PRICE 28
+#define OUCH_TOKEN_INST_DIGITS 2
+#define OUCH_TOKEN_SEQ_DIGITS 12
+
+/* Two uppercase hex digits per byte value: a token digit pair is one load
+ * and one 2-byte store instead of a shift/mask/lookup per digit. */
+extern const char ouch_hex_pairs[256][2];
+
+/* Write the low `digits` (even) hex digits of v, most significant first.
+ * Unrolled: the loop's own compare and branch cost as much as its body. */
+static inline void ouch_put_hex(char *out, uint64_t v, int digits)
+{
+#pragma GCC unroll 8
+	for (int i = digits - 2; i >= 0; i -= 2) {
+		core_memcpy(out + i, ouch_hex_pairs[v & 0xFF], 2);
+		v >>= 8;
+	}
+}
+
+/* Inline: it is the last step before the doorbell, on every order. */
+static inline void ouch_encode_fields(uint8_t *buf, const struct order_intent *o)
+{
+	ouch_put_hex((char *)buf + OUCH_OFF_TOKEN + OUCH_TOKEN_INST_DIGITS, o->trigger_seq,
+		     OUCH_TOKEN_SEQ_DIGITS);
+	buf[OUCH_OFF_SIDE] = (uint8_t)o->side;
+	wr_be32(buf + OUCH_OFF_SHARES, o->shares);
+	core_memcpy(buf + OUCH_OFF_STOCK, o->stock, sizeof o->stock);
+	wr_be32(buf + OUCH_OFF_PRICE, o->price);
+}
 
 /* Encode any intent (enum order_kind) as its whole OUCH message: an Enter
  * Order (IOC, or market hours for ORDER_POST), a Replace Order ('U':

@@ -51,12 +51,21 @@ static inline uint64_t rd_be64(const uint8_t *p)
 	core_memcpy(&v, p, 8);
 	return __builtin_bswap64(v);
 }
-static inline void wr_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void wr_be16(uint8_t *p, uint16_t v)
+{
+	v = __builtin_bswap16(v);
+	core_memcpy(p, &v, 2);
+}
 static inline void wr_be32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+	v = __builtin_bswap32(v);
+	core_memcpy(p, &v, 4);
 }
 static inline void wr_be48(uint8_t *p, uint64_t v) { wr_be16(p, (uint16_t)(v >> 32)); wr_be32(p + 2, (uint32_t)v); }
-static inline void wr_be64(uint8_t *p, uint64_t v) { wr_be32(p, (uint32_t)(v >> 32)); wr_be32(p + 4, (uint32_t)v); }
+static inline void wr_be64(uint8_t *p, uint64_t v)
+{
+	v = __builtin_bswap64(v);
+	core_memcpy(p, &v, 8);
+}
 
 #endif
