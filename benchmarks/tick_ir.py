@@ -1,12 +1,15 @@
 """Instructions of the core's triggering ticks on the host, by callgrind (issue 16).
 
-    python benchmarks/tick_ir.py [--dataset ITCH_FILE] [--synthetic N] [--tree PATH] [--top 15]
+    python benchmarks/tick_ir.py [--dataset ITCH_FILE] [--synthetic N] [--tree PATH] [--top 15] [--whole]
 
 The host build of kernel_src/core (libhftcore.a, this checkout's or that of
 --tree PATH, another checkout such as a git worktree of an older revision)
 runs every message of the feed in its own MoldUDP64 datagram through
 engine_on_packet (benchmarks/c/tick_ir.c); callgrind counts the instructions
-of exactly the datagrams that emit an order. Printed: per-trigger
+of exactly the datagrams that emit an order, from the call up to the order
+written (the emit callback, where HFT-OS rings the doorbell: what the engine
+does after it, risk_commit and the book's deferred work, is off the
+tick-to-trade path; --whole counts the whole call). Printed: per-trigger
 instructions (count, median, min, max: deterministic, no timing), and the
 functions they go to (self cost, summed over the triggers, and per trigger;
 tick_ir.c:main is the ~20 instructions of the client requests around each).
@@ -57,12 +60,13 @@ def build(tree: Path, tmp: Path) -> Path:
     return exe
 
 
-def measure(exe: Path, feed: Path, cfg: Path, tmp: Path, top: int) -> None:
+def measure(exe: Path, feed: Path, cfg: Path, tmp: Path, top: int, whole: bool = False) -> None:
     vg = need("valgrind")
     need("callgrind_annotate")
     out = tmp / f"cg-{feed.name}"
     per = subprocess.run([vg, "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}.d",
-                          str(exe), str(feed), str(cfg), "dump"], capture_output=True, text=True)
+                          str(exe), str(feed), str(cfg), "dump"] + (["whole"] if whole else []),
+                         capture_output=True, text=True)
     if per.returncode != 0:
         raise SystemExit(f"tick_ir: {exe.name} failed on {feed}:\n{per.stderr[-2000:]}")
     counts = []
@@ -72,12 +76,14 @@ def measure(exe: Path, feed: Path, cfg: Path, tmp: Path, top: int) -> None:
                 counts.append(int(line.split()[1]))
                 break
     agg = subprocess.run([vg, "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}.a",
-                          str(exe), str(feed), str(cfg)], capture_output=True, text=True, check=True)
+                          str(exe), str(feed), str(cfg)] + (["whole"] if whole else []),
+                         capture_output=True, text=True, check=True)
     print(f"\n{feed.name}: {agg.stdout.strip()}")
     if not counts:
         print("  no order was sent: nothing to count")
         return
-    print(f"  instructions per triggering tick (core only): n={len(counts)} "
+    span = "the whole engine_on_packet call" if whole else "up to the order written"
+    print(f"  instructions per triggering tick (core only, {span}): n={len(counts)} "
           f"median={statistics.median(counts):.0f} min={min(counts)} max={max(counts)}")
     ann = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=no", f"{out}.a"], capture_output=True,
                          text=True, check=True).stdout
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", type=int, default=0, metavar="N", help="also a synthetic feed of N messages")
     ap.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose core is measured")
     ap.add_argument("--top", type=int, default=15, help="functions listed")
+    ap.add_argument("--whole", action="store_true",
+                    help="count the whole call, with the work after the order (risk_commit, book_settle)")
     args = ap.parse_args(argv)
     need("valgrind")
     from hftlab.model import core
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             synth.generate(feeds[-1], args.synthetic, seed=0)
         print(f"tick_ir: core of {args.tree.resolve()}, default EngineConfig, one message per datagram")
         for feed in feeds:
-            measure(exe, feed, cfg, tmp, args.top)
+            measure(exe, feed, cfg, tmp, args.top, args.whole)
     return 0
 
 

@@ -3,16 +3,17 @@
  * valgrind's callgrind (run by benchmarks/tick_ir.py, which parses its
  * output).
  *
- *   valgrind --tool=callgrind --collect-atstart=no tick_ir ITCH_FILE CONFIG [dump]
+ *   valgrind --tool=callgrind --collect-atstart=no tick_ir ITCH_FILE CONFIG [dump] [whole]
  *
  * Every message of ITCH_FILE goes to engine_on_packet in its own MoldUDP64
  * datagram, as HFT-OS sees a feed with one message per datagram; the emit
  * callback OUCH-encodes the order into a scratch buffer (HFT-OS's trade_emit
  * writes only the changing fields into a template, ouch_encode_fields). Pass
  * 1 finds the datagrams that emit an order; pass 2, on a fresh engine,
- * collects callgrind's counts around exactly those calls, so the profile is
- * the core's share of the triggering ticks (driver, frame parse and the TX
- * doorbell are not in it). With "dump", callgrind writes one dump per
+ * collects callgrind's counts from the call of exactly those datagrams up to
+ * the order written (tick_emit, where HFT-OS rings the doorbell; "whole":
+ * to the call's return), so the profile is the core's share of the
+ * triggering ticks (driver, frame parse and the TX doorbell are not in it). With "dump", callgrind writes one dump per
  * trigger: the per-trigger counts. CONFIG is a raw struct engine_config
  * (hftlab: EngineConfig.to_bytes()).
  */

@@ -1002,10 +1002,16 @@ static void test_book_deep(void)
 				o->shares -= part;
 			}
 		}
-		if (op % 2000 == 1999 && !bk_same(&b))
-			ok = false;
+		/* book_apply leaves an add's counters and links to book_settle
+		 * (the engine's call once an order is out). */
+		if (op % 2000 == 1999) {
+			book_settle(&b);
+			if (!bk_same(&b))
+				ok = false;
+		}
 	}
 	CHECK(ok);
+	book_settle(&b);
 	CHECK(bk_same(&b));
 	CHECK(b.c.full_orders == 0 && b.c.full_levels == 0 && b.c.unknown_ref == 0);
 }
