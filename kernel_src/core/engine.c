@@ -28,97 +28,6 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 	return true;
 }
 
-/* Trade prints that set the risk reference price without touching the book:
- * P (non-cross trade) and Q (cross trade), ITCH 5.0 §1.7. */
-static void engine_trade_print(struct engine *e, const struct itch_msg *m)
-{
-	uint16_t slot = strategy_slot(&e->strat, m->stock_locate);
-
-	if (slot != STRAT_SLOT_NONE && m->price != 0) {
-		e->strat.sym[slot].last_trade = m->price;
-		risk_on_trade(&e->risk, slot, m->price);
-	}
-}
-
-/* After the book changed for `slot` (a traded symbol): the strategy, the
- * engine's fields of the intent, risk, and the order out. Inline into
- * engine_message's two paths. */
-static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_msg *m,
-					    uint16_t locate, uint16_t slot, uint64_t seq,
-					    engine_emit_fn emit, void *ctx)
-{
-	struct order_intent *o = &e->intent;
-
-	/* The tick-to-trade join needs the trigger in the token: a sequence
-	 * number the token cannot hold never trades (no session gets there). */
-	if (CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
-		e->seq_too_large++;
-		return 0;
-	}
-	e->strat.c.evaluations++;
-	/* A direct call: exactly one strategy is linked in (strategy.h). */
-	if (!strategy_on_book(e->strat.state, &e->strat.view, m, locate, slot, o))
-		return 0;
-	e->strat.c.signals++;
-	/* What risk keys on comes from the engine, never from the strategy. */
-	o->trigger_seq = seq;
-	o->feed_ts_ns = m->timestamp_ns;
-	o->locate = locate;
-	o->slot = slot;
-	core_memcpy(o->stock, e->strat.sym[slot].stock, 8);
-	if (risk_check(&e->risk, o, &e->book) != RISK_OK) {
-		e->strat.rejected_seq[slot] = seq;
-		return 0;
-	}
-	emit(ctx, o);
-	/* Bookkeeping after the order is out: nothing before the next
-	 * message reads it, and HFT-OS rings the doorbell inside emit. */
-	risk_commit(&e->risk, o);
-	e->strat.sent_seq[slot] = seq;
-	e->orders++;
-	return 1;
-}
-
-/* engine_on_message's body, inline so that the packet loop below runs it
- * without a call per message. The book is settled on entry and is left
- * with the deferred part of an add (book_settle: the caller's, once any
- * order is out). */
-static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
-					     uint64_t seq, engine_emit_fn emit, void *ctx)
-{
-	struct itch_msg m;
-	struct book_effect fx;
-
-	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
-		return 0;
-	/* Only a locate not bound yet can bind: the table answers the common
-	 * case (every later message of a symbol) without a call. */
-	uint16_t slot = strategy_slot(&e->strat, m.stock_locate);
-	if ((m.present & ITCH_F_STOCK) && slot == STRAT_SLOT_NONE)
-		slot = strategy_on_symbol(&e->strat, &m);
-	/* Adds, most of the feed and of the triggers: the book's inline add,
-	 * the message's own locate, no execution. */
-	if (CORE_LIKELY(m.type == 'A' || m.type == 'F')) {
-		if (!book_apply_add(&e->book, &m) || slot == STRAT_SLOT_NONE)
-			return 0;
-		return engine_decide(e, &m, m.stock_locate, slot, seq, emit, ctx);
-	}
-	if (m.type == 'P' || m.type == 'Q') {
-		engine_trade_print(e, &m);
-		return 0;
-	}
-	if (!book_apply(&e->book, &m, &fx))
-		return 0;
-	slot = strategy_slot(&e->strat, fx.locate);
-	if (slot == STRAT_SLOT_NONE)
-		return 0;
-	if (fx.exec_shares && fx.exec_price != 0) {
-		e->strat.sym[slot].last_trade = fx.exec_price;
-		risk_on_trade(&e->risk, slot, fx.exec_price);
-	}
-	return engine_decide(e, &m, fx.locate, slot, seq, emit, ctx);
-}
-
 int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
 		      engine_emit_fn emit, void *ctx)
 {
@@ -131,48 +40,7 @@ int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t
 int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,
 		     engine_emit_fn emit, void *ctx)
 {
-	struct mold_packet pk;
-	struct mold_iter it;
-	const uint8_t *msg;
-	uint16_t mlen;
-
-	/* One message, the latency case (every message in its own datagram):
-	 * its block checked once, sequenced by mold_accept_next, no loop. */
-	if (CORE_LIKELY(len >= MOLD_HDR_LEN + MOLD_BLOCK_HDR &&
-			rd_be16(buf + MOLD_OFF_COUNT) == 1)) {
-		mlen = rd_be16(buf + MOLD_HDR_LEN);
-		if (CORE_UNLIKELY(len - MOLD_HDR_LEN - MOLD_BLOCK_HDR < mlen)) {
-			e->mold.c.malformed++;
-			return MOLD_E_TRUNCATED;
-		}
-		uint64_t seq = rd_be64(buf + MOLD_OFF_SEQ);
-		if (mold_accept_next(&e->mold, buf, seq, 1) < 0)
-			return 0;
-		int orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, emit, ctx);
-		book_settle(&e->book);  /* the book's deferred part, the order being out */
-		return orders;
-	}
-	int rc = mold_parse(buf, len, &pk);
-	if (rc != MOLD_OK) {
-		e->mold.c.malformed++;
-		return rc;
-	}
-	int skip = mold_accept_next(&e->mold, pk.session, pk.seq, pk.count);
-	if (skip < 0)
-		return 0;
-	int orders = 0;
-	uint64_t seq = pk.seq;
-	mold_iter_init(&it, &pk);
-	while (mold_next(&it, &msg, &mlen)) {
-		if (skip > 0)
-			skip--;
-		else
-			orders += engine_message(e, msg, mlen, seq, emit, ctx);
-		/* The book's deferred part of an add, the order being out. */
-		book_settle(&e->book);
-		seq++;
-	}
-	return orders;
+	return engine_packet(e, buf, len, emit, ctx);
 }
 
 /* itch_type_<C> for every printable type byte C that decoded at least once. */

@@ -324,7 +324,7 @@ static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
 	 * the NIC put it; orders leave from trade_emit before this returns. */
 	if (CORE_LIKELY(v.dst_port == t->md_port)) {
 		t->c.md_packets++;
-		engine_on_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
+		engine_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
 		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
 			t->stop = true;
 		return;
