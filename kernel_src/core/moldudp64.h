@@ -147,14 +147,14 @@ done:
  * session, unknown session beyond capacity). Counts gaps and duplicates. */
 int mold_accept(struct mold_state *s, const struct mold_packet *pk);
 
-/* mold_accept for the commonest packet, checked first: data, of the
- * session of the last data packet, at exactly the expected sequence
- * number. Then nothing is skipped and only three words change; anything
- * else goes to mold_accept, which counts and decides the same way. */
-static CORE_ALWAYS_INLINE int mold_accept_next(struct mold_state *s, const uint8_t *session,
-					       uint64_t seq, uint16_t count)
+/* Is a data packet at `seq` of `session` the next one of the session of
+ * the last data packet accepted? Then mold_accept would skip nothing and
+ * change only next_seq (to seq + count) and the packet and message
+ * counters: the caller may do that itself. */
+static CORE_ALWAYS_INLINE bool mold_is_next(const struct mold_state *s, const uint8_t *session,
+					    uint64_t seq)
 {
-	struct mold_session *ss = &s->sessions[s->last];
+	const struct mold_session *ss = &s->sessions[s->last];
 	uint64_t a, b;
 	uint16_t c, d;
 
@@ -162,9 +162,18 @@ static CORE_ALWAYS_INLINE int mold_accept_next(struct mold_state *s, const uint8
 	core_memcpy(&b, session, 8);
 	core_memcpy(&c, ss->id + 8, 2);
 	core_memcpy(&d, session + 8, 2);
-	if (CORE_LIKELY(seq == ss->next_seq && ss->used && !ss->ended && a == b && c == d &&
-			mold_has_blocks(count))) {
-		ss->next_seq = seq + count;
+	return seq == ss->next_seq && ss->used && !ss->ended && a == b && c == d;
+}
+
+/* mold_accept with the commonest packet checked first: data, of the
+ * session of the last data packet, at exactly the expected sequence
+ * number. Then nothing is skipped and only three words change; anything
+ * else goes to mold_accept, which counts and decides the same way. */
+static CORE_ALWAYS_INLINE int mold_accept_next(struct mold_state *s, const uint8_t *session,
+					       uint64_t seq, uint16_t count)
+{
+	if (CORE_LIKELY(mold_has_blocks(count) && mold_is_next(s, session, seq))) {
+		s->sessions[s->last].next_seq = seq + count;
 		s->c.packets++;
 		s->c.messages += count;
 		return 0;
