@@ -85,6 +85,9 @@ bool book_init(struct book *b, const struct book_mem *mem)
 	b->live_levels = 0;
 	b->pend_level = BOOK_NIL;
 	b->pend_order = BOOK_NIL;
+	b->pend_put = BOOK_NIL;
+	b->pend_free = BOOK_NIL;
+	b->pending = 0;
 	core_memset(b->head, 0xFF, sizeof(b->head));
 	core_memset(b->root, 0xFF, sizeof(b->root));
 	core_memset(&b->c, 0, sizeof(b->c));
@@ -197,34 +200,14 @@ static void book_level_link(struct book *b, uint32_t n)
 		book_rotate_up(b, n);
 }
 
-void book_settle_pending(struct book *b)
-{
-	if (b->pend_level != BOOK_NIL) {
-		book_level_link(b, b->pend_level);
-		b->live_levels++;
-		b->pend_level = BOOK_NIL;
-	}
-	if (b->pend_order != BOOK_NIL) {
-		book_index_insert(b, b->m.orders[b->pend_order].ref, b->pend_order);
-		b->live_orders++;
-		b->pend_order = BOOK_NIL;
-	}
-}
-
-/* Unlink level n from its list and its treap (rotated down below its
- * children, the one of higher priority going up, until it has at most one
- * child, which then takes its place), and free it. */
-static void book_level_put(struct book *b, uint32_t n)
+/* Take level n, already out of its list, out of its treap (rotated down
+ * below its children, the one of higher priority going up, until it has at
+ * most one child, which then takes its place), and free it. */
+static void book_level_free(struct book *b, uint32_t n)
 {
 	struct book_level *lv = b->m.levels;
 	struct book_level *l = &lv[n];
 
-	if (l->prev != BOOK_NIL)
-		lv[l->prev].next = l->next;
-	else
-		b->head[l->locate][l->side] = l->next;
-	if (l->next != BOOK_NIL)
-		lv[l->next].prev = l->prev;
 	while (l->lower != BOOK_NIL && l->higher != BOOK_NIL)
 		book_rotate_up(b, lv[l->lower].prio >= lv[l->higher].prio ? l->lower : l->higher);
 	uint32_t child = l->lower != BOOK_NIL ? l->lower : l->higher;
@@ -236,13 +219,44 @@ static void book_level_put(struct book *b, uint32_t n)
 	b->live_levels--;
 }
 
+void book_settle_pending(struct book *b)
+{
+	if (b->pend_put != BOOK_NIL) {
+		book_level_free(b, b->pend_put);
+		b->pend_put = BOOK_NIL;
+	}
+	if (b->pend_free != BOOK_NIL) {
+		book_index_remove(b, b->pend_index);
+		b->m.orders[b->pend_free].level = b->free_order;
+		b->free_order = b->pend_free;
+		b->live_orders--;
+		b->pend_free = BOOK_NIL;
+	}
+	if (b->pend_level != BOOK_NIL) {
+		book_level_link(b, b->pend_level);
+		b->live_levels++;
+		b->pend_level = BOOK_NIL;
+	}
+	if (b->pend_order != BOOK_NIL) {
+		book_index_insert(b, b->m.orders[b->pend_order].ref, b->pend_order);
+		b->live_orders++;
+		b->pend_order = BOOK_NIL;
+	}
+	b->pending = 0;
+}
+
 /* Take `shares` off the order at index position i (all of it when shares is
- * at least what remains) and free it when nothing remains. */
-static void book_reduce(struct book *b, uint32_t i, uint32_t shares)
+ * at least what remains). An order with nothing left leaves its level's
+ * list at once (and an emptied level its list), which is all a decision
+ * reads; with `defer` the index, the treap and the free lists wait for
+ * book_settle, without it (a replace, whose add needs them) they change
+ * now. */
+static CORE_ALWAYS_INLINE void book_reduce(struct book *b, uint32_t i, uint32_t shares, bool defer)
 {
 	uint32_t slot = b->m.index[i] - 1;
 	struct book_order *o = &b->m.orders[slot];
-	struct book_level *l = &b->m.levels[o->level];
+	struct book_level *lv = b->m.levels;
+	struct book_level *l = &lv[o->level];
 
 	if (shares > o->shares) {
 		b->c.over_execute++;
@@ -252,8 +266,24 @@ static void book_reduce(struct book *b, uint32_t i, uint32_t shares)
 	l->shares -= shares;
 	if (o->shares != 0)
 		return;
-	if (--l->orders == 0)
-		book_level_put(b, o->level);
+	if (--l->orders == 0) {
+		if (l->prev != BOOK_NIL)
+			lv[l->prev].next = l->next;
+		else
+			b->head[l->locate][l->side] = l->next;
+		if (l->next != BOOK_NIL)
+			lv[l->next].prev = l->prev;
+		if (defer)
+			b->pend_put = o->level;
+		else
+			book_level_free(b, o->level);
+	}
+	if (defer) {
+		b->pend_free = slot;
+		b->pend_index = i;
+		b->pending = 1;
+		return;
+	}
 	book_index_remove(b, i);
 	o->level = b->free_order;
 	b->free_order = slot;
@@ -302,10 +332,15 @@ static bool book_modify(struct book *b, const struct itch_msg *m, struct book_ef
 		b->c.replaces++;
 		break;
 	}
-	book_reduce(b, i, take);
-	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority. */
-	if (m->type == 'U')
+	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority.
+	 * The old order and its level go at once, so the add finds the index
+	 * and the treap without them. */
+	if (m->type == 'U') {
+		book_reduce(b, i, take, false);
 		book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
+	} else {
+		book_reduce(b, i, take, true);
+	}
 	return true;
 }
 
@@ -347,7 +382,8 @@ bool book_order_shares(const struct book *b, uint64_t ref, uint32_t *shares)
 	}
 	uint32_t i = book_probe(b, ref, &found);
 
-	if (found)
-		*shares = b->m.orders[b->m.index[i] - 1].shares;
-	return found;
+	if (!found || b->m.index[i] - 1 == b->pend_free)  /* spent, not yet settled */
+		return false;
+	*shares = b->m.orders[b->m.index[i] - 1].shares;
+	return true;
 }

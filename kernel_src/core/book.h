@@ -75,6 +75,13 @@ struct book {
 	 * the index (BOOK_NIL: none), neither yet in live_levels/orders. */
 	uint32_t pend_level;
 	uint32_t pend_order;
+	/* And of the last removal: a level out of its list but still in its
+	 * treap and not yet free; an order slot spent but still in the index
+	 * at pend_index and not yet free. */
+	uint32_t pend_put;
+	uint32_t pend_free;
+	uint32_t pend_index;
+	uint32_t pending;  /* nonzero: any of the above set */
 	uint32_t head[BOOK_NLOCATES][2];  /* best level per locate and side */
 	uint32_t root[BOOK_NLOCATES][2];  /* treap root per locate and side */
 	struct book_counters c;
@@ -97,15 +104,17 @@ struct book_effect {
  * stored order is the one reported. */
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx);
 
-/* Finish the last add: link its new level into the treap and its order
- * into the index. book_apply leaves that work for later because nothing a
- * strategy or risk reads needs it (they read the level lists); the engine
- * calls this once the message's order is out, and book_apply calls it
- * first, so a caller that never does still sees a consistent book. */
+/* Finish the last message's work: take an emptied level out of its treap
+ * and free it, take a spent order out of the index and free it, link a new
+ * level into its treap and a new order into the index. book_apply leaves
+ * that work for later because nothing a strategy or risk reads needs it
+ * (they read the level lists); the engine calls this once the message's
+ * order is out, and book_apply calls it first, so a caller that never does
+ * still sees a consistent book. */
 void book_settle_pending(struct book *b);
 static inline void book_settle(struct book *b)
 {
-	if ((b->pend_level & b->pend_order) != BOOK_NIL)
+	if (b->pending)
 		book_settle_pending(b);
 }
 
@@ -174,7 +183,7 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 		lv[better].next = n;
 	else
 		b->head[locate][side] = n;
-	b->pend_level = n;  /* counted in live_levels by book_settle */
+	b->pend_level = n;  /* counted in live_levels by book_settle; pending: book_add */
 	return n;
 }
 
@@ -231,6 +240,7 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 	o->shares = shares;
 	o->level = lv;
 	b->pend_order = slot;  /* counted in live_orders by book_settle */
+	b->pending = 1;
 	b->m.levels[lv].shares += shares;
 	b->m.levels[lv].orders++;
 	return true;
