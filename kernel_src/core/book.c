@@ -203,7 +203,7 @@ static void book_level_link(struct book *b, uint32_t n)
 /* Take level n, already out of its list, out of its treap (rotated down
  * below its children, the one of higher priority going up, until it has at
  * most one child, which then takes its place), and free it. */
-static void book_level_free(struct book *b, uint32_t n)
+static CORE_ALWAYS_INLINE void book_level_free(struct book *b, uint32_t n)
 {
 	struct book_level *lv = b->m.levels;
 	struct book_level *l = &lv[n];
@@ -243,51 +243,6 @@ void book_settle_pending(struct book *b)
 		b->pend_order = BOOK_NIL;
 	}
 	b->pending = 0;
-}
-
-/* Take `shares` off the order at index position i (all of it when shares is
- * at least what remains). An order with nothing left leaves its level's
- * list at once (and an emptied level its list), which is all a decision
- * reads; with `defer` the index, the treap and the free lists wait for
- * book_settle, without it (a replace, whose add needs them) they change
- * now. */
-static CORE_ALWAYS_INLINE void book_reduce(struct book *b, uint32_t i, uint32_t shares, bool defer)
-{
-	uint32_t slot = b->m.index[i] - 1;
-	struct book_order *o = &b->m.orders[slot];
-	struct book_level *lv = b->m.levels;
-	struct book_level *l = &lv[o->level];
-
-	if (shares > o->shares) {
-		b->c.over_execute++;
-		shares = o->shares;
-	}
-	o->shares -= shares;
-	l->shares -= shares;
-	if (o->shares != 0)
-		return;
-	if (--l->orders == 0) {
-		if (l->prev != BOOK_NIL)
-			lv[l->prev].next = l->next;
-		else
-			b->head[l->locate][l->side] = l->next;
-		if (l->next != BOOK_NIL)
-			lv[l->next].prev = l->prev;
-		if (defer)
-			b->pend_put = o->level;
-		else
-			book_level_free(b, o->level);
-	}
-	if (defer) {
-		b->pend_free = slot;
-		b->pend_index = i;
-		b->pending = 1;
-		return;
-	}
-	book_index_remove(b, i);
-	o->level = b->free_order;
-	b->free_order = slot;
-	b->live_orders--;
 }
 
 /* E C X D U: the order must be live; report its book. */
@@ -332,15 +287,24 @@ static bool book_modify(struct book *b, const struct itch_msg *m, struct book_ef
 		b->c.replaces++;
 		break;
 	}
-	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses priority.
-	 * The old order and its level go at once, so the add finds the index
-	 * and the treap without them. */
-	if (m->type == 'U') {
-		book_reduce(b, i, take, false);
-		book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
-	} else {
-		book_reduce(b, i, take, true);
+	uint32_t emptied, slot = b->m.index[i] - 1;
+	bool spent = book_reduce(b, i, take, &emptied);
+	if (m->type != 'U') {
+		if (spent)
+			book_defer_removal(b, i, slot, emptied);
+		return true;
 	}
+	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses
+	 * priority. The old order (a replace takes all of it) and an emptied
+	 * level go at once, so the add finds the index and the treap without
+	 * them. */
+	if (emptied != BOOK_NIL)
+		book_level_free(b, emptied);
+	book_index_remove(b, i);
+	b->m.orders[slot].level = b->free_order;
+	b->free_order = slot;
+	b->live_orders--;
+	book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
 	return true;
 }
 

@@ -263,6 +263,91 @@ static CORE_ALWAYS_INLINE bool book_apply_add(struct book *b, const struct itch_
 	return true;
 }
 
+/* ---- Order events (E C X D), inline for the engine like the add. */
+
+/* Take `shares` off the order at index position i (all of it when shares is
+ * at least what remains). An order with nothing left leaves its level's
+ * list (and an emptied level its list): all a decision reads. Returns
+ * whether the order is spent, with *emptied its level when that went too
+ * (else BOOK_NIL); the caller takes both out of the index, the treap and
+ * into the free lists, at once or by book_settle. */
+static CORE_ALWAYS_INLINE bool book_reduce(struct book *b, uint32_t i, uint32_t shares,
+					   uint32_t *emptied)
+{
+	struct book_order *o = &b->m.orders[b->m.index[i] - 1];
+	struct book_level *lv = b->m.levels;
+	struct book_level *l = &lv[o->level];
+
+	if (shares > o->shares) {
+		b->c.over_execute++;
+		shares = o->shares;
+	}
+	o->shares -= shares;
+	l->shares -= shares;
+	*emptied = BOOK_NIL;
+	if (o->shares != 0)
+		return false;
+	if (--l->orders == 0) {
+		if (l->prev != BOOK_NIL)
+			lv[l->prev].next = l->next;
+		else
+			b->head[l->locate][l->side] = l->next;
+		if (l->next != BOOK_NIL)
+			lv[l->next].prev = l->prev;
+		*emptied = o->level;
+	}
+	return true;
+}
+
+/* A spent order (index position i, slot) and its emptied level (or
+ * BOOK_NIL), out of their lists: the rest of their removal to book_settle. */
+static CORE_ALWAYS_INLINE void book_defer_removal(struct book *b, uint32_t i, uint32_t slot,
+						  uint32_t emptied)
+{
+	b->pend_put = emptied;
+	b->pend_free = slot;
+	b->pend_index = i;
+	b->pending = 1;
+}
+
+/* book_apply of an E, X or D (m->type) whose order is live, inline for the
+ * engine, on a settled book: fx as book_apply reports it. */
+static CORE_ALWAYS_INLINE bool book_apply_event(struct book *b, const struct itch_msg *m,
+						 struct book_effect *fx)
+{
+	bool found;
+	uint32_t i = book_probe(b, m->order_ref, &found);
+
+	if (CORE_UNLIKELY(!found)) {
+		b->c.unknown_ref++;
+		return false;
+	}
+	const struct book_order *o = &b->m.orders[b->m.index[i] - 1];
+	const struct book_level *l = &b->m.levels[o->level];
+	uint32_t take = o->shares;
+
+	fx->locate = l->locate;
+	fx->changed = true;
+	fx->exec_shares = 0;
+	fx->exec_price = 0;
+	if (m->type == 'D') {
+		b->c.deletes++;
+	} else {
+		if (m->type == 'E') {
+			b->c.executes++;
+			fx->exec_shares = (uint32_t)(m->shares < take ? m->shares : take);
+			fx->exec_price = l->price;
+		} else {
+			b->c.cancels++;
+		}
+		take = (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares);
+	}
+	uint32_t emptied;
+	if (book_reduce(b, i, take, &emptied))
+		book_defer_removal(b, i, b->m.index[i] - 1, emptied);
+	return true;
+}
+
 /* Best price level of (locate, side): false when that side is empty.
  * Inline: the strategy asks for both sides after every book change, and
  * the level list keeps the answer one load away. */

@@ -250,23 +250,6 @@ static inline void itch_msg_clear(struct itch_msg *m)
 		core_memset((uint8_t *)m + i, 0, 8);
 }
 
-/* §4.4.4 D, the next commonest, the same way: header and reference. */
-static CORE_ALWAYS_INLINE void itch_dec_delete_direct(const uint8_t *b, struct itch_msg *m)
-{
-	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
-	m->order_ref = rd_be64(b + 11);
-	m->new_order_ref = 0;
-	m->shares = 0;
-	m->match_number = 0;
-	m->price = 0;
-	m->present = ITCH_F_ORDER_REF;
-	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
-	m->type = 'D';
-	size_t tail = offsetof(struct itch_msg, side);
-	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
-}
-
 /* The decoder proper, inline so that itch_decode_counted (the engine's
  * entry, once per message) does not pay a second call. */
 static CORE_ALWAYS_INLINE int itch_decode_one(const uint8_t *buf, size_t len, struct itch_msg *m)
@@ -276,7 +259,7 @@ static CORE_ALWAYS_INLINE int itch_decode_one(const uint8_t *buf, size_t len, st
 		return ITCH_OK;
 	}
 	if (len == 19 && buf[0] == 'D') {
-		itch_dec_delete_direct(buf, m);
+		itch_dec_event_direct(buf, m, 'D');
 		return ITCH_OK;
 	}
 	if (CORE_UNLIKELY(len == 0))
