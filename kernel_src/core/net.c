@@ -158,7 +158,7 @@ static int net_check_udp(const uint8_t *udp, size_t ip_payload, uint16_t *ulen)
 	return NET_OK;
 }
 
-int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v)
+int net_parse_udp_checked(const uint8_t *frame, size_t len, struct net_udp_view *v)
 {
 	if (len < NET_ETH_HDR)
 		return NET_E_SHORT;
@@ -182,6 +182,13 @@ int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v)
 	v->payload = udp + NET_UDP_HDR;
 	v->payload_len = (uint16_t)(ulen - NET_UDP_HDR);
 	return NET_OK;
+}
+
+int net_parse_udp(const uint8_t *frame, size_t len, struct net_udp_view *v)
+{
+	if (CORE_LIKELY(net_udp_fast(frame, len, v)))
+		return NET_OK;
+	return net_parse_udp_checked(frame, len, v);
 }
 
 static void net_put_eth(uint8_t *frame, const uint8_t dst[6], const uint8_t src[6],

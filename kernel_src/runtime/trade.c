@@ -301,40 +301,55 @@ static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int r
 	}
 }
 
-/* One received frame, in place in its RX buffer. */
-static inline void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
+/* A frame that is not market data for us (trade_frame's cold half),
+ * parsed again here by net_parse_udp, which names the reason of a refusal
+ * (net_udp_fast only says no). Out of line, so the market-data path keeps
+ * its registers and its view in them. */
+static CORE_NOINLINE void trade_other(struct trade *t, const uint8_t *f, uint16_t len)
 {
-	struct net_udp_view v;
-	int rc = net_parse_udp(f, len, &v);
+	struct net_udp_view view;
+	const struct net_udp_view *v = &view;
+	int rc = net_parse_udp(f, len, &view);
 
-	t->c.frames_rx++;
-	if (CORE_UNLIKELY(rc != NET_OK)) {
+	if (rc != NET_OK) {
 		trade_not_udp(t, f, len, rc);
 		return;
 	}
-	if (CORE_UNLIKELY(v.ip_dst != t->ip_self)) {
-		if (v.ip_dst == PTP_MCAST_IP && ptp_slave_on &&
-		    (v.dst_port == PTP_EVENT_PORT || v.dst_port == PTP_GENERAL_PORT))
-			ptp_slave_frame(v.payload, v.payload_len, t->tsc_rx, true);
+	if (v->ip_dst != t->ip_self) {
+		if (v->ip_dst == PTP_MCAST_IP && ptp_slave_on &&
+		    (v->dst_port == PTP_EVENT_PORT || v->dst_port == PTP_GENERAL_PORT))
+			ptp_slave_frame(v->payload, v->payload_len, t->tsc_rx, true);
 		else
 			t->c.ip_errors++;
 		return;
 	}
-	/* Market data: the UDP payload is the MoldUDP64 datagram, decoded where
-	 * the NIC put it; orders leave from trade_emit before this returns. */
-	if (CORE_LIKELY(v.dst_port == t->md_port)) {
-		t->c.md_packets++;
-		engine_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
-		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
-			t->stop = true;
-		return;
-	}
-	if (v.dst_port == t->ctl_port)
-		trade_control(t, &v);
-	else if ((v.dst_port == PTP_EVENT_PORT || v.dst_port == PTP_GENERAL_PORT) && ptp_slave_on)
-		ptp_slave_frame(v.payload, v.payload_len, t->tsc_rx, true);
+	if (v->dst_port == t->ctl_port)
+		trade_control(t, v);
+	else if ((v->dst_port == PTP_EVENT_PORT || v->dst_port == PTP_GENERAL_PORT) && ptp_slave_on)
+		ptp_slave_frame(v->payload, v->payload_len, t->tsc_rx, true);
 	else
 		t->c.wrong_port++;
+}
+
+/* One received frame, in place in its RX buffer. Market data (UDP to
+ * ip_self:md_port) is the path a tick takes, inline in the poll loop: the
+ * UDP payload is the MoldUDP64 datagram, decoded where the NIC put it, and
+ * orders leave from trade_emit before engine_on_packet returns; the
+ * counters are bumped after it, off the tick's path. Everything else goes
+ * to trade_other. */
+static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
+{
+	struct net_udp_view v;
+
+	if (CORE_LIKELY(net_udp_fast(f, len, &v) && v.ip_dst == t->ip_self && v.dst_port == t->md_port)) {
+		engine_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
+		t->c.md_packets++;
+		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
+			t->stop = true;
+	} else {
+		trade_other(t, f, len);
+	}
+	t->c.frames_rx++;
 }
 
 /* --- ready ---------------------------------------------------------------- */

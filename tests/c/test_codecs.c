@@ -630,6 +630,70 @@ static void test_net_udp_errors(void)
 	CHECK(parse_exact(good, 33, &v) == NET_E_SHORT);
 }
 
+static bool same_view(const struct net_udp_view *a, const struct net_udp_view *b)
+{
+	return a->eth_dst == b->eth_dst && a->eth_src == b->eth_src && a->ip_src == b->ip_src &&
+	       a->ip_dst == b->ip_dst && a->src_port == b->src_port && a->dst_port == b->dst_port &&
+	       a->payload == b->payload && a->payload_len == b->payload_len;
+}
+
+/* net_udp_fast (the runtime's inline path) against the one-check-at-a-time
+ * parser, on frames of several sizes with random header bytes, bit flips
+ * and lengths, half of them with the checksum repaired: whatever it takes
+ * the full parser takes with the same view; whatever the full parser takes
+ * with a plain 20-byte header it takes too (so it is the fast path of the
+ * frames that matter, not a filter that says no); and net_parse_udp (fast,
+ * then checked) gives the same result and view as the checked parser. */
+static void test_net_udp_fast(void)
+{
+	enum { ROUNDS = 200000 };
+	static const uint16_t sizes[] = {0, 5, 18, 49, 200};
+	uint8_t good[5][NET_UDP_HDRS + 200];
+	size_t good_len[5];
+	long fast_yes = 0, checked_errors = 0, checked_ok = 0, mismatches = 0;
+
+	for (int k = 0; k < 5; k++) {
+		for (size_t i = 0; i < sizes[k]; i++)
+			good[k][NET_UDP_HDRS + i] = (uint8_t)rng();
+		good_len[k] = net_build_udp(good[k], sizeof good[k], &ep_a, &ep_b, sizes[k],
+					    (uint16_t)rng());
+	}
+	for (long r = 0; r < ROUNDS; r++) {
+		int k = (int)(rng() % 5);
+		size_t len = good_len[k];
+		uint8_t f[sizeof good[0]];
+		memcpy(f, good[k], len);
+		for (int m = (int)(rng() % 3); m > 0; m--) {
+			size_t at = rng() % (NET_UDP_HDRS + 2);
+			if (rng() & 1)
+				f[at] = (uint8_t)rng();
+			else
+				f[at] ^= (uint8_t)(1u << (rng() % 8));
+		}
+		if (rng() % 4 == 0)
+			len = rng() % (len + 1);
+		if ((rng() & 1) && len >= NET_ETH_HDR + NET_IP_HDR)
+			fix_ip_csum(f);
+		uint8_t *p = exact_copy(f, len);
+		struct net_udp_view vc, vf, vp;
+		int rc = net_parse_udp_checked(p, len, &vc);
+		bool fast = net_udp_fast(p, len, &vf);
+		int rp = net_parse_udp(p, len, &vp);
+		mismatches += rp != rc || (rc == NET_OK && !same_view(&vp, &vc));
+		if (fast)
+			mismatches += rc != NET_OK || !same_view(&vf, &vc);
+		if (rc == NET_OK && p[NET_ETH_HDR] == 0x45)
+			mismatches += !fast;
+		fast_yes += fast;
+		checked_ok += rc == NET_OK;
+		checked_errors += rc != NET_OK;
+		free(p);
+	}
+	CHECK(mismatches == 0);
+	/* Both sides of the fast path were exercised. */
+	CHECK(fast_yes > ROUNDS / 10 && checked_errors > ROUNDS / 10 && checked_ok >= fast_yes);
+}
+
 static void test_net_arp(void)
 {
 	uint8_t f[64], *p;
@@ -1030,6 +1094,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"mold_writer_limits", test_mold_writer_limits},
 	{"net_udp", test_net_udp},
 	{"net_udp_errors", test_net_udp_errors},
+	{"net_udp_fast", test_net_udp_fast},
 	{"net_arp", test_net_arp},
 	{"ouch", test_ouch},
 	{"fuzz", test_fuzz},
