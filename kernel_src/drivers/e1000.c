@@ -15,6 +15,7 @@
  * for room again: what does not fit is dropped and counted in MPC and RNBC.
  * A deep ring (NIC_RX_RING) makes that need a long stall of the guest.
  */
+#include "drivers/e1000.h"
 #include "drivers/nic.h"
 #include "drivers/e1000_regs.h"
 #include "drivers/pci.h"
@@ -25,22 +26,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct e1000 {
-	struct nic nic; /* first: a struct nic * is a struct e1000 * */
-	volatile uint8_t *mmio;
-	struct pci_device pci;
-	uint8_t mac[6];
-	uint16_t rx_next;     /* next RX descriptor to poll */
-	uint16_t rx_pending;  /* polled but not yet released */
-	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
-	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
-};
-
 _Static_assert((NIC_RX_RING * sizeof(struct e1000_rx_desc)) % 128 == 0, "RDLEN: 128-byte multiple");
-_Static_assert((NIC_TX_RING * sizeof(struct e1000_tx_desc)) % 128 == 0, "TDLEN: 128-byte multiple");
+_Static_assert(E1000_TX_CMD == (TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS), "e1000.h: TX command");
+_Static_assert((NIC_TX_RING * sizeof(e1000_tx_ring[0])) % 128 == 0, "TDLEN: 128-byte multiple");
 
 static struct e1000_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
-static struct e1000_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
+struct e1000_tx_desc e1000_tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
 static struct e1000 the_nic;
 static const struct nic_ops e1000_ops;
 
@@ -58,6 +49,7 @@ static int e1000_pci_setup(struct e1000 *n, const struct pci_device *d)
 	n->pci = *d;
 	if (!(n->mmio = pci_map_mem_bar(n->pci.addr, 0, "e1000")))
 		return -1;
+	n->tdt = n->mmio + TDT;
 	pci_enable_bus_master(n->pci.addr);
 	return 0;
 }
@@ -130,14 +122,16 @@ static void e1000_init_rx(struct e1000 *n)
 	reg_write32(n->mmio, RCTL, RCTL_EN | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC);
 }
 
-/* 14.5: ring, head = tail = 0 (empty), then TCTL and TIPG. */
+/* 14.5: ring (each descriptor's buffer and command for good, e1000.h),
+ * head = tail = 0 (empty), then TCTL and TIPG. */
 static void e1000_init_tx(struct e1000 *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
-		tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(nic_tx_buf[i]) };
-	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
-	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
-	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
+		e1000_tx_ring[i] = (struct e1000_tx_desc){ .buffer_addr = dma_addr(nic_tx_buf[i]),
+							   .cmd = E1000_TX_CMD };
+	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(e1000_tx_ring));
+	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(e1000_tx_ring) >> 32));
+	reg_write32(n->mmio, TDLEN, sizeof(e1000_tx_ring));
 	reg_write32(n->mmio, TDH, 0);
 	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
@@ -154,6 +148,7 @@ static struct nic *e1000_open(const struct pci_device *d)
 
 	n->nic.ops = &e1000_ops;
 	n->nic.name = "e1000";
+	n->nic.kind = NIC_KIND_E1000;
 	if (e1000_pci_setup(n, d) < 0 || e1000_reset(n) < 0)
 		return NULL;
 	e1000_init_link(n);
@@ -207,29 +202,31 @@ static void e1000_rx_release(struct nic *nn)
 	reg_write32(n->mmio, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
 }
 
-/* Retire descriptors the NIC has finished (DD set by TXD_CMD_RS). */
+/* Retire descriptors the NIC has finished (DD set by TXD_CMD_RS), clearing
+ * their status for the next turn (e1000.h: tx_commit does not). */
 static void e1000_tx_reclaim(struct e1000 *n)
 {
 	while (n->tx_clean != n->tx_tail) {
-		volatile struct e1000_tx_desc *d = &tx_ring[n->tx_clean];
+		volatile struct e1000_tx_desc *d = &e1000_tx_ring[n->tx_clean];
 		if (!(d->status & TXD_STAT_DD))
 			break;
+		d->status = 0;
 		n->tx_clean = (uint16_t)((n->tx_clean + 1) % NIC_TX_RING);
 	}
 }
 
-static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
+uint8_t *e1000_tx_buffer_full(struct e1000 *n, uint16_t *slot)
 {
-	struct e1000 *n = E(nn);
-	uint16_t next = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
-
-	if (next == n->tx_clean) {
-		e1000_tx_reclaim(n);
-		if (next == n->tx_clean)
-			return NULL; /* TDT may never catch up with TDH: ring full */
-	}
+	e1000_tx_reclaim(n);
+	if ((uint16_t)((n->tx_tail + 1) % NIC_TX_RING) == n->tx_clean)
+		return NULL; /* TDT may never catch up with TDH: ring full */
 	*slot = n->tx_tail;
 	return nic_tx_buf[n->tx_tail];
+}
+
+static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
+{
+	return e1000_tx_buffer_inline(E(nn), slot);
 }
 
 static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
@@ -240,19 +237,7 @@ static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t e1000_tx_commit(struct nic *nn, uint16_t len)
 {
-	struct e1000 *n = E(nn);
-	volatile struct e1000_tx_desc *d = &tx_ring[n->tx_tail];
-
-	d->length = len;
-	d->cmd = TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS;
-	d->status = 0;
-	n->tx_tail = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
-	/* x86 keeps stores in order, so the descriptor and the frame are
-	 * visible before the uncached doorbell; the barrier stops the compiler
-	 * from sinking them past it. The stamp is the order's tsc_doorbell. */
-	uint64_t tsc = tsc_read_ordered();
-	reg_write32(n->mmio, TDT, n->tx_tail);
-	return tsc;
+	return e1000_tx_commit_inline(E(nn), len);
 }
 
 static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -76,22 +76,13 @@ struct e1000_rx_desc {
 #define RXD_STAT_DD     (1u << 0) /* descriptor done */
 #define RXD_STAT_EOP    (1u << 1) /* end of packet */
 
-/* Legacy transmit descriptor, 3.3.3. */
-struct e1000_tx_desc {
-	uint64_t buffer_addr;
-	uint16_t length;
-	uint8_t cso;
-	uint8_t cmd;
-	uint8_t status;
-	uint8_t css;
-	uint16_t special;
-};
+/* Legacy transmit descriptor, 3.3.3: struct e1000_tx_desc, in e1000.h
+ * (the order path inlines it). */
 #define TXD_CMD_EOP     (1u << 0) /* end of packet */
 #define TXD_CMD_IFCS    (1u << 1) /* insert FCS */
 #define TXD_CMD_RS      (1u << 3) /* report status (sets DD) */
 #define TXD_STAT_DD     (1u << 0)
 
 _Static_assert(sizeof(struct e1000_rx_desc) == 16, "8254x 3.2.3: 16-byte RX descriptor");
-_Static_assert(sizeof(struct e1000_tx_desc) == 16, "8254x 3.3.3: 16-byte TX descriptor");
 
 #endif

@@ -11,8 +11,9 @@
  *
  * Differences from e1000.c, and why:
  * - The NIC writes descriptors back over the read format (7.1.5), so a
- *   released RX descriptor gets its buffer address again, and every TX
- *   descriptor is written whole.
+ *   released RX descriptor gets its buffer address again, and a retired TX
+ *   descriptor too (igb_tx_reclaim), so that a send writes only its
+ *   command and length (igb.h).
  * - Frames longer than one 2 KiB buffer: RCTL.LPE lets them in, spread over
  *   several descriptors, and this driver drops them and counts them (added
  *   to ROC in read_stats). QEMU's model drops a too-long frame without
@@ -26,6 +27,7 @@
  *   not fit when the backlog is delivered are dropped without a count.
  * The 1588 part is at the end of the file.
  */
+#include "drivers/igb.h"
 #include "drivers/nic.h"
 #include "drivers/igb_regs.h"
 #include "drivers/pci.h"
@@ -40,25 +42,14 @@
 #define IGB_MDIC_TIMEOUT_US  10000   /* one PHY register access */
 #define IGB_RLPML_MAX        0x3FFFu /* RLPML is 14 bits: let every long frame in, to count it */
 
-struct igb {
-	struct nic nic; /* first: a struct nic * is a struct igb * */
-	volatile uint8_t *mmio;
-	struct pci_device pci;
-	uint8_t mac[6];
-	uint16_t rx_next;     /* next RX descriptor to poll */
-	uint16_t rx_pending;  /* polled but not yet released */
-	bool rx_discard;      /* inside a frame longer than one buffer */
-	uint64_t rx_long;     /* such frames, dropped here */
-	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
-	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
-};
-
 _Static_assert((NIC_RX_RING * sizeof(union igb_rx_desc)) % 128 == 0, "RDLEN: 128-byte multiple");
 _Static_assert((NIC_TX_RING * sizeof(union igb_tx_desc)) % 128 == 0, "TDLEN: 128-byte multiple");
+_Static_assert(IGB_TX_CMD == (TXD_DTYP_DATA | TXD_DCMD_DEXT | TXD_DCMD_EOP | TXD_DCMD_IFCS |
+			       TXD_DCMD_RS) && IGB_TX_PAYLEN_SHIFT == TXD_PAYLEN_SHIFT, "igb.h: TX command");
 _Static_assert(NIC_BUF_SIZE % SRRCTL_BSIZEPACKET_UNIT == 0, "SRRCTL.BSIZEPACKET is in KiB");
 
 static union igb_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
-static union igb_tx_desc tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
+union igb_tx_desc igb_tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
 static struct igb the_nic;
 static const struct nic_ops igb_ops;
 
@@ -76,6 +67,7 @@ static int igb_pci_setup(struct igb *n, const struct pci_device *d)
 	n->pci = *d;
 	if (!(n->mmio = pci_map_mem_bar(n->pci.addr, 0, "igb")))
 		return -1;
+	n->tdt = n->mmio + TDT;
 	pci_enable_bus_master(n->pci.addr);
 	return 0;
 }
@@ -161,10 +153,10 @@ static int igb_queue_enable(struct igb *n, uint32_t reg, uint32_t enable, const 
 static int igb_init_tx(struct igb *n)
 {
 	for (uint32_t i = 0; i < NIC_TX_RING; i++)
-		tx_ring[i] = (union igb_tx_desc){ .read.buffer_addr = dma_addr(nic_tx_buf[i]) };
-	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(tx_ring));
-	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(tx_ring) >> 32));
-	reg_write32(n->mmio, TDLEN, sizeof(tx_ring));
+		igb_tx_ring[i] = (union igb_tx_desc){ .read.buffer_addr = dma_addr(nic_tx_buf[i]) };
+	reg_write32(n->mmio, TDBAL, (uint32_t)dma_addr(igb_tx_ring));
+	reg_write32(n->mmio, TDBAH, (uint32_t)(dma_addr(igb_tx_ring) >> 32));
+	reg_write32(n->mmio, TDLEN, sizeof(igb_tx_ring));
 	reg_write32(n->mmio, TDH, 0);
 	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
@@ -222,6 +214,7 @@ static struct nic *igb_open(const struct pci_device *d)
 
 	n->nic.ops = &igb_ops;
 	n->nic.name = "igb";
+	n->nic.kind = NIC_KIND_IGB;
 	if (igb_pci_setup(n, d) < 0 || igb_reset(n) < 0)
 		return NULL;
 	igb_init_link(n);
@@ -291,56 +284,37 @@ static void igb_rx_release(struct nic *nn)
 	reg_write32(n->mmio, RDT, (uint32_t)((n->rx_next + NIC_RX_RING - 1) % NIC_RX_RING));
 }
 
-/* Retire descriptors the NIC has finished (DD set by DCMD.RS). */
+/* Retire descriptors the NIC has finished (DD set by DCMD.RS), each with
+ * its buffer address written back for its next turn (igb.h). */
 static void igb_tx_reclaim(struct igb *n)
 {
 	while (n->tx_clean != n->tx_tail) {
-		volatile union igb_tx_desc *d = &tx_ring[n->tx_clean];
+		volatile union igb_tx_desc *d = &igb_tx_ring[n->tx_clean];
 		if (!(d->wb.status & TXD_STAT_DD))
 			break;
+		d->read.buffer_addr = dma_addr(nic_tx_buf[n->tx_clean]);
 		n->tx_clean = (uint16_t)((n->tx_clean + 1) % NIC_TX_RING);
 	}
 }
 
-static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
+uint8_t *igb_tx_buffer_full(struct igb *n, uint16_t *slot)
 {
-	struct igb *n = I(nn);
-	uint16_t next = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
-
-	if (next == n->tx_clean) {
-		igb_tx_reclaim(n);
-		if (next == n->tx_clean)
-			return NULL; /* TDT may never catch up with TDH: ring full */
-	}
+	igb_tx_reclaim(n);
+	if ((uint16_t)((n->tx_tail + 1) % NIC_TX_RING) == n->tx_clean)
+		return NULL; /* TDT may never catch up with TDH: ring full */
 	*slot = n->tx_tail;
 	return nic_tx_buf[n->tx_tail];
+}
+
+static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
+{
+	return igb_tx_buffer_inline(I(nn), slot);
 }
 
 static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 {
 	(void)n;
 	return i < NIC_TX_RING ? nic_tx_buf[i] : NULL;
-}
-
-/* Post the frame in the current TX buffer, with extra command bits, and
- * ring the doorbell. The write-back overwrote the whole descriptor, so all
- * of it is written again (7.2.2.3); the olinfo_status write clears DD.
- * Returns the TSC just before the doorbell write (nic_tx_commit). */
-static inline uint64_t igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
-{
-	volatile union igb_tx_desc *d = &tx_ring[n->tx_tail];
-
-	d->read.buffer_addr = dma_addr(nic_tx_buf[n->tx_tail]);
-	d->read.cmd_type_len = len | TXD_DTYP_DATA | TXD_DCMD_DEXT | TXD_DCMD_EOP |
-			       TXD_DCMD_IFCS | TXD_DCMD_RS | extra;
-	d->read.olinfo_status = (uint32_t)len << TXD_PAYLEN_SHIFT;
-	n->tx_tail = (uint16_t)((n->tx_tail + 1) % NIC_TX_RING);
-	/* x86 keeps stores in order, so the descriptor and the frame are
-	 * visible before the uncached doorbell; the barrier stops the compiler
-	 * from sinking them past it. */
-	uint64_t tsc = tsc_read_ordered();
-	reg_write32(n->mmio, TDT, n->tx_tail);
-	return tsc;
 }
 
 static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)

@@ -139,22 +139,8 @@ union igb_rx_desc {
 #define RXD_STAT_EOP    (1u << 1)  /* end of packet */
 #define RXD_STAT_TS     (1u << 16) /* this frame's time was latched */
 
-/* Advanced transmit data descriptor, 7.2.2.3: read format ... */
-struct igb_tx_desc_read {
-	uint64_t buffer_addr;
-	uint32_t cmd_type_len;
-	uint32_t olinfo_status;
-};
-/* ... and write-back format. */
-struct igb_tx_desc_wb {
-	uint64_t reserved;
-	uint32_t reserved2;
-	uint32_t status;
-};
-union igb_tx_desc {
-	struct igb_tx_desc_read read;
-	struct igb_tx_desc_wb wb;
-};
+/* Advanced transmit data descriptor, 7.2.2.3: union igb_tx_desc, in igb.h
+ * (the order path inlines it). */
 #define TXD_LEN_MASK      0xFFFFu      /* DTALEN, bits 15:0 */
 #define TXD_MAC_TSTAMP    (1u << 19)   /* latch this frame's time in TXSTMP */
 #define TXD_DTYP_DATA     (3u << 20)   /* DTYP = 0011b, advanced data */
@@ -167,6 +153,5 @@ union igb_tx_desc {
 
 _Static_assert(sizeof(union igb_rx_desc) == 16, "82576 7.1.5: 16-byte advanced RX descriptor");
 _Static_assert(sizeof(struct igb_rx_desc_wb) == 16, "82576 7.1.5: write-back format");
-_Static_assert(sizeof(union igb_tx_desc) == 16, "82576 7.2.2.3: 16-byte advanced TX descriptor");
 
 #endif

@@ -70,10 +70,20 @@ struct nic_ops {
 	void (*ts_tx_commit)(struct nic *n, uint16_t len);
 };
 
+/* Which driver runs the NIC, for a caller that inlines the driver's hot
+ * path (drivers/e1000.h, igb.h, virtio_net.h) instead of calling through
+ * ops: the runtime's order path does (runtime/trade.c). */
+enum nic_kind {
+	NIC_KIND_E1000 = 1,
+	NIC_KIND_VIRTIO = 2,
+	NIC_KIND_IGB = 3,
+};
+
 /* Every driver's state starts with this. */
 struct nic {
 	const struct nic_ops *ops;
 	const char *name; /* driver name: "e1000", "virtio-net", "igb" */
+	enum nic_kind kind;
 };
 
 /* One entry of nic.c's driver table. */

@@ -48,6 +48,7 @@
  *                before the guest sees it (virtio_net_receive_rcu: unpop),
  *                and only frames up to a buffer's size are counted.
  */
+#include "drivers/virtio_net.h"
 #include "drivers/nic.h"
 #include "drivers/virtio_regs.h"
 #include "drivers/pci.h"
@@ -61,53 +62,9 @@
 
 #define VNET_RXQ        0   /* receiveq1, 5.1.2 */
 #define VNET_TXQ        1   /* transmitq1 */
-#define VNET_HDR_LEN    ((uint32_t)sizeof(struct virtio_net_hdr))
-#define VNET_FRAME_MAX  1518 /* 1500 + 14 + an 802.1Q tag: virtio frames carry no FCS */
 #define VNET_CFG_TRIES  8    /* config_generation re-reads before giving up (2.4.1) */
 #define VNET_FEATURES   ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) | \
 			 (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF))
-
-/* One split virtqueue as the driver sees it. */
-struct virtq {
-	uint16_t index; /* queue number */
-	uint16_t size;  /* entries, a power of two (2.6) */
-	uint16_t mask;
-	struct virtq_desc *desc;
-	struct virtq_avail *avail;
-	volatile struct virtq_used *used;
-	volatile uint8_t *notify; /* this queue's doorbell (4.1.4.4) */
-};
-
-/* A TX buffer: the header right before the frame; 4 bytes of padding put
- * the frame on a 16-byte boundary. The descriptor covers hdr + frame. */
-struct vnet_tx_buf {
-	uint8_t pad[4];
-	struct virtio_net_hdr hdr;
-	uint8_t frame[NIC_BUF_SIZE];
-};
-_Static_assert(offsetof(struct vnet_tx_buf, frame) == 16, "TX frame 16-byte aligned");
-_Static_assert(offsetof(struct vnet_tx_buf, hdr) + VNET_HDR_LEN ==
-	       offsetof(struct vnet_tx_buf, frame), "header directly before the frame");
-_Static_assert(VNET_HDR_LEN + VNET_FRAME_MAX <= NIC_BUF_SIZE, "a frame fits one RX buffer");
-
-struct virtio_net {
-	struct nic nic; /* first: a struct nic * is a struct virtio_net * */
-	struct pci_device pci;
-	volatile uint8_t *common, *device, *notify_base;
-	uint32_t notify_mult, notify_len;
-	uint64_t features; /* negotiated */
-	bool rx_mrg;       /* MRG_RXBUF: num_buffers is meaningful */
-	uint8_t mac[6];
-	uint16_t link;     /* VIRTIO_NET_CFG_STATUS, when STATUS was negotiated */
-	struct virtq rx, tx;
-	uint16_t rx_seen;  /* used entries consumed (passed up or dropped) */
-	uint16_t rx_avail; /* avail->idx published; rx_avail - size = entries re-posted */
-	uint16_t tx_avail; /* frames committed (= avail->idx) */
-	uint16_t tx_used;  /* frames the device has finished */
-	/* read_stats and the end-of-run line; see the top of the file */
-	uint64_t rx_bad, rx_dry, rx_oversize;
-	uint64_t rx_releases, rx_notifies, tx_frames, tx_notifies, tx_out_of_order;
-};
 
 static struct virtq_desc rx_desc[VIRTIO_QUEUE_MAX] __attribute__((aligned(4096)));
 static struct virtq_avail rx_avail __attribute__((aligned(4096)));
@@ -116,7 +73,7 @@ static struct virtq_desc tx_desc[VIRTIO_QUEUE_MAX] __attribute__((aligned(4096))
 static struct virtq_avail tx_avail __attribute__((aligned(4096)));
 static struct virtq_used tx_used __attribute__((aligned(4096)));
 _Static_assert(VIRTIO_QUEUE_MAX <= NIC_RX_RING, "RX buffers: nic_rx_buf (nic.h)");
-static struct vnet_tx_buf tx_buf[NIC_TX_RING] __attribute__((aligned(64)));
+struct vnet_tx_buf vnet_tx_bufs[NIC_TX_RING] __attribute__((aligned(64)));
 static struct virtio_net the_nic;
 static const struct nic_ops vnet_ops;
 
@@ -130,15 +87,6 @@ static inline void reg_write64(volatile uint8_t *base, uint32_t lo, uint32_t hi,
 {
 	reg_write32(base, lo, (uint32_t)v);
 	reg_write32(base, hi, (uint32_t)(v >> 32));
-}
-
-/* A full fence. After publishing avail->idx the driver reads used->flags to
- * decide whether to notify; x86 may let that load pass the older store, and
- * then driver and device can each miss the other's update (2.7.13's "memory
- * barrier" before checking suppression; QEMU re-checks on its side). */
-static inline void mb(void)
-{
-	__asm__ volatile("mfence" : : : "memory");
 }
 
 static void vnet_status_set(struct virtio_net *n, uint8_t bits)
@@ -344,8 +292,8 @@ static int vnet_init_tx(struct virtio_net *n)
 	if (vnet_setup_queue(n, q, VNET_TXQ, NIC_TX_RING) < 0)
 		return -1;
 	for (uint16_t i = 0; i < q->size; i++) {
-		tx_buf[i].hdr = (struct virtio_net_hdr){ 0 }; /* no offloads, GSO_NONE */
-		q->desc[i] = (struct virtq_desc){ .addr = dma_addr(&tx_buf[i].hdr) };
+		vnet_tx_bufs[i].hdr = (struct virtio_net_hdr){ 0 }; /* no offloads, GSO_NONE */
+		q->desc[i] = (struct virtq_desc){ .addr = dma_addr(&vnet_tx_bufs[i].hdr) };
 		q->avail->ring[i] = i;
 	}
 	n->tx_avail = n->tx_used = 0;
@@ -371,16 +319,12 @@ static int vnet_read_config(struct virtio_net *n)
 	return -1;
 }
 
-static void vnet_notify(const struct virtq *q)
-{
-	reg_write16(q->notify, 0, q->index); /* 4.1.5.2: the queue number */
-}
-
 static struct nic *vnet_open(const struct pci_device *d)
 {
 	struct virtio_net *n = &the_nic;
 
-	*n = (struct virtio_net){ .nic = { .ops = &vnet_ops, .name = "virtio-net" } };
+	*n = (struct virtio_net){ .nic = { .ops = &vnet_ops, .name = "virtio-net",
+					     .kind = NIC_KIND_VIRTIO } };
 	if (vnet_pci_setup(n, d) < 0)
 		return NULL;
 	reg_write16(n->common, VIRTIO_PCI_COMMON_MSIX, VIRTIO_MSI_NO_VECTOR);
@@ -404,18 +348,6 @@ static const uint8_t *vnet_mac(const struct nic *nn)
 }
 
 /* --- hot path: ring memory only, doorbells as documented ------------------ */
-
-/* Publish avail->idx and notify if the device asks for it (2.7.13). */
-static inline bool vnet_publish(struct virtq *q, uint16_t idx)
-{
-	compiler_barrier(); /* descriptors and ring entries before idx (x86: stores in order) */
-	*(volatile uint16_t *)&q->avail->idx = idx;
-	mb();
-	if (q->used->flags & VIRTQ_USED_F_NO_NOTIFY)
-		return false;
-	vnet_notify(q);
-	return true;
-}
 
 /* Give back every used RX entry consumed since the last release: the entry
  * used at position k is re-posted at avail position k + size. */
@@ -512,42 +444,29 @@ static void vnet_tx_reclaim(struct virtio_net *n)
 			n->tx_out_of_order++;
 }
 
+uint8_t *vnet_tx_buffer_full(struct virtio_net *n, uint16_t *slot)
+{
+	vnet_tx_reclaim(n);
+	if ((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size)
+		return NULL;
+	*slot = n->tx_avail & n->tx.mask;
+	return vnet_tx_bufs[*slot].frame;
+}
+
 static uint8_t *vnet_tx_buffer(struct nic *nn, uint16_t *slot)
 {
-	struct virtio_net *n = V(nn);
-
-	if ((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size) {
-		vnet_tx_reclaim(n);
-		if ((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size)
-			return NULL;
-	}
-	*slot = n->tx_avail & n->tx.mask;
-	return tx_buf[*slot].frame;
+	return vnet_tx_buffer_inline(V(nn), slot);
 }
 
 static uint8_t *vnet_tx_slot(struct nic *n, uint16_t i)
 {
 	(void)n;
-	return i < NIC_TX_RING ? tx_buf[i].frame : NULL;
+	return i < NIC_TX_RING ? vnet_tx_bufs[i].frame : NULL;
 }
 
-/* The frame in the last tx_buffer: its length (header + frame) into its
- * descriptor, publish, and notify when the device is not already busy. The
- * doorbell here is the whole of vnet_publish (avail->idx, the fence, the
- * used->flags check and, when asked for, the notify write): the returned
- * stamp (the order's tsc_doorbell) is taken before it. */
 static uint64_t vnet_tx_commit(struct nic *nn, uint16_t len)
 {
-	struct virtio_net *n = V(nn);
-	struct virtq *q = &n->tx;
-
-	q->desc[n->tx_avail & q->mask].len = VNET_HDR_LEN + len;
-	n->tx_avail++;
-	n->tx_frames++;
-	uint64_t tsc = tsc_read_ordered();
-	if (vnet_publish(q, n->tx_avail))
-		n->tx_notifies++;
-	return tsc;
+	return vnet_tx_commit_inline(V(nn), len);
 }
 
 static int vnet_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -34,6 +34,9 @@
 #include "runtime/panic.h"
 #include "runtime/ptp_slave.h"
 #include "drivers/nic.h"
+#include "drivers/e1000.h"
+#include "drivers/igb.h"
+#include "drivers/virtio_net.h"
 #include "drivers/serial.h"
 #include "arch/x86_64/ring.h"
 #include "arch/x86_64/tsc.h"
@@ -162,13 +165,43 @@ static uint64_t trade_messages(const struct engine *e)
 	return e->itch.messages + e->itch.unknown_type + e->itch.bad_length + e->itch.empty;
 }
 
-/* The order frame of len bytes in the TX buffer goes out: doorbell (TDT
- * written by nic_tx_commit, which returns the TSC it read just before), TSC,
- * log. */
-static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, const struct order_intent *o,
-						uint16_t len)
+/* The order path's two driver calls, nic_tx_buffer and nic_tx_commit,
+ * inlined from the driver's header for kind k (a constant wherever these
+ * are used: each trade_emit_* below is one driver's copy), through nic_ops
+ * for any other driver (kind 0). */
+static CORE_ALWAYS_INLINE uint8_t *trade_tx_buffer(struct nic *n, enum nic_kind k, uint16_t *slot)
 {
-	uint64_t tsc_doorbell = nic_tx_commit(t->nic, len);
+	switch (k) {
+	case NIC_KIND_E1000:
+		return e1000_tx_buffer_inline((struct e1000 *)n, slot);
+	case NIC_KIND_IGB:
+		return igb_tx_buffer_inline((struct igb *)n, slot);
+	case NIC_KIND_VIRTIO:
+		return vnet_tx_buffer_inline((struct virtio_net *)n, slot);
+	}
+	return nic_tx_buffer(n, slot);
+}
+
+static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind k, uint16_t len)
+{
+	switch (k) {
+	case NIC_KIND_E1000:
+		return e1000_tx_commit_inline((struct e1000 *)n, len);
+	case NIC_KIND_IGB:
+		return igb_tx_post((struct igb *)n, len, 0);
+	case NIC_KIND_VIRTIO:
+		return vnet_tx_commit_inline((struct virtio_net *)n, len);
+	}
+	return nic_tx_commit(n, len);
+}
+
+/* The order frame of len bytes in the TX buffer goes out: doorbell (TDT
+ * written by the driver's tx_commit, which returns the TSC it read just
+ * before), TSC, log. */
+static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, enum nic_kind k,
+						const struct order_intent *o, uint16_t len)
+{
+	uint64_t tsc_doorbell = trade_tx_commit(t->nic, k, len);
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
 		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
@@ -189,20 +222,35 @@ static CORE_NOINLINE void trade_emit_resting(struct trade *t, uint8_t *f, uint16
 				      t->eng->instance);
 
 	t->tx_dirty[slot] = true;
-	trade_send_order(t, o, (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch,
-							(uint16_t)n, 0));
+	trade_send_order(t, 0, o, (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch,
+							   (uint16_t)n, 0));
+}
+
+/* An order into TX buffer f (slot) that lost its template (it last carried
+ * an ARP frame): the template again, then as trade_emit. Out of line, like
+ * trade_emit_resting, so trade_emit keeps f in a scratch register; the
+ * driver through nic_ops (kind 0): once per buffer after an ARP frame. */
+static CORE_NOINLINE void trade_emit_retemplate(struct trade *t, uint8_t *f, uint16_t slot,
+						const struct order_intent *o)
+{
+	trade_order_template(t, f);
+	t->tx_dirty[slot] = false;
+	ouch_encode_fields(f + NET_UDP_HDRS, o);
+	trade_send_order(t, 0, o, t->order_len);
 }
 
 /* engine_emit_fn: an accepted order, its variable fields written into the
  * pre-built template and sent; TDT is written by nic_tx_commit, which
  * returns the TSC it read just before (decide span tsc_rx .. tsc_doorbell,
  * doorbell span tsc_doorbell .. tsc_tx). ptp_ns: the PTP time of tsc_rx by
- * the PTP slave's mapping (HFTOS_F_PTP), 0 without it. */
-static void trade_emit(void *ctx, const struct order_intent *o)
+ * the PTP slave's mapping (HFTOS_F_PTP), 0 without it. One copy per driver
+ * (trade_emit_of), its order path inlined. */
+static CORE_ALWAYS_INLINE void trade_emit(void *ctx, const struct order_intent *o,
+					  enum nic_kind k)
 {
 	struct trade *t = ctx;
 	uint16_t slot;
-	uint8_t *f = nic_tx_buffer(t->nic, &slot);
+	uint8_t *f = trade_tx_buffer(t->nic, k, &slot);
 
 	if (CORE_UNLIKELY(!f)) {
 		t->c.tx_ring_full++;
@@ -213,11 +261,47 @@ static void trade_emit(void *ctx, const struct order_intent *o)
 		return;
 	}
 	if (CORE_UNLIKELY(t->tx_dirty[slot])) {
-		trade_order_template(t, f);
-		t->tx_dirty[slot] = false;
+		trade_emit_retemplate(t, f, slot, o);
+		return;
 	}
 	ouch_encode_fields(f + NET_UDP_HDRS, o);
-	trade_send_order(t, o, t->order_len);
+	trade_send_order(t, k, o, t->order_len);
+}
+
+static CORE_ALWAYS_INLINE void trade_emit_e1000(void *ctx, const struct order_intent *o)
+{
+	trade_emit(ctx, o, NIC_KIND_E1000);
+}
+
+static CORE_ALWAYS_INLINE void trade_emit_igb(void *ctx, const struct order_intent *o)
+{
+	trade_emit(ctx, o, NIC_KIND_IGB);
+}
+
+static CORE_ALWAYS_INLINE void trade_emit_virtio(void *ctx, const struct order_intent *o)
+{
+	trade_emit(ctx, o, NIC_KIND_VIRTIO);
+}
+
+static void trade_emit_ops(void *ctx, const struct order_intent *o)
+{
+	trade_emit(ctx, o, 0);
+}
+
+/* The engine's emit callback for driver kind k: a constant wherever k is,
+ * so engine_packet (engine.h, inline) inlines it and the order path has no
+ * indirect call at all. */
+static CORE_ALWAYS_INLINE engine_emit_fn trade_emit_of(enum nic_kind k)
+{
+	switch (k) {
+	case NIC_KIND_E1000:
+		return trade_emit_e1000;
+	case NIC_KIND_IGB:
+		return trade_emit_igb;
+	case NIC_KIND_VIRTIO:
+		return trade_emit_virtio;
+	}
+	return trade_emit_ops;
 }
 
 /* An ARP request (tha unused) or reply from us; false when the TX ring is
@@ -331,18 +415,20 @@ static CORE_NOINLINE void trade_other(struct trade *t, const uint8_t *f, uint16_
 		t->c.wrong_port++;
 }
 
-/* One received frame, in place in its RX buffer. Market data (UDP to
- * ip_self:md_port) is the path a tick takes, inline in the poll loop: the
- * UDP payload is the MoldUDP64 datagram, decoded where the NIC put it, and
- * orders leave from trade_emit before engine_on_packet returns; the
- * counters are bumped after it, off the tick's path. Everything else goes
- * to trade_other. */
-static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, uint16_t len)
+/* One received frame, in place in its RX buffer, on a NIC of driver kind
+ * k. Market data (UDP to ip_self:md_port) is the path a tick takes, inline
+ * in the poll loop: the UDP payload is the MoldUDP64 datagram, decoded
+ * where the NIC put it (engine_packet, inline), and orders leave from the
+ * driver's trade_emit, inlined too, before it returns; the counters are
+ * bumped after it, off the tick's path. Everything else goes to
+ * trade_other. */
+static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, uint16_t len,
+					   enum nic_kind k)
 {
 	struct net_udp_view v;
 
 	if (CORE_LIKELY(net_udp_fast(f, len, &v) && v.ip_dst == t->ip_self && v.dst_port == t->md_port)) {
-		engine_packet(t->eng, v.payload, v.payload_len, trade_emit, t);
+		engine_packet(t->eng, v.payload, v.payload_len, trade_emit_of(k), t);
 		t->c.md_packets++;
 		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
 			t->stop = true;
@@ -350,6 +436,14 @@ static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, ui
 		trade_other(t, f, len);
 	}
 	t->c.frames_rx++;
+}
+
+/* trade_frame through nic_ops, out of line: for the loops that wait (ARP,
+ * the PTP lock, the gap recorder) and a driver without an inline order
+ * path, so the engine is inlined once per driver and once for them. */
+static CORE_NOINLINE void trade_frame_ops(struct trade *t, const uint8_t *f, uint16_t len)
+{
+	trade_frame(t, f, len, 0);
 }
 
 /* --- ready ---------------------------------------------------------------- */
@@ -392,7 +486,7 @@ void trade_wait_ready(void)
 		const uint8_t *f = nic_rx_poll(t->nic, &len);
 		if (f) {
 			t->tsc_rx = tsc_read_ordered();
-			trade_frame(t, f, len);
+			trade_frame_ops(t, f, len);
 			trade_rx_release(t);
 		}
 	}
@@ -406,8 +500,9 @@ void trade_wait_ready(void)
 
 /* --- the hot loop --------------------------------------------------------- */
 
-/* One turn of the poll loop: a frame handled, or an idle poll. */
-static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
+/* One turn of the poll loop: a frame handled, or an idle poll; k: the
+ * driver whose order path is inlined (trade_frame), 0 for trade_frame_ops. */
+static CORE_ALWAYS_INLINE void trade_poll(struct trade *t, enum nic_kind k)
 {
 	uint16_t len;
 	/* 1. Poll the DD bit of the next RX descriptor (descriptor memory). */
@@ -434,7 +529,10 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
 	/* 3. The frame is done: stamp it before anything else. */
 	t->tsc_rx = tsc_read_ordered();
 	/* 4. Classify and act; an order goes out inside trade_emit. */
-	trade_frame(t, f, len);
+	if (k)
+		trade_frame(t, f, len, k);
+	else
+		trade_frame_ops(t, f, len);
 	/* 5. Batched RX doorbell: one RDT write per TRADE_RX_BATCH frames. */
 	if (++t->rx_held >= TRADE_RX_BATCH)
 		trade_rx_release(t);
@@ -455,13 +553,48 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t)
  *   syscall, write, iretq    257,721-556,580       1,222-1,884
  * (under PVM the syscall's target still runs at CPL3, see ring.h; a
  * doorbell is an exit to QEMU's device model whichever way: ~40-55 us.) */
+static CORE_ALWAYS_INLINE void trade_run(struct trade *t, enum nic_kind k)
+{
+	while (!t->stop)
+		trade_poll(t, k);
+}
+
+/* The loop once per driver, each with its whole tick path inline: RX
+ * classification, the engine, the OUCH fields, the TX descriptor and the
+ * doorbell. */
+static CORE_NOINLINE void trade_run_e1000(struct trade *t)
+{
+	trade_run(t, NIC_KIND_E1000);
+}
+
+static CORE_NOINLINE void trade_run_igb(struct trade *t)
+{
+	trade_run(t, NIC_KIND_IGB);
+}
+
+static CORE_NOINLINE void trade_run_virtio(struct trade *t)
+{
+	trade_run(t, NIC_KIND_VIRTIO);
+}
+
 static uint64_t trade_loop_cpl3(uint64_t unused)
 {
 	struct trade *t = &the_trade;
 
 	(void)unused;
-	while (!t->stop)
-		trade_poll(t);
+	switch (t->nic->kind) {
+	case NIC_KIND_E1000:
+		trade_run_e1000(t);
+		break;
+	case NIC_KIND_IGB:
+		trade_run_igb(t);
+		break;
+	case NIC_KIND_VIRTIO:
+		trade_run_virtio(t);
+		break;
+	default:
+		trade_run(t, 0);
+	}
 	trade_rx_release(t);
 	return 0;
 }
@@ -473,7 +606,7 @@ static uint64_t trade_ptp_lock_cpl3(uint64_t deadline)
 	struct trade *t = &the_trade;
 
 	while (!ptp_slave_locked() && (int64_t)(tsc_read() - deadline) < 0 && !t->stop)
-		trade_poll(t);
+		trade_poll(t, 0);
 	return 0;
 }
 
@@ -494,7 +627,7 @@ static uint64_t trade_hiccups_cpl3(uint64_t unused)
 
 	(void)unused;
 	do
-		trade_poll(t);
+		trade_poll(t, 0);
 	while (hiccup_note(h, tsc_read()) && !t->stop);
 	return 0;
 }

@@ -1,0 +1,90 @@
+/*
+ * e1000.h - the e1000 driver's state and its order path (tx_buffer,
+ * tx_commit), inline, for a caller that sends orders without an indirect
+ * call per frame (runtime/trade.c); e1000.c's nic_ops entries are the
+ * same functions. See e1000.c for the driver.
+ */
+#ifndef HFTOS_E1000_H
+#define HFTOS_E1000_H
+
+#include "drivers/nic.h"
+#include "drivers/mmio.h"
+#include "drivers/pci.h"
+#include "arch/x86_64/tsc.h"
+
+/* Not e1000_regs.h: its register names are igb_regs.h's too, and a caller
+ * may inline both drivers. */
+
+/* Legacy transmit descriptor, 8254x 3.3.3. */
+struct e1000_tx_desc {
+	uint64_t buffer_addr;
+	union {
+		struct {
+			uint16_t length;
+			uint8_t cso;
+			uint8_t cmd;
+		};
+		uint32_t lower; /* length | cso << 16 | cmd << 24: one store */
+	};
+	uint8_t status;
+	uint8_t css;
+	uint16_t special;
+};
+_Static_assert(sizeof(struct e1000_tx_desc) == 16, "8254x 3.3.3: 16-byte TX descriptor");
+
+/* The command of every frame: EOP | IFCS | RS (e1000.c checks it against
+ * e1000_regs.h), in bits 31:24 of the lower dword. */
+#define E1000_TX_CMD       0x0Bu
+#define E1000_TX_CMD_SHIFT 24
+
+struct e1000 {
+	struct nic nic; /* first: a struct nic * is a struct e1000 * */
+	volatile uint8_t *mmio;
+	volatile uint8_t *tdt; /* mmio + TDT: the order doorbell */
+	struct pci_device pci;
+	uint8_t mac[6];
+	uint16_t rx_next;     /* next RX descriptor to poll */
+	uint16_t rx_pending;  /* polled but not yet released */
+	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
+	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
+};
+
+/* The TX ring. Descriptor i always points at nic_tx_buf[i] and carries
+ * E1000_TX_CMD, written at set-up; tx_commit writes only the length
+ * (with cso and cmd, one store), and e1000_tx_reclaim clears a finished
+ * descriptor's status for its next turn. */
+extern struct e1000_tx_desc e1000_tx_ring[NIC_TX_RING];
+
+/* nic_tx_buffer when the ring looks full: retire the descriptors the NIC
+ * has finished, then the buffer, or NULL. Out of line: no register of the
+ * order path lives across it. */
+uint8_t *e1000_tx_buffer_full(struct e1000 *n, uint16_t *slot);
+
+/* nic_tx_buffer. */
+static inline uint8_t *e1000_tx_buffer_inline(struct e1000 *n, uint16_t *slot)
+{
+	uint16_t i = n->tx_tail;
+
+	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0))
+		return e1000_tx_buffer_full(n, slot);
+	*slot = i;
+	return nic_tx_buf[i];
+}
+
+/* nic_tx_commit. x86 keeps stores in order, so the descriptor and the frame
+ * are visible before the uncached doorbell; the barriers in
+ * tsc_read_ordered and reg_write32 stop the compiler from sinking them past
+ * it. The stamp is the order's tsc_doorbell. */
+static inline uint64_t e1000_tx_commit_inline(struct e1000 *n, uint16_t len)
+{
+	uint16_t i = n->tx_tail, next = (uint16_t)((i + 1) % NIC_TX_RING);
+
+	((volatile struct e1000_tx_desc *)&e1000_tx_ring[i])->lower =
+		len | E1000_TX_CMD << E1000_TX_CMD_SHIFT;
+	n->tx_tail = next;
+	uint64_t tsc = tsc_read_ordered();
+	reg_write32(n->tdt, 0, next);
+	return tsc;
+}
+
+#endif

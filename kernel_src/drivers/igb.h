@@ -1,0 +1,99 @@
+/*
+ * igb.h - the igb driver's state and its order path (tx_buffer,
+ * tx_commit), inline, for a caller that sends orders without an indirect
+ * call per frame (runtime/trade.c); igb.c's nic_ops entries are the same
+ * functions. See igb.c for the driver.
+ */
+#ifndef HFTOS_IGB_H
+#define HFTOS_IGB_H
+
+#include <stdbool.h>
+
+#include "drivers/nic.h"
+#include "drivers/mmio.h"
+#include "drivers/pci.h"
+#include "arch/x86_64/tsc.h"
+
+/* Not igb_regs.h: its register names are e1000_regs.h's too, and a caller
+ * may inline both drivers. */
+
+/* Advanced transmit data descriptor, 82576 7.2.2.3: read format ... */
+struct igb_tx_desc_read {
+	uint64_t buffer_addr;
+	uint32_t cmd_type_len;
+	uint32_t olinfo_status;
+};
+/* ... and write-back format. */
+struct igb_tx_desc_wb {
+	uint64_t reserved;
+	uint32_t reserved2;
+	uint32_t status;
+};
+union igb_tx_desc {
+	struct igb_tx_desc_read read;
+	struct igb_tx_desc_wb wb;
+};
+_Static_assert(sizeof(union igb_tx_desc) == 16, "82576 7.2.2.3: 16-byte advanced TX descriptor");
+
+/* cmd_type_len of every frame but its length: DTYP data, DEXT, EOP, IFCS,
+ * RS (igb.c checks it against igb_regs.h); olinfo_status is the length
+ * shifted by IGB_TX_PAYLEN_SHIFT. */
+#define IGB_TX_CMD          0x2B300000u
+#define IGB_TX_PAYLEN_SHIFT 14
+
+struct igb {
+	struct nic nic; /* first: a struct nic * is a struct igb * */
+	volatile uint8_t *mmio;
+	volatile uint8_t *tdt; /* mmio + TDT: the order doorbell */
+	struct pci_device pci;
+	uint8_t mac[6];
+	uint16_t rx_next;     /* next RX descriptor to poll */
+	uint16_t rx_pending;  /* polled but not yet released */
+	bool rx_discard;      /* inside a frame longer than one buffer */
+	uint64_t rx_long;     /* such frames, dropped here */
+	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
+	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
+};
+
+/* The TX ring. The NIC writes a finished descriptor back over its read
+ * format (7.2.2.3), buffer address included; igb_tx_reclaim writes
+ * nic_tx_buf[i]'s address back when it retires descriptor i, so a send
+ * writes only cmd_type_len and olinfo_status (the latter clears DD). */
+extern union igb_tx_desc igb_tx_ring[NIC_TX_RING];
+
+/* nic_tx_buffer when the ring looks full: retire the descriptors the NIC
+ * has finished, then the buffer, or NULL. Out of line: no register of the
+ * order path lives across it. */
+uint8_t *igb_tx_buffer_full(struct igb *n, uint16_t *slot);
+
+/* nic_tx_buffer. */
+static inline uint8_t *igb_tx_buffer_inline(struct igb *n, uint16_t *slot)
+{
+	uint16_t i = n->tx_tail;
+
+	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0))
+		return igb_tx_buffer_full(n, slot);
+	*slot = i;
+	return nic_tx_buf[i];
+}
+
+/* Post the frame in the current TX buffer, with extra command bits (a time
+ * stamp), and ring the doorbell. x86 keeps stores in order, so the
+ * descriptor and the frame are visible before the uncached doorbell; the
+ * barriers in tsc_read_ordered and reg_write32 stop the compiler from
+ * sinking them past it. Returns the TSC just before the doorbell write
+ * (nic_tx_commit). */
+static inline uint64_t igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
+{
+	uint16_t i = n->tx_tail, next = (uint16_t)((i + 1) % NIC_TX_RING);
+	volatile union igb_tx_desc *d = &igb_tx_ring[i];
+
+	d->read.cmd_type_len = len | IGB_TX_CMD | extra;
+	d->read.olinfo_status = (uint32_t)len << IGB_TX_PAYLEN_SHIFT;
+	n->tx_tail = next;
+	uint64_t tsc = tsc_read_ordered();
+	reg_write32(n->tdt, 0, next);
+	return tsc;
+}
+
+#endif
