@@ -132,6 +132,33 @@ static CORE_ALWAYS_INLINE bool net_udp_fast(const uint8_t *frame, size_t len,
 	return true;
 }
 
+/* Where a datagram goes, IPv4 destination address and UDP destination
+ * port, as one 64-bit word of the frame: bytes 30..37 (destination
+ * address, source port, destination port) in native order with the source
+ * port masked out, so a hot loop tells "market data for us" with one load
+ * and one compare against net_udp_dst_key_of(ip_self, md_port). Only for a
+ * frame net_udp_fast (or net_parse_udp) took: they checked the 42 bytes. */
+#define NET_UDP_DST_KEY_MASK 0xFFFF0000FFFFFFFFull
+
+static inline uint64_t net_udp_dst_key(const uint8_t *frame)
+{
+	uint64_t w;
+	__builtin_memcpy(&w, frame + NET_ETH_HDR + 16, 8);
+	return w & NET_UDP_DST_KEY_MASK;
+}
+
+/* The key of a frame to ip:port (host order), as net_udp_dst_key reads it. */
+static inline uint64_t net_udp_dst_key_of(uint32_t ip, uint16_t port)
+{
+	uint8_t b[8] = {0};
+	uint64_t w;
+
+	wr_be32(b, ip);
+	wr_be16(b + 6, port);
+	__builtin_memcpy(&w, b, 8);
+	return w;
+}
+
 /* Write Ethernet, IPv4 (with checksum, DF, TTL 64) and UDP (checksum 0,
  * allowed for IPv4) headers into frame[0..42) for a payload of payload_len
  * bytes that is already at frame + NET_UDP_HDRS. Returns the frame length,

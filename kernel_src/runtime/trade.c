@@ -73,6 +73,7 @@ struct trade {
 	struct net_endpoint exch;    /* mac_peer, ip_peer, order_port: where orders go */
 	uint32_t ip_self, ip_peer;
 	uint16_t md_port, ctl_port;
+	uint64_t md_key;             /* net_udp_dst_key of ip_self:md_port */
 	uint16_t order_len;          /* frame length of an order: headers + OUCH */
 	uint16_t rx_held;            /* frames polled since the last RDT write */
 	uint64_t rx_kick;            /* TSC after which an idle loop writes RDT anyway */
@@ -137,6 +138,7 @@ static uint64_t trade_setup_cpl3(uint64_t cfg_addr)
 	t->ip_self = cfg->ip_self;
 	t->ip_peer = cfg->ip_peer;
 	t->md_port = cfg->md_port;
+	t->md_key = net_udp_dst_key_of(cfg->ip_self, cfg->md_port);
 	t->ctl_port = cfg->ctl_port;
 	t->ctl_key = cfg->ctl_key;
 	t->max_messages = cfg->max_messages;
@@ -427,7 +429,7 @@ static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, ui
 {
 	struct net_udp_view v;
 
-	if (CORE_LIKELY(net_udp_fast(f, len, &v) && v.ip_dst == t->ip_self && v.dst_port == t->md_port)) {
+	if (CORE_LIKELY(net_udp_fast(f, len, &v) && net_udp_dst_key(f) == t->md_key)) {
 		engine_packet(t->eng, v.payload, v.payload_len, trade_emit_of(k), t);
 		t->c.md_packets++;
 		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)

@@ -690,6 +690,21 @@ static void test_net_udp_fast(void)
 		free(p);
 	}
 	CHECK(mismatches == 0);
+	/* The destination key: address and port, not the source port. */
+	uint8_t g[sizeof good[0]];
+	memcpy(g, good[3], good_len[3]);
+	uint64_t key = net_udp_dst_key_of(ep_b.ip, ep_b.port);
+	CHECK(net_udp_dst_key(g) == key);
+	wr_be16(g + 34, 1234);                          /* source port: same key */
+	CHECK(net_udp_dst_key(g) == key);
+	CHECK(net_udp_dst_key_of(ep_b.ip, (uint16_t)(ep_b.port + 1)) != key);
+	CHECK(net_udp_dst_key_of(ep_b.ip ^ 0x100, ep_b.port) != key);
+	for (int b = 0; b < 32; b++) {                  /* any bit of address or port counts */
+		memcpy(g, good[3], good_len[3]);
+		g[b < 16 ? 30 + b / 4 : 36 + (b - 16) / 8] ^= (uint8_t)(1u << (b % 8));
+		mismatches += net_udp_dst_key(g) == key;
+	}
+	CHECK(mismatches == 0);
 	/* Both sides of the fast path were exercised. */
 	CHECK(fast_yes > ROUNDS / 10 && checked_errors > ROUNDS / 10 && checked_ok >= fast_yes);
 }
