@@ -9,8 +9,6 @@
  */
 #include "risk.h"
 
-#define RISK_NS_PER_SEC 1000000000ull
-#define RISK_BPS 10000ull
 
 void risk_init(struct risk *r, const struct risk_config *cfg)
 {
@@ -36,86 +34,6 @@ void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price)
 {
 	if (slot < STRAT_MAX_SYMBOLS && price != 0)
 		r->sym[slot].last_trade = price;
-}
-
-/* Would one more order at feed time ts exceed the per-second rate? */
-static CORE_ALWAYS_INLINE bool risk_rate_exceeded(const struct risk *r, uint64_t ts)
-{
-	uint32_t max = r->cfg.max_orders_per_sec;
-
-	if (max == 0 || r->win_len < max)
-		return false;
-	uint64_t oldest = r->window[r->win_head];
-	/* A feed clock that steps back counts as "within the second": safe. */
-	return ts < oldest + RISK_NS_PER_SEC;
-}
-
-/* The band's reference: the last trade, else the mid of the book's best
- * levels (0 when a side is empty: no reference). Computed here from the
- * book, so no strategy can choose its own reference. */
-static CORE_ALWAYS_INLINE uint64_t risk_reference(const struct risk_symbol *s, const struct book *b, uint16_t locate)
-{
-	uint32_t bid, ask;
-	uint64_t bsz, asz;
-
-	if (s->last_trade)
-		return s->last_trade;
-	if (!book_best(b, locate, BOOK_BID, &bid, &bsz) || !book_best(b, locate, BOOK_ASK, &ask, &asz))
-		return 0;
-	return ((uint64_t)bid + ask) / 2;
-}
-
-static CORE_ALWAYS_INLINE bool risk_outside_band(const struct risk *r, const struct risk_symbol *s,
-			      const struct order_intent *o, const struct book *b, bool *no_ref)
-{
-	uint64_t ref = risk_reference(s, b, o->locate);
-
-	*no_ref = ref == 0;
-	if (*no_ref)
-		return true;
-	uint64_t diff = o->price > ref ? o->price - ref : ref - o->price;
-	return diff * RISK_BPS > ref * r->cfg.price_band_bps;
-}
-
-/* Worst-case position change of an order: an IOC is assumed to fill. */
-static inline int64_t risk_delta(const struct order_intent *o)
-{
-	return o->side == 'B' ? (int64_t)o->shares : -(int64_t)o->shares;
-}
-
-/* The limits every order passes. pos: the position it would leave, or
- * (ioc) the symbol's position, to which the order's delta is added only
- * after the cheap checks, as the IOC path always did (one instruction
- * fewer per trigger, tcg-icount). */
-static CORE_ALWAYS_INLINE enum risk_reason risk_limits(const struct risk *r, const struct risk_symbol *s,
-						       const struct order_intent *o, const struct book *b,
-						       int64_t pos, bool ioc)
-{
-	const struct risk_limits *l = &r->lim;
-	bool no_ref;
-
-	if (r->cfg.kill)
-		return RISK_KILL;
-	if (o->shares == 0 || o->shares > l->max_order_shares)
-		return RISK_SIZE;
-	if (ioc)
-		pos = s->position + risk_delta(o);
-	uint64_t abs_pos = pos < 0 ? (uint64_t)-pos : (uint64_t)pos;
-	if (abs_pos > l->max_position)
-		return RISK_POSITION;
-	if (s->notional + (uint64_t)o->price * o->shares > l->max_notional)
-		return RISK_NOTIONAL;
-	if (risk_rate_exceeded(r, o->feed_ts_ns))
-		return RISK_RATE;
-	if (r->cfg.price_band_bps && risk_outside_band(r, s, o, b, &no_ref))
-		return no_ref ? RISK_NO_REFERENCE : RISK_BAND;
-	return RISK_OK;
-}
-
-static enum risk_reason risk_evaluate(const struct risk *r, const struct order_intent *o,
-				      const struct book *b)
-{
-	return risk_limits(r, &r->sym[o->slot], o, b, 0, true);
 }
 
 /* The live order o acts on, or the first free entry (seq 0) for a post. */
@@ -153,24 +71,12 @@ static CORE_NOINLINE enum risk_reason risk_evaluate_resting(const struct risk *r
 	return risk_limits(r, s, o, b, pos, false);
 }
 
-/* risk_check of a post, replace or cancel, out of line (a tail call): the
- * IOC path of risk_check then needs no stack frame. */
-static CORE_NOINLINE enum risk_reason risk_check_resting(struct risk *r, const struct order_intent *o,
+/* risk_check of a post, replace or cancel, out of line (risk.h). */
+enum risk_reason risk_check_resting(struct risk *r, const struct order_intent *o,
 							  const struct book *b)
 {
 	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate_resting(r, o, b)
 							   : RISK_NO_REFERENCE;
-
-	if (why != RISK_OK)
-		r->c.rejected[why]++;
-	return why;
-}
-
-enum risk_reason risk_check(struct risk *r, const struct order_intent *o, const struct book *b)
-{
-	if (CORE_UNLIKELY(o->kind != ORDER_ENTER))
-		return risk_check_resting(r, o, b);
-	enum risk_reason why = o->slot < STRAT_MAX_SYMBOLS ? risk_evaluate(r, o, b) : RISK_NO_REFERENCE;
 
 	if (why != RISK_OK)
 		r->c.rejected[why]++;
