@@ -20,6 +20,11 @@
 #include "runtime/param.h" /* book sizes: the same as HFT-OS's */
 
 #define BL_CALIB_NS 200000000ll /* TSC calibration against CLOCK_MONOTONIC_RAW */
+#define BL_PAIR_PROBE   64        /* pairs read to learn how narrow one can be */
+#define BL_PAIR_TRIES   16        /* reads per pair at most */
+#define BL_PAIR_SLACK   4         /* good: this many times the narrowest seen */
+#define BL_RT_WINDOW_NS 1000000000ll /* CLOCK_REALTIME's rate: measured over >= 1 s */
+#define BL_RT_MAX_SKEW  1e-3      /* a window this far from tsc_hz saw a clock step */
 
 const char *bl_name = "baseline";
 
@@ -296,6 +301,13 @@ void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 		{ "tsc_hz", t->tsc_hz },
 		{ "os_ctl_ok", t->ctl_ok }, { "os_ctl_rejected", t->ctl_rejected },
 	};
+	/* Only where kernel stamps were converted (linux-socket, linux-packet). */
+	const struct tslog_counter rt[] = {
+		{ "os_rx_ts_converted", t->rt.converted },
+		{ "os_rx_ts_pair_max_cycles", t->rt.pair_max },
+		{ "os_rx_ts_err_max_cycles", t->rt.err_max },
+		{ "os_rx_ts_rate_rejected", t->rt.rate_rejected },
+	};
 	const struct tslog_counter log[] = {
 		{ "log_records_total", t->log.total }, { "log_capacity", t->log.cap },
 	};
@@ -306,6 +318,7 @@ void bl_dump(const struct bl_trader *t, const struct bl_args *a,
 		fprintf(stderr, "%s: warning: cannot write %s\n", bl_name, a->dump_path);
 	tslog_dump_begin(&d, dump_write, &s);
 	tslog_dump_counters(&d, head, sizeof(head) / sizeof(head[0]));
+	tslog_dump_counters(&d, rt, t->rt.converted ? sizeof(rt) / sizeof(rt[0]) : 0);
 	tslog_dump_counters(&d, os, n_os);
 	engine_dump_counters(&t->eng, &d);
 	hiccup_dump_counters(&t->hic, &d);
@@ -348,23 +361,80 @@ int64_t bl_clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-uint64_t bl_tsc_calibrate(void)
+static double bl_fabs(double x)
 {
-	int64_t t0 = bl_clock_ns(CLOCK_MONOTONIC_RAW), t1;
-	uint64_t c0 = bl_tsc(), c1;
-
-	do {
-		t1 = bl_clock_ns(CLOCK_MONOTONIC_RAW);
-		c1 = bl_tsc();
-	} while (t1 - t0 < BL_CALIB_NS);
-	return (uint64_t)((double)(c1 - c0) * 1e9 / (double)(t1 - t0) + 0.5);
+	return x < 0 ? -x : x;
 }
 
-uint64_t bl_tsc_of_realtime(int64_t ns, uint64_t tsc_hz)
+static void bl_pair_once(clockid_t id, struct bl_pair *p)
 {
-	int64_t now_ns = bl_clock_ns(CLOCK_REALTIME);
-	uint64_t now_tsc = bl_tsc();
-	double back = (double)(now_ns - ns) * (double)tsc_hz / 1e9;
+	uint64_t a = bl_tsc();
+	int64_t ns = bl_clock_ns(id);
+	uint64_t b = bl_tsc();
 
-	return now_tsc - (uint64_t)(back > 0 ? back + 0.5 : 0);
+	*p = (struct bl_pair){ .ns = ns, .tsc = a + (b - a) / 2, .width = b - a };
+}
+
+void bl_clock_pair(clockid_t id, struct bl_pair *p, uint64_t good, int tries)
+{
+	bl_pair_once(id, p);
+	for (int i = 1; i < tries && p->width > good; i++) {
+		struct bl_pair q;
+		bl_pair_once(id, &q);
+		if (q.width < p->width)
+			*p = q;
+	}
+}
+
+void bl_tsc_calibrate(struct bl_trader *t)
+{
+	struct bl_realtime *r = &t->rt;
+	struct bl_pair raw0, raw1, rt0, rt1;
+
+	/* How narrow a pair gets here: the narrowest of BL_PAIR_PROBE. */
+	bl_clock_pair(CLOCK_REALTIME, &rt0, 0, BL_PAIR_PROBE);
+	*r = (struct bl_realtime){ .good_width = BL_PAIR_SLACK * (rt0.width ? rt0.width : 1) };
+	bl_clock_pair(CLOCK_REALTIME, &rt0, r->good_width, BL_PAIR_TRIES);
+	bl_clock_pair(CLOCK_MONOTONIC_RAW, &raw0, r->good_width, BL_PAIR_TRIES);
+	do
+		bl_clock_pair(CLOCK_MONOTONIC_RAW, &raw1, r->good_width, BL_PAIR_TRIES);
+	while (raw1.ns - raw0.ns < BL_CALIB_NS);
+	bl_clock_pair(CLOCK_REALTIME, &rt1, r->good_width, BL_PAIR_TRIES);
+	t->tsc_hz = (uint64_t)((double)(raw1.tsc - raw0.tsc) * 1e9 / (double)(raw1.ns - raw0.ns) + 0.5);
+	r->nominal = (double)t->tsc_hz / 1e9;
+	r->cycles_per_ns = (double)(rt1.tsc - rt0.tsc) / (double)(rt1.ns - rt0.ns);
+	r->rate_err = (double)(rt0.width + rt1.width) / 2 / (double)(rt1.tsc - rt0.tsc);
+	if (bl_fabs(r->cycles_per_ns / r->nominal - 1) > BL_RT_MAX_SKEW) {
+		r->rate_rejected++;  /* CLOCK_REALTIME stepped meanwhile: the raw rate */
+		r->cycles_per_ns = r->nominal;
+	}
+	r->anchor = rt0;
+}
+
+uint64_t bl_tsc_of_realtime(struct bl_realtime *r, int64_t ns)
+{
+	struct bl_pair now;
+
+	bl_clock_pair(CLOCK_REALTIME, &now, r->good_width, BL_PAIR_TRIES);
+	/* A new window: CLOCK_REALTIME's rate (NTP may slew it) measured again,
+	 * from two narrow pairs. */
+	int64_t span = now.ns - r->anchor.ns;
+	if (span >= BL_RT_WINDOW_NS && now.width <= r->good_width) {
+		double rate = (double)(now.tsc - r->anchor.tsc) / (double)span;
+		if (bl_fabs(rate / r->nominal - 1) <= BL_RT_MAX_SKEW) {
+			r->cycles_per_ns = rate;
+			r->rate_err = (double)(r->anchor.width + now.width) / 2 / (double)(now.tsc - r->anchor.tsc);
+		} else {
+			r->rate_rejected++;
+		}
+		r->anchor = now;
+	}
+	double back = (double)(now.ns - ns) * r->cycles_per_ns;
+	uint64_t err = now.width / 2 + (uint64_t)(bl_fabs(back) * r->rate_err + 0.5);
+	r->converted++;
+	if (now.width > r->pair_max)
+		r->pair_max = now.width;
+	if (err > r->err_max)
+		r->err_max = err;
+	return now.tsc - (uint64_t)(int64_t)(back + (back < 0 ? -0.5 : 0.5));
 }

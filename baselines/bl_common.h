@@ -47,11 +47,36 @@ struct bl_args {
 	uint64_t hiccup_threshold_ns;
 };
 
+/* A clock reading and the TSC at it: the clock read between two TSC reads,
+ * tsc their middle, so |tsc - the TSC at the reading| <= width / 2. */
+struct bl_pair {
+	int64_t ns;
+	uint64_t tsc;
+	uint64_t width;              /* cycles between the two TSC reads */
+};
+
+/* CLOCK_REALTIME stamps (the kernel's socket timestamps) moved to the TSC:
+ * tsc = now.tsc - (now.ns - stamp) * cycles_per_ns, with `now` a fresh pair
+ * and cycles_per_ns measured against CLOCK_REALTIME itself over the last
+ * window of at least BL_RT_WINDOW_NS (the first one: the calibration). */
+struct bl_realtime {
+	struct bl_pair anchor;       /* the start of the current rate window */
+	double cycles_per_ns;        /* TSC cycles per CLOCK_REALTIME ns, measured */
+	double rate_err;             /* its relative uncertainty (pair widths / window) */
+	double nominal;              /* tsc_hz / 1e9: a window far from it saw a clock step */
+	uint64_t good_width;         /* a pair this narrow is taken at once */
+	uint64_t converted;          /* stamps converted */
+	uint64_t pair_max;           /* the widest pair a conversion used (cycles) */
+	uint64_t err_max;            /* the largest error bound of a conversion (cycles) */
+	uint64_t rate_rejected;      /* windows refused (CLOCK_REALTIME stepped) */
+};
+
 /* The engine, its log and the order's OUCH template, set up from the args. */
 struct bl_trader {
 	struct engine eng;
 	struct tslog log;
 	uint64_t tsc_hz;
+	struct bl_realtime rt;       /* set by bl_tsc_calibrate */
 	uint64_t ctl_ok, ctl_rejected;
 	bool stop;
 	struct hiccup hic;           /* the gap recorder (--hiccups), before trading */
@@ -159,11 +184,21 @@ static inline uint64_t bl_tsc(void)
 
 int64_t bl_clock_ns(clockid_t id);
 
-/* TSC frequency against CLOCK_MONOTONIC_RAW (200 ms). */
-uint64_t bl_tsc_calibrate(void);
+/* A (clock, TSC) pair (struct bl_pair): up to `tries` reads, the first no
+ * wider than `good` cycles, else the narrowest. A read is wide when
+ * something ran between its two TSC reads: an interrupt, or, in a TCG
+ * guest, the host descheduling QEMU's vCPU thread (measured up to 6.6M
+ * cycles, 2.7 ms, on the 2-core CI machine). */
+void bl_clock_pair(clockid_t id, struct bl_pair *p, uint64_t good, int tries);
 
-/* A CLOCK_REALTIME stamp (ns) moved to the TSC by a fresh (CLOCK_REALTIME,
- * rdtsc) pair: valid for stamps of the last few milliseconds. */
-uint64_t bl_tsc_of_realtime(int64_t ns, uint64_t tsc_hz);
+/* t->tsc_hz against CLOCK_MONOTONIC_RAW (200 ms) and t->rt's first rate,
+ * against CLOCK_REALTIME over the same time, both from narrow pairs. */
+void bl_tsc_calibrate(struct bl_trader *t);
+
+/* A CLOCK_REALTIME stamp (ns) in the TSC domain (struct bl_realtime): a
+ * fresh narrow pair, back by the measured rate. Its error bound, now's
+ * width / 2 + (now.ns - ns) * cycles_per_ns * rate_err, is kept in
+ * r->err_max (the dump's os_rx_ts_err_max_cycles). */
+uint64_t bl_tsc_of_realtime(struct bl_realtime *r, int64_t ns);
 
 #endif

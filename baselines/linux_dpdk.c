@@ -421,7 +421,7 @@ int main(int argc, char **argv)
 		dp_die("rte_eal_init", rte_errno);
 	bl_process_setup(&p.a);
 	port_setup(&p);
-	p.t.tsc_hz = bl_tsc_calibrate();
+	bl_tsc_calibrate(&p.t);
 	dp_wait_peer(&p);
 	printf("BASELINE READY sut=linux-dpdk tsc_hz=%llu driver=%s\n",
 	       (unsigned long long)p.t.tsc_hz, p.driver);

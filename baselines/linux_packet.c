@@ -237,7 +237,7 @@ static void pk_emit(void *ctx, const struct order_intent *o)
 		p->c.send_errors++;
 		return;
 	}
-	uint64_t kernel = p->ts_kernel_ns ? bl_tsc_of_realtime(p->ts_kernel_ns, p->t.tsc_hz)
+	uint64_t kernel = p->ts_kernel_ns ? bl_tsc_of_realtime(&p->t.rt, p->ts_kernel_ns)
 					  : p->tsc_rx;
 	uint64_t share = p->tsc_rx > kernel ? p->tsc_rx - kernel : 0;
 	*tslog_next(&p->t.log) = (struct tslog_rec){
@@ -399,7 +399,7 @@ int main(int argc, char **argv)
 	bl_trader_setup(&p.t, &p.a);
 	bl_process_setup(&p.a);
 	packet_socket_setup(&p);
-	p.t.tsc_hz = bl_tsc_calibrate();
+	bl_tsc_calibrate(&p.t);
 	printf("BASELINE READY sut=linux-packet tsc_hz=%llu tpacket=%d\n",
 	       (unsigned long long)p.t.tsc_hz, p.tpacket);
 	fflush(stdout);

@@ -23,10 +23,13 @@
  *   tsc_rx  the kernel's software RX timestamp of the datagram
  *           (SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE: taken in the
  *           driver's receive path, netif_receive_skb), moved from
- *           CLOCK_REALTIME to the TSC by a (clock_gettime, rdtsc) pair read
- *           after the order went out. When the kernel gave no timestamp,
- *           tsc_rx is the user-space stamp below and os_rx_no_kernel_ts
- *           counts it.
+ *           CLOCK_REALTIME to the TSC after the order went out by
+ *           bl_tsc_of_realtime: a fresh narrow (clock_gettime, rdtsc) pair
+ *           and CLOCK_REALTIME's measured rate; its error bound is in the
+ *           dump (os_rx_ts_err_max_cycles), and os_rx_ts_after_user counts
+ *           stamps it put after the user-space stamp below (none when it
+ *           is right). When the kernel gave no timestamp, tsc_rx is the
+ *           user-space stamp below and os_rx_no_kernel_ts counts it.
  *   pad     (struct tslog_rec's spare u32) cycles from tsc_rx to rdtsc right
  *           after recvmsg() returned: the kernel's share of the receive path.
  *   tsc_doorbell  rdtsc right before send() (the order is in the user-space
@@ -59,6 +62,8 @@ struct bl_counters {
 	uint64_t datagrams_rx;       /* md datagrams received */
 	uint64_t rx_errors;          /* recvmsg failures other than EAGAIN */
 	uint64_t rx_no_kernel_ts;    /* datagrams without a software RX timestamp */
+	uint64_t rx_ts_after_user;   /* tsc_rx converted to after tsc_rx_user: impossible, so
+				      * the conversion's error (bl_tsc_of_realtime) showing */
 	uint64_t rx_dropped;         /* socket receive-queue drops (SO_RXQ_OVFL) */
 	uint64_t orders_sent, send_errors;
 	uint64_t busy_poll_us;       /* SO_BUSY_POLL in force (0: refused) */
@@ -159,8 +164,8 @@ static void pin_peer_mac(const struct bl *b)
 
 /* --- the hot path -------------------------------------------------------- */
 
-/* tsc_rx of the current datagram: its kernel timestamp moved to the TSC by a
- * fresh (CLOCK_REALTIME, rdtsc) pair; called after the order left. */
+/* tsc_rx of the current datagram: its kernel timestamp moved to the TSC
+ * (bl_tsc_of_realtime); called after the order left. */
 static uint64_t bl_tsc_rx(struct bl *b)
 {
 	if (b->tsc_rx_known)
@@ -170,7 +175,7 @@ static uint64_t bl_tsc_rx(struct bl *b)
 		b->tsc_rx = b->tsc_rx_user;
 		return b->tsc_rx;
 	}
-	b->tsc_rx = bl_tsc_of_realtime(b->ts_kernel_ns, b->t.tsc_hz);
+	b->tsc_rx = bl_tsc_of_realtime(&b->t.rt, b->ts_kernel_ns);
 	return b->tsc_rx;
 }
 
@@ -196,6 +201,8 @@ static void bl_emit(void *ctx, const struct order_intent *o)
 		return;
 	}
 	uint64_t rx = bl_tsc_rx(b), user = b->tsc_rx_user - rx;
+	if (CORE_UNLIKELY((int64_t)user < 0))
+		b->c.rx_ts_after_user++;
 	*tslog_next(&b->t.log) = (struct tslog_rec){
 		.trigger_seq = o->trigger_seq, .tsc_rx = rx, .tsc_doorbell = tsc_doorbell,
 		.tsc_tx = tsc_tx,
@@ -305,7 +312,8 @@ static void bl_socket_dump(struct bl *b)
 	const struct tslog_counter os[] = {
 		{ "os_datagrams_rx", b->c.datagrams_rx }, { "os_md_packets", b->c.datagrams_rx },
 		{ "os_rx_errors", b->c.rx_errors }, { "os_rx_dropped", b->c.rx_dropped },
-		{ "os_rx_no_kernel_ts", b->c.rx_no_kernel_ts }, { "os_polls", b->c.polls },
+		{ "os_rx_no_kernel_ts", b->c.rx_no_kernel_ts },
+		{ "os_rx_ts_after_user", b->c.rx_ts_after_user }, { "os_polls", b->c.polls },
 		{ "os_busy_poll_us", b->c.busy_poll_us },
 		{ "os_orders_sent", b->c.orders_sent }, { "os_send_errors", b->c.send_errors },
 	};
@@ -327,7 +335,7 @@ int main(int argc, char **argv)
 	b.ctl_fd = bl_udp_bound(b.a.bind_ip, b.a.ctl_port, 0);
 	tx_socket_setup(&b);
 	pin_peer_mac(&b);
-	b.t.tsc_hz = bl_tsc_calibrate();
+	bl_tsc_calibrate(&b.t);
 	printf("BASELINE READY sut=" BL_SUT_NAME " tsc_hz=%llu\n", (unsigned long long)b.t.tsc_hz);
 	fflush(stdout);
 
