@@ -195,7 +195,7 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 		int orders;
 		if (CORE_LIKELY(mold_is_next(&e->mold, buf, seq))) {
 			/* mold_accept's work for it, the counters after the message */
-			e->mold.sessions[e->mold.last].next_seq = seq + 1;
+			mold_take_next(&e->mold, seq, 1);
 			orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, emit, ctx);
 			e->mold.c.packets++;
 			e->mold.c.messages++;

@@ -82,7 +82,7 @@ static int mold_data(struct mold_state *s, struct mold_session *ss,
 	return (int)skip;
 }
 
-int mold_accept(struct mold_state *s, const struct mold_packet *pk)
+static int mold_accept_slow(struct mold_state *s, const struct mold_packet *pk)
 {
 	s->c.packets++;
 	struct mold_session *ss = mold_session_of(s, pk->session);
@@ -103,6 +103,20 @@ int mold_accept(struct mold_state *s, const struct mold_packet *pk)
 		return mold_heartbeat(s, ss, pk->seq);
 	s->last = (uint32_t)(ss - s->sessions);
 	return mold_data(s, ss, pk->seq, pk->count);
+}
+
+int mold_accept(struct mold_state *s, const struct mold_packet *pk)
+{
+	int skip = mold_accept_slow(s, pk);
+	/* mold_is_next's copy of the last data packet's session, which any
+	 * packet above may have moved, ended or replaced. */
+	const struct mold_session *ss = &s->sessions[s->last];
+	uint16_t tail;
+	core_memcpy(&s->fast_id8, ss->id, 8);
+	core_memcpy(&tail, ss->id + 8, 2);
+	s->fast_tail = tail | (ss->used && !ss->ended ? MOLD_FAST_LIVE : 0);
+	s->fast_next = ss->next_seq;
+	return skip;
 }
 
 bool mold_pack_begin(struct mold_writer *w, uint8_t *buf, size_t cap,

@@ -64,6 +64,12 @@ struct mold_state {
 	struct mold_session sessions[MOLD_MAX_SESSIONS];
 	struct mold_counters c;
 	uint32_t last;  /* the session of the last data packet accepted */
+	/* That session's id and next sequence number, where one compare per
+	 * word finds the next packet (mold_is_next): id bytes 0-7, then bytes
+	 * 8-9 with bit 16 set while the session is live (used, not ended). */
+	uint64_t fast_id8;
+	uint32_t fast_tail;
+	uint64_t fast_next;
 };
 
 void mold_init(struct mold_state *s);
@@ -147,22 +153,28 @@ done:
  * session, unknown session beyond capacity). Counts gaps and duplicates. */
 int mold_accept(struct mold_state *s, const struct mold_packet *pk);
 
+#define MOLD_FAST_LIVE 0x10000u
+
 /* Is a data packet at `seq` of `session` the next one of the session of
- * the last data packet accepted? Then mold_accept would skip nothing and
- * change only next_seq (to seq + count) and the packet and message
- * counters: the caller may do that itself. */
+ * the last data packet accepted (a live one)? Then mold_accept would skip
+ * nothing and change only next_seq (mold_take_next) and the packet and
+ * message counters: the caller may do that itself. */
 static CORE_ALWAYS_INLINE bool mold_is_next(const struct mold_state *s, const uint8_t *session,
 					    uint64_t seq)
 {
-	const struct mold_session *ss = &s->sessions[s->last];
-	uint64_t a, b;
-	uint16_t c, d;
+	uint64_t a;
+	uint16_t c;
 
-	core_memcpy(&a, ss->id, 8);
-	core_memcpy(&b, session, 8);
-	core_memcpy(&c, ss->id + 8, 2);
-	core_memcpy(&d, session + 8, 2);
-	return seq == ss->next_seq && ss->used && !ss->ended && a == b && c == d;
+	core_memcpy(&a, session, 8);
+	core_memcpy(&c, session + 8, 2);
+	return seq == s->fast_next && a == s->fast_id8 && ((uint32_t)c | MOLD_FAST_LIVE) == s->fast_tail;
+}
+
+/* The next `count` messages of the session mold_is_next found, taken. */
+static CORE_ALWAYS_INLINE void mold_take_next(struct mold_state *s, uint64_t seq, uint16_t count)
+{
+	s->fast_next = seq + count;
+	s->sessions[s->last].next_seq = seq + count;
 }
 
 /* mold_accept with the commonest packet checked first: data, of the
@@ -173,7 +185,7 @@ static CORE_ALWAYS_INLINE int mold_accept_next(struct mold_state *s, const uint8
 					       uint64_t seq, uint16_t count)
 {
 	if (CORE_LIKELY(mold_has_blocks(count) && mold_is_next(s, session, seq))) {
-		s->sessions[s->last].next_seq = seq + count;
+		mold_take_next(s, seq, count);
 		s->c.packets++;
 		s->c.messages += count;
 		return 0;

@@ -484,6 +484,64 @@ static void test_mold_sessions_full(void)
 	CHECK(s.c.packets == MOLD_MAX_SESSIONS + 1);
 }
 
+/* The engine's shortcuts (mold_accept_next, and mold_is_next +
+ * mold_take_next for one-message datagrams) decide and count exactly as
+ * mold_accept does, over a random stream: sessions beyond capacity and an
+ * all-zero id, sequence numbers at, before and after the expected one, 0
+ * and near 2^64, heartbeats and ends of session. */
+static void test_mold_fast_path(void)
+{
+	static const uint8_t ids[6][MOLD_SESSION_LEN] = {
+		"SESSION-A1", "SESSION-B2", { 0 }, "SESSION-C3", "SESSION-D4", "SESSION-E5" };
+	static const uint16_t counts[] = { 1, 1, 1, 1, 2, 3, 0 };
+	struct mold_state ref, fast, eng;
+	uint8_t b[512];
+	unsigned bad = 0, taken = 0;
+
+	mold_init(&ref);
+	mold_init(&fast);
+	mold_init(&eng);
+	for (int op = 0; op < 200000; op++) {
+		uint64_t r = rng();
+		const uint8_t *id = ids[r % 16 < 11 ? 0 : r % 16 - 10];  /* mostly session A */
+		uint64_t next = 1;
+		for (int k = 0; k < MOLD_MAX_SESSIONS; k++)
+			if (ref.sessions[k].used && memcmp(ref.sessions[k].id, id, 10) == 0)
+				next = ref.sessions[k].next_seq;
+		static const int64_t d[] = { 0, 0, 0, 0, 0, 1, 2, -1, -5 };
+		uint64_t seq = next + (uint64_t)d[(r >> 8) % 9];
+		if ((r >> 16) % 64 == 0)
+			seq = (r >> 22) % 2 ? 0 : UINT64_MAX - (r >> 23) % 3;
+		uint16_t count = counts[(r >> 32) % 7];
+		if (op == 150000 || op == 190000)
+			count = MOLD_END_OF_SESSION;  /* rare: it retires a session for good */
+		struct mold_packet pk = mk_packet(b, id, seq, count == MOLD_END_OF_SESSION ? 0 : count,
+						  count == MOLD_END_OF_SESSION);
+		int want = mold_accept(&ref, &pk);
+		int got = mold_accept_next(&fast, pk.session, pk.seq, pk.count);
+		int got_eng;
+		if (pk.count == 1 && mold_is_next(&eng, pk.session, pk.seq)) {
+			mold_take_next(&eng, pk.seq, 1);
+			eng.c.packets++;
+			eng.c.messages++;
+			got_eng = 0;
+			taken++;
+		} else {
+			got_eng = mold_accept_next(&eng, pk.session, pk.seq, pk.count);
+		}
+		bad += want != got || want != got_eng ||
+		       memcmp(ref.sessions, fast.sessions, sizeof ref.sessions) != 0 ||
+		       memcmp(ref.sessions, eng.sessions, sizeof ref.sessions) != 0 ||
+		       memcmp(&ref.c, &fast.c, sizeof ref.c) != 0 || memcmp(&ref.c, &eng.c, sizeof ref.c) != 0;
+	}
+	printf("  mold_fast_path: %u shortcut, gaps %lu dups %lu full %lu after end %lu\n", taken,
+	       (unsigned long)ref.c.gaps, (unsigned long)ref.c.duplicates,
+	       (unsigned long)ref.c.sessions_full, (unsigned long)ref.c.after_end);
+	CHECK(bad == 0);
+	CHECK(taken > 20000);  /* the shortcut did much of the work */
+	CHECK(ref.c.gaps > 0 && ref.c.duplicates > 0 && ref.c.sessions_full > 0 && ref.c.after_end > 0);
+}
+
 static void test_mold_malformed(void)
 {
 	uint8_t b[64] = {0};
@@ -1105,6 +1163,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"mold_roundtrip", test_mold_roundtrip},
 	{"mold_sequencing", test_mold_sequencing},
 	{"mold_sessions_full", test_mold_sessions_full},
+	{"mold_fast_path", test_mold_fast_path},
 	{"mold_malformed", test_mold_malformed},
 	{"mold_writer_limits", test_mold_writer_limits},
 	{"net_udp", test_net_udp},
