@@ -139,7 +139,8 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
                            "md_port": params.md_port, "order_port": params.order_port}
         vmspec = vm_spec(spec.media, boot, _os_copy(img, run_dir), workdir=run_dir, accel=accel,
                          nic=spec.nic, netdev=f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
-                         mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core)
+                         mac=GUEST_MAC, netns=net.netns, vcpu_core=spec.vcpu_core,
+                         extra=tuple(spec.qemu_args))
         pxe = hw.pxe_server(spec, run_dir, _os_copy(img, run_dir), net.tap, net.host_ip,
                             net.guest_ip, net.netns, GUEST_MAC)
         tx = exchange.udp_socket(net.netns, net.host_ip, 0)
@@ -199,7 +200,8 @@ def _run_dgram(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunR
     ctl_frame = exchange.Feed(*_one(exchange.control_message(1, params.ctl_key))).frames(
         host, exchange.Endpoint(GUEST_MAC, link.guest_ip, params.ctl_port)).packet(0)
     vmspec = vm_spec(spec.media, boot, _os_copy(img, run_dir), workdir=run_dir, accel=accel,
-                     nic=spec.nic, netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core)
+                     nic=spec.nic, netdev=link.netdev(), mac=GUEST_MAC, vcpu_core=spec.vcpu_core,
+                     extra=tuple(spec.qemu_args))
     sock = link.open()
     try:
         with Vm(vmspec) as vm:

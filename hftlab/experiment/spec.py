@@ -65,6 +65,9 @@ class RunSpec:
     vcpu_core: int | None = 1
     where: str = "guest"  #: baselines: "guest" (under QEMU, like HFT-OS) or "host" (netns)
     baseline_args: tuple[str, ...] = ()  #: extra options for a baseline (e.g. "--busy-poll", "0")
+    #: extra QEMU arguments for HFT-OS's VM, appended to its command line (profiling:
+    #: benchmarks/tick_profile.py loads a TCG plugin with "-plugin")
+    qemu_args: tuple[str, ...] = ()
     hiccups_s: float = 0.0  #: poll-loop gap recorder on the SUT's core after READY (0: off)
     hiccup_threshold_ns: int = 1000  #: gaps longer than this are hiccups
     #: PTP (issue 17): ptp4l masters the run's tap, HFT-OS's slave follows it
