@@ -91,13 +91,21 @@ int net_parse_udp_checked(const uint8_t *frame, size_t len, struct net_udp_view 
  *   one load of bytes 20..23: no MF flag and fragment offset 0 (DF is
  *     free), protocol 17 (the TTL is free);
  *   8 <= UDP length <= IP total length - 20, one unsigned compare;
- *   the header checksum: the sum of the header's five 32-bit words (RFC
- *     1071 §2(B), (C)) folds to 0xFFFF, i.e. it is a non-zero multiple of
- *     0xFFFF (2^16 = 1 modulo 0xFFFF, so folding keeps the residue); the
- *     0x45 byte makes it non-zero, and a divisibility test by a constant is
- *     a multiply and a compare.
+ *   the header checksum: the ones' complement sum of the header (RFC 1071
+ *     §2(B), (C): over two 64-bit words and one 32-bit word, each carry
+ *     added back in) folds to 0xFFFF, i.e. it is a non-zero multiple of
+ *     0xFFFF (2^16 = 1 modulo 0xFFFF, and so is 2^64: the end-around
+ *     carries and the folding keep the residue); the 0x45 byte makes it
+ *     non-zero, and the divisibility test is a multiply and a compare.
  * tests/c/test_codecs.c checks it against net_parse_udp_checked on
  * mutated frames. */
+/* 0xFFFF's inverse modulo 2^64: x is a multiple of 0xFFFF exactly when
+ * x * NET_INV_FFFF (mod 2^64) <= (2^64 - 1) / 0xFFFF (odd divisor; Granlund
+ * and Montgomery, "Division by invariant integers using multiplication",
+ * §9), one multiply and one compare. */
+#define NET_INV_FFFF 0xFFFEFFFEFFFEFFFFull
+CORE_STATIC_ASSERT(0xFFFFull * NET_INV_FFFF == 1, "NET_INV_FFFF * 0xFFFF = 1 (mod 2^64)");
+
 static inline uint32_t net_ld32(const uint8_t *p)
 {
 	uint32_t w;
@@ -113,13 +121,19 @@ static CORE_ALWAYS_INLINE bool net_udp_fast(const uint8_t *frame, size_t len,
 	if (__builtin_expect(len < NET_UDP_HDRS, 0))
 		return false;
 	size_t tot = rd_be16(ip + 2), ulen = rd_be16(udp + 4);
-	uint64_t sum = (uint64_t)net_ld32(ip) + net_ld32(ip + 4) + net_ld32(ip + 8) +
-		       net_ld32(ip + 12) + net_ld32(ip + 16);
+	uint64_t a, b, sum;
+	__builtin_memcpy(&a, ip, 8);
+	__builtin_memcpy(&b, ip + 8, 8);
+	sum = a + b;
+	sum += sum < a;                       /* end-around carry */
+	a = sum;
+	sum += net_ld32(ip + 16);
+	sum += sum < a;
 	if (__builtin_expect((net_ld32(frame + 12) & 0x00FFFFFFu) != 0x00450008u ||
 			     tot - (NET_IP_HDR + NET_UDP_HDR) > len - NET_UDP_HDRS ||
 			     (net_ld32(ip + 6) & 0xFF00FF3Fu) != ((uint32_t)NET_IPPROTO_UDP << 24) ||
 			     ulen - NET_UDP_HDR > tot - (NET_IP_HDR + NET_UDP_HDR) ||
-			     sum % 0xFFFFu != 0, 0))
+			     sum * NET_INV_FFFF > UINT64_MAX / 0xFFFFu, 0))
 		return false;
 	v->eth_dst = frame;
 	v->eth_src = frame + 6;
