@@ -32,7 +32,7 @@ _Static_assert((NIC_TX_RING * sizeof(e1000_tx_ring[0])) % 128 == 0, "TDLEN: 128-
 
 static struct e1000_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
 struct e1000_tx_desc e1000_tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
-static struct e1000 the_nic;
+struct e1000 e1000_nic;
 static const struct nic_ops e1000_ops;
 
 static inline struct e1000 *E(struct nic *n)
@@ -144,7 +144,7 @@ static void e1000_init_tx(struct e1000 *n)
 
 static struct nic *e1000_open(const struct pci_device *d)
 {
-	struct e1000 *n = &the_nic;
+	struct e1000 *n = &e1000_nic;
 
 	n->nic.ops = &e1000_ops;
 	n->nic.name = "e1000";
@@ -215,13 +215,10 @@ static void e1000_tx_reclaim(struct e1000 *n)
 	}
 }
 
-uint8_t *e1000_tx_buffer_full(struct e1000 *n, uint16_t *slot)
+bool e1000_tx_room(struct e1000 *n)
 {
 	e1000_tx_reclaim(n);
-	if ((uint16_t)((n->tx_tail + 1) % NIC_TX_RING) == n->tx_clean)
-		return NULL; /* TDT may never catch up with TDH: ring full */
-	*slot = n->tx_tail;
-	return nic_tx_buf[n->tx_tail];
+	return (uint16_t)((n->tx_tail + 1) % NIC_TX_RING) != n->tx_clean;
 }
 
 static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -237,7 +234,7 @@ static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t e1000_tx_commit(struct nic *nn, uint16_t len)
 {
-	return e1000_tx_commit_inline(E(nn), len);
+	return e1000_tx_commit_at(E(nn), E(nn)->tx_tail, len);
 }
 
 static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -7,6 +7,8 @@
 #ifndef HFTOS_E1000_H
 #define HFTOS_E1000_H
 
+#include <stdbool.h>
+
 #include "drivers/nic.h"
 #include "drivers/mmio.h"
 #include "drivers/pci.h"
@@ -55,29 +57,35 @@ struct e1000 {
  * descriptor's status for its next turn. */
 extern struct e1000_tx_desc e1000_tx_ring[NIC_TX_RING];
 
-/* nic_tx_buffer when the ring looks full: retire the descriptors the NIC
- * has finished, then the buffer, or NULL. Out of line: no register of the
- * order path lives across it. */
-uint8_t *e1000_tx_buffer_full(struct e1000 *n, uint16_t *slot);
+/* The one e1000 (one NIC per system): its address is a constant, so the
+ * order path reads its state without loading a pointer first. */
+extern struct e1000 e1000_nic;
+
+/* When the ring looks full: retire the descriptors the NIC has finished;
+ * true if that made room. Out of line: nothing of the order path lives in
+ * registers across it. */
+bool e1000_tx_room(struct e1000 *n);
 
 /* nic_tx_buffer. */
 static inline uint8_t *e1000_tx_buffer_inline(struct e1000 *n, uint16_t *slot)
 {
 	uint16_t i = n->tx_tail;
 
-	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0))
-		return e1000_tx_buffer_full(n, slot);
+	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0) &&
+	    !e1000_tx_room(n))
+		return 0; /* TDT may never catch up with TDH: ring full */
 	*slot = i;
 	return nic_tx_buf[i];
 }
 
-/* nic_tx_commit. x86 keeps stores in order, so the descriptor and the frame
- * are visible before the uncached doorbell; the barriers in
- * tsc_read_ordered and reg_write32 stop the compiler from sinking them past
- * it. The stamp is the order's tsc_doorbell. */
-static inline uint64_t e1000_tx_commit_inline(struct e1000 *n, uint16_t len)
+/* nic_tx_commit of the frame in TX buffer i, the one the last
+ * nic_tx_buffer handed out (= tx_tail). x86 keeps stores in order, so the
+ * descriptor and the frame are visible before the uncached doorbell; the
+ * barriers in tsc_read_ordered and reg_write32 stop the compiler from
+ * sinking them past it. The stamp is the order's tsc_doorbell. */
+static inline uint64_t e1000_tx_commit_at(struct e1000 *n, uint16_t i, uint16_t len)
 {
-	uint16_t i = n->tx_tail, next = (uint16_t)((i + 1) % NIC_TX_RING);
+	uint16_t next = (uint16_t)((i + 1) % NIC_TX_RING);
 
 	((volatile struct e1000_tx_desc *)&e1000_tx_ring[i])->lower =
 		len | E1000_TX_CMD << E1000_TX_CMD_SHIFT;

@@ -50,7 +50,7 @@ _Static_assert(NIC_BUF_SIZE % SRRCTL_BSIZEPACKET_UNIT == 0, "SRRCTL.BSIZEPACKET 
 
 static union igb_rx_desc rx_ring[NIC_RX_RING] __attribute__((aligned(128)));
 union igb_tx_desc igb_tx_ring[NIC_TX_RING] __attribute__((aligned(128)));
-static struct igb the_nic;
+struct igb igb_nic;
 static const struct nic_ops igb_ops;
 
 static inline struct igb *I(struct nic *n)
@@ -210,7 +210,7 @@ static int igb_init_rx(struct igb *n)
 
 static struct nic *igb_open(const struct pci_device *d)
 {
-	struct igb *n = &the_nic;
+	struct igb *n = &igb_nic;
 
 	n->nic.ops = &igb_ops;
 	n->nic.name = "igb";
@@ -297,13 +297,10 @@ static void igb_tx_reclaim(struct igb *n)
 	}
 }
 
-uint8_t *igb_tx_buffer_full(struct igb *n, uint16_t *slot)
+bool igb_tx_room(struct igb *n)
 {
 	igb_tx_reclaim(n);
-	if ((uint16_t)((n->tx_tail + 1) % NIC_TX_RING) == n->tx_clean)
-		return NULL; /* TDT may never catch up with TDH: ring full */
-	*slot = n->tx_tail;
-	return nic_tx_buf[n->tx_tail];
+	return (uint16_t)((n->tx_tail + 1) % NIC_TX_RING) != n->tx_clean;
 }
 
 static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -319,7 +316,7 @@ static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)
 {
-	return igb_tx_post(I(nn), len, 0);
+	return igb_tx_post_at(I(nn), I(nn)->tx_tail, len, 0);
 }
 
 static int igb_tx_flush(struct nic *nn, uint32_t timeout_us)
@@ -417,7 +414,7 @@ static int igb_ts_tx(struct nic *nn, uint64_t *ns)
 
 static void igb_ts_tx_commit(struct nic *nn, uint16_t len)
 {
-	igb_tx_post(I(nn), len, TXD_MAC_TSTAMP);
+	igb_tx_post_at(I(nn), I(nn)->tx_tail, len, TXD_MAC_TSTAMP);
 }
 
 /* 7.10.4: start the clock, accept PTP's multicast address, route 0x88F7

@@ -61,31 +61,36 @@ struct igb {
  * writes only cmd_type_len and olinfo_status (the latter clears DD). */
 extern union igb_tx_desc igb_tx_ring[NIC_TX_RING];
 
-/* nic_tx_buffer when the ring looks full: retire the descriptors the NIC
- * has finished, then the buffer, or NULL. Out of line: no register of the
- * order path lives across it. */
-uint8_t *igb_tx_buffer_full(struct igb *n, uint16_t *slot);
+/* The one igb (one NIC per system): its address is a constant, so the
+ * order path reads its state without loading a pointer first. */
+extern struct igb igb_nic;
+
+/* When the ring looks full: retire the descriptors the NIC has finished;
+ * true if that made room. Out of line: nothing of the order path lives in
+ * registers across it. */
+bool igb_tx_room(struct igb *n);
 
 /* nic_tx_buffer. */
 static inline uint8_t *igb_tx_buffer_inline(struct igb *n, uint16_t *slot)
 {
 	uint16_t i = n->tx_tail;
 
-	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0))
-		return igb_tx_buffer_full(n, slot);
+	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0) &&
+	    !igb_tx_room(n))
+		return 0; /* TDT may never catch up with TDH: ring full */
 	*slot = i;
 	return nic_tx_buf[i];
 }
 
-/* Post the frame in the current TX buffer, with extra command bits (a time
- * stamp), and ring the doorbell. x86 keeps stores in order, so the
- * descriptor and the frame are visible before the uncached doorbell; the
- * barriers in tsc_read_ordered and reg_write32 stop the compiler from
- * sinking them past it. Returns the TSC just before the doorbell write
- * (nic_tx_commit). */
-static inline uint64_t igb_tx_post(struct igb *n, uint16_t len, uint32_t extra)
+/* Post the frame in TX buffer i, the one the last nic_tx_buffer handed out
+ * (= tx_tail), with extra command bits (a time stamp), and ring the
+ * doorbell. x86 keeps stores in order, so the descriptor and the frame are
+ * visible before the uncached doorbell; the barriers in tsc_read_ordered
+ * and reg_write32 stop the compiler from sinking them past it. Returns the
+ * TSC just before the doorbell write (nic_tx_commit). */
+static inline uint64_t igb_tx_post_at(struct igb *n, uint16_t i, uint16_t len, uint32_t extra)
 {
-	uint16_t i = n->tx_tail, next = (uint16_t)((i + 1) % NIC_TX_RING);
+	uint16_t next = (uint16_t)((i + 1) % NIC_TX_RING);
 	volatile union igb_tx_desc *d = &igb_tx_ring[i];
 
 	d->read.cmd_type_len = len | IGB_TX_CMD | extra;

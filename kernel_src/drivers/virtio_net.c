@@ -74,7 +74,7 @@ static struct virtq_avail tx_avail __attribute__((aligned(4096)));
 static struct virtq_used tx_used __attribute__((aligned(4096)));
 _Static_assert(VIRTIO_QUEUE_MAX <= NIC_RX_RING, "RX buffers: nic_rx_buf (nic.h)");
 struct vnet_tx_buf vnet_tx_bufs[NIC_TX_RING] __attribute__((aligned(64)));
-static struct virtio_net the_nic;
+struct virtio_net vnet_nic;
 static const struct nic_ops vnet_ops;
 
 static inline struct virtio_net *V(struct nic *n)
@@ -321,7 +321,7 @@ static int vnet_read_config(struct virtio_net *n)
 
 static struct nic *vnet_open(const struct pci_device *d)
 {
-	struct virtio_net *n = &the_nic;
+	struct virtio_net *n = &vnet_nic;
 
 	*n = (struct virtio_net){ .nic = { .ops = &vnet_ops, .name = "virtio-net",
 					     .kind = NIC_KIND_VIRTIO } };
@@ -444,13 +444,10 @@ static void vnet_tx_reclaim(struct virtio_net *n)
 			n->tx_out_of_order++;
 }
 
-uint8_t *vnet_tx_buffer_full(struct virtio_net *n, uint16_t *slot)
+bool vnet_tx_room(struct virtio_net *n)
 {
 	vnet_tx_reclaim(n);
-	if ((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size)
-		return NULL;
-	*slot = n->tx_avail & n->tx.mask;
-	return vnet_tx_bufs[*slot].frame;
+	return (uint16_t)(n->tx_avail - n->tx_used) != n->tx.size;
 }
 
 static uint8_t *vnet_tx_buffer(struct nic *nn, uint16_t *slot)

@@ -65,10 +65,14 @@ struct virtio_net {
  * good (virtio_net.c: vnet_init_tx). */
 extern struct vnet_tx_buf vnet_tx_bufs[NIC_TX_RING];
 
-/* nic_tx_buffer when the ring looks full: retire the frames the device
- * has finished, then the buffer, or NULL. Out of line: no register of the
- * order path lives across it. */
-uint8_t *vnet_tx_buffer_full(struct virtio_net *n, uint16_t *slot);
+/* The one virtio-net (one NIC per system): its address is a constant, so
+ * the order path reads its state without loading a pointer first. */
+extern struct virtio_net vnet_nic;
+
+/* When the ring looks full: retire the frames the device has finished;
+ * true if that made room. Out of line: nothing of the order path lives in
+ * registers across it. */
+bool vnet_tx_room(struct virtio_net *n);
 
 /* A full fence. After publishing avail->idx the driver reads used->flags to
  * decide whether to notify; x86 may let that load pass the older store, and
@@ -99,8 +103,9 @@ static inline bool vnet_publish(struct virtq *q, uint16_t idx)
 /* nic_tx_buffer. */
 static inline uint8_t *vnet_tx_buffer_inline(struct virtio_net *n, uint16_t *slot)
 {
-	if (__builtin_expect((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size, 0))
-		return vnet_tx_buffer_full(n, slot);
+	if (__builtin_expect((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size, 0) &&
+	    !vnet_tx_room(n))
+		return 0;
 	*slot = n->tx_avail & n->tx.mask;
 	return vnet_tx_bufs[*slot].frame;
 }

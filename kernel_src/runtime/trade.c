@@ -74,7 +74,6 @@ struct trade {
 	uint32_t ip_self, ip_peer;
 	uint16_t md_port, ctl_port;
 	uint64_t md_key;             /* net_udp_dst_key of ip_self:md_port */
-	uint16_t order_len;          /* frame length of an order: headers + OUCH */
 	uint16_t rx_held;            /* frames polled since the last RDT write */
 	uint64_t rx_kick;            /* TSC after which an idle loop writes RDT anyway */
 	uint64_t rx_kick_cycles;     /* TRADE_RX_KICK_US in TSC cycles */
@@ -88,6 +87,12 @@ struct trade {
 	struct trade_counters c;
 	struct hiccup hic;           /* the gap recorder (HFTOS_F_HICCUPS), before trading */
 };
+
+/* The frame length of an order (an OUCH Enter Order after the headers: no
+ * padding), a constant of the order path; trade_setup_cpl3 checks the
+ * template against it. */
+#define TRADE_ORDER_LEN (NET_UDP_HDRS + OUCH_ENTER_LEN)
+CORE_STATIC_ASSERT(TRADE_ORDER_LEN >= NET_ETH_MIN_FRAME, "an order needs no padding");
 
 /* All run memory, static: .bss is zeroed by _start and identity mapped. */
 static struct engine trade_engine;
@@ -142,8 +147,11 @@ static uint64_t trade_setup_cpl3(uint64_t cfg_addr)
 	t->ctl_port = cfg->ctl_port;
 	t->ctl_key = cfg->ctl_key;
 	t->max_messages = cfg->max_messages;
-	for (uint16_t i = 0; i < NIC_TX_RING; i++)
-		t->order_len = trade_order_template(t, nic_tx_slot(t->nic, i));
+	for (uint16_t i = 0; i < NIC_TX_RING; i++) {
+		uint16_t len = trade_order_template(t, nic_tx_slot(t->nic, i));
+		if (len != TRADE_ORDER_LEN)
+			panic("trade: an order template of %u bytes, not %u", len, TRADE_ORDER_LEN);
+	}
 	return 0;
 }
 
@@ -169,30 +177,33 @@ static uint64_t trade_messages(const struct engine *e)
 
 /* The order path's two driver calls, nic_tx_buffer and nic_tx_commit,
  * inlined from the driver's header for kind k (a constant wherever these
- * are used: each trade_emit_* below is one driver's copy), through nic_ops
- * for any other driver (kind 0). */
+ * are used: each trade_emit_* below is one driver's copy), on the driver's
+ * one NIC by its constant address (n is that NIC); through nic_ops for any
+ * other driver (kind 0). The commit posts buffer slot, the one tx_buffer
+ * handed out. */
 static CORE_ALWAYS_INLINE uint8_t *trade_tx_buffer(struct nic *n, enum nic_kind k, uint16_t *slot)
 {
 	switch (k) {
 	case NIC_KIND_E1000:
-		return e1000_tx_buffer_inline((struct e1000 *)n, slot);
+		return e1000_tx_buffer_inline(&e1000_nic, slot);
 	case NIC_KIND_IGB:
-		return igb_tx_buffer_inline((struct igb *)n, slot);
+		return igb_tx_buffer_inline(&igb_nic, slot);
 	case NIC_KIND_VIRTIO:
-		return vnet_tx_buffer_inline((struct virtio_net *)n, slot);
+		return vnet_tx_buffer_inline(&vnet_nic, slot);
 	}
 	return nic_tx_buffer(n, slot);
 }
 
-static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind k, uint16_t len)
+static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind k, uint16_t slot,
+						   uint16_t len)
 {
 	switch (k) {
 	case NIC_KIND_E1000:
-		return e1000_tx_commit_inline((struct e1000 *)n, len);
+		return e1000_tx_commit_at(&e1000_nic, slot, len);
 	case NIC_KIND_IGB:
-		return igb_tx_post((struct igb *)n, len, 0);
+		return igb_tx_post_at(&igb_nic, slot, len, 0);
 	case NIC_KIND_VIRTIO:
-		return vnet_tx_commit_inline((struct virtio_net *)n, len);
+		return vnet_tx_commit_inline(&vnet_nic, len);
 	}
 	return nic_tx_commit(n, len);
 }
@@ -200,10 +211,10 @@ static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind 
 /* The order frame of len bytes in the TX buffer goes out: doorbell (TDT
  * written by the driver's tx_commit, which returns the TSC it read just
  * before), TSC, log. */
-static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, enum nic_kind k,
+static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, enum nic_kind k, uint16_t slot,
 						const struct order_intent *o, uint16_t len)
 {
-	uint64_t tsc_doorbell = trade_tx_commit(t->nic, k, len);
+	uint64_t tsc_doorbell = trade_tx_commit(t->nic, k, slot, len);
 	uint64_t tsc_tx = tsc_read_ordered();
 	*tslog_next(&t->log) = (struct tslog_rec){
 		.trigger_seq = o->trigger_seq, .tsc_rx = t->tsc_rx, .tsc_doorbell = tsc_doorbell,
@@ -224,8 +235,8 @@ static CORE_NOINLINE void trade_emit_resting(struct trade *t, uint8_t *f, uint16
 				      t->eng->instance);
 
 	t->tx_dirty[slot] = true;
-	trade_send_order(t, 0, o, (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self, &t->exch,
-							   (uint16_t)n, 0));
+	trade_send_order(t, 0, slot, o, (uint16_t)net_build_udp(f, NIC_BUF_SIZE, &t->self,
+								 &t->exch, (uint16_t)n, 0));
 }
 
 /* An order into TX buffer f (slot) that lost its template (it last carried
@@ -238,7 +249,7 @@ static CORE_NOINLINE void trade_emit_retemplate(struct trade *t, uint8_t *f, uin
 	trade_order_template(t, f);
 	t->tx_dirty[slot] = false;
 	ouch_encode_fields(f + NET_UDP_HDRS, o);
-	trade_send_order(t, 0, o, t->order_len);
+	trade_send_order(t, 0, slot, o, TRADE_ORDER_LEN);
 }
 
 /* engine_emit_fn: an accepted order, its variable fields written into the
@@ -267,7 +278,7 @@ static CORE_ALWAYS_INLINE void trade_emit(void *ctx, const struct order_intent *
 		return;
 	}
 	ouch_encode_fields(f + NET_UDP_HDRS, o);
-	trade_send_order(t, k, o, t->order_len);
+	trade_send_order(t, k, slot, o, TRADE_ORDER_LEN);
 }
 
 static CORE_ALWAYS_INLINE void trade_emit_e1000(void *ctx, const struct order_intent *o)
