@@ -246,21 +246,30 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 	return true;
 }
 
-/* book_apply of an A or F (m->type), inline for the engine, on a settled
- * book (the engine settles after every message). Returns whether the book
- * changed: the add's own locate, no execution. */
-static CORE_ALWAYS_INLINE bool book_apply_add(struct book *b, const struct itch_msg *m)
+/* book_apply of an add (A or F) given by its fields, inline for the
+ * engine, on a settled book (the engine settles after every message):
+ * side is the wire's 'B' or 'S'. Returns whether the book changed: the
+ * add's own locate, no execution. */
+static CORE_ALWAYS_INLINE bool book_apply_add_fields(struct book *b, uint64_t ref, uint16_t locate,
+						     char side_byte, uint32_t shares, uint32_t price)
 {
-	int side = m->side == 'B' ? BOOK_BID : m->side == 'S' ? BOOK_ASK : -1;
+	unsigned side = side_byte == 'B' ? BOOK_BID : BOOK_ASK;
 
-	if (CORE_UNLIKELY(side < 0)) {
+	if (CORE_UNLIKELY(side_byte != 'B' && side_byte != 'S')) {
 		b->c.bad_side++;
 		return false;
 	}
-	if (!book_add(b, m->order_ref, m->stock_locate, side, (uint32_t)m->shares, m->price))
+	if (!book_add(b, ref, locate, (int)side, shares, price))
 		return false;
 	b->c.adds++;
 	return true;
+}
+
+/* The same for a decoded A or F. */
+static CORE_ALWAYS_INLINE bool book_apply_add(struct book *b, const struct itch_msg *m)
+{
+	return book_apply_add_fields(b, m->order_ref, m->stock_locate, m->side, (uint32_t)m->shares,
+				     m->price);
 }
 
 /* ---- Order events (E C X D), inline for the engine like the add. */

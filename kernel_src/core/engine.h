@@ -140,6 +140,22 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	struct itch_msg m;
 	struct book_effect fx;
 
+	/* Add Order, most of the feed and of the triggers: decoded for the
+	 * strategy, and its fields straight from the wire into the book. */
+	if (CORE_LIKELY(len == 36 && msg[0] == 'A')) {
+		itch_dec_add_direct(msg, &m);
+		e->itch.messages++;
+		e->itch.by_type['A']++;
+		uint16_t locate = rd_be16(msg + ITCH_OFF_LOCATE);
+		uint16_t slot = strategy_slot(&e->strat, locate);
+		if (slot == STRAT_SLOT_NONE)
+			slot = strategy_on_symbol(&e->strat, &m);
+		if (!book_apply_add_fields(&e->book, rd_be64(msg + 11), locate, (char)msg[19],
+					   rd_be32(msg + 20), rd_be32(msg + 32)) ||
+		    slot == STRAT_SLOT_NONE)
+			return 0;
+		return engine_decide(e, &m, locate, slot, seq, emit, ctx);
+	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
 	/* Only a locate not bound yet can bind: the table answers the common
@@ -147,9 +163,8 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	uint16_t slot = strategy_slot(&e->strat, m.stock_locate);
 	if ((m.present & ITCH_F_STOCK) && slot == STRAT_SLOT_NONE)
 		slot = strategy_on_symbol(&e->strat, &m);
-	/* Adds, most of the feed and of the triggers: the book's inline add,
-	 * the message's own locate, no execution. */
-	if (CORE_LIKELY(m.type == 'A' || m.type == 'F')) {
+	/* F (an add with attribution): the same, from the decoded message. */
+	if (m.type == 'F') {
 		if (!book_apply_add(&e->book, &m) || slot == STRAT_SLOT_NONE)
 			return 0;
 		return engine_decide(e, &m, m.stock_locate, slot, seq, emit, ctx);
