@@ -72,12 +72,22 @@ struct itch_counters {
 #define ITCH_OFF_TIMESTAMP 5
 #define ITCH_OFF_BODY 11
 
+/* Tracking number @3 and timestamp @5 are eight adjacent bytes: one load
+ * and one byte swap for both (every message is at least 11 bytes). */
+static CORE_ALWAYS_INLINE void itch_dec_track_time(const uint8_t *b, struct itch_msg *m)
+{
+	uint64_t v = rd_be64(b + ITCH_OFF_TRACKING);
+
+	m->tracking = (uint16_t)(v >> 48);
+	m->timestamp_ns = v & ((UINT64_C(1) << 48) - 1);
+}
+
 /* §4.3.1 A, the commonest message and trigger, in one pass: every field of
  * *m written once (absent ones as zero), instead of the clear, the table
  * lookup and the switch. The same values as the general path (itch.c). */
 static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
 {
-	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
+	itch_dec_track_time(b, m);
 	m->order_ref = rd_be64(b + 11);
 	m->new_order_ref = 0;
 	m->shares = rd_be32(b + 20);
@@ -85,7 +95,6 @@ static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch
 	m->price = rd_be32(b + 32);
 	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE;
 	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
 	m->type = 'A';
 	m->side = (char)b[19];
 	m->printable = 0;
@@ -103,7 +112,7 @@ static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch
  * add, the same way: every field written once. */
 static CORE_ALWAYS_INLINE void itch_dec_event_direct(const uint8_t *b, struct itch_msg *m, char type)
 {
-	m->timestamp_ns = rd_be48(b + ITCH_OFF_TIMESTAMP);
+	itch_dec_track_time(b, m);
 	m->order_ref = rd_be64(b + 11);
 	m->new_order_ref = 0;
 	m->shares = type == 'D' ? 0 : rd_be32(b + 19);
@@ -112,7 +121,6 @@ static CORE_ALWAYS_INLINE void itch_dec_event_direct(const uint8_t *b, struct it
 	m->present = type == 'E' ? ITCH_F_ORDER_REF | ITCH_F_SHARES | ITCH_F_MATCH
 		   : type == 'X' ? ITCH_F_ORDER_REF | ITCH_F_SHARES : ITCH_F_ORDER_REF;
 	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->tracking = rd_be16(b + ITCH_OFF_TRACKING);
 	m->type = type;
 	size_t tail = offsetof(struct itch_msg, side);
 	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
