@@ -94,11 +94,14 @@ def marks(elf: Path) -> tuple[list[int], list[int], int, int]:
     dis = sh(["objdump", "-d", "--no-show-raw-insn", str(elf)])
     rdtsc = [int(m.group(1), 16) for m in re.finditer(r"^\s+([0-9a-f]+):\s+rdtsc\b", dis, re.M)]
     chains = inline_chains(elf, rdtsc)
+    # the RX stamp is the ordered read (lfence; rdtsc) in trade_poll; its
+    # other reads are the idle loop's
     starts = [a for a in rdtsc if any(f == "trade_poll" for f, _ in chains[a])
+              and any(f == "tsc_read_ordered" for f, _ in chains[a])
               and not any("tx_commit" in f or "emit" in f for f, _ in chains[a])]
     stops = [a for a in rdtsc if any("tx_commit" in f for f, _ in chains[a])]
-    if not starts or not stops:
-        die(f"no RX stamp ({len(starts)}) or doorbell stamp ({len(stops)}) found among "
+    if not starts or not stops or len(starts) + len(stops) > 64:
+        die(f"RX stamps {len(starts)}, doorbell stamps {len(stops)} (1..64 each) among "
             f"{len(rdtsc)} rdtsc in {elf}: did trade_poll or the drivers' tx_commit change names?")
     hdr = sh(["objdump", "-h", str(elf)])
     m = re.search(r"\s\.text\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)", hdr)

@@ -50,7 +50,7 @@ void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, tp_udata_cb cb, void *u
  * supported range at load). */
 __attribute__((visibility("default"))) int qemu_plugin_version = 2;
 
-#define TP_MAX_MARKS 8
+#define TP_MAX_MARKS 64
 #define TP_TICK_MAX 8192        /* instructions recorded per tick */
 
 static uint64_t lo, hi, starts[TP_MAX_MARKS], stops[TP_MAX_MARKS];
