@@ -245,6 +245,15 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 	return orders;
 }
 
+/* The sequence number of the next message in sequence of the live
+ * MoldUDP64 session (the one of the last data packet; 0 before any): what
+ * a one-message datagram that arrives in order carries, so a sender can
+ * prepare for it (ouch_seq_digits) while it waits. */
+static inline uint64_t engine_expected_seq(const struct engine *e)
+{
+	return e->mold.fast_next;
+}
+
 /* Every engine counter into a dump, under the names hftlab reads (mold_*,
  * itch_*, itch_type_<C>, book_*, strategy_*, risk_*, engine_orders): the
  * same for HFT-OS and every baseline, so their run directories compare. */

@@ -78,6 +78,7 @@ struct trade {
 	uint64_t rx_kick;            /* TSC after which an idle loop writes RDT anyway */
 	uint64_t rx_kick_cycles;     /* TRADE_RX_KICK_US in TSC cycles */
 	bool tx_dirty[NIC_TX_RING];  /* TX buffer no longer holds the order template */
+	struct ouch_seq_digits next_tok;  /* token digits of the next message in sequence */
 	uint64_t ctl_key;
 	uint64_t max_messages;       /* 0: no limit */
 	uint64_t tsc_hz;
@@ -147,6 +148,7 @@ static uint64_t trade_setup_cpl3(uint64_t cfg_addr)
 	t->ctl_port = cfg->ctl_port;
 	t->ctl_key = cfg->ctl_key;
 	t->max_messages = cfg->max_messages;
+	ouch_seq_digits_render(&t->next_tok, 0);  /* digits and seq always agree */
 	for (uint16_t i = 0; i < NIC_TX_RING; i++) {
 		uint16_t len = trade_order_template(t, nic_tx_slot(t->nic, i));
 		if (len != TRADE_ORDER_LEN)
@@ -277,7 +279,7 @@ static CORE_ALWAYS_INLINE void trade_emit(void *ctx, const struct order_intent *
 		trade_emit_retemplate(t, f, slot, o);
 		return;
 	}
-	ouch_encode_fields(f + NET_UDP_HDRS, o);
+	ouch_encode_fields_ahead(f + NET_UDP_HDRS, o, &t->next_tok);
 	trade_send_order(t, k, slot, o, TRADE_ORDER_LEN);
 }
 
@@ -535,6 +537,10 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t, enum nic_kind k)
 			nic_rx_release(t->nic);
 			t->rx_kick = tsc_read() + t->rx_kick_cycles;
 		}
+		/* The token digits of the message expected next, rendered
+		 * while nothing waits (trade_emit copies them). */
+		if (CORE_UNLIKELY(t->next_tok.seq != engine_expected_seq(t->eng)))
+			ouch_seq_digits_render(&t->next_tok, engine_expected_seq(t->eng));
 		if (CORE_UNLIKELY(ptp_slave_work)) /* PTP only when no tick waits */
 			ptp_slave_idle(t->tx_dirty);
 		return;
