@@ -444,6 +444,11 @@ static CORE_ALWAYS_INLINE void trade_frame(struct trade *t, const uint8_t *f, ui
 
 	if (CORE_LIKELY(net_udp_fast(f, len, &v) && net_udp_dst_key(f) == t->md_key)) {
 		engine_packet(t->eng, v.payload, v.payload_len, trade_emit_of(k), t);
+		/* After any order is out: the token digits of the message
+		 * expected next, which trade_emit copies (one digit step per
+		 * datagram in sequence, so the count of a tick never depends on
+		 * the timing of the frames before it). */
+		ouch_seq_digits_follow(&t->next_tok, engine_expected_seq(t->eng));
 		t->c.md_packets++;
 		if (t->max_messages && trade_messages(t->eng) >= t->max_messages)
 			t->stop = true;
@@ -537,10 +542,6 @@ static CORE_ALWAYS_INLINE void trade_poll(struct trade *t, enum nic_kind k)
 			nic_rx_release(t->nic);
 			t->rx_kick = tsc_read() + t->rx_kick_cycles;
 		}
-		/* The token digits of the message expected next, rendered
-		 * while nothing waits (trade_emit copies them). */
-		if (CORE_UNLIKELY(t->next_tok.seq != engine_expected_seq(t->eng)))
-			ouch_seq_digits_render(&t->next_tok, engine_expected_seq(t->eng));
 		if (CORE_UNLIKELY(ptp_slave_work)) /* PTP only when no tick waits */
 			ptp_slave_idle(t->tx_dirty);
 		return;
