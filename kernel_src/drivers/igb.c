@@ -316,7 +316,7 @@ static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)
 {
-	return igb_tx_post_at(I(nn), I(nn)->tx_tail, len, 0);
+	return igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, 0);
 }
 
 static int igb_tx_flush(struct nic *nn, uint32_t timeout_us)
@@ -414,7 +414,7 @@ static int igb_ts_tx(struct nic *nn, uint64_t *ns)
 
 static void igb_ts_tx_commit(struct nic *nn, uint16_t len)
 {
-	igb_tx_post_at(I(nn), I(nn)->tx_tail, len, TXD_MAC_TSTAMP);
+	igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, TXD_MAC_TSTAMP);
 }
 
 /* 7.10.4: start the clock, accept PTP's multicast address, route 0x88F7

@@ -88,7 +88,7 @@ static inline uint8_t *igb_tx_buffer_inline(struct igb *n, uint16_t *slot)
  * visible before the uncached doorbell; the barriers in tsc_read_ordered
  * and reg_write32 stop the compiler from sinking them past it. Returns the
  * TSC just before the doorbell write (nic_tx_commit). */
-static inline uint64_t igb_tx_post_at(struct igb *n, uint16_t i, uint16_t len, uint32_t extra)
+static inline uint64_t igb_tx_commit_at(struct igb *n, uint16_t i, uint16_t len, uint32_t extra)
 {
 	uint16_t next = (uint16_t)((i + 1) % NIC_TX_RING);
 	volatile union igb_tx_desc *d = &igb_tx_ring[i];

@@ -203,7 +203,7 @@ static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind 
 	case NIC_KIND_E1000:
 		return e1000_tx_commit_at(&e1000_nic, slot, len);
 	case NIC_KIND_IGB:
-		return igb_tx_post_at(&igb_nic, slot, len, 0);
+		return igb_tx_commit_at(&igb_nic, slot, len, 0);
 	case NIC_KIND_VIRTIO:
 		return vnet_tx_commit_inline(&vnet_nic, len);
 	}
