@@ -4,8 +4,11 @@
  * One NIC per system, chosen at boot: nic_open() scans PCI and opens the
  * first function a driver in nic.c's table claims (vendor:device), so one
  * image runs on every supported NIC. Each driver fills a struct nic_ops;
- * the calls below are one indirect call each (the cost, measured under
- * tcg-icount, is in docs/architecture.md).
+ * the calls below are one indirect call each. The order path does without
+ * them: each driver's header (e1000.h, igb.h, virtio_net.h) has its
+ * tx_buffer and tx_commit inline, and runtime/trade.c runs one loop per
+ * driver, picked by struct nic's kind (the cost of either way, measured
+ * under tcg-icount, is in docs/architecture.md).
  *
  * Frames are handled in place: nic_rx_poll hands out a pointer into the RX
  * buffer, nic_tx_buffer a TX buffer to build a frame in. The hot-path calls

@@ -5,11 +5,15 @@
  * One core, no interrupts, no copies. The loop spins on the DD bit of the
  * next RX descriptor (memory, not a device register), stamps the TSC when it
  * sees it set (tsc_rx), and hands the frame in place to the classifier:
- * market data goes straight into engine_on_packet; when the engine emits an
- * order, trade_emit encodes the OUCH message directly in a TX buffer, writes
- * TDT (the only doorbell of an order; the driver stamps the TSC just before
- * it, tsc_doorbell), stamps the TSC again (tsc_tx) and logs the three stamps
- * with the trigger sequence number.
+ * market data (net_udp_fast's combined checks, one compare of its
+ * destination) goes straight into the engine (engine_packet); when the
+ * engine emits an order, trade_emit encodes the OUCH message directly in a
+ * TX buffer, writes TDT (the only doorbell of an order; the driver stamps
+ * the TSC just before it, tsc_doorbell), stamps the TSC again (tsc_tx) and
+ * logs the three stamps with the trigger sequence number. The loop runs one
+ * copy per NIC driver (trade_run_e1000 etc.), with the engine, trade_emit
+ * and the driver's tx_buffer/tx_commit inlined: no call from the stamp to
+ * the doorbell but the core's own.
  *
  * An order's Ethernet/IPv4/UDP headers never change (same endpoints, same
  * length, and IPv4 ID 0: the datagram is atomic, DF set, so RFC 6864 §4.1
