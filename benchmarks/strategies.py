@@ -1,17 +1,18 @@
 """Per bundled strategy: HFT-OS's tick in instructions, and the host core's ns per message.
 
     python benchmarks/strategies.py [--reps 5] [--strategies trigger,imbalance,quoter] [--no-boot]
+        [--dataset ITCH_FILE] [--rate 2000]
 
 For each strategy (kernel_src/strategies/<name>.c, with the parameters
 tests/test_strategies.py uses):
   - tick: `hftlab run` of HFT-OS under tcg-icount (-icount shift=0: the guest
-    TSC counts instructions) on RITCH, one ITCH message per datagram:
-    tsc_tx - tsc_rx per order (the internal span, RX seen to after the TX
-    doorbell), count, min, median, max; identical at every repetition, so one
-    boot each;
+    TSC counts instructions) on the dataset (RITCH by default), one ITCH
+    message per datagram at --rate messages/s: tsc_doorbell - tsc_rx per
+    order (decide: RX seen to the TX doorbell), min, median, max;
+    identical at every repetition, so one boot each;
   - host: the golden model's engine (the same C, -O2, through cffi) over the
-    whole RITCH file, ns per message, median of --reps with min and max
-    (wall clock around Engine.feed_file; the file is mapped and warm).
+    whole file, ns per message, median of --reps with min and max (wall
+    clock around Engine.feed_file; the file is mapped and warm).
 The machine is shared: the host figures are noisy, compare them side by side.
 """
 from __future__ import annotations
@@ -41,13 +42,13 @@ CONFIGS = {
 }
 
 
-def host_ns_per_message(cfg: core.EngineConfig, reps: int) -> tuple[float, float, float, int]:
-    core.Engine(cfg).feed_file(RITCH)  # compile (first use) and warm the file
+def host_ns_per_message(cfg: core.EngineConfig, reps: int, feed: Path) -> tuple[float, float, float, int]:
+    core.Engine(cfg).feed_file(feed)  # compile (first use) and warm the file
     out, n = [], 0
     for _ in range(reps):
         eng = core.Engine(cfg)
         t0 = time.perf_counter()
-        n = eng.feed_file(RITCH)
+        n = eng.feed_file(feed)
         out.append((time.perf_counter() - t0) * 1e9 / n)
     return statistics.median(out), min(out), max(out), n
 
@@ -57,22 +58,27 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--strategies", default=",".join(CONFIGS))
     ap.add_argument("--no-boot", action="store_true", help="host figures only")
+    ap.add_argument("--dataset", type=Path, default=RITCH)
+    ap.add_argument("--rate", type=float, default=2000.0)
     args = ap.parse_args()
-    print(f"# strategies  dataset={RITCH.name}  host={platform.node()} {platform.platform()}")
-    print(f"{'strategy':10} {'orders':>6} {'tick min':>9} {'tick p50':>9} {'tick max':>9}   "
+    print(f"# strategies  dataset={args.dataset.name}  rate={args.rate:g}  "
+          f"host={platform.node()} {platform.platform()}")
+    print(f"{'strategy':10} {'orders':>6} {'decide min':>10} {'p50':>6} {'max':>6}   "
           f"{'host ns/msg p50':>15} {'min':>6} {'max':>6}")
     with tempfile.TemporaryDirectory(prefix="hftlab-strat-") as tmp:
         for name in args.strategies.split(","):
             cfg = core.EngineConfig(strategy=CONFIGS[name])
-            med, lo, hi, _ = host_ns_per_message(cfg, args.reps)
+            med, lo, hi, _ = host_ns_per_message(cfg, args.reps, args.dataset)
             tick = ("-",) * 3
-            orders = core.golden(RITCH, cfg).orders.num_rows
+            orders = core.golden(args.dataset, cfg).orders.num_rows
             if not args.no_boot:
-                res = run(RunSpec(accel="tcg-icount", config=cfg, max_count=1, out=Path(tmp) / name))
-                cyc = res.latency.column("internal_cycles").drop_null().to_numpy()
+                res = run(RunSpec(accel="tcg-icount", config=cfg, max_count=1, rate=args.rate,
+                                  dataset=args.dataset, out=Path(tmp) / name))
+                cyc = res.latency.column("decide_cycles").drop_null().to_numpy()
                 tick = (int(cyc.min()), int(np.median(cyc)), int(cyc.max()))
-                assert res.info["orders"]["equal"]
-            print(f"{name:10} {orders:>6} {tick[0]:>9} {tick[1]:>9} {tick[2]:>9}   "
+                if not res.info["orders"]["equal"]:
+                    raise SystemExit(f"strategies: {name}: HFT-OS's orders differ from the golden model's")
+            print(f"{name:10} {orders:>6} {tick[0]:>10} {tick[1]:>6} {tick[2]:>6}   "
                   f"{med:>15.1f} {lo:>6.1f} {hi:>6.1f}")
 
 
