@@ -245,6 +245,16 @@ void book_settle_pending(struct book *b)
 	b->pending = 0;
 }
 
+void book_remove_now(struct book *b, uint32_t i, uint32_t slot, uint32_t emptied)
+{
+	if (emptied != BOOK_NIL)
+		book_level_free(b, emptied);
+	book_index_remove(b, i);
+	b->m.orders[slot].level = b->free_order;
+	b->free_order = slot;
+	b->live_orders--;
+}
+
 /* E C X D U: the order must be live; report its book. */
 static bool book_modify(struct book *b, const struct itch_msg *m, struct book_effect *fx)
 {
@@ -298,12 +308,7 @@ static bool book_modify(struct book *b, const struct itch_msg *m, struct book_ef
 	 * priority. The old order (a replace takes all of it) and an emptied
 	 * level go at once, so the add finds the index and the treap without
 	 * them. */
-	if (emptied != BOOK_NIL)
-		book_level_free(b, emptied);
-	book_index_remove(b, i);
-	b->m.orders[slot].level = b->free_order;
-	b->free_order = slot;
-	b->live_orders--;
+	book_remove_now(b, i, slot, emptied);
 	book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
 	return true;
 }

@@ -357,6 +357,43 @@ static CORE_ALWAYS_INLINE bool book_apply_event(struct book *b, const struct itc
 	return true;
 }
 
+/* book.c's removal, at once, of a spent order (index position i, slot)
+ * and its emptied level (or BOOK_NIL), out of their lists already: what a
+ * replace does before adding its new order. */
+void book_remove_now(struct book *b, uint32_t i, uint32_t slot, uint32_t emptied);
+
+/* book_apply of a U whose order is live, inline for the engine, on a
+ * settled book: the old order out (all of it, at once: the add must find
+ * the index and the treap without it), the new one in with the old one's
+ * stock and side (ITCH 5.0 §1.6.5: it loses its priority). */
+static CORE_ALWAYS_INLINE bool book_apply_replace(struct book *b, const struct itch_msg *m,
+						   struct book_effect *fx)
+{
+	bool found;
+	uint32_t i = book_probe(b, m->order_ref, &found);
+
+	if (CORE_UNLIKELY(!found)) {
+		b->c.unknown_ref++;
+		return false;
+	}
+	uint32_t slot = b->m.index[i] - 1;
+	const struct book_order *o = &b->m.orders[slot];
+	const struct book_level *l = &b->m.levels[o->level];
+	uint16_t locate = l->locate;
+	int side = l->side;
+	uint32_t emptied;
+
+	fx->locate = locate;
+	fx->changed = true;
+	fx->exec_shares = 0;
+	fx->exec_price = 0;
+	b->c.replaces++;
+	book_reduce(b, i, o->shares, &emptied);
+	book_remove_now(b, i, slot, emptied);
+	book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
+	return true;
+}
+
 /* Best price level of (locate, side): false when that side is empty.
  * Inline: the strategy asks for both sides after every book change, and
  * the level list keeps the answer one load away. */

@@ -173,10 +173,12 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		engine_trade_print(e, &m);
 		return 0;
 	}
-	/* Executions, cancels and deletes inline too; the rest (C U, and
-	 * types that leave the book alone) through book_apply. */
+	/* Executions, cancels, deletes and replaces inline too; the rest
+	 * (C, and types that leave the book alone) through book_apply. */
 	bool changed = m.type == 'E' || m.type == 'X' || m.type == 'D'
-		       ? book_apply_event(&e->book, &m, &fx) : book_apply(&e->book, &m, &fx);
+		       ? book_apply_event(&e->book, &m, &fx)
+		       : m.type == 'U' ? book_apply_replace(&e->book, &m, &fx)
+				       : book_apply(&e->book, &m, &fx);
 	if (!changed)
 		return 0;
 	slot = strategy_slot(&e->strat, fx.locate);

@@ -126,6 +126,23 @@ static CORE_ALWAYS_INLINE void itch_dec_event_direct(const uint8_t *b, struct it
 	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
 }
 
+/* §4.4.5 U (original ref @11, new ref @19, shares u32 @27, price @31),
+ * the same way. */
+static CORE_ALWAYS_INLINE void itch_dec_replace_direct(const uint8_t *b, struct itch_msg *m)
+{
+	itch_dec_track_time(b, m);
+	m->order_ref = rd_be64(b + 11);
+	m->new_order_ref = rd_be64(b + 19);
+	m->shares = rd_be32(b + 27);
+	m->match_number = 0;
+	m->price = rd_be32(b + 31);
+	m->present = ITCH_F_ORDER_REF | ITCH_F_NEW_ORDER_REF | ITCH_F_SHARES | ITCH_F_PRICE;
+	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
+	m->type = 'U';
+	size_t tail = offsetof(struct itch_msg, side);
+	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
+}
+
 /* Exact length of a message of `type` including the type byte (ITCH 5.0
  * §4.1-§4.8), or 0 when the type is not part of ITCH 5.0. */
 uint16_t itch_msg_len(uint8_t type);
@@ -139,7 +156,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
 int itch_decode_counted(const uint8_t *buf, size_t len, struct itch_msg *m,
 			struct itch_counters *c);
 
-/* itch_decode_counted with A, D, E and X decoded inline: the engine's
+/* itch_decode_counted with A, D, E, X and U decoded inline: the engine's
  * entry, once per message, with no call for the commonest types. */
 static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, struct itch_msg *m,
 					       struct itch_counters *c)
@@ -158,6 +175,9 @@ static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, s
 	} else if (len == 23 && buf[0] == 'X') {
 		itch_dec_event_direct(buf, m, 'X');
 		t = 'X';
+	} else if (len == 35 && buf[0] == 'U') {
+		itch_dec_replace_direct(buf, m);
+		t = 'U';
 	} else {
 		return itch_decode_counted(buf, len, m, c);
 	}
