@@ -136,6 +136,7 @@ static void e1000_init_tx(struct e1000 *n)
 	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
 	n->tx_clean = 0;
+	e1000_tx_next(n);
 	reg_write32(n->mmio, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
 				(TCTL_COLD_FULL_DUPLEX << TCTL_COLD_SHIFT));
 	reg_write32(n->mmio, TIPG, TIPG_IPGT_COPPER | (TIPG_IPGR1 << TIPG_IPGR1_SHIFT) |
@@ -218,7 +219,8 @@ static void e1000_tx_reclaim(struct e1000 *n)
 bool e1000_tx_room(struct e1000 *n)
 {
 	e1000_tx_reclaim(n);
-	return (uint16_t)((n->tx_tail + 1) % NIC_TX_RING) != n->tx_clean;
+	e1000_tx_next(n);
+	return !n->tx_full;
 }
 
 static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -234,7 +236,10 @@ static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t e1000_tx_commit(struct nic *nn, uint16_t len)
 {
-	return e1000_tx_commit_at(E(nn), E(nn)->tx_tail, len);
+	uint64_t tsc = e1000_tx_commit_at(E(nn), E(nn)->tx_tail, len);
+
+	e1000_tx_next(E(nn));
+	return tsc;
 }
 
 static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)

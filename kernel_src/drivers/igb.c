@@ -161,6 +161,7 @@ static int igb_init_tx(struct igb *n)
 	reg_write32(n->mmio, TDT, 0);
 	n->tx_tail = 0;
 	n->tx_clean = 0;
+	igb_tx_next(n);
 	if (igb_queue_enable(n, TXDCTL, TXDCTL_ENABLE, "TX") < 0)
 		return -1;
 	reg_write32(n->mmio, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
@@ -300,7 +301,8 @@ static void igb_tx_reclaim(struct igb *n)
 bool igb_tx_room(struct igb *n)
 {
 	igb_tx_reclaim(n);
-	return (uint16_t)((n->tx_tail + 1) % NIC_TX_RING) != n->tx_clean;
+	igb_tx_next(n);
+	return !n->tx_full;
 }
 
 static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -316,7 +318,10 @@ static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)
 {
-	return igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, 0);
+	uint64_t tsc = igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, 0);
+
+	igb_tx_next(I(nn));
+	return tsc;
 }
 
 static int igb_tx_flush(struct nic *nn, uint32_t timeout_us)
@@ -415,6 +420,7 @@ static int igb_ts_tx(struct nic *nn, uint64_t *ns)
 static void igb_ts_tx_commit(struct nic *nn, uint16_t len)
 {
 	igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, TXD_MAC_TSTAMP);
+	igb_tx_next(I(nn));
 }
 
 /* 7.10.4: start the clock, accept PTP's multicast address, route 0x88F7

@@ -53,6 +53,8 @@ struct igb {
 	uint64_t rx_long;     /* such frames, dropped here */
 	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
 	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
+	bool tx_full;         /* igb_tx_next: TDT may not move on (ring full) */
+	uint8_t *tx_next_buf; /* igb_tx_next: nic_tx_buf[tx_tail] */
 };
 
 /* The TX ring. The NIC writes a finished descriptor back over its read
@@ -65,21 +67,30 @@ extern union igb_tx_desc igb_tx_ring[NIC_TX_RING];
  * order path reads its state without loading a pointer first. */
 extern struct igb igb_nic;
 
-/* When the ring looks full: retire the descriptors the NIC has finished;
- * true if that made room. Out of line: nothing of the order path lives in
+/* When the ring is full: retire the descriptors the NIC has finished
+ * (igb_tx_next again); true if that made room. Out of line: nothing of the order path lives in
  * registers across it. */
 bool igb_tx_room(struct igb *n);
+
+/* After a send (or a reclaim): the next frame's buffer and whether the
+ * ring is full, so that tx_buffer only reads them. The order path
+ * (runtime/trade.c) calls it once its order is out, after tsc_tx; the
+ * nic_ops commit calls it itself. */
+static inline void igb_tx_next(struct igb *n)
+{
+	n->tx_next_buf = nic_tx_buf[n->tx_tail];
+	n->tx_full = (n->tx_tail + 1) % NIC_TX_RING == n->tx_clean;
+}
 
 /* nic_tx_buffer. */
 static inline uint8_t *igb_tx_buffer_inline(struct igb *n, uint16_t *slot)
 {
-	uint16_t i = n->tx_tail;
-
-	if (__builtin_expect((uint16_t)((i + 1) % NIC_TX_RING) == n->tx_clean, 0) &&
-	    !igb_tx_room(n))
+	if (__builtin_expect(n->tx_full, 0) && !igb_tx_room(n))
 		return 0; /* TDT may never catch up with TDH: ring full */
-	*slot = i;
-	return nic_tx_buf[i];
+	*slot = n->tx_tail;
+	if (!n->tx_next_buf)
+		__builtin_unreachable(); /* a buffer of the ring: the caller needs no check */
+	return n->tx_next_buf;
 }
 
 /* Post the frame in TX buffer i, the one the last nic_tx_buffer handed out

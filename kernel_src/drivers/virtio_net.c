@@ -297,6 +297,7 @@ static int vnet_init_tx(struct virtio_net *n)
 		q->avail->ring[i] = i;
 	}
 	n->tx_avail = n->tx_used = 0;
+	vnet_tx_next(n);
 	q->avail->idx = 0;
 	vnet_enable_queue(n, q);
 	return 0;
@@ -447,7 +448,8 @@ static void vnet_tx_reclaim(struct virtio_net *n)
 bool vnet_tx_room(struct virtio_net *n)
 {
 	vnet_tx_reclaim(n);
-	return (uint16_t)(n->tx_avail - n->tx_used) != n->tx.size;
+	vnet_tx_next(n);
+	return !n->tx_full;
 }
 
 static uint8_t *vnet_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -463,7 +465,10 @@ static uint8_t *vnet_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t vnet_tx_commit(struct nic *nn, uint16_t len)
 {
-	return vnet_tx_commit_inline(V(nn), len);
+	uint64_t tsc = vnet_tx_commit_inline(V(nn), len);
+
+	vnet_tx_next(V(nn));
+	return tsc;
 }
 
 static int vnet_tx_flush(struct nic *nn, uint32_t timeout_us)

@@ -56,6 +56,9 @@ struct virtio_net {
 	uint16_t rx_avail; /* avail->idx published; rx_avail - size = entries re-posted */
 	uint16_t tx_avail; /* frames committed (= avail->idx) */
 	uint16_t tx_used;  /* frames the device has finished */
+	bool tx_full;          /* vnet_tx_next: every TX buffer is the device's */
+	uint16_t tx_next_slot; /* vnet_tx_next: tx_avail & mask ... */
+	uint8_t *tx_next_buf;  /* ... and its frame */
 	/* read_stats and the end-of-run line; see virtio_net.c */
 	uint64_t rx_bad, rx_dry, rx_oversize;
 	uint64_t rx_releases, rx_notifies, tx_frames, tx_notifies, tx_out_of_order;
@@ -69,8 +72,8 @@ extern struct vnet_tx_buf vnet_tx_bufs[NIC_TX_RING];
  * the order path reads its state without loading a pointer first. */
 extern struct virtio_net vnet_nic;
 
-/* When the ring looks full: retire the frames the device has finished;
- * true if that made room. Out of line: nothing of the order path lives in
+/* When the ring is full: retire the frames the device has finished
+ * (vnet_tx_next again); true if that made room. Out of line: nothing of the order path lives in
  * registers across it. */
 bool vnet_tx_room(struct virtio_net *n);
 
@@ -100,14 +103,26 @@ static inline bool vnet_publish(struct virtq *q, uint16_t idx)
 	return true;
 }
 
+/* After a send (or a reclaim): the next frame's buffer and whether the
+ * ring is full, so that tx_buffer only reads them. The order path
+ * (runtime/trade.c) calls it once its order is out, after tsc_tx; the
+ * nic_ops commit calls it itself. */
+static inline void vnet_tx_next(struct virtio_net *n)
+{
+	n->tx_next_slot = n->tx_avail & n->tx.mask;
+	n->tx_next_buf = vnet_tx_bufs[n->tx_next_slot].frame;
+	n->tx_full = (uint16_t)(n->tx_avail - n->tx_used) == n->tx.size;
+}
+
 /* nic_tx_buffer. */
 static inline uint8_t *vnet_tx_buffer_inline(struct virtio_net *n, uint16_t *slot)
 {
-	if (__builtin_expect((uint16_t)(n->tx_avail - n->tx_used) == n->tx.size, 0) &&
-	    !vnet_tx_room(n))
+	if (__builtin_expect(n->tx_full, 0) && !vnet_tx_room(n))
 		return 0;
-	*slot = n->tx_avail & n->tx.mask;
-	return vnet_tx_bufs[*slot].frame;
+	*slot = n->tx_next_slot;
+	if (!n->tx_next_buf)
+		__builtin_unreachable(); /* a buffer of the ring: the caller needs no check */
+	return n->tx_next_buf;
 }
 
 /* nic_tx_commit: the frame in the last tx_buffer, its length (header +

@@ -214,9 +214,27 @@ static CORE_ALWAYS_INLINE uint64_t trade_tx_commit(struct nic *n, enum nic_kind 
 	return nic_tx_commit(n, len);
 }
 
+/* After an order is out (tsc_tx read): the driver works out the next
+ * frame's buffer (e1000_tx_next etc.), so the next order's tx_buffer only
+ * reads it. Through nic_ops the commit did it already. */
+static CORE_ALWAYS_INLINE void trade_tx_next(enum nic_kind k)
+{
+	switch (k) {
+	case NIC_KIND_E1000:
+		e1000_tx_next(&e1000_nic);
+		break;
+	case NIC_KIND_IGB:
+		igb_tx_next(&igb_nic);
+		break;
+	case NIC_KIND_VIRTIO:
+		vnet_tx_next(&vnet_nic);
+		break;
+	}
+}
+
 /* The order frame of len bytes in the TX buffer goes out: doorbell (TDT
  * written by the driver's tx_commit, which returns the TSC it read just
- * before), TSC, log. */
+ * before), TSC, log, then the driver's next buffer (trade_tx_next). */
 static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, enum nic_kind k, uint16_t slot,
 						const struct order_intent *o, uint16_t len)
 {
@@ -229,6 +247,7 @@ static CORE_ALWAYS_INLINE void trade_send_order(struct trade *t, enum nic_kind k
 	};
 	t->c.orders_sent++;
 	t->c.frames_tx++;
+	trade_tx_next(k);
 }
 
 /* A resting order, replace or cancel (strategy.h: a quoting strategy): the
