@@ -42,8 +42,9 @@ struct book_level {
 	uint32_t prio;    /* treap priority: book_prio(price); parents' are >= */
 	uint16_t locate;
 	uint8_t side;
-	uint8_t pad;
+	uint8_t pad[17];  /* to 64 bytes: a level index is one shift, a level one cache line */
 };
+CORE_STATIC_ASSERT(sizeof(struct book_level) == 64, "book_level is 64 bytes");
 
 struct book_counters {
 	uint64_t adds, executes, cancels, deletes, replaces;
