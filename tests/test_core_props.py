@@ -390,3 +390,14 @@ def test_trigger_beyond_token_range_never_trades():
         c = eng.counters()
         assert c["orders"] == want_orders
         assert c["seq_too_large"] == (0 if want_orders else 2)
+    # One message per datagram, across the limit: the in-sequence shortcut
+    # (engine.h) takes the last number a token carries and then hands the
+    # session to mold_accept, so 2^48 and beyond still never trade.
+    for first, want_orders, too_large in (((1 << 48) - 3, 1, 0), ((1 << 48) - 2, 0, 1),
+                                          ((1 << 48) - 1, 0, 2)):
+        eng = core.Engine()
+        eng.feed_packet(mold_packet(SESSION, first, []))  # heartbeat: next is `first`
+        for k, msg in enumerate(msgs):
+            eng.feed_packet(mold_packet(SESSION, first + k, [msg]))
+        c = eng.counters()
+        assert (c["orders"], c["seq_too_large"]) == (want_orders, too_large), (first, c)

@@ -31,7 +31,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
 		      engine_emit_fn emit, void *ctx)
 {
-	int n = engine_message(e, msg, len, seq, emit, ctx);
+	int n = engine_message(e, msg, len, seq, false, emit, ctx);
 
 	book_settle(&e->book);
 	return n;

@@ -22,6 +22,8 @@
 #define ENGINE_CONFIG_MAGIC 0x48465443u  /* "HFTC" */
 #define ENGINE_CONFIG_VERSION 1u
 #define ENGINE_MAX_TRIGGER_SEQ ((1ull << 48) - 1)  /* 12 hex digits of the OUCH token */
+CORE_STATIC_ASSERT(ENGINE_MAX_TRIGGER_SEQ == MOLD_FAST_MAX_SEQ,
+		   "the MoldUDP64 shortcut takes only numbers a token can carry");
 
 /* Fixed layout: embedded in the HFT-OS image config block. */
 struct engine_config {
@@ -90,14 +92,14 @@ static inline void engine_trade_print(struct engine *e, const struct itch_msg *m
  * engine's fields of the intent, risk, and the order out. Inline into
  * engine_message's two paths. */
 static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_msg *m,
-					    uint16_t locate, uint16_t slot, uint64_t seq,
+					    uint16_t locate, uint16_t slot, uint64_t seq, bool seq_ok,
 					    engine_emit_fn emit, void *ctx)
 {
 	struct order_intent *o = &e->intent;
 
 	/* The tick-to-trade join needs the trigger in the token: a sequence
 	 * number the token cannot hold never trades (no session gets there). */
-	if (CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
+	if (!seq_ok && CORE_UNLIKELY(seq > ENGINE_MAX_TRIGGER_SEQ)) {
 		e->seq_too_large++;
 		return 0;
 	}
@@ -135,7 +137,7 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
  * with the deferred part of an add (book_settle: the caller's, once any
  * order is out). */
 static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
-					     uint64_t seq, engine_emit_fn emit, void *ctx)
+					     uint64_t seq, bool seq_ok, engine_emit_fn emit, void *ctx)
 {
 	struct itch_msg m;
 	struct book_effect fx;
@@ -154,7 +156,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 					   rd_be32(msg + 20), rd_be32(msg + 32)) ||
 		    slot == STRAT_SLOT_NONE)
 			return 0;
-		return engine_decide(e, &m, locate, slot, seq, emit, ctx);
+		return engine_decide(e, &m, locate, slot, seq, seq_ok, emit, ctx);
 	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
@@ -167,7 +169,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	if (m.type == 'F') {
 		if (!book_apply_add(&e->book, &m) || slot == STRAT_SLOT_NONE)
 			return 0;
-		return engine_decide(e, &m, m.stock_locate, slot, seq, emit, ctx);
+		return engine_decide(e, &m, m.stock_locate, slot, seq, seq_ok, emit, ctx);
 	}
 	if (m.type == 'P' || m.type == 'Q') {
 		engine_trade_print(e, &m);
@@ -188,7 +190,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		e->strat.sym[slot].last_trade = fx.exec_price;
 		risk_on_trade(&e->risk, slot, fx.exec_price);
 	}
-	return engine_decide(e, &m, fx.locate, slot, seq, emit, ctx);
+	return engine_decide(e, &m, fx.locate, slot, seq, seq_ok, emit, ctx);
 }
 
 static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf, size_t len,
@@ -211,13 +213,18 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 		uint64_t seq = rd_be64(buf + MOLD_OFF_SEQ);
 		int orders;
 		if (CORE_LIKELY(mold_is_next(&e->mold, buf, seq))) {
-			/* mold_accept's work for it, the counters after the message */
+			/* mold_accept's work for it after the message (nothing in
+			 * it reads the session): the next number, the counters.
+			 * The shortcut only takes numbers a token can carry
+			 * (MOLD_FAST_MAX_SEQ), so the message skips that check. */
+			orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, true,
+						emit, ctx);
 			mold_take_next(&e->mold, seq, 1);
-			orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, emit, ctx);
 			e->mold.c.packets++;
 			e->mold.c.messages++;
 		} else if (mold_accept_next(&e->mold, buf, seq, 1) == 0) {
-			orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, emit, ctx);
+			orders = engine_message(e, buf + MOLD_HDR_LEN + MOLD_BLOCK_HDR, mlen, seq, false,
+						emit, ctx);
 		} else {
 			return 0;
 		}
@@ -239,7 +246,7 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 		if (skip > 0)
 			skip--;
 		else
-			orders += engine_message(e, msg, mlen, seq, emit, ctx);
+			orders += engine_message(e, msg, mlen, seq, false, emit, ctx);
 		/* The book's deferred part of an add, the order being out. */
 		book_settle(&e->book);
 		seq++;

@@ -114,7 +114,8 @@ int mold_accept(struct mold_state *s, const struct mold_packet *pk)
 	uint16_t tail;
 	core_memcpy(&s->fast_id8, ss->id, 8);
 	core_memcpy(&tail, ss->id + 8, 2);
-	s->fast_tail = tail | (ss->used && !ss->ended ? MOLD_FAST_LIVE : 0);
+	s->fast_tail = tail | (ss->used && !ss->ended && ss->next_seq <= MOLD_FAST_MAX_SEQ
+			       ? MOLD_FAST_LIVE : 0);
 	s->fast_next = ss->next_seq;
 	return skip;
 }

@@ -154,6 +154,9 @@ done:
 int mold_accept(struct mold_state *s, const struct mold_packet *pk);
 
 #define MOLD_FAST_LIVE 0x10000u
+/* The shortcut's range: sequence numbers up to 2^48 - 1 (what an order
+ * token carries, engine.h), beyond it every packet takes mold_accept. */
+#define MOLD_FAST_MAX_SEQ ((1ull << 48) - 1)
 
 /* Is a data packet at `seq` of `session` the next one of the session of
  * the last data packet accepted (a live one)? Then mold_accept would skip
@@ -175,6 +178,8 @@ static CORE_ALWAYS_INLINE void mold_take_next(struct mold_state *s, uint64_t seq
 {
 	s->fast_next = seq + count;
 	s->sessions[s->last].next_seq = seq + count;
+	if (CORE_UNLIKELY(seq + count > MOLD_FAST_MAX_SEQ))
+		s->fast_tail &= ~MOLD_FAST_LIVE;
 }
 
 /* mold_accept with the commonest packet checked first: data, of the
