@@ -320,33 +320,45 @@ static CORE_ALWAYS_INLINE void book_defer_removal(struct book *b, uint32_t i, ui
 	b->pending = 1;
 }
 
+/* The start of an order event (E C X D U): the live order of `ref` at index
+ * position *i, and fx as book_apply reports it (its book, no execution
+ * yet); false (counted) when the book never saw the order. */
+static CORE_ALWAYS_INLINE bool book_event_find(struct book *b, uint64_t ref, struct book_effect *fx,
+					       uint32_t *i)
+{
+	bool found;
+
+	*i = book_probe(b, ref, &found);
+	if (CORE_UNLIKELY(!found)) {
+		b->c.unknown_ref++;
+		return false;
+	}
+	fx->locate = b->m.levels[b->m.orders[b->m.index[*i] - 1].level].locate;
+	fx->changed = true;
+	fx->exec_shares = 0;
+	fx->exec_price = 0;
+	return true;
+}
+
 /* book_apply of an E, X or D (m->type) whose order is live, inline for the
  * engine, on a settled book: fx as book_apply reports it. */
 static CORE_ALWAYS_INLINE bool book_apply_event(struct book *b, const struct itch_msg *m,
 						 struct book_effect *fx)
 {
-	bool found;
-	uint32_t i = book_probe(b, m->order_ref, &found);
+	uint32_t i;
 
-	if (CORE_UNLIKELY(!found)) {
-		b->c.unknown_ref++;
+	if (!book_event_find(b, m->order_ref, fx, &i))
 		return false;
-	}
 	const struct book_order *o = &b->m.orders[b->m.index[i] - 1];
-	const struct book_level *l = &b->m.levels[o->level];
 	uint32_t take = o->shares;
 
-	fx->locate = l->locate;
-	fx->changed = true;
-	fx->exec_shares = 0;
-	fx->exec_price = 0;
 	if (m->type == 'D') {
 		b->c.deletes++;
 	} else {
 		if (m->type == 'E') {
 			b->c.executes++;
 			fx->exec_shares = (uint32_t)(m->shares < take ? m->shares : take);
-			fx->exec_price = l->price;
+			fx->exec_price = b->m.levels[o->level].price;
 		} else {
 			b->c.cancels++;
 		}
@@ -370,28 +382,18 @@ void book_remove_now(struct book *b, uint32_t i, uint32_t slot, uint32_t emptied
 static CORE_ALWAYS_INLINE bool book_apply_replace(struct book *b, const struct itch_msg *m,
 						   struct book_effect *fx)
 {
-	bool found;
-	uint32_t i = book_probe(b, m->order_ref, &found);
+	uint32_t i, emptied;
 
-	if (CORE_UNLIKELY(!found)) {
-		b->c.unknown_ref++;
+	if (!book_event_find(b, m->order_ref, fx, &i))
 		return false;
-	}
 	uint32_t slot = b->m.index[i] - 1;
 	const struct book_order *o = &b->m.orders[slot];
-	const struct book_level *l = &b->m.levels[o->level];
-	uint16_t locate = l->locate;
-	int side = l->side;
-	uint32_t emptied;
+	int side = b->m.levels[o->level].side;
 
-	fx->locate = locate;
-	fx->changed = true;
-	fx->exec_shares = 0;
-	fx->exec_price = 0;
 	b->c.replaces++;
 	book_reduce(b, i, o->shares, &emptied);
 	book_remove_now(b, i, slot, emptied);
-	book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
+	book_add(b, m->new_order_ref, fx->locate, side, (uint32_t)m->shares, m->price);
 	return true;
 }
 

@@ -134,8 +134,8 @@ static void e1000_init_tx(struct e1000 *n)
 	reg_write32(n->mmio, TDLEN, sizeof(e1000_tx_ring));
 	reg_write32(n->mmio, TDH, 0);
 	reg_write32(n->mmio, TDT, 0);
-	n->tx_tail = 0;
-	n->tx_clean = 0;
+	n->tx.tail = 0;
+	n->tx.clean = 0;
 	e1000_tx_next(n);
 	reg_write32(n->mmio, TCTL, TCTL_EN | TCTL_PSP | (TCTL_CT_DEFAULT << TCTL_CT_SHIFT) |
 				(TCTL_COLD_FULL_DUPLEX << TCTL_COLD_SHIFT));
@@ -207,12 +207,12 @@ static void e1000_rx_release(struct nic *nn)
  * their status for the next turn (e1000.h: tx_commit does not). */
 static void e1000_tx_reclaim(struct e1000 *n)
 {
-	while (n->tx_clean != n->tx_tail) {
-		volatile struct e1000_tx_desc *d = &e1000_tx_ring[n->tx_clean];
+	while (n->tx.clean != n->tx.tail) {
+		volatile struct e1000_tx_desc *d = &e1000_tx_ring[n->tx.clean];
 		if (!(d->status & TXD_STAT_DD))
 			break;
 		d->status = 0;
-		n->tx_clean = (uint16_t)((n->tx_clean + 1) % NIC_TX_RING);
+		n->tx.clean = (uint16_t)((n->tx.clean + 1) % NIC_TX_RING);
 	}
 }
 
@@ -220,7 +220,7 @@ bool e1000_tx_room(struct e1000 *n)
 {
 	e1000_tx_reclaim(n);
 	e1000_tx_next(n);
-	return !n->tx_full;
+	return !n->tx.full;
 }
 
 static uint8_t *e1000_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -236,7 +236,7 @@ static uint8_t *e1000_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t e1000_tx_commit(struct nic *nn, uint16_t len)
 {
-	uint64_t tsc = e1000_tx_commit_at(E(nn), E(nn)->tx_tail, len);
+	uint64_t tsc = e1000_tx_commit_at(E(nn), E(nn)->tx.tail, len);
 
 	e1000_tx_next(E(nn));
 	return tsc;
@@ -247,7 +247,7 @@ static int e1000_tx_flush(struct nic *nn, uint32_t timeout_us)
 	struct e1000 *n = E(nn);
 	uint64_t deadline = tsc_deadline(timeout_us);
 
-	for (e1000_tx_reclaim(n); n->tx_clean != n->tx_tail; e1000_tx_reclaim(n)) {
+	for (e1000_tx_reclaim(n); n->tx.clean != n->tx.tail; e1000_tx_reclaim(n)) {
 		if (tsc_expired(deadline))
 			return -1;
 		cpu_pause();

@@ -47,10 +47,7 @@ struct e1000 {
 	uint8_t mac[6];
 	uint16_t rx_next;     /* next RX descriptor to poll */
 	uint16_t rx_pending;  /* polled but not yet released */
-	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
-	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
-	bool tx_full;         /* e1000_tx_next: TDT may not move on (ring full) */
-	uint8_t *tx_next_buf; /* e1000_tx_next: nic_tx_buf[tx_tail] */
+	struct nic_txq tx;     /* the TX ring's cursor (drivers/nic.h) */
 };
 
 /* The TX ring. Descriptor i always points at nic_tx_buf[i] and carries
@@ -74,23 +71,19 @@ bool e1000_tx_room(struct e1000 *n);
  * nic_ops commit calls it itself. */
 static inline void e1000_tx_next(struct e1000 *n)
 {
-	n->tx_next_buf = nic_tx_buf[n->tx_tail];
-	n->tx_full = (n->tx_tail + 1) % NIC_TX_RING == n->tx_clean;
+	nic_txq_next(&n->tx);
 }
 
 /* nic_tx_buffer. */
 static inline uint8_t *e1000_tx_buffer_inline(struct e1000 *n, uint16_t *slot)
 {
-	if (__builtin_expect(n->tx_full, 0) && !e1000_tx_room(n))
+	if (__builtin_expect(n->tx.full, 0) && !e1000_tx_room(n))
 		return 0; /* TDT may never catch up with TDH: ring full */
-	*slot = n->tx_tail;
-	if (!n->tx_next_buf)
-		__builtin_unreachable(); /* a buffer of the ring: the caller needs no check */
-	return n->tx_next_buf;
+	return nic_txq_take(&n->tx, slot);
 }
 
 /* nic_tx_commit of the frame in TX buffer i, the one the last
- * nic_tx_buffer handed out (= tx_tail). x86 keeps stores in order, so the
+ * nic_tx_buffer handed out (= tx.tail). x86 keeps stores in order, so the
  * descriptor and the frame are visible before the uncached doorbell; the
  * barriers in tsc_read_ordered and reg_write32 stop the compiler from
  * sinking them past it. The stamp is the order's tsc_doorbell. */
@@ -100,7 +93,7 @@ static inline uint64_t e1000_tx_commit_at(struct e1000 *n, uint16_t i, uint16_t 
 
 	((volatile struct e1000_tx_desc *)&e1000_tx_ring[i])->lower =
 		len | E1000_TX_CMD << E1000_TX_CMD_SHIFT;
-	n->tx_tail = next;
+	n->tx.tail = next;
 	uint64_t tsc = tsc_read_ordered();
 	reg_write32(n->tdt, 0, next);
 	return tsc;

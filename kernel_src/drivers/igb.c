@@ -159,8 +159,8 @@ static int igb_init_tx(struct igb *n)
 	reg_write32(n->mmio, TDLEN, sizeof(igb_tx_ring));
 	reg_write32(n->mmio, TDH, 0);
 	reg_write32(n->mmio, TDT, 0);
-	n->tx_tail = 0;
-	n->tx_clean = 0;
+	n->tx.tail = 0;
+	n->tx.clean = 0;
 	igb_tx_next(n);
 	if (igb_queue_enable(n, TXDCTL, TXDCTL_ENABLE, "TX") < 0)
 		return -1;
@@ -289,12 +289,12 @@ static void igb_rx_release(struct nic *nn)
  * its buffer address written back for its next turn (igb.h). */
 static void igb_tx_reclaim(struct igb *n)
 {
-	while (n->tx_clean != n->tx_tail) {
-		volatile union igb_tx_desc *d = &igb_tx_ring[n->tx_clean];
+	while (n->tx.clean != n->tx.tail) {
+		volatile union igb_tx_desc *d = &igb_tx_ring[n->tx.clean];
 		if (!(d->wb.status & TXD_STAT_DD))
 			break;
-		d->read.buffer_addr = dma_addr(nic_tx_buf[n->tx_clean]);
-		n->tx_clean = (uint16_t)((n->tx_clean + 1) % NIC_TX_RING);
+		d->read.buffer_addr = dma_addr(nic_tx_buf[n->tx.clean]);
+		n->tx.clean = (uint16_t)((n->tx.clean + 1) % NIC_TX_RING);
 	}
 }
 
@@ -302,7 +302,7 @@ bool igb_tx_room(struct igb *n)
 {
 	igb_tx_reclaim(n);
 	igb_tx_next(n);
-	return !n->tx_full;
+	return !n->tx.full;
 }
 
 static uint8_t *igb_tx_buffer(struct nic *nn, uint16_t *slot)
@@ -318,7 +318,7 @@ static uint8_t *igb_tx_slot(struct nic *n, uint16_t i)
 
 static uint64_t igb_tx_commit(struct nic *nn, uint16_t len)
 {
-	uint64_t tsc = igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, 0);
+	uint64_t tsc = igb_tx_commit_at(I(nn), I(nn)->tx.tail, len, 0);
 
 	igb_tx_next(I(nn));
 	return tsc;
@@ -329,7 +329,7 @@ static int igb_tx_flush(struct nic *nn, uint32_t timeout_us)
 	struct igb *n = I(nn);
 	uint64_t deadline = tsc_deadline(timeout_us);
 
-	for (igb_tx_reclaim(n); n->tx_clean != n->tx_tail; igb_tx_reclaim(n)) {
+	for (igb_tx_reclaim(n); n->tx.clean != n->tx.tail; igb_tx_reclaim(n)) {
 		if (tsc_expired(deadline))
 			return -1;
 		cpu_pause();
@@ -419,7 +419,7 @@ static int igb_ts_tx(struct nic *nn, uint64_t *ns)
 
 static void igb_ts_tx_commit(struct nic *nn, uint16_t len)
 {
-	igb_tx_commit_at(I(nn), I(nn)->tx_tail, len, TXD_MAC_TSTAMP);
+	igb_tx_commit_at(I(nn), I(nn)->tx.tail, len, TXD_MAC_TSTAMP);
 	igb_tx_next(I(nn));
 }
 

@@ -51,10 +51,7 @@ struct igb {
 	uint16_t rx_pending;  /* polled but not yet released */
 	bool rx_discard;      /* inside a frame longer than one buffer */
 	uint64_t rx_long;     /* such frames, dropped here */
-	uint16_t tx_tail;     /* next TX descriptor to fill (= TDT) */
-	uint16_t tx_clean;    /* oldest TX descriptor not yet seen done */
-	bool tx_full;         /* igb_tx_next: TDT may not move on (ring full) */
-	uint8_t *tx_next_buf; /* igb_tx_next: nic_tx_buf[tx_tail] */
+	struct nic_txq tx;     /* the TX ring's cursor (drivers/nic.h) */
 };
 
 /* The TX ring. The NIC writes a finished descriptor back over its read
@@ -78,23 +75,19 @@ bool igb_tx_room(struct igb *n);
  * nic_ops commit calls it itself. */
 static inline void igb_tx_next(struct igb *n)
 {
-	n->tx_next_buf = nic_tx_buf[n->tx_tail];
-	n->tx_full = (n->tx_tail + 1) % NIC_TX_RING == n->tx_clean;
+	nic_txq_next(&n->tx);
 }
 
 /* nic_tx_buffer. */
 static inline uint8_t *igb_tx_buffer_inline(struct igb *n, uint16_t *slot)
 {
-	if (__builtin_expect(n->tx_full, 0) && !igb_tx_room(n))
+	if (__builtin_expect(n->tx.full, 0) && !igb_tx_room(n))
 		return 0; /* TDT may never catch up with TDH: ring full */
-	*slot = n->tx_tail;
-	if (!n->tx_next_buf)
-		__builtin_unreachable(); /* a buffer of the ring: the caller needs no check */
-	return n->tx_next_buf;
+	return nic_txq_take(&n->tx, slot);
 }
 
 /* Post the frame in TX buffer i, the one the last nic_tx_buffer handed out
- * (= tx_tail), with extra command bits (a time stamp), and ring the
+ * (= tx.tail), with extra command bits (a time stamp), and ring the
  * doorbell. x86 keeps stores in order, so the descriptor and the frame are
  * visible before the uncached doorbell; the barriers in tsc_read_ordered
  * and reg_write32 stop the compiler from sinking them past it. Returns the
@@ -106,7 +99,7 @@ static inline uint64_t igb_tx_commit_at(struct igb *n, uint16_t i, uint16_t len,
 
 	d->read.cmd_type_len = len | IGB_TX_CMD | extra;
 	d->read.olinfo_status = (uint32_t)len << IGB_TX_PAYLEN_SHIFT;
-	n->tx_tail = next;
+	n->tx.tail = next;
 	uint64_t tsc = tsc_read_ordered();
 	reg_write32(n->tdt, 0, next);
 	return tsc;

@@ -44,6 +44,33 @@ struct nic;
 extern uint8_t nic_rx_buf[NIC_RX_RING][NIC_BUF_SIZE];
 extern uint8_t nic_tx_buf[NIC_TX_RING][NIC_BUF_SIZE];
 
+/* The TX side of a ring whose descriptor i always carries nic_tx_buf[i]
+ * (e1000, igb): the next descriptor to fill (= TDT), the oldest not yet
+ * seen done, and, worked out after each send (nic_txq_next), the next
+ * frame's buffer and whether the ring is full, so that handing out a buffer
+ * on the order path only reads them. */
+struct nic_txq {
+	uint16_t tail;
+	uint16_t clean;
+	bool full;          /* TDT may not move on */
+	uint8_t *next_buf;  /* nic_tx_buf[tail] */
+};
+
+static inline void nic_txq_next(struct nic_txq *q)
+{
+	q->next_buf = nic_tx_buf[q->tail];
+	q->full = (q->tail + 1) % NIC_TX_RING == q->clean;
+}
+
+/* The next buffer (the ring is known not to be full): its slot in *slot. */
+static inline uint8_t *nic_txq_take(const struct nic_txq *q, uint16_t *slot)
+{
+	*slot = q->tail;
+	if (!q->next_buf)
+		__builtin_unreachable(); /* a buffer of the ring: the caller needs no check */
+	return q->next_buf;
+}
+
 /* The NIC's own drop counters, read once at the end of a run (device
  * registers: never on the hot path). */
 struct nic_stats {
