@@ -255,64 +255,6 @@ void book_remove_now(struct book *b, uint32_t i, uint32_t slot, uint32_t emptied
 	b->live_orders--;
 }
 
-/* E C X D U: the order must be live; report its book. */
-static bool book_modify(struct book *b, const struct itch_msg *m, struct book_effect *fx)
-{
-	bool found;
-	uint32_t i = book_probe(b, m->order_ref, &found);
-
-	if (!found) {
-		b->c.unknown_ref++;
-		return false;
-	}
-	const struct book_order *o = &b->m.orders[b->m.index[i] - 1];
-	const struct book_level *l = &b->m.levels[o->level];
-	uint16_t locate = l->locate;
-	int side = l->side;
-	uint32_t remaining = o->shares;
-
-	fx->locate = locate;
-	fx->changed = true;
-	/* E C X take what the message says (book_reduce clamps it to what is
-	 * left), D and U all of it; one book_reduce for all, so that it
-	 * inlines here. */
-	uint32_t take = remaining;
-	uint32_t said = (uint32_t)(m->shares > 0xFFFFFFFFu ? 0xFFFFFFFFu : m->shares);
-	switch (m->type) {
-	case 'E':
-	case 'C':
-		b->c.executes++;
-		fx->exec_shares = (uint32_t)(m->shares < remaining ? m->shares : remaining);
-		fx->exec_price = m->type == 'E' ? l->price : m->price;
-		take = said;
-		break;
-	case 'X':
-		b->c.cancels++;
-		take = said;
-		break;
-	case 'D':
-		b->c.deletes++;
-		break;
-	case 'U':
-		b->c.replaces++;
-		break;
-	}
-	uint32_t emptied, slot = b->m.index[i] - 1;
-	bool spent = book_reduce(b, i, take, &emptied);
-	if (m->type != 'U') {
-		if (spent)
-			book_defer_removal(b, i, slot, emptied);
-		return true;
-	}
-	/* ITCH 5.0 §1.6.5: the new order keeps side and stock, loses
-	 * priority. The old order (a replace takes all of it) and an emptied
-	 * level go at once, so the add finds the index and the treap without
-	 * them. */
-	book_remove_now(b, i, slot, emptied);
-	book_add(b, m->new_order_ref, locate, side, (uint32_t)m->shares, m->price);
-	return true;
-}
-
 bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx)
 {
 	book_settle(b);
@@ -320,8 +262,10 @@ bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx
 	switch (m->type) {
 	case 'A': case 'F':
 		return fx->changed = book_apply_add(b, m);
-	case 'E': case 'C': case 'X': case 'D': case 'U':
-		return book_modify(b, m, fx);
+	case 'E': case 'C': case 'X': case 'D':
+		return book_apply_event(b, m, fx);
+	case 'U':
+		return book_apply_replace(b, m, fx);
 	default:
 		return false;
 	}

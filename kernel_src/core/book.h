@@ -340,8 +340,10 @@ static CORE_ALWAYS_INLINE bool book_event_find(struct book *b, uint64_t ref, str
 	return true;
 }
 
-/* book_apply of an E, X or D (m->type) whose order is live, inline for the
- * engine, on a settled book: fx as book_apply reports it. */
+/* book_apply of an E, C, X or D (m->type) whose order is live, inline for
+ * the engine, on a settled book: fx as book_apply reports it (E and C:
+ * the resting order's price, C's own; E C X take what the message says,
+ * clamped to what is left, D all of it). */
 static CORE_ALWAYS_INLINE bool book_apply_event(struct book *b, const struct itch_msg *m,
 						 struct book_effect *fx)
 {
@@ -355,10 +357,10 @@ static CORE_ALWAYS_INLINE bool book_apply_event(struct book *b, const struct itc
 	if (m->type == 'D') {
 		b->c.deletes++;
 	} else {
-		if (m->type == 'E') {
+		if (m->type == 'E' || m->type == 'C') {
 			b->c.executes++;
 			fx->exec_shares = (uint32_t)(m->shares < take ? m->shares : take);
-			fx->exec_price = b->m.levels[o->level].price;
+			fx->exec_price = m->type == 'E' ? b->m.levels[o->level].price : m->price;
 		} else {
 			b->c.cancels++;
 		}

@@ -175,9 +175,9 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		engine_trade_print(e, &m);
 		return 0;
 	}
-	/* Executions, cancels, deletes and replaces inline too; the rest
-	 * (C, and types that leave the book alone) through book_apply. */
-	bool changed = m.type == 'E' || m.type == 'X' || m.type == 'D'
+	/* Executions, cancels, deletes and replaces inline too; types that
+	 * leave the book alone go to book_apply, which ignores them. */
+	bool changed = m.type == 'E' || m.type == 'X' || m.type == 'D' || m.type == 'C'
 		       ? book_apply_event(&e->book, &m, &fx)
 		       : m.type == 'U' ? book_apply_replace(&e->book, &m, &fx)
 				       : book_apply(&e->book, &m, &fx);

@@ -156,17 +156,15 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
 int itch_decode_counted(const uint8_t *buf, size_t len, struct itch_msg *m,
 			struct itch_counters *c);
 
-/* itch_decode_counted with A, D, E, X and U decoded inline: the engine's
- * entry, once per message, with no call for the commonest types. */
+/* itch_decode_counted with D, E, X and U decoded inline: the engine's
+ * entry for every message but an Add (which the engine decodes itself,
+ * itch_dec_add_direct), with no call for the commonest types. */
 static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, struct itch_msg *m,
 					       struct itch_counters *c)
 {
 	uint8_t t;
 
-	if (CORE_LIKELY(len == 36 && buf[0] == 'A')) {
-		itch_dec_add_direct(buf, m);
-		t = 'A';
-	} else if (len == 19 && buf[0] == 'D') {
+	if (len == 19 && buf[0] == 'D') {
 		itch_dec_event_direct(buf, m, 'D');
 		t = 'D';
 	} else if (len == 31 && buf[0] == 'E') {
