@@ -75,12 +75,10 @@ bool book_init(struct book *b, const struct book_mem *mem)
 		return false;
 	b->m = *mem;
 	core_memset(b->m.index, 0, (size_t)mem->index_cap * sizeof(uint32_t));
-	for (uint32_t i = 0; i < mem->order_cap; i++)
-		b->m.orders[i].level = (i + 1 < mem->order_cap) ? i + 1 : BOOK_NIL;
-	for (uint32_t i = 0; i < mem->level_cap; i++)
-		b->m.levels[i].next = (i + 1 < mem->level_cap) ? i + 1 : BOOK_NIL;
-	b->free_order = 0;
-	b->free_level = 0;
+	b->free_order = BOOK_NIL;
+	b->free_level = BOOK_NIL;
+	b->fresh_order = 0;
+	b->fresh_level = 0;
 	b->live_orders = 0;
 	b->live_levels = 0;
 	b->pend_level = BOOK_NIL;

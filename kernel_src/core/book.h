@@ -69,6 +69,12 @@ struct book {
 	struct book_mem m;
 	uint32_t free_order;
 	uint32_t free_level;
+	/* Slots [fresh_*, *_cap) have never been used: free without being on
+	 * a free list, so that book_init writes neither array (it touches
+	 * only the index) and a new book's orders and levels are taken in
+	 * address order. */
+	uint32_t fresh_order;
+	uint32_t fresh_level;
 	uint32_t live_orders;
 	uint32_t live_levels;
 	/* The part of the last add that no decision reads, left for
@@ -165,12 +171,15 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 	struct book_level *lv = b->m.levels;
 	uint32_t n = b->free_level;
 
-	if (CORE_UNLIKELY(n == BOOK_NIL)) {
+	if (CORE_LIKELY(n != BOOK_NIL)) {
+		b->free_level = lv[n].next;
+	} else if (b->fresh_level < b->m.level_cap) {
+		n = b->fresh_level++;
+	} else {
 		b->c.full_levels++;
 		return BOOK_NIL;
 	}
 	struct book_level *l = &lv[n];
-	b->free_level = l->next;
 	l->shares = 0;
 	l->price = price;
 	l->orders = 0;
@@ -227,16 +236,19 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 		b->c.duplicate_ref++;
 		return false;
 	}
-	if (CORE_UNLIKELY(b->free_order == BOOK_NIL)) {
+	uint32_t slot = b->free_order;
+	if (CORE_UNLIKELY(slot == BOOK_NIL && b->fresh_order == b->m.order_cap)) {
 		b->c.full_orders++;
 		return false;
 	}
 	uint32_t lv = book_level_get(b, locate, side, price);
 	if (CORE_UNLIKELY(lv == BOOK_NIL))
 		return false;
-	uint32_t slot = b->free_order;
+	if (CORE_LIKELY(slot != BOOK_NIL))
+		b->free_order = b->m.orders[slot].level;
+	else
+		slot = b->fresh_order++;
 	struct book_order *o = &b->m.orders[slot];
-	b->free_order = o->level;
 	o->ref = ref;
 	o->shares = shares;
 	o->level = lv;

@@ -153,18 +153,23 @@ static void fuzz_emit(void *ctxp, const struct order_intent *o)
 	FUZZ_CHECK(!ctx->cfg->risk.kill);
 }
 
-/* Walk a free list threaded through `link`; returns its length, trapping on
- * a cycle or an out-of-range link. mark[i] is set for every free entry. */
-static uint32_t fuzz_free_list(uint32_t head, uint32_t cap, const uint32_t *link_of,
+/* Walk a free list threaded through `link`, then add the never-used slots
+ * [fresh, cap); returns how many are free, trapping on a cycle, an
+ * out-of-range link or a listed slot at or above fresh. mark[i] is set for
+ * every free entry. */
+static uint32_t fuzz_free_list(uint32_t head, uint32_t fresh, uint32_t cap, const uint32_t *link_of,
 			       size_t stride, uint8_t *mark)
 {
 	uint32_t n = 0;
 
+	FUZZ_CHECK(fresh <= cap);
 	for (uint32_t i = head; i != BOOK_NIL; n++) {
-		FUZZ_CHECK(i < cap && n < cap && !mark[i]);
+		FUZZ_CHECK(i < fresh && n < cap && !mark[i]);
 		mark[i] = 1;
 		i = *(const uint32_t *)((const uint8_t *)link_of + (size_t)i * stride);
 	}
+	for (uint32_t i = fresh; i < cap; i++, n++)
+		mark[i] = 1;
 	return n;
 }
 
@@ -226,9 +231,9 @@ static void fuzz_check_book(const struct book *b)
 	uint32_t n_index = 0;
 
 	FUZZ_CHECK(b->live_orders <= FUZZ_ORDER_CAP && b->live_levels <= FUZZ_LEVEL_CAP);
-	uint32_t nfo = fuzz_free_list(b->free_order, FUZZ_ORDER_CAP, &orders[0].level,
+	uint32_t nfo = fuzz_free_list(b->free_order, b->fresh_order, FUZZ_ORDER_CAP, &orders[0].level,
 				      sizeof orders[0], free_o);
-	uint32_t nfl = fuzz_free_list(b->free_level, FUZZ_LEVEL_CAP, &levels[0].next,
+	uint32_t nfl = fuzz_free_list(b->free_level, b->fresh_level, FUZZ_LEVEL_CAP, &levels[0].next,
 				      sizeof levels[0], free_l);
 	FUZZ_CHECK(nfo + b->live_orders == FUZZ_ORDER_CAP);
 	FUZZ_CHECK(nfl + b->live_levels == FUZZ_LEVEL_CAP);
@@ -309,7 +314,7 @@ static void fuzz_check_heads(const struct book *b)
 		memset(expect_head, 0xFF, sizeof expect_head);
 		expect_ready = true;
 	}
-	fuzz_free_list(b->free_level, FUZZ_LEVEL_CAP, &levels[0].next, sizeof levels[0], free_l);
+	fuzz_free_list(b->free_level, b->fresh_level, FUZZ_LEVEL_CAP, &levels[0].next, sizeof levels[0], free_l);
 	for (uint32_t i = 0; i < FUZZ_LEVEL_CAP; i++) {
 		if (free_l[i])
 			continue;
