@@ -58,6 +58,7 @@ struct strategy_counters { uint64_t evaluations; uint64_t signals; uint64_t symb
 struct strategy { struct strategy_symbol sym[64]; uint32_t n_slots;
 	struct strategy_counters c; uint64_t state[...]; ...; };
 extern const uint32_t strategy_state_size;
+extern const uint32_t strategy_wake;
 struct risk_config { uint64_t max_position; uint64_t max_notional; uint32_t max_order_shares;
 	uint32_t max_orders_per_sec; uint32_t price_band_bps; uint32_t kill; };
 struct risk_symbol { int64_t position; uint64_t notional; uint32_t last_trade; ...; };

@@ -66,6 +66,30 @@ static CORE_ALWAYS_INLINE void book_index_remove(struct book *b, uint32_t i)
 	b->m.index[i] = 0;
 }
 
+/* Up to BOOK_REFILL never-used slots onto each empty free list (orders
+ * through .level, levels through .next), lowest address first. */
+static void book_refill(struct book *b)
+{
+	if (b->free_order == BOOK_NIL) {
+		uint32_t end = b->m.order_cap - b->fresh_order > BOOK_REFILL ? b->fresh_order + BOOK_REFILL
+									 : b->m.order_cap;
+		for (uint32_t i = end; i-- > b->fresh_order;) {
+			b->m.orders[i].level = b->free_order;
+			b->free_order = i;
+		}
+		b->fresh_order = end;
+	}
+	if (b->free_level == BOOK_NIL) {
+		uint32_t end = b->m.level_cap - b->fresh_level > BOOK_REFILL ? b->fresh_level + BOOK_REFILL
+									 : b->m.level_cap;
+		for (uint32_t i = end; i-- > b->fresh_level;) {
+			b->m.levels[i].next = b->free_level;
+			b->free_level = i;
+		}
+		b->fresh_level = end;
+	}
+}
+
 bool book_init(struct book *b, const struct book_mem *mem)
 {
 	if (!mem->orders || !mem->index || !mem->levels || mem->order_cap == 0 ||
@@ -79,6 +103,7 @@ bool book_init(struct book *b, const struct book_mem *mem)
 	b->free_level = BOOK_NIL;
 	b->fresh_order = 0;
 	b->fresh_level = 0;
+	book_refill(b);
 	b->live_orders = 0;
 	b->live_levels = 0;
 	b->pend_level = BOOK_NIL;
@@ -86,6 +111,7 @@ bool book_init(struct book *b, const struct book_mem *mem)
 	b->pend_put = BOOK_NIL;
 	b->pend_free = BOOK_NIL;
 	b->pending = 0;
+	b->top = 0;
 	core_memset(b->head, 0xFF, sizeof(b->head));
 	core_memset(b->root, 0xFF, sizeof(b->root));
 	core_memset(&b->c, 0, sizeof(b->c));
@@ -241,6 +267,8 @@ void book_settle_pending(struct book *b)
 		b->pend_order = BOOK_NIL;
 	}
 	b->pending = 0;
+	if (CORE_UNLIKELY(b->free_order == BOOK_NIL || b->free_level == BOOK_NIL))
+		book_refill(b);
 }
 
 void book_remove_now(struct book *b, uint32_t i, uint32_t slot, uint32_t emptied)

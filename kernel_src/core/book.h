@@ -70,9 +70,10 @@ struct book {
 	uint32_t free_order;
 	uint32_t free_level;
 	/* Slots [fresh_*, *_cap) have never been used: free without being on
-	 * a free list, so that book_init writes neither array (it touches
-	 * only the index) and a new book's orders and levels are taken in
-	 * address order. */
+	 * a free list. book_init writes neither array (it touches only the
+	 * index); the free lists get BOOK_REFILL of them at a time, in address
+	 * order, whenever book_settle finds one empty, so an add (which
+	 * settles after itself) always finds a free slot if any is left. */
 	uint32_t fresh_order;
 	uint32_t fresh_level;
 	uint32_t live_orders;
@@ -89,6 +90,9 @@ struct book {
 	uint32_t pend_free;
 	uint32_t pend_index;
 	uint32_t pending;  /* nonzero: any of the above set */
+	/* Nonzero: the last change touched the best level of its side (its
+	 * shares, or which level is best): what STRAT_WAKE_TOP waits for. */
+	uint32_t top;
 	uint32_t head[BOOK_NLOCATES][2];  /* best level per locate and side */
 	uint32_t root[BOOK_NLOCATES][2];  /* treap root per locate and side */
 	struct book_counters c;
@@ -119,6 +123,7 @@ bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx
  * order is out, and book_apply calls it first, so a caller that never does
  * still sees a consistent book. */
 void book_settle_pending(struct book *b);
+#define BOOK_REFILL 32
 static inline void book_settle(struct book *b)
 {
 	if (b->pending)
@@ -171,15 +176,12 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 	struct book_level *lv = b->m.levels;
 	uint32_t n = b->free_level;
 
-	if (CORE_LIKELY(n != BOOK_NIL)) {
-		b->free_level = lv[n].next;
-	} else if (b->fresh_level < b->m.level_cap) {
-		n = b->fresh_level++;
-	} else {
+	if (CORE_UNLIKELY(n == BOOK_NIL)) {
 		b->c.full_levels++;
 		return BOOK_NIL;
 	}
 	struct book_level *l = &lv[n];
+	b->free_level = l->next;
 	l->shares = 0;
 	l->price = price;
 	l->orders = 0;
@@ -205,7 +207,7 @@ uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t pri
  * book_level_deep descends the treap. */
 #define BOOK_WALK 3
 static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
-						  uint32_t price)
+						  uint32_t price, uint32_t *at_top)
 {
 	const struct book_level *lv = b->m.levels;
 	uint32_t better = BOOK_NIL, worse = b->head[locate][side];
@@ -213,11 +215,14 @@ static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locat
 	/* Walk while the list's level is strictly better than `price`. */
 	for (int hops = 0; worse != BOOK_NIL &&
 	     (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price); hops++) {
-		if (hops == BOOK_WALK)
+		if (hops == BOOK_WALK) {
+			*at_top = 0;
 			return book_level_deep(b, locate, side, price);
+		}
 		better = worse;
 		worse = lv[worse].next;
 	}
+	*at_top = better == BOOK_NIL;  /* nothing better: the level is (or becomes) the best */
 	if (worse != BOOK_NIL && lv[worse].price == price)
 		return worse;
 	return book_level_new(b, locate, side, price, better, worse);
@@ -225,9 +230,11 @@ static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locat
 
 /* Insert a new order; false (counted) when full or a duplicate. Its index
  * entry waits for book_settle (pend_order): no decision looks an order up
- * by reference. */
+ * by reference. *at_top: whether its level is the side's best (the
+ * caller's to put in b->top: the engine's add path keeps it in a
+ * register). */
 static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t locate, int side,
-					uint32_t shares, uint32_t price)
+					uint32_t shares, uint32_t price, uint32_t *at_top)
 {
 	bool found;
 
@@ -236,19 +243,16 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 		b->c.duplicate_ref++;
 		return false;
 	}
-	uint32_t slot = b->free_order;
-	if (CORE_UNLIKELY(slot == BOOK_NIL && b->fresh_order == b->m.order_cap)) {
+	if (CORE_UNLIKELY(b->free_order == BOOK_NIL)) {
 		b->c.full_orders++;
 		return false;
 	}
-	uint32_t lv = book_level_get(b, locate, side, price);
+	uint32_t lv = book_level_get(b, locate, side, price, at_top);
 	if (CORE_UNLIKELY(lv == BOOK_NIL))
 		return false;
-	if (CORE_LIKELY(slot != BOOK_NIL))
-		b->free_order = b->m.orders[slot].level;
-	else
-		slot = b->fresh_order++;
+	uint32_t slot = b->free_order;
 	struct book_order *o = &b->m.orders[slot];
+	b->free_order = o->level;
 	o->ref = ref;
 	o->shares = shares;
 	o->level = lv;
@@ -264,7 +268,8 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
  * side is the wire's 'B' or 'S'. Returns whether the book changed: the
  * add's own locate, no execution. */
 static CORE_ALWAYS_INLINE bool book_apply_add_fields(struct book *b, uint64_t ref, uint16_t locate,
-						     char side_byte, uint32_t shares, uint32_t price)
+						     char side_byte, uint32_t shares, uint32_t price,
+						     uint32_t *at_top)
 {
 	unsigned side = side_byte == 'B' ? BOOK_BID : BOOK_ASK;
 
@@ -272,17 +277,17 @@ static CORE_ALWAYS_INLINE bool book_apply_add_fields(struct book *b, uint64_t re
 		b->c.bad_side++;
 		return false;
 	}
-	if (!book_add(b, ref, locate, (int)side, shares, price))
+	if (!book_add(b, ref, locate, (int)side, shares, price, at_top))
 		return false;
 	b->c.adds++;
 	return true;
 }
 
-/* The same for a decoded A or F. */
+/* The same for a decoded A or F, b->top set. */
 static CORE_ALWAYS_INLINE bool book_apply_add(struct book *b, const struct itch_msg *m)
 {
 	return book_apply_add_fields(b, m->order_ref, m->stock_locate, m->side, (uint32_t)m->shares,
-				     m->price);
+				     m->price, &b->top);
 }
 
 /* ---- Order events (E C X D), inline for the engine like the add. */
@@ -300,6 +305,7 @@ static CORE_ALWAYS_INLINE bool book_reduce(struct book *b, uint32_t i, uint32_t 
 	struct book_level *lv = b->m.levels;
 	struct book_level *l = &lv[o->level];
 
+	b->top = l->prev == BOOK_NIL;
 	if (shares > o->shares) {
 		b->c.over_execute++;
 		shares = o->shares;
@@ -406,8 +412,10 @@ static CORE_ALWAYS_INLINE bool book_apply_replace(struct book *b, const struct i
 
 	b->c.replaces++;
 	book_reduce(b, i, o->shares, &emptied);
+	uint32_t top = b->top, added_top = 0;
 	book_remove_now(b, i, slot, emptied);
-	book_add(b, m->new_order_ref, fx->locate, side, (uint32_t)m->shares, m->price);
+	book_add(b, m->new_order_ref, fx->locate, side, (uint32_t)m->shares, m->price, &added_top);
+	b->top = top | added_top;
 	return true;
 }
 

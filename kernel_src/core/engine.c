@@ -24,6 +24,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 	e->orders = 0;
 	e->seq_too_large = 0;
 	core_memset(&e->intent, 0, sizeof(e->intent));  /* kind ORDER_ENTER */
+	itch_dec_add_prepare(&e->add);
 	e->instance = (uint8_t)cfg->instance;
 	return true;
 }

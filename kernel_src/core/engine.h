@@ -54,6 +54,9 @@ struct engine {
 	/* The strategy's intent, kept between calls (strategy.h): nothing is
 	 * preset per message, so the evaluation path costs no stores. */
 	struct order_intent intent;
+	/* The decoded Add, kept between Adds: its constant part is written
+	 * once, at init (itch_dec_add_prepare), each Add writes its fields. */
+	struct itch_msg add;
 	uint8_t instance;
 };
 
@@ -93,7 +96,7 @@ static inline void engine_trade_print(struct engine *e, const struct itch_msg *m
  * engine_message's two paths. */
 static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_msg *m,
 					    uint16_t locate, uint16_t slot, uint64_t seq, bool seq_ok,
-					    engine_emit_fn emit, void *ctx)
+					    uint32_t top, engine_emit_fn emit, void *ctx)
 {
 	struct order_intent *o = &e->intent;
 
@@ -103,6 +106,10 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
 		e->seq_too_large++;
 		return 0;
 	}
+	/* A strategy woken only by its best levels (STRAT_WAKE_TOP) sleeps
+	 * through changes deeper in the book. */
+	if (!top && e->strat.wake_top)
+		return 0;
 	/* A direct call: exactly one strategy is linked in (strategy.h). The
 	 * counters are bumped on the way out, off the path to the doorbell. */
 	if (!strategy_on_book(e->strat.state, &e->strat.view, m, locate, slot, o)) {
@@ -145,18 +152,22 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	/* Add Order, most of the feed and of the triggers: decoded for the
 	 * strategy, and its fields straight from the wire into the book. */
 	if (CORE_LIKELY(len == 36 && msg[0] == 'A')) {
-		itch_dec_add_direct(msg, &m);
-		e->itch.messages++;
-		e->itch.by_type['A']++;
+		struct itch_msg *am = &e->add;
+		itch_dec_add_fields(msg, am);
 		uint16_t locate = rd_be16(msg + ITCH_OFF_LOCATE);
 		uint16_t slot = strategy_slot(&e->strat, locate);
+		uint32_t top;
+		int orders = 0;
 		if (slot == STRAT_SLOT_NONE)
-			slot = strategy_on_symbol(&e->strat, &m);
-		if (!book_apply_add_fields(&e->book, rd_be64(msg + 11), locate, (char)msg[19],
-					   rd_be32(msg + 20), rd_be32(msg + 32)) ||
-		    slot == STRAT_SLOT_NONE)
-			return 0;
-		return engine_decide(e, &m, locate, slot, seq, seq_ok, emit, ctx);
+			slot = strategy_on_symbol(&e->strat, am);
+		if (book_apply_add_fields(&e->book, rd_be64(msg + 11), locate, (char)msg[19],
+					  rd_be32(msg + 20), rd_be32(msg + 32), &top) &&
+		    slot != STRAT_SLOT_NONE)
+			orders = engine_decide(e, am, locate, slot, seq, seq_ok, top, emit, ctx);
+		/* Counted once the order is out (nothing before reads them). */
+		e->itch.messages++;
+		e->itch.by_type['A']++;
+		return orders;
 	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
@@ -169,7 +180,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	if (m.type == 'F') {
 		if (!book_apply_add(&e->book, &m) || slot == STRAT_SLOT_NONE)
 			return 0;
-		return engine_decide(e, &m, m.stock_locate, slot, seq, seq_ok, emit, ctx);
+		return engine_decide(e, &m, m.stock_locate, slot, seq, seq_ok, e->book.top, emit, ctx);
 	}
 	if (m.type == 'P' || m.type == 'Q') {
 		engine_trade_print(e, &m);
@@ -190,7 +201,7 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		e->strat.sym[slot].last_trade = fx.exec_price;
 		risk_on_trade(&e->risk, slot, fx.exec_price);
 	}
-	return engine_decide(e, &m, fx.locate, slot, seq, seq_ok, emit, ctx);
+	return engine_decide(e, &m, fx.locate, slot, seq, seq_ok, e->book.top, emit, ctx);
 }
 
 static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf, size_t len,

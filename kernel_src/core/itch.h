@@ -82,29 +82,34 @@ static CORE_ALWAYS_INLINE void itch_dec_track_time(const uint8_t *b, struct itch
 	m->timestamp_ns = v & ((UINT64_C(1) << 48) - 1);
 }
 
-/* §4.3.1 A, the commonest message and trigger, in one pass: every field of
- * *m written once (absent ones as zero), instead of the clear, the table
- * lookup and the switch. The same values as the general path (itch.c). */
-static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
+/* §4.3.1 A, the commonest message and trigger, in two parts: what every
+ * Add has the same (type, present bits, absent fields as zero), once, by
+ * itch_dec_add_prepare; what it carries, per message, by
+ * itch_dec_add_fields into the same struct. The engine keeps one struct for
+ * Adds prepared at init, so an Add writes only its own fields. Together the
+ * same values as the general path (itch.c, itch_dec_add_direct). */
+static inline void itch_dec_add_prepare(struct itch_msg *m)
+{
+	core_memset(m, 0, sizeof *m);
+	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE;
+	m->type = 'A';
+}
+
+static CORE_ALWAYS_INLINE void itch_dec_add_fields(const uint8_t *b, struct itch_msg *m)
 {
 	itch_dec_track_time(b, m);
 	m->order_ref = rd_be64(b + 11);
-	m->new_order_ref = 0;
 	m->shares = rd_be32(b + 20);
-	m->match_number = 0;
 	m->price = rd_be32(b + 32);
-	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE;
 	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->type = 'A';
 	m->side = (char)b[19];
-	m->printable = 0;
-	m->cross_type = 0;
-	m->event_code = 0;
 	core_memcpy(m->stock, b + 24, sizeof m->stock);
-	core_memset(m->attribution, 0, sizeof m->attribution);
-	/* reason[] and the tail padding, as the general path's clear leaves them */
-	size_t tail = offsetof(struct itch_msg, reason);
-	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
+}
+
+static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
+{
+	itch_dec_add_prepare(m);
+	itch_dec_add_fields(b, m);
 }
 
 /* §4.4.1 E (ref @11, executed shares u32 @19, match @23), §4.4.3 X (ref,

@@ -30,12 +30,6 @@ void risk_set_kill(struct risk *r, bool on)
 	r->cfg.kill = on ? 1u : 0u;
 }
 
-void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price)
-{
-	if (slot < STRAT_MAX_SYMBOLS && price != 0)
-		r->sym[slot].last_trade = price;
-}
-
 /* The live order o acts on, or the first free entry (seq 0) for a post. */
 static int risk_live_find(const struct risk_live *live, uint64_t seq)
 {

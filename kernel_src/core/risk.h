@@ -200,8 +200,14 @@ static CORE_ALWAYS_INLINE enum risk_reason risk_check(struct risk *r, const stru
  * position, notional, rate window, `accepted`. */
 void risk_commit(struct risk *r, const struct order_intent *o);
 
-/* A trade printed in the feed for symbol slot `slot` at `price`. */
-void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price);
+/* A trade printed in the feed for symbol slot `slot` at `price`: the band's
+ * reference. Inline: an execution that triggers sets it on the way to the
+ * doorbell. */
+static CORE_ALWAYS_INLINE void risk_on_trade(struct risk *r, uint16_t slot, uint32_t price)
+{
+	if (slot < STRAT_MAX_SYMBOLS && price != 0)
+		r->sym[slot].last_trade = price;
+}
 
 void risk_set_kill(struct risk *r, bool on);
 

@@ -20,6 +20,7 @@ void strategy_bind_init(struct strategy *s, const struct strategy_config *cfg,
 	core_memset(s->sym, 0, sizeof(s->sym));
 	s->n_slots = 0;
 	core_memset(&s->c, 0, sizeof(s->c));
+	s->wake_top = strategy_wake == STRAT_WAKE_TOP;
 	s->view.book = b;
 	s->view.sym = s->sym;
 	s->view.cfg = &s->cfg;

@@ -5,7 +5,8 @@
  * bundled ones) that includes only this header and defines:
  *
  *   STRATEGY_STATE(struct my_state);      its state, at most STRAT_STATE_MAX
- *                                          bytes (a larger one fails to build)
+ *                                          bytes (a larger one fails to build);
+ *                                          or STRATEGY_STATE_WAKE (below)
  *   void strategy_init(void *state, const struct strategy_config *cfg);
  *   bool strategy_on_book(void *state, const struct strat_view *v,
  *                         const struct itch_msg *m, uint16_t locate,
@@ -142,14 +143,37 @@ void strategy_init(void *state, const struct strategy_config *cfg);
 bool strategy_on_book(void *state, const struct strat_view *v, const struct itch_msg *m,
 		      uint16_t locate, uint16_t slot, struct order_intent *o);
 extern const uint32_t strategy_state_size;
+extern const uint32_t strategy_wake;
+
+/* When the engine calls strategy_on_book:
+ *  STRAT_WAKE_BOOK  after every message that changed a traded symbol's book
+ *                   (the default, STRATEGY_STATE);
+ *  STRAT_WAKE_TOP   only after one that touched the best level of a side:
+ *                   its shares, or which level is best (an add at or before
+ *                   it, an execution, cancel, delete or replace of one of its
+ *                   orders). For a strategy whose decision is a function of
+ *                   the best bid and ask (price and shares) alone, one that
+ *                   is called again with the same ones asks for nothing new
+ *                   (the bundled trigger): it then sends the same orders, and
+ *                   the engine skips the call for the other half or more of
+ *                   the feed (deep levels changing). Not for a strategy that
+ *                   reads depth, last trades, the message or counts its
+ *                   calls. Declared with STRATEGY_STATE_WAKE(type,
+ *                   STRAT_WAKE_TOP). */
+enum strat_wake { STRAT_WAKE_BOOK = 0, STRAT_WAKE_TOP = 1 };
 
 /* Declares the state type: refuses, at build time, a state larger than
- * STRAT_STATE_MAX bytes or aligned beyond 8, and records its size. */
-#define STRATEGY_STATE(type)                                                              \
+ * STRAT_STATE_MAX bytes or aligned beyond 8, and records its size and
+ * when the strategy wants to be called. */
+#define STRATEGY_STATE_WAKE(type, wake)                                                   \
 	_Static_assert(sizeof(type) <= STRAT_STATE_MAX,                                   \
 		       "strategy state " #type " is larger than STRAT_STATE_MAX bytes");  \
 	_Static_assert(_Alignof(type) <= 8, "strategy state " #type " needs more than 8-byte alignment"); \
-	const uint32_t strategy_state_size = (uint32_t)sizeof(type)
+	_Static_assert((wake) == STRAT_WAKE_BOOK || (wake) == STRAT_WAKE_TOP,             \
+		       "STRATEGY_STATE_WAKE: wake is STRAT_WAKE_BOOK or STRAT_WAKE_TOP"); \
+	const uint32_t strategy_state_size = (uint32_t)sizeof(type);                     \
+	const uint32_t strategy_wake = (wake)
+#define STRATEGY_STATE(type) STRATEGY_STATE_WAKE(type, STRAT_WAKE_BOOK)
 
 /* ------------------------------------------------------------------------
  * The engine's side: symbol binding (symbols of the config -> slots, shared
@@ -167,6 +191,7 @@ struct strategy {
 	struct strategy_symbol sym[STRAT_MAX_SYMBOLS];
 	uint32_t n_slots;
 	struct strategy_counters c;
+	uint32_t wake_top;  /* the strategy's STRAT_WAKE_TOP: call it only when the book says top */
 	struct strat_view view;
 	uint64_t rejected_seq[STRAT_MAX_SYMBOLS];  /* trigger_seq risk refused, per slot */
 	uint64_t sent_seq[STRAT_MAX_SYMBOLS];      /* trigger_seq of the last order sent */

@@ -3,8 +3,8 @@
  * on the strategy interface (kernel_src/core/strategy.h). The default
  * strategy of every build.
  *
- * After every message that changed a traded symbol's book it looks at the
- * best bid and ask:
+ * After every message that touched a traded symbol's best bid or ask
+ * (STRAT_WAKE_TOP) it looks at them:
  *  - cross: when the ask is at or below the bid (a locked or crossed book,
  *    which stale quotes produce), it buys the ask (if cross_trigger is set);
  *  - imbalance: when the bid size outweighs the ask size by
@@ -36,7 +36,10 @@ struct trigger_state {
 	uint32_t cross_trigger;
 	struct trigger_symbol sym[STRAT_MAX_SYMBOLS];
 };
-STRATEGY_STATE(struct trigger_state);
+/* Its decision is a function of the best bid and ask alone, and asking again
+ * with the same ones asks for nothing (fire needs a new signal or a new
+ * price): the engine may skip the messages that leave them alone. */
+STRATEGY_STATE_WAKE(struct trigger_state, STRAT_WAKE_TOP);
 
 void strategy_init(void *state, const struct strategy_config *cfg)
 {

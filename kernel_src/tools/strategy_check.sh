@@ -31,7 +31,7 @@ for sym in $($NM "$obj" | awk '$2 ~ /^[DdBbCGgSs]$/ { print $3 }'); do
 		"(keep state in the struct given to STRATEGY_STATE)" >&2
 	status=1
 done
-for sym in strategy_init strategy_on_book strategy_state_size; do
+for sym in strategy_init strategy_on_book strategy_state_size strategy_wake; do
 	if ! $NM "$obj" | awk -v s="$sym" '$3 == s && $2 ~ /^[TR]$/ { f = 1 } END { exit !f }'; then
 		echo "$src: error: strategy does not define '$sym'" \
 			"(see kernel_src/core/strategy.h: STRATEGY_STATE, strategy_init, strategy_on_book)" >&2
