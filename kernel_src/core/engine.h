@@ -208,7 +208,6 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 					    engine_emit_fn emit, void *ctx)
 {
 	struct mold_packet pk;
-	struct mold_iter it;
 	const uint8_t *msg;
 	uint16_t mlen;
 
@@ -252,15 +251,16 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 		return 0;
 	int orders = 0;
 	uint64_t seq = pk.seq;
-	mold_iter_init(&it, &pk);
-	while (mold_next(&it, &msg, &mlen)) {
+	const uint8_t *p = pk.body;
+	/* Accepted: pk.count blocks, every one inside the datagram (mold_parse). */
+	for (uint16_t k = 0; k < pk.count; k++, seq++) {
+		msg = mold_block_take(&p, &mlen);
 		if (skip > 0)
 			skip--;
 		else
 			orders += engine_message(e, msg, mlen, seq, false, emit, ctx);
 		/* The book's deferred part of an add, the order being out. */
 		book_settle(&e->book);
-		seq++;
 	}
 	return orders;
 }

@@ -147,6 +147,18 @@ done:
 	return false;
 }
 
+/* The block at *p of a packet mold_parse accepted (so it fits): its
+ * message and length, and *p moved to the next block. No checks: for a
+ * loop that runs exactly pk->count times over a parsed packet. */
+static CORE_ALWAYS_INLINE const uint8_t *mold_block_take(const uint8_t **p, uint16_t *len)
+{
+	const uint8_t *msg = *p + MOLD_BLOCK_HDR;
+
+	*len = rd_be16(*p);
+	*p = msg + *len;
+	return msg;
+}
+
 /* Sequence a parsed packet against its session. Returns how many leading
  * messages of the packet the caller must skip as already seen (0..count), or
  * -1 when the whole packet is to be ignored (duplicate, heartbeat, end of
