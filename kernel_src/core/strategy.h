@@ -17,7 +17,8 @@
  * --strategy`); the engine calls its functions directly, never through a
  * pointer. strategy_init gets the zeroed state and the parameter blob from
  * the config block. strategy_on_book runs after every message that changed
- * the book of a traded symbol (slot: its symbol slot, 0..STRAT_MAX_SYMBOLS-1),
+ * the book of a traded symbol (slot: its symbol slot, 0..STRAT_MAX_SYMBOLS-1;
+ * with STRAT_WAKE_TOP, below, only when a best level changed),
  * with the decoded message and a read-only view of the books; it returns
  * true to ask for one order, filling o->side, o->shares and o->price (and
  * o->kind and o->orig_seq for a resting order, a replace or a cancel: at
