@@ -23,13 +23,13 @@
  * neighbour. */
 static CORE_ALWAYS_INLINE uint32_t book_displacement(const struct book *b, uint32_t i, uint32_t entry)
 {
-	return (i - book_hash(b, b->m.orders[entry - 1].ref)) & (b->m.index_cap - 1);
+	return (i - book_hash(b, b->m.orders[entry - 1].ref)) & b->index_mask;
 }
 
 /* Put orders[slot] (its ref already written) into the index. */
 static CORE_ALWAYS_INLINE void book_index_insert(struct book *b, uint64_t ref, uint32_t slot)
 {
-	uint32_t mask = b->m.index_cap - 1;
+	uint32_t mask = b->index_mask;
 	uint32_t i = book_hash(b, ref);
 	uint32_t cur = slot + 1, d = 0;
 
@@ -53,7 +53,7 @@ static CORE_ALWAYS_INLINE void book_index_insert(struct book *b, uint64_t ref, u
 /* Remove index entry i and shift the rest of its run back by one. */
 static CORE_ALWAYS_INLINE void book_index_remove(struct book *b, uint32_t i)
 {
-	uint32_t mask = b->m.index_cap - 1;
+	uint32_t mask = b->index_mask;
 
 	for (;;) {
 		uint32_t j = (i + 1) & mask;
@@ -66,28 +66,29 @@ static CORE_ALWAYS_INLINE void book_index_remove(struct book *b, uint32_t i)
 	b->m.index[i] = 0;
 }
 
-/* Up to BOOK_REFILL never-used slots onto each empty free list (orders
- * through .level, levels through .next), lowest address first. */
+/* Up to BOOK_REFILL never-used slots [*fresh, cap) onto the empty free list
+ * at *head, lowest address first; slot i's link is the uint32_t at
+ * link0 + i * stride bytes (orders: .level, levels: .next). */
+static void book_refill_list(uint32_t *head, uint32_t *fresh, uint32_t cap, uint8_t *link0,
+			     size_t stride)
+{
+	uint32_t end = cap - *fresh > BOOK_REFILL ? *fresh + BOOK_REFILL : cap;
+
+	for (uint32_t i = end; i-- > *fresh;) {
+		core_memcpy(link0 + (size_t)i * stride, head, sizeof *head);
+		*head = i;
+	}
+	*fresh = end;
+}
+
 static void book_refill(struct book *b)
 {
-	if (b->free_order == BOOK_NIL) {
-		uint32_t end = b->m.order_cap - b->fresh_order > BOOK_REFILL ? b->fresh_order + BOOK_REFILL
-									 : b->m.order_cap;
-		for (uint32_t i = end; i-- > b->fresh_order;) {
-			b->m.orders[i].level = b->free_order;
-			b->free_order = i;
-		}
-		b->fresh_order = end;
-	}
-	if (b->free_level == BOOK_NIL) {
-		uint32_t end = b->m.level_cap - b->fresh_level > BOOK_REFILL ? b->fresh_level + BOOK_REFILL
-									 : b->m.level_cap;
-		for (uint32_t i = end; i-- > b->fresh_level;) {
-			b->m.levels[i].next = b->free_level;
-			b->free_level = i;
-		}
-		b->fresh_level = end;
-	}
+	if (b->free_order == BOOK_NIL)
+		book_refill_list(&b->free_order, &b->fresh_order, b->m.order_cap,
+				 (uint8_t *)&b->m.orders[0].level, sizeof b->m.orders[0]);
+	if (b->free_level == BOOK_NIL)
+		book_refill_list(&b->free_level, &b->fresh_level, b->m.level_cap,
+				 (uint8_t *)&b->m.levels[0].next, sizeof b->m.levels[0]);
 }
 
 bool book_init(struct book *b, const struct book_mem *mem)
@@ -98,6 +99,7 @@ bool book_init(struct book *b, const struct book_mem *mem)
 	if ((mem->index_cap & (mem->index_cap - 1)) != 0 || mem->index_cap < 2 * (uint64_t)mem->order_cap)
 		return false;
 	b->m = *mem;
+	b->index_mask = mem->index_cap - 1;
 	core_memset(b->m.index, 0, (size_t)mem->index_cap * sizeof(uint32_t));
 	b->free_order = BOOK_NIL;
 	b->free_level = BOOK_NIL;

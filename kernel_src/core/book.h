@@ -67,6 +67,7 @@ struct book_mem {
 
 struct book {
 	struct book_mem m;
+	uint32_t index_mask;  /* m.index_cap - 1 */
 	uint32_t free_order;
 	uint32_t free_level;
 	/* Slots [fresh_*, *_cap) have never been used: free without being on
@@ -89,7 +90,7 @@ struct book {
 	uint32_t pend_put;
 	uint32_t pend_free;
 	uint32_t pend_index;
-	uint32_t pending;  /* nonzero: any of the above set */
+	uint32_t pending;  /* BOOK_PEND_* bits: which of the above are set */
 	/* Nonzero: the last change touched the best level of its side (its
 	 * shares, or which level is best): what STRAT_WAKE_TOP waits for. */
 	uint32_t top;
@@ -124,10 +125,46 @@ bool book_apply(struct book *b, const struct itch_msg *m, struct book_effect *fx
  * still sees a consistent book. */
 void book_settle_pending(struct book *b);
 #define BOOK_REFILL 32
-static inline void book_settle(struct book *b)
+#define BOOK_PEND_ORDER 1u   /* pend_order: into the index */
+#define BOOK_PEND_LEVEL 2u   /* pend_level: into its treap */
+#define BOOK_PEND_REMOVE 4u  /* pend_free at pend_index (and pend_put, or BOOK_NIL) */
+
+static inline uint32_t book_hash(const struct book *b, uint64_t ref);
+
+/* The commonest cases inline, the rest in book.c: an add to an existing
+ * level whose index home is free, and a removal that empties no level and
+ * whose index neighbour is empty or at its home (nothing to shift back). */
+static CORE_ALWAYS_INLINE void book_settle(struct book *b)
 {
-	if (b->pending)
-		book_settle_pending(b);
+	uint32_t p = b->pending;
+
+	if (p == 0)
+		return;
+	if (p == BOOK_PEND_ORDER) {
+		uint32_t slot = b->pend_order;
+		uint32_t i = book_hash(b, b->m.orders[slot].ref);
+		if (b->m.index[i] == 0 && b->free_order != BOOK_NIL) {
+			b->m.index[i] = slot + 1;
+			b->live_orders++;
+			b->pend_order = BOOK_NIL;
+			b->pending = 0;
+			return;
+		}
+	} else if (p == BOOK_PEND_REMOVE && b->pend_put == BOOK_NIL) {
+		uint32_t i = b->pend_index, j = (i + 1) & b->index_mask;
+		uint32_t e = b->m.index[j];
+		if (e == 0 || book_hash(b, b->m.orders[e - 1].ref) == j) {
+			uint32_t slot = b->pend_free;
+			b->m.index[i] = 0;
+			b->m.orders[slot].level = b->free_order;
+			b->free_order = slot;
+			b->live_orders--;
+			b->pend_free = BOOK_NIL;
+			b->pending = 0;
+			return;
+		}
+	}
+	book_settle_pending(b);
 }
 
 /* ---- The add path, inline: an add is most of the feed and of the
@@ -142,14 +179,14 @@ static inline void book_settle(struct book *b)
  * high bits are folded in so references far apart do not collide. */
 static inline uint32_t book_hash(const struct book *b, uint64_t ref)
 {
-	return (uint32_t)(ref ^ (ref >> 32)) & (b->m.index_cap - 1);
+	return (uint32_t)(ref ^ (ref >> 32)) & b->index_mask;
 }
 
 /* Index position of `ref`, or of the empty slot where it would go. Inline:
  * every order event starts with it, and the common probe is one load. */
 static CORE_ALWAYS_INLINE uint32_t book_probe(const struct book *b, uint64_t ref, bool *found)
 {
-	uint32_t mask = b->m.index_cap - 1;
+	uint32_t mask = b->index_mask;
 	uint32_t i = book_hash(b, ref);
 
 	for (;;) {
@@ -195,7 +232,8 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 		lv[better].next = n;
 	else
 		b->head[locate][side] = n;
-	b->pend_level = n;  /* counted in live_levels by book_settle; pending: book_add */
+	b->pend_level = n;  /* counted in live_levels by book_settle */
+	b->pending |= BOOK_PEND_LEVEL;
 	return n;
 }
 
@@ -257,7 +295,7 @@ static CORE_ALWAYS_INLINE bool book_add(struct book *b, uint64_t ref, uint16_t l
 	o->shares = shares;
 	o->level = lv;
 	b->pend_order = slot;  /* counted in live_orders by book_settle */
-	b->pending = 1;
+	b->pending |= BOOK_PEND_ORDER;
 	b->m.levels[lv].shares += shares;
 	b->m.levels[lv].orders++;
 	return true;
@@ -335,7 +373,7 @@ static CORE_ALWAYS_INLINE void book_defer_removal(struct book *b, uint32_t i, ui
 	b->pend_put = emptied;
 	b->pend_free = slot;
 	b->pend_index = i;
-	b->pending = 1;
+	b->pending |= BOOK_PEND_REMOVE;
 }
 
 /* The start of an order event (E C X D U): the live order of `ref` at index

@@ -139,6 +139,24 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
 	return 1;
 }
 
+/* After an order event (E C X D U) changed the book: an execution's price
+ * is the symbol's last trade (the strategy's and risk's), then the
+ * decision. */
+static CORE_ALWAYS_INLINE int engine_after_event(struct engine *e, const struct itch_msg *m,
+						 const struct book_effect *fx, uint64_t seq, bool seq_ok,
+						 engine_emit_fn emit, void *ctx)
+{
+	uint16_t slot = strategy_slot(&e->strat, fx->locate);
+
+	if (slot == STRAT_SLOT_NONE)
+		return 0;
+	if (fx->exec_shares && fx->exec_price != 0) {
+		e->strat.sym[slot].last_trade = fx->exec_price;
+		risk_on_trade(&e->risk, slot, fx->exec_price);
+	}
+	return engine_decide(e, m, fx->locate, slot, seq, seq_ok, e->book.top, emit, ctx);
+}
+
 /* engine_on_message's body, inline so that the packet loop below runs it
  * without a call per message. The book is settled on entry and is left
  * with the deferred part of an add (book_settle: the caller's, once any
@@ -169,6 +187,18 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		e->itch.by_type['A']++;
 		return orders;
 	}
+	/* D, E and X, the order events after the add: decoded and applied
+	 * straight, counted once the order is out. */
+	uint8_t t = msg[0];
+	if ((t == 'D' && len == 19) || (t == 'E' && len == 31) || (t == 'X' && len == 23)) {
+		int orders = 0;
+		itch_dec_event_direct(msg, &m, (char)t);
+		if (book_apply_event(&e->book, &m, &fx))
+			orders = engine_after_event(e, &m, &fx, seq, seq_ok, emit, ctx);
+		e->itch.messages++;
+		e->itch.by_type[t]++;
+		return orders;
+	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
 	/* Only a locate not bound yet can bind: the table answers the common
@@ -186,22 +216,16 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		engine_trade_print(e, &m);
 		return 0;
 	}
-	/* Executions, cancels, deletes and replaces inline too; types that
-	 * leave the book alone go to book_apply, which ignores them. */
-	bool changed = m.type == 'E' || m.type == 'X' || m.type == 'D' || m.type == 'C'
-		       ? book_apply_event(&e->book, &m, &fx)
-		       : m.type == 'U' ? book_apply_replace(&e->book, &m, &fx)
-				       : book_apply(&e->book, &m, &fx);
+	/* Replaces inline too, and C (and a D E X of another length, which
+	 * the decoder refused above); types that leave the book alone go to
+	 * book_apply, which ignores them. */
+	bool changed = m.type == 'U' ? book_apply_replace(&e->book, &m, &fx)
+		       : m.type == 'E' || m.type == 'X' || m.type == 'D' || m.type == 'C'
+			 ? book_apply_event(&e->book, &m, &fx)
+			 : book_apply(&e->book, &m, &fx);
 	if (!changed)
 		return 0;
-	slot = strategy_slot(&e->strat, fx.locate);
-	if (slot == STRAT_SLOT_NONE)
-		return 0;
-	if (fx.exec_shares && fx.exec_price != 0) {
-		e->strat.sym[slot].last_trade = fx.exec_price;
-		risk_on_trade(&e->risk, slot, fx.exec_price);
-	}
-	return engine_decide(e, &m, fx.locate, slot, seq, seq_ok, e->book.top, emit, ctx);
+	return engine_after_event(e, &m, &fx, seq, seq_ok, emit, ctx);
 }
 
 static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf, size_t len,
