@@ -171,17 +171,15 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	 * strategy, and its fields straight from the wire into the book. */
 	if (CORE_LIKELY(len == 36 && msg[0] == 'A')) {
 		struct itch_msg *am = &e->add;
-		itch_dec_add_fields(msg, am);
-		uint16_t locate = rd_be16(msg + ITCH_OFF_LOCATE);
-		uint16_t slot = strategy_slot(&e->strat, locate);
+		struct itch_add_fields f = itch_dec_add_fields(msg, am);
+		uint16_t slot = strategy_slot(&e->strat, f.locate);
 		uint32_t top;
 		int orders = 0;
 		if (slot == STRAT_SLOT_NONE)
 			slot = strategy_on_symbol(&e->strat, am);
-		if (book_apply_add_fields(&e->book, rd_be64(msg + 11), locate, (char)msg[19],
-					  rd_be32(msg + 20), rd_be32(msg + 32), &top) &&
+		if (book_apply_add_fields(&e->book, f.order_ref, f.locate, f.side, f.shares, f.price, &top) &&
 		    slot != STRAT_SLOT_NONE)
-			orders = engine_decide(e, am, locate, slot, seq, seq_ok, top, emit, ctx);
+			orders = engine_decide(e, am, f.locate, slot, seq, seq_ok, top, emit, ctx);
 		/* Counted once the order is out (nothing before reads them). */
 		e->itch.messages++;
 		e->itch.by_type['A']++;

@@ -95,15 +95,36 @@ static inline void itch_dec_add_prepare(struct itch_msg *m)
 	m->type = 'A';
 }
 
-static CORE_ALWAYS_INLINE void itch_dec_add_fields(const uint8_t *b, struct itch_msg *m)
+/* An Add's own fields, read from the wire before anything is stored (so a
+ * caller that also wants them in registers, the engine's add path, reads
+ * each once: a store through *m could otherwise alias the packet). */
+struct itch_add_fields {
+	uint64_t order_ref;
+	uint32_t shares;
+	uint32_t price;
+	uint16_t locate;
+	char side;
+};
+
+static CORE_ALWAYS_INLINE struct itch_add_fields itch_dec_add_fields(const uint8_t *b, struct itch_msg *m)
 {
-	itch_dec_track_time(b, m);
-	m->order_ref = rd_be64(b + 11);
-	m->shares = rd_be32(b + 20);
-	m->price = rd_be32(b + 32);
-	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->side = (char)b[19];
-	core_memcpy(m->stock, b + 24, sizeof m->stock);
+	uint64_t tt = rd_be64(b + ITCH_OFF_TRACKING);
+	struct itch_add_fields f = {
+		.order_ref = rd_be64(b + 11), .shares = rd_be32(b + 20), .price = rd_be32(b + 32),
+		.locate = rd_be16(b + ITCH_OFF_LOCATE), .side = (char)b[19],
+	};
+	char stock[8];
+
+	core_memcpy(stock, b + 24, sizeof stock);
+	m->tracking = (uint16_t)(tt >> 48);
+	m->timestamp_ns = tt & ((UINT64_C(1) << 48) - 1);
+	m->order_ref = f.order_ref;
+	m->shares = f.shares;
+	m->price = f.price;
+	m->stock_locate = f.locate;
+	m->side = f.side;
+	core_memcpy(m->stock, stock, sizeof m->stock);
+	return f;
 }
 
 static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch_msg *m)
