@@ -1,6 +1,6 @@
 """Per bundled strategy: HFT-OS's tick in instructions, and the host core's ns per message.
 
-    python benchmarks/strategies.py [--reps 5] [--strategies trigger,imbalance,quoter] [--no-boot]
+    python benchmarks/strategies.py [--reps 5] [--passes 20] [--strategies trigger,imbalance,quoter] [--no-boot]
         [--dataset ITCH_FILE] [--rate 2000]
 
 For each strategy (kernel_src/strategies/<name>.c, with the parameters
@@ -10,16 +10,27 @@ tests/test_strategies.py uses):
     message per datagram at --rate messages/s: tsc_doorbell - tsc_rx per
     order (decide: RX seen to the TX doorbell), min, median, max;
     identical at every repetition, so one boot each;
-  - host: the golden model's engine (the same C, -O2, through cffi) over the
-    whole file, ns per message, median of --reps with min and max (wall
-    clock around Engine.feed_file; the file is mapped and warm).
+  - core: the host core alone, as benchmarks/core.py measures it:
+    build/bench_engine (benchmarks/c/bench_engine.c, -O2) built with this
+    strategy (make -C tests/fuzz STRATEGY=... bench_engine, in a temporary
+    directory) and run with the strategy's EngineConfig (--config): the
+    whole file through engine_on_packet (64 messages per datagram), ns per
+    message; --reps runs, each the median of --passes timed passes after
+    one warm-up; median of the runs with min and max. Its order count must
+    be the golden model's;
+  - golden: the golden model's engine (the same C, -O2, through cffi) over
+    the whole file, ns per message, median of --reps with min and max (wall
+    clock around Engine.feed_file; the file is mapped and warm): what a
+    notebook sees, cffi and the per-order records included.
 The machine is shared: the host figures are noisy, compare them side by side.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +64,35 @@ def host_ns_per_message(cfg: core.EngineConfig, reps: int, feed: Path) -> tuple[
     return statistics.median(out), min(out), max(out), n
 
 
+def core_ns_per_message(name: str, cfg: core.EngineConfig, reps: int, passes: int, feed: Path,
+                        tmp: Path) -> tuple[float, float, float, int]:
+    """bench_engine built with strategy `name`, on_packet ns per message:
+    median, min and max over `reps` runs (each the median of `passes`), and
+    its order count."""
+    from hftlab.model.strategy_cache import resolve_strategy
+
+    build = tmp / f"bench-{name}"
+    mk = subprocess.run(["make", "-s", "-C", str(ROOT / "tests" / "fuzz"), f"BUILD={build}",
+                         f"STRATEGY={resolve_strategy(CONFIGS[name].file)}", "bench_engine"],
+                        capture_output=True, text=True)
+    if mk.returncode != 0:
+        raise SystemExit(f"strategies: {name}: building bench_engine failed:\n{mk.stderr[-2000:]}")
+    conf = tmp / f"{name}.cfg"
+    conf.write_bytes(cfg.to_bytes())
+    out, orders = [], 0
+    for _ in range(reps):
+        r = subprocess.run([str(build / "bench_engine"), str(feed), "--reps", str(passes), "--config", str(conf),
+                            "--json"], capture_output=True, text=True, check=True)
+        j = json.loads(r.stdout)
+        out.append(j["paths"]["on_packet"]["ns_median"])
+        orders = j["orders"]
+    return statistics.median(out), min(out), max(out), orders
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--passes", type=int, default=20, help="timed bench_engine passes per core run (<= 50)")
     ap.add_argument("--strategies", default=",".join(CONFIGS))
     ap.add_argument("--no-boot", action="store_true", help="host figures only")
     ap.add_argument("--dataset", type=Path, default=RITCH)
@@ -64,13 +101,18 @@ def main() -> None:
     print(f"# strategies  dataset={args.dataset.name}  rate={args.rate:g}  "
           f"host={platform.node()} {platform.platform()}")
     print(f"{'strategy':10} {'orders':>6} {'decide min':>10} {'p50':>6} {'max':>6}   "
-          f"{'host ns/msg p50':>15} {'min':>6} {'max':>6}")
+          f"{'core ns/msg p50':>15} {'min':>6} {'max':>6}   {'golden ns/msg p50':>17} {'min':>6} {'max':>6}")
     with tempfile.TemporaryDirectory(prefix="hftlab-strat-") as tmp:
         for name in args.strategies.split(","):
             cfg = core.EngineConfig(strategy=CONFIGS[name])
             med, lo, hi, _ = host_ns_per_message(cfg, args.reps, args.dataset)
             tick = ("-",) * 3
             orders = core.golden(args.dataset, cfg).orders.num_rows
+            c_med, c_lo, c_hi, c_orders = core_ns_per_message(name, cfg, args.reps, args.passes,
+                                                              args.dataset, Path(tmp))
+            if c_orders != orders:
+                raise SystemExit(f"strategies: {name}: bench_engine sent {c_orders} orders, the golden "
+                                 f"model {orders}")
             if not args.no_boot:
                 res = run(RunSpec(accel="tcg-icount", config=cfg, max_count=1, rate=args.rate,
                                   dataset=args.dataset, out=Path(tmp) / name))
@@ -79,7 +121,7 @@ def main() -> None:
                 if not res.info["orders"]["equal"]:
                     raise SystemExit(f"strategies: {name}: HFT-OS's orders differ from the golden model's")
             print(f"{name:10} {orders:>6} {tick[0]:>10} {tick[1]:>6} {tick[2]:>6}   "
-                  f"{med:>15.1f} {lo:>6.1f} {hi:>6.1f}")
+                  f"{c_med:>15.1f} {c_lo:>6.1f} {c_hi:>6.1f}   {med:>17.1f} {lo:>6.1f} {hi:>6.1f}")
 
 
 if __name__ == "__main__":

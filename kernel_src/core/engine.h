@@ -187,8 +187,9 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	}
 	/* D, E and X, the order events after the add: decoded and applied
 	 * straight, counted once the order is out. */
-	uint8_t t = msg[0];
-	if ((t == 'D' && len == 19) || (t == 'E' && len == 31) || (t == 'X' && len == 23)) {
+	if ((len == 19 && msg[0] == 'D') || (len == 31 && msg[0] == 'E') ||
+	    (len == 23 && msg[0] == 'X')) {  /* the length first: a block may be empty */
+		uint8_t t = msg[0];
 		int orders = 0;
 		itch_dec_event_direct(msg, &m, (char)t);
 		if (book_apply_event(&e->book, &m, &fx))

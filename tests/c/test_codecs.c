@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "book.h"
+#include "engine.h"
 #include "itch.h"
 #include "moldudp64.h"
 #include "net.h"
@@ -1185,6 +1186,46 @@ static void test_book_deep(void)
 	CHECK(b.c.full_orders == 0 && b.c.full_levels == 0 && b.c.unknown_ref == 0);
 }
 
+/* ---- engine: empty message blocks ------------------------------------- */
+
+static void eb_emit(void *ctx, const struct order_intent *o)
+{
+	(void)o;
+	++*(int *)ctx;
+}
+
+/* A MoldUDP64 block may be empty (length 0): the engine must not read its
+ * type byte. Each datagram sits in a heap buffer of its exact size, so the
+ * sanitized build traps a read one byte past it (the fuzzer found one in
+ * the D/E/X dispatch). One empty block (the one-message path), then three
+ * (the packet loop). */
+static void test_engine_empty_blocks(void)
+{
+	static struct engine e;
+	static struct book_order orders[64];
+	static uint32_t index[128];
+	static struct book_level levels[64];
+	struct book_mem mem = { .orders = orders, .order_cap = 64, .index = index, .index_cap = 128,
+				.levels = levels, .level_cap = 64 };
+	struct engine_config cfg = { .magic = ENGINE_CONFIG_MAGIC, .version = ENGINE_CONFIG_VERSION,
+				     .instance = 1 };
+	uint8_t dg[MOLD_HDR_LEN + 3 * MOLD_BLOCK_HDR];
+	struct mold_writer w;
+	int sent = 0;
+
+	CHECK(engine_init(&e, &cfg, &mem));
+	for (uint16_t count = 1, seq = 1; count <= 3; seq += count, count += 2) {
+		CHECK(mold_pack_begin(&w, dg, sizeof dg, (const uint8_t *)"EMPTYBLOCK", seq));
+		for (uint16_t k = 0; k < count; k++)
+			CHECK(mold_pack_add(&w, NULL, 0));
+		size_t n = mold_pack_end(&w, false);
+		uint8_t *p = exact_copy(dg, n);
+		CHECK(engine_on_packet(&e, p, n, eb_emit, &sent) == 0);
+		free(p);
+	}
+	CHECK(sent == 0 && e.mold.c.messages == 4 && e.itch.messages == 0);
+}
+
 static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"itch_lengths", test_itch_lengths},
 	{"itch_present", test_itch_present},
@@ -1205,6 +1246,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"ouch", test_ouch},
 	{"fuzz", test_fuzz},
 	{"book_deep", test_book_deep},
+	{"engine_empty_blocks", test_engine_empty_blocks},
 };
 
 int main(int argc, char **argv)
