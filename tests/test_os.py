@@ -12,6 +12,7 @@ import mmap
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from hftlab.model import core
 from hftlab.model import synth
-from hftlab.lab.build import OsParams, build_os, write_image
+from hftlab.lab.build import SYMS_FILE, OsParams, build_os, symbolize, write_image
 from hftlab.lab.net import netns_list
 from hftlab.experiment.run import RunSpec, run
 from hftlab.lab.vm import Vm, VmSpec, choose_accel, cpu_flags, debug_exit_status
@@ -87,7 +88,11 @@ def test_boot(image, tmp_path, name):
         t = vm.wait_serial(b"HFTOS READY", 60)
         assert vm.status() == "running"
         assert vm.qmp("query-kvm")["enabled"] is False, "a TCG boot must not run under KVM"
+        # Where a guest is (what a hung run reports): the idle poll loop.
+        rips = vm.rip_samples(3)
         serial = vm.serial_path.read_text(errors="replace")
+    where = [symbolize(r, image.parent / SYMS_FILE) for r in rips]
+    assert len(where) == 3 and all(w and w.startswith(("trade_run_e1000", "e1000_rx_poll")) for w in where), where
     print(f"{name}: ready after {t:.2f} s")
     assert "tsc_hz=" in serial and "boot: phase" in serial
     hz = int(re.search(r"tsc: (\d+) Hz from PIT", serial).group(1))
@@ -224,6 +229,18 @@ def test_hostile_frames(tmp_path, network):
     assert c["mold_gaps"] == 1 and c["mold_duplicates"] == 1
     assert c["mold_messages"] + c["mold_gap_messages"] == 12012
     assert res.info["network"]["mode"] == network
+    # The first IPv4 frame refused is kept and reported: the bad checksum,
+    # its header as it lay in the RX buffer (its checksum does not sum).
+    ref = res.info["refused_frame"]
+    head = bytes.fromhex(ref["head_hex"])
+    assert ref["why"] == "IP checksum" and len(head) == 64 and head[12:14] == b"\x08\x00"
+    words = struct.unpack(">10H", head[14:34])
+    total = sum(words)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    assert total != 0xFFFF
+    if network == "tap":
+        assert res.info["network"]["tap_stats"]["tx_packets"] >= res.info["replay"]["sent"]
 
 
 @needs_root

@@ -180,6 +180,7 @@ def _run_tap(spec, run_dir, img, accel, golden, info, say, feed, boot) -> RunRes
                 status, sink, rep = steps.trade(spec, vm, feed, tx, rx, (net.guest_ip, params.md_port),
                                            ctl, golden, info, say, pre, capture=cap)
                 info["phases_s"]["vm_total"] = round(time.monotonic() - t_q, 3)
+            info["network"]["tap_stats"] = net.tap_stats()
             if spec.media == "pxe":
                 info["pxe"] = pxe.summary()
         finally:

@@ -211,13 +211,33 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
             raise RunError(f"replayer: {rep.error}")
         drain(sink, golden.orders.num_rows, spec.drain_timeout, vm)
         ctl()
-        status = vm.wait(spec.drain_timeout + 30)
+        try:
+            status = vm.wait(spec.drain_timeout + 30)
+        except RunError as exc:  # say where the guest is, then the usual teardown
+            raise RunError(f"{exc}; {hung_where(spec, vm)}") from None
     finally:
         rep.cancel()
         sink.cancel()
         rep.join(2)
         sink.join(2)
     return status, sink, rep
+
+
+def hung_where(spec, vm) -> str:
+    """Where a guest that no longer answers is running: its vCPU's RIP
+    sampled a few times, named from the image's symbols (HFT-OS)."""
+    rips = vm.rip_samples() if hasattr(vm, "rip_samples") else []
+    if not rips:
+        return "the guest's registers could not be read"
+    names = {}
+    if spec.sut == "hftos":
+        from hftlab.lab.build import SYMS_FILE, strategy_build_dir, symbolize
+
+        syms = strategy_build_dir(spec.config.strategy.file)[1] / SYMS_FILE
+        if syms.is_file():
+            names = {r: symbolize(r, syms) for r in set(rips)}
+    return "guest rip samples: " + ", ".join(
+        f"{r:#x}" + (f" ({names[r]})" if names.get(r) else "") for r in rips)
 
 
 def ptp_collect(spec, run_dir: Path, serial: bytes, log, info: dict, meta: dict) -> None:
@@ -292,6 +312,9 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     orders = core.orders_from_ouch(ouch).append_column("rx_ns", pa.array(rx_ns[: len(payloads)]))
     write_parquet(orders, run_dir / "orders.parquet", meta)
     info["counters"] = log.counters
+    refused = sutlog.refused_frame(serial)
+    if refused:
+        info["refused_frame"] = refused
     if hiccups.has_hiccups(log.counters):
         info["hiccups"] = hiccups.summary(log.counters)
     info["boot_phases_ms"] = sutlog.boot_phases(serial, log.tsc_hz)
@@ -300,8 +323,12 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     info["orders"] = {"sut": len(payloads), "golden": golden.orders.num_rows,
                       "equal": ouch == golden.ouch}
     if ouch != golden.ouch:
+        lost = {k: log.counters[k] for k in ("mold_gaps", "mold_gap_messages", "os_ip_errors",
+                                              "os_udp_errors", "os_rx_missed") if log.counters.get(k)}
         raise RunError(f"orders differ from the golden model: SUT sent {len(payloads)}, "
-                       f"golden {golden.orders.num_rows}")
+                       f"golden {golden.orders.num_rows}"
+                       + (f"; the SUT lost input: {lost}" if lost else "")
+                       + (f"; first refused frame: {refused}" if refused else ""))
     if wire is None:
         raise RunError(f"the capture cannot be read: {info['pacing'].get('capture_error')}")
     ticks, worders, _ = wire

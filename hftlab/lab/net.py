@@ -138,6 +138,17 @@ class RunNetwork:
     def exec_prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns]
 
+    def tap_stats(self) -> dict[str, int]:
+        """The tap's counters as the host kernel sees them: tx is toward the
+        guest (tx_dropped: frames QEMU did not read in time), rx from it."""
+        p = ip("-n", self.netns, "-s", "-j", "link", "show", self.tap, check=False)
+        try:
+            s = json.loads(p.stdout)[0]["stats64"]
+        except (ValueError, LookupError, TypeError):
+            return {}
+        return {f"{d}_{k}": int(s[d][k]) for d in ("tx", "rx") for k in ("packets", "dropped", "errors")
+                if k in s.get(d, {})}
+
     def __enter__(self) -> "RunNetwork":
         return self.up()
 

@@ -129,3 +129,22 @@ def boot_phases(console: bytes, tsc_hz: int | None) -> dict[str, float]:
         return {}
     t0 = stamps[0][1]
     return {name: round((t - t0) / tsc_hz * 1e3, 3) for name, t in stamps}
+
+
+_REFUSED = re.compile(rb"trade: first refused frame: #(\d+) len (\d+) status (-?\d+) bytes ([0-9a-f]*)")
+#: kernel_src/core/net.h enum net_status; 0 (NET_OK) there: a good frame not to ip_self
+NET_STATUS = {0: "not to ip_self", -1: "short", -3: "IP version", -4: "IP header length",
+              -5: "IP checksum", -6: "IP total length", -7: "fragment", -8: "not UDP",
+              -9: "UDP length"}
+
+
+def refused_frame(console: bytes) -> dict | None:
+    """The OS's first refused IPv4 frame (trade.c, `trade: first refused
+    frame`): its number among the frames received, length, why, and its
+    first bytes in hex; None if it refused none."""
+    m = _REFUSED.search(console)
+    if m is None:
+        return None
+    status = int(m.group(3))
+    return {"frame": int(m.group(1)), "len": int(m.group(2)),
+            "why": NET_STATUS.get(status, f"status {status}"), "head_hex": m.group(4).decode()}

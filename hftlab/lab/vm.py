@@ -22,6 +22,7 @@ import asyncio
 import functools
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -447,6 +448,22 @@ class Vm(ConsoleProcess):
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, go()).result()
+
+    def rip_samples(self, n: int = 5, every_s: float = 0.05) -> list[int]:
+        """The instruction pointer of the SUT's vCPU (the last), n times
+        every_s apart, from QEMU's monitor: where a guest that stopped
+        answering is. Empty when the monitor does not answer."""
+        rips = []
+        for _ in range(n):
+            try:
+                out = self.qmp("human-monitor-command", {"command-line": "info registers -a"})
+            except Exception:  # a dead or wedged QEMU: nothing more to learn
+                break
+            found = re.findall(r"RIP=([0-9a-f]+)", out)
+            if found:
+                rips.append(int(found[-1], 16))
+            time.sleep(every_s)
+        return rips
 
     def pin(self) -> list[int]:
         """Pin the SUT's vCPU thread (the last vCPU) to spec.vcpu_core and

@@ -51,6 +51,7 @@ struct igb {
 	uint16_t rx_pending;  /* polled but not yet released */
 	bool rx_discard;      /* inside a frame longer than one buffer */
 	uint64_t rx_long;     /* such frames, dropped here */
+	uint64_t rx_len_late; /* DD seen before the length (igb_rx_len_late) */
 	struct nic_txq tx;     /* the TX ring's cursor (drivers/nic.h) */
 };
 

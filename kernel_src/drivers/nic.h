@@ -77,6 +77,7 @@ struct nic_stats {
 	uint64_t rx_missed;     /* frames dropped for lack of room (e1000: MPC) */
 	uint64_t rx_no_buffer;  /* frames that found no free descriptor (e1000: RNBC) */
 	uint64_t rx_oversize;   /* frames longer than the maximum, dropped (e1000: ROC) */
+	uint64_t rx_len_late;   /* descriptors whose length was read again (igb_rx_len_late) */
 };
 
 /* What a driver implements. Every entry is required unless marked optional

@@ -69,6 +69,19 @@ struct trade_counters {
 	uint64_t tx_ring_full;       /* frames (orders or ARP replies) not sent: no TX buffer */
 };
 
+/* The first IPv4 frame refused (an IP or UDP error, or not to ip_self), as
+ * it lay in its RX buffer: trade_finish prints it, so a count in
+ * os_ip_errors/os_udp_errors comes with the bytes to compare with the
+ * capture (damaged on the way in, or a frame nobody sent to us). */
+#define TRADE_REFUSED_BYTES 64
+struct trade_refused {
+	uint64_t frame;              /* its number among the frames received, from 0 */
+	int rc;                      /* enum net_status, or NET_OK: not to ip_self */
+	uint16_t len;
+	uint8_t bytes[TRADE_REFUSED_BYTES];
+	bool seen;
+};
+
 struct trade {
 	struct nic *nic;
 	struct engine *eng;
@@ -90,6 +103,7 @@ struct trade {
 	bool stop;
 	bool peer_answered;          /* an ARP reply from ip_peer came in */
 	struct trade_counters c;
+	struct trade_refused refused;
 	struct hiccup hic;           /* the gap recorder (HFTOS_F_HICCUPS), before trading */
 };
 
@@ -404,6 +418,20 @@ static void trade_control(struct trade *t, const struct net_udp_view *v)
 		risk_set_kill(&t->eng->risk, true);
 }
 
+/* Keep the first refused IPv4 frame (struct trade_refused). */
+static void trade_keep_refused(struct trade *t, const uint8_t *f, uint16_t len, int rc)
+{
+	struct trade_refused *r = &t->refused;
+
+	if (r->seen)
+		return;
+	r->seen = true;
+	r->frame = t->c.frames_rx;
+	r->rc = rc;
+	r->len = len;
+	core_memcpy(r->bytes, f, len < TRADE_REFUSED_BYTES ? len : TRADE_REFUSED_BYTES);
+}
+
 /* A frame that net_parse_udp refused with rc: ARP, another ethertype, or an
  * IPv4/UDP error. */
 static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int rc)
@@ -418,8 +446,10 @@ static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int r
 			t->c.foreign_ethertype++;
 	} else if (rc == NET_E_UDP_LEN) {
 		t->c.udp_errors++;
+		trade_keep_refused(t, f, len, rc);
 	} else {
 		t->c.ip_errors++; /* short, version, header, checksum, length, fragment, not UDP */
+		trade_keep_refused(t, f, len, rc);
 	}
 }
 
@@ -441,8 +471,10 @@ static CORE_NOINLINE void trade_other(struct trade *t, const uint8_t *f, uint16_
 		if (v->ip_dst == PTP_MCAST_IP && ptp_slave_on &&
 		    (v->dst_port == PTP_EVENT_PORT || v->dst_port == PTP_GENERAL_PORT))
 			ptp_slave_frame(v->payload, v->payload_len, t->tsc_rx, true);
-		else
+		else {
 			t->c.ip_errors++;
+			trade_keep_refused(t, f, len, NET_OK);
+		}
 		return;
 	}
 	if (v->dst_port == t->ctl_port)
@@ -704,6 +736,14 @@ void trade_finish(void)
 	nic_read_stats(t->nic, &ns);
 	kprintf("trade: stopped: %lu frames in, %lu orders out, %lu ITCH messages\n",
 		t->c.frames_rx, t->c.orders_sent, trade_messages(e));
+	if (t->refused.seen) {
+		const struct trade_refused *r = &t->refused;
+		uint16_t n = r->len < TRADE_REFUSED_BYTES ? r->len : TRADE_REFUSED_BYTES;
+		kprintf("trade: first refused frame: #%lu len %u status %d bytes ", r->frame, r->len, r->rc);
+		for (uint16_t i = 0; i < n; i++)
+			kprintf("%02x", r->bytes[i]);
+		kprintf("\n");
+	}
 	const struct tslog_counter os[] = {
 		{ "tsc_hz", t->tsc_hz },
 		{ "os_frames_rx", t->c.frames_rx }, { "os_frames_tx", t->c.frames_tx },
@@ -715,7 +755,7 @@ void trade_finish(void)
 		{ "os_ctl_ok", t->c.ctl_ok }, { "os_ctl_rejected", t->c.ctl_rejected },
 		{ "os_md_packets", t->c.md_packets }, { "os_orders_sent", t->c.orders_sent },
 		{ "os_rx_missed", ns.rx_missed }, { "os_rx_no_buffer", ns.rx_no_buffer },
-		{ "os_rx_oversize", ns.rx_oversize },
+		{ "os_rx_oversize", ns.rx_oversize }, { "os_rx_len_late", ns.rx_len_late },
 		{ "os_tx_ring_full", t->c.tx_ring_full },
 	};
 	const struct tslog_counter log[] = {
