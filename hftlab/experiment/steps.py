@@ -223,6 +223,13 @@ def trade(spec, vm: Vm, feed, tx, rx, md_dst, ctl, golden, info, say, pre=None, 
     return status, sink, rep
 
 
+def _syms_file(spec) -> Path:
+    """The function symbols of the HFT-OS image this run boots."""
+    from hftlab.lab.build import SYMS_FILE, strategy_build_dir
+
+    return strategy_build_dir(spec.config.strategy.file)[1] / SYMS_FILE
+
+
 def hung_where(spec, vm) -> str:
     """Where a guest that no longer answers is running: its vCPU's RIP
     sampled a few times, named from the image's symbols (HFT-OS)."""
@@ -231,9 +238,9 @@ def hung_where(spec, vm) -> str:
         return "the guest's registers could not be read"
     names = {}
     if spec.sut == "hftos":
-        from hftlab.lab.build import SYMS_FILE, strategy_build_dir, symbolize
+        from hftlab.lab.build import symbolize
 
-        syms = strategy_build_dir(spec.config.strategy.file)[1] / SYMS_FILE
+        syms = _syms_file(spec)
         if syms.is_file():
             names = {r: symbolize(r, syms) for r in set(rips)}
     return "guest rip samples: " + ", ".join(
@@ -295,9 +302,9 @@ def collect(spec, run_dir, status, payloads, rx_ns, rep, feed, golden, info,
     ok_status = debug_exit_status(0x10) if ok_status is None else ok_status  # 0: a host process
     if status != ok_status:
         if spec.sut == "hftos":  # an exception dump: name the faulting function
-            from hftlab.lab.build import SYMS_FILE, fault_summary, strategy_build_dir
+            from hftlab.lab.build import fault_summary
 
-            fault = fault_summary(serial, strategy_build_dir(spec.config.strategy.file)[1] / SYMS_FILE)
+            fault = fault_summary(serial, _syms_file(spec))
             if fault:
                 info["fault"] = fault
                 raise RunError(f"hftos: {fault} (strategy {spec.config.strategy.file or 'trigger'}); "

@@ -265,7 +265,6 @@ static void e1000_read_stats(struct nic *nn, struct nic_stats *s)
 	s->rx_missed = reg_read32(n->mmio, MPC);
 	s->rx_no_buffer = reg_read32(n->mmio, RNBC);
 	s->rx_oversize = reg_read32(n->mmio, ROC);
-	s->rx_len_late = 0; /* an igb workaround (igb_rx_len_late) */
 }
 
 static const struct nic_ops e1000_ops = {

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/platform.h"
 #include "drivers/pci.h"
 
 #define NIC_RX_RING   4096 /* descriptors (2 KiB buffer each: 8 MiB); x16 bytes a multiple of
@@ -77,7 +78,7 @@ struct nic_stats {
 	uint64_t rx_missed;     /* frames dropped for lack of room (e1000: MPC) */
 	uint64_t rx_no_buffer;  /* frames that found no free descriptor (e1000: RNBC) */
 	uint64_t rx_oversize;   /* frames longer than the maximum, dropped (e1000: ROC) */
-	uint64_t rx_len_late;   /* descriptors whose length was read again (igb_rx_len_late) */
+	uint64_t rx_len_late;   /* igb: descriptors whose length was read again (igb_rx_len_late) */
 };
 
 /* What a driver implements. Every entry is required unless marked optional
@@ -184,6 +185,7 @@ static inline int nic_tx_flush(struct nic *n, uint32_t timeout_us)
 
 static inline void nic_read_stats(struct nic *n, struct nic_stats *s)
 {
+	core_memset(s, 0, sizeof *s); /* a counter the driver lacks reads 0 */
 	n->ops->read_stats(n, s);
 }
 

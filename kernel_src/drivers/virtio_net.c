@@ -496,7 +496,6 @@ static void vnet_read_stats(struct nic *nn, struct nic_stats *s)
 	kprintf("virtio-net: rx releases %lu (notified %lu), tx frames %lu (notified %lu), "
 		"tx completions out of order %lu\n", n->rx_releases, n->rx_notifies, n->tx_frames,
 		n->tx_notifies, n->tx_out_of_order);
-	s->rx_len_late = 0; /* an igb workaround (igb_rx_len_late) */
 }
 
 static const struct nic_ops vnet_ops = {

@@ -444,11 +444,11 @@ static void trade_not_udp(struct trade *t, const uint8_t *f, uint16_t len, int r
 			ptp_slave_frame(f + NET_ETH_HDR, (uint16_t)(len - NET_ETH_HDR), t->tsc_rx, false);
 		else
 			t->c.foreign_ethertype++;
-	} else if (rc == NET_E_UDP_LEN) {
-		t->c.udp_errors++;
-		trade_keep_refused(t, f, len, rc);
 	} else {
-		t->c.ip_errors++; /* short, version, header, checksum, length, fragment, not UDP */
+		if (rc == NET_E_UDP_LEN)
+			t->c.udp_errors++;
+		else
+			t->c.ip_errors++; /* short, version, header, checksum, length, fragment, not UDP */
 		trade_keep_refused(t, f, len, rc);
 	}
 }
