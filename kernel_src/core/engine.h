@@ -198,6 +198,18 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 		e->itch.by_type[t]++;
 		return orders;
 	}
+	/* P, a trade print (as many as the adds in RITCH's sample): the
+	 * symbol's last trade, nothing else; it may name a symbol not bound
+	 * yet, as the general path below would. */
+	if (len == 44 && msg[0] == 'P') {
+		itch_dec_trade_direct(msg, &m);
+		if (strategy_slot(&e->strat, m.stock_locate) == STRAT_SLOT_NONE)
+			strategy_on_symbol(&e->strat, &m);
+		engine_trade_print(e, &m);
+		e->itch.messages++;
+		e->itch.by_type['P']++;
+		return 0;
+	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
 	/* Only a locate not bound yet can bind: the table answers the common

@@ -239,17 +239,6 @@ static CORE_ALWAYS_INLINE void itch_dec_body(uint8_t t, const uint8_t *b, struct
 	}
 }
 
-/* Zero *m with one 8-byte store per word, unrolled: a rep stos (what the
- * compiler emits for an 80-byte memset without SSE) pays a microcode
- * start-up on every message, and under -icount one instruction per word. */
-static inline void itch_msg_clear(struct itch_msg *m)
-{
-	CORE_STATIC_ASSERT(sizeof *m % 8 == 0, "itch_msg is cleared in 8-byte words");
-#pragma GCC unroll 16
-	for (size_t i = 0; i < sizeof *m; i += 8)
-		core_memset((uint8_t *)m + i, 0, 8);
-}
-
 /* The decoder proper, inline so that itch_decode_counted (the engine's
  * entry, once per message) does not pay a second call. */
 static CORE_ALWAYS_INLINE int itch_decode_one(const uint8_t *buf, size_t len, struct itch_msg *m)

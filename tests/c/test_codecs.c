@@ -258,6 +258,40 @@ static void test_itch_offsets(void)
 	CHECK(m.match_number == 0x0B0C0D0E0F101112ull);
 }
 
+/* The engine's direct decoders (itch.h: A, D E X, U, P) fill the very
+ * bytes itch_decode does, padding included, whatever was there before. */
+static void test_itch_direct(void)
+{
+	static const char types[] = "ADEXUP";
+	int differ = 0;
+	for (const char *t = types; *t; t++) {
+		uint8_t buf[64];
+		struct itch_msg want, got;
+		for (int i = 0; i < 64; i++)
+			buf[i] = (uint8_t)(i * 7 + 1);
+		buf[0] = (uint8_t)*t;
+		size_t n = itch_msg_len((uint8_t)*t);
+		uint8_t *p = exact_copy(buf, n);
+		memset(&want, 0xA5, sizeof want);
+		memset(&got, 0x5A, sizeof got);
+		CHECK(itch_decode(p, n, &want) == ITCH_OK);
+		if (*t == 'A')
+			itch_dec_add_direct(p, &got);
+		else if (*t == 'U')
+			itch_dec_replace_direct(p, &got);
+		else if (*t == 'P')
+			itch_dec_trade_direct(p, &got);
+		else
+			itch_dec_event_direct(p, &got, *t);
+		free(p);
+		if (memcmp(&want, &got, sizeof want) != 0) {
+			fprintf(stderr, "direct decode of %c differs from itch_decode\n", *t);
+			differ++;
+		}
+	}
+	CHECK(differ == 0);
+}
+
 /* Frame and decode a whole file; true when it ended cleanly. */
 static bool decode_file(const uint8_t *buf, size_t len, struct itch_counters *c,
 			struct itch_msg *first, size_t *frames)
@@ -1230,6 +1264,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	{"itch_lengths", test_itch_lengths},
 	{"itch_present", test_itch_present},
 	{"itch_offsets", test_itch_offsets},
+	{"itch_direct", test_itch_direct},
 	{"itch_ritch", test_itch_ritch},
 	{"itch_synth", test_itch_synth},
 	{"itch_framing_edges", test_itch_framing_edges},
