@@ -158,7 +158,7 @@ void bl_trader_setup(struct bl_trader *t, const struct bl_args *a)
 {
 	static struct book_mem mem = {
 		.order_cap = TRADE_BOOK_ORDERS, .index_cap = TRADE_BOOK_INDEX,
-		.level_cap = TRADE_BOOK_LEVELS,
+		.level_cap = TRADE_BOOK_LEVELS, .lindex_cap = TRADE_BOOK_LINDEX,
 	};
 	struct tslog_rec *recs = calloc(a->log_capacity, sizeof(*recs));
 	struct engine_config cfg;
@@ -167,7 +167,8 @@ void bl_trader_setup(struct bl_trader *t, const struct bl_args *a)
 	mem.orders = calloc(TRADE_BOOK_ORDERS, sizeof(*mem.orders));
 	mem.index = calloc(TRADE_BOOK_INDEX, sizeof(*mem.index));
 	mem.levels = calloc(TRADE_BOOK_LEVELS, sizeof(*mem.levels));
-	if (!recs || !mem.orders || !mem.index || !mem.levels)
+	mem.lindex = calloc(TRADE_BOOK_LINDEX, sizeof(*mem.lindex));
+	if (!recs || !mem.orders || !mem.index || !mem.levels || !mem.lindex)
 		bl_die("calloc");
 	memset(recs, 0, a->log_capacity * sizeof(*recs));
 	if (!engine_init(&t->eng, &cfg, &mem)) {

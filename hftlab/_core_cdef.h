@@ -44,7 +44,8 @@ struct book_counters { uint64_t adds; uint64_t executes; uint64_t cancels; uint6
 	uint64_t replaces; uint64_t unknown_ref; uint64_t duplicate_ref; uint64_t over_execute;
 	uint64_t bad_side; uint64_t full_orders; uint64_t full_levels; ...; };
 struct book_mem { struct book_order *orders; uint32_t order_cap; uint32_t *index;
-	uint32_t index_cap; struct book_level *levels; uint32_t level_cap; ...; };
+	uint32_t index_cap; struct book_level *levels; uint32_t level_cap; uint32_t *lindex;
+	uint32_t lindex_cap; ...; };
 struct book { uint32_t live_orders; uint32_t live_levels; struct book_counters c; ...; };
 struct order_intent { uint64_t trigger_seq; uint64_t feed_ts_ns; uint32_t shares;
 	uint32_t price; uint16_t locate; uint16_t slot; char side;

@@ -1,7 +1,7 @@
 /*
  * bench_engine.c - host throughput of the trading core, in ns per message.
  *
- *   bench_engine ITCH_FILE [--reps N] [--config FILE] [--order-cap N] [--json]
+ *   bench_engine ITCH_FILE [--reps N] [--config FILE] [--order-cap N] [--no-level-hash] [--json]
  *
  * Paths timed over the whole file, each N times after one untimed warm-up:
  *   decode        itch_decode alone over messages framed beforehand
@@ -15,7 +15,9 @@
  * reads a raw struct engine_config (hftlab: EngineConfig.to_bytes()); without
  * it a built-in config is used. --order-cap sizes the book (a power of two,
  * default 2^20 orders as hftlab.model.core.Engine; the hash index is twice that):
- * the book's memory, not its code, decides how many lookups miss the cache. Both engine paths must emit the same orders
+ * the book's memory, not its code, decides how many lookups miss the cache.
+ * The book has its level hash (book_mem.lindex, 2^19 slots for 2^18 levels)
+ * as every build's does; --no-level-hash leaves it out (the treap alone). Both engine paths must emit the same orders
  * (count and a checksum of the OUCH bytes), or the program fails.
  *
  * Output: a table (min / median / max ns per message and M messages/s at the
@@ -40,7 +42,7 @@
 #define BENCH_ORDER_CAP (1u << 20)  /* default book: as hftlab.model.core.Engine */
 #define BENCH_LEVEL_CAP (1u << 18)
 #define BENCH_USAGE "usage: bench_engine ITCH_FILE [--reps 1..50] [--config FILE] " \
-	"[--order-cap POWER_OF_TWO] [--json]"
+	"[--order-cap POWER_OF_TWO] [--no-level-hash] [--json]"
 #define BENCH_MOLD_PAYLOAD 1400
 #define BENCH_MOLD_COUNT 64
 
@@ -177,7 +179,7 @@ static void read_config(const char *path, struct engine_config *c)
 }
 
 /* Book memory for the engine paths, allocated once. */
-static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap)
+static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap, bool level_hash)
 {
 	struct book_mem m = {
 		.orders = calloc(order_cap, sizeof(struct book_order)),
@@ -187,7 +189,11 @@ static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap)
 		.levels = calloc(level_cap, sizeof(struct book_level)),
 		.level_cap = level_cap,
 	};
-	if (!m.orders || !m.index || !m.levels)
+	if (level_hash) {
+		m.lindex = calloc(2 * (size_t)level_cap, sizeof(uint32_t));
+		m.lindex_cap = 2 * level_cap;
+	}
+	if (!m.orders || !m.index || !m.levels || (level_hash && !m.lindex))
 		die("out of memory");
 	return m;
 }
@@ -285,16 +291,19 @@ static void report(const struct result *res, int nres, size_t n, size_t npk,
 	if (json) {
 		printf("{\"cpu\": \"%s\", \"kernel\": \"%s\", \"nproc\": %ld, \"file\": \"%s\", "
 		       "\"messages\": %zu, \"packets\": %zu, \"orders\": %llu, \"order_cap\": %u, "
+		       "\"level_hash\": %s, "
 		       "\"full_orders\": %llu, \"reps\": %d, \"paths\": {",
 		       cpu, u.release, sysconf(_SC_NPROCESSORS_ONLN), file, n, npk,
 		       (unsigned long long)s->orders, e->book.m.order_cap,
+		       e->book.m.lindex ? "true" : "false",
 		       (unsigned long long)e->book.c.full_orders, res[0].reps);
 	} else {
 		printf("cpu: %s (%ld online), kernel %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 		printf("file: %s: %zu messages, %zu MoldUDP64 packets, %llu orders per engine pass\n",
 		       file, n, npk, (unsigned long long)s->orders);
-		printf("book: %u order slots, %llu adds, %llu full_orders, %llu full_levels; "
-		       "risk accepted %llu\n", e->book.m.order_cap, (unsigned long long)e->book.c.adds, (unsigned long long)e->book.c.full_orders,
+		printf("book: %u order slots%s, %llu adds, %llu full_orders, %llu full_levels; "
+		       "risk accepted %llu\n", e->book.m.order_cap,
+		       e->book.m.lindex ? " + level hash" : "", (unsigned long long)e->book.c.adds, (unsigned long long)e->book.c.full_orders,
 		       (unsigned long long)e->book.c.full_levels, (unsigned long long)e->risk.c.accepted);
 		printf("%-14s %9s %9s %9s %12s   (%d reps, ns per message)\n",
 		       "path", "min", "median", "max", "M msg/s", res[0].reps);
@@ -318,6 +327,7 @@ struct options {
 	const char *config;
 	int reps;
 	unsigned long order_cap;
+	bool no_level_hash;
 	bool json;
 };
 
@@ -333,6 +343,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->config = argv[++i];
 		else if (strcmp(argv[i], "--json") == 0)
 			o->json = true;
+		else if (strcmp(argv[i], "--no-level-hash") == 0)
+			o->no_level_hash = true;
 		else if (o->file == NULL && argv[i][0] != '-')
 			o->file = argv[i];
 		else
@@ -380,7 +392,7 @@ int main(int argc, char **argv)
 	const uint8_t *buf = map_file(opt.file, &len);
 	frame_all(buf, len, &m);
 	pack_all(&m, &pk);  /* outside every timed loop */
-	struct book_mem mem = book_mem_alloc((uint32_t)opt.order_cap, BENCH_LEVEL_CAP);
+	struct book_mem mem = book_mem_alloc((uint32_t)opt.order_cap, BENCH_LEVEL_CAP, !opt.no_level_hash);
 	struct sink s_msg = { .instance = (uint8_t)cfg.instance }, s_pkt = s_msg;
 	struct result res[4] = { { .name = "decode" }, { .name = "frame+decode" },
 				 { .name = "on_message" }, { .name = "on_packet" } };

@@ -558,16 +558,19 @@ class Engine:
 
             mod = load_strategy(strategy)
             self._ffi, self._lib = mod.ffi, mod.lib
-        if not 1 <= order_capacity < 2**31 or not 1 <= level_capacity < 2**31:
-            raise ConfigError("order_capacity and level_capacity must be in [1, 2^31)")
+        if not 1 <= order_capacity < 2**31 or not 1 <= level_capacity <= 2**30:
+            raise ConfigError("order_capacity must be in [1, 2^31) and level_capacity in [1, 2^30]")
         index_cap = 1 << (2 * order_capacity - 1).bit_length()
         self._eng = self._ffi.new("struct engine *")
         self._orders = self._ffi.new("struct book_order[]", order_capacity)
         self._index = self._ffi.new("uint32_t[]", index_cap)
         self._levels = self._ffi.new("struct book_level[]", level_capacity)
+        lindex_cap = 1 << (2 * level_capacity - 1).bit_length()  # the level hash: 2x, a power of two
+        self._lindex = self._ffi.new("uint32_t[]", lindex_cap)
         mem = self._ffi.new("struct book_mem *", {
             "orders": self._orders, "order_cap": order_capacity, "index": self._index,
-            "index_cap": index_cap, "levels": self._levels, "level_cap": level_capacity})
+            "index_cap": index_cap, "levels": self._levels, "level_cap": level_capacity,
+            "lindex": self._lindex, "lindex_cap": lindex_cap})
         if not self._lib.engine_init(self._eng, self.config._cdata(self._ffi), mem):
             raise ConfigError("engine_init refused the configuration")
         self._g = self._ffi.new("struct hc_golden *")

@@ -98,9 +98,19 @@ bool book_init(struct book *b, const struct book_mem *mem)
 		return false;
 	if ((mem->index_cap & (mem->index_cap - 1)) != 0 || mem->index_cap < 2 * (uint64_t)mem->order_cap)
 		return false;
+	if (mem->lindex && ((mem->lindex_cap & (mem->lindex_cap - 1)) != 0 ||
+			    mem->lindex_cap < 2 * (uint64_t)mem->level_cap))
+		return false;
 	b->m = *mem;
 	b->index_mask = mem->index_cap - 1;
 	core_memset(b->m.index, 0, (size_t)mem->index_cap * sizeof(uint32_t));
+	b->lindex_mask = 0;
+	if (mem->lindex) {
+		b->lindex_mask = mem->lindex_cap - 1;
+		core_memset(b->m.lindex, 0, (size_t)mem->lindex_cap * sizeof(uint32_t));
+	} else {
+		b->m.lindex_cap = 0;
+	}
 	b->free_order = BOOK_NIL;
 	b->free_level = BOOK_NIL;
 	b->fresh_order = 0;
@@ -134,6 +144,75 @@ static inline uint32_t book_prio(uint32_t price)
 	h *= 0xC2B2AE35u;
 	h ^= h >> 16;
 	return h;
+}
+
+/* ---- The level hash (book_mem.lindex): linear probing, deletion by
+ * shifting the run back (Knuth 6.4 algorithm R), so no tombstones. A level
+ * enters when book_settle links it into its treap and leaves when it is
+ * freed, so it holds exactly the settled live levels. */
+
+/* Home slot of (locate, side, price): a multiplicative hash of the three
+ * packed into 64 bits, its high half (prices of a book are close together
+ * and differ in their low bits). */
+static CORE_ALWAYS_INLINE uint32_t book_lhash(const struct book *b, uint16_t locate, int side,
+					      uint32_t price)
+{
+	uint64_t k = ((uint64_t)locate << 33) | ((uint64_t)(side & 1) << 32) | price;
+
+	return (uint32_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & b->lindex_mask;
+}
+
+static CORE_ALWAYS_INLINE uint32_t book_lhash_of(const struct book *b, uint32_t n)
+{
+	const struct book_level *l = &b->m.levels[n];
+
+	return book_lhash(b, l->locate, l->side, l->price);
+}
+
+/* The settled level (locate, side, price), or BOOK_NIL. */
+static CORE_ALWAYS_INLINE uint32_t book_lindex_find(const struct book *b, uint16_t locate, int side,
+						    uint32_t price)
+{
+	const struct book_level *lv = b->m.levels;
+	uint32_t i = book_lhash(b, locate, side, price);
+
+	for (;;) {
+		uint32_t e = b->m.lindex[i];
+		if (e == 0)
+			return BOOK_NIL;
+		const struct book_level *l = &lv[e - 1];
+		if (l->price == price && l->locate == locate && l->side == side)
+			return e - 1;
+		i = (i + 1) & b->lindex_mask;
+	}
+}
+
+static void book_lindex_insert(struct book *b, uint32_t n)
+{
+	uint32_t i = book_lhash_of(b, n);
+
+	while (b->m.lindex[i] != 0)
+		i = (i + 1) & b->lindex_mask;
+	b->m.lindex[i] = n + 1;
+}
+
+static void book_lindex_remove(struct book *b, uint32_t n)
+{
+	uint32_t mask = b->lindex_mask, *t = b->m.lindex;
+	uint32_t i = book_lhash_of(b, n);
+
+	while (t[i] != n + 1)
+		i = (i + 1) & mask;
+	/* Move back each later entry of the run whose home is not between
+	 * the hole and it (cyclically): it could not be found past the hole. */
+	for (uint32_t j = (i + 1) & mask; t[j] != 0; j = (j + 1) & mask) {
+		uint32_t home = book_lhash_of(b, t[j] - 1);
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t[i] = t[j];
+			i = j;
+		}
+	}
+	t[i] = 0;
 }
 
 /* The link that points at level n: its parent's child field or the root. */
@@ -175,12 +254,18 @@ static CORE_ALWAYS_INLINE void book_rotate_up(struct book *b, uint32_t n)
  * more than BOOK_WALK levels from the best, found or created. One descent
  * of the treap finds the level, or the nearest prices below and above it,
  * which are the new level's list neighbours; its treap link waits for
- * book_settle like every new level's. */
+ * book_settle like every new level's. With the level hash an existing
+ * level is found there first, and the descent is only for a new one. */
 uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price)
 {
 	struct book_level *lv = b->m.levels;
 	uint32_t below = BOOK_NIL, above = BOOK_NIL;
 
+	if (b->m.lindex) {
+		uint32_t n = book_lindex_find(b, locate, side, price);
+		if (n != BOOK_NIL)
+			return n;
+	}
 	for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
 		uint32_t tp = lv[t].price;
 		if (price < tp) {
@@ -196,6 +281,21 @@ uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t pri
 	/* Best first: a bid's better neighbour is the higher price. */
 	return side == BOOK_BID ? book_level_new(b, locate, side, price, above, below)
 				: book_level_new(b, locate, side, price, below, above);
+}
+
+uint32_t book_level_find(const struct book *b, uint16_t locate, int side, uint32_t price)
+{
+	const struct book_level *lv = b->m.levels;
+
+	side &= 1;
+	if (b->m.lindex)
+		return book_lindex_find(b, locate, side, price);
+	for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
+		if (price == lv[t].price)
+			return t;
+		t = price < lv[t].price ? lv[t].lower : lv[t].higher;
+	}
+	return BOOK_NIL;
 }
 
 /* Link new level n (already in its list) into its treap: a leaf next to an
@@ -224,6 +324,8 @@ static void book_level_link(struct book *b, uint32_t n)
 	}
 	while (l->parent != BOOK_NIL && lv[l->parent].prio < l->prio)
 		book_rotate_up(b, n);
+	if (b->m.lindex)
+		book_lindex_insert(b, n);
 }
 
 /* Take level n, already out of its list, out of its treap (rotated down
@@ -236,6 +338,8 @@ static CORE_ALWAYS_INLINE void book_level_free(struct book *b, uint32_t n)
 
 	while (l->lower != BOOK_NIL && l->higher != BOOK_NIL)
 		book_rotate_up(b, lv[l->lower].prio >= lv[l->higher].prio ? l->lower : l->higher);
+	if (b->m.lindex)
+		book_lindex_remove(b, n);
 	uint32_t child = l->lower != BOOK_NIL ? l->lower : l->higher;
 	*book_link_to(b, n) = child;
 	if (child != BOOK_NIL)

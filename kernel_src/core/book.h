@@ -9,7 +9,8 @@
  * the depth is a walk from there, and in a treap (a binary search tree by
  * price, heap-ordered by a hash of the price), so that finding the level of
  * a price, or where a new one goes, takes O(log levels) steps instead of a
- * walk down the list. All memory is
+ * walk down the list; an optional hash by (locate, side, price) finds an
+ * existing level without the descent. All memory is
  * given at book_init and never grows: an add that finds no free order or
  * level is counted in `full_*` and dropped, leaving the book consistent.
  */
@@ -63,11 +64,19 @@ struct book_mem {
 	uint32_t index_cap;
 	struct book_level *levels;  /* level_cap entries */
 	uint32_t level_cap;
+	/* Optional (NULL: none): the levels hashed by (locate, side, price),
+	 * lindex_cap entries, a power of two >= 2*level_cap, each a level + 1
+	 * (0 = empty). With it an add deeper than BOOK_WALK levels finds an
+	 * existing level in about one probe; only a new level descends the
+	 * treap (for its list neighbours). */
+	uint32_t *lindex;
+	uint32_t lindex_cap;
 };
 
 struct book {
 	struct book_mem m;
 	uint32_t index_mask;  /* m.index_cap - 1 */
+	uint32_t lindex_mask; /* m.lindex_cap - 1, 0 without m.lindex */
 	uint32_t free_order;
 	uint32_t free_level;
 	/* Slots [fresh_*, *_cap) have never been used: free without being on
@@ -242,8 +251,12 @@ uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t pri
 /* Find or create the level (locate, side, price); BOOK_NIL when full. The
  * top of the book answers most adds: the best level, the place just before
  * it, or one of the next BOOK_WALK levels down the list; beyond those,
- * book_level_deep descends the treap. */
-#define BOOK_WALK 3
+ * book_level_deep looks in the level hash, and descends the treap for a
+ * level it does not find there. One hop: with the hash, a longer walk cost
+ * more than it saved (callgrind, engine_on_packet, instructions/message for
+ * walks of 0/1/2/3 hops: RITCH 217/219/230/236, synthetic 238/236/241/242;
+ * without the hash 3 was best). */
+#define BOOK_WALK 1
 static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
 						  uint32_t price, uint32_t *at_top)
 {
@@ -475,6 +488,10 @@ static inline bool book_best(const struct book *b, uint16_t locate, int side,
 /* Up to n levels of (locate, side), best first. Returns how many. */
 uint32_t book_depth(const struct book *b, uint16_t locate, int side,
 		    uint32_t *prices, uint64_t *shares, uint32_t *orders, uint32_t n);
+
+/* The level (locate, side, price) as book_settle left it (through the
+ * level hash, or the treap without one), or BOOK_NIL. */
+uint32_t book_level_find(const struct book *b, uint16_t locate, int side, uint32_t price);
 
 /* Shares left of a live order, or false when it is not on the book. */
 bool book_order_shares(const struct book *b, uint64_t ref, uint32_t *shares);

@@ -12,6 +12,7 @@
 #define TRADE_BOOK_ORDERS   (1u << 18) /* live orders, 16 B each: 4 MiB */
 #define TRADE_BOOK_INDEX    (1u << 19) /* order hash slots (2x orders, power of two): 2 MiB */
 #define TRADE_BOOK_LEVELS   (1u << 15) /* live price levels, 64 B each: 2 MiB */
+#define TRADE_BOOK_LINDEX   (1u << 16) /* level hash slots (2x levels, power of two): 256 KiB */
 #define TRADE_RX_BATCH      32         /* frames per batched RDT write while busy */
 #define TRADE_RX_KICK_US    100000     /* an idle loop writes RDT this often (trade_poll) */
 #define TRADE_ARP_EVERY_US  200000     /* ARP for the peer this often until it answers */

@@ -118,6 +118,7 @@ static struct engine trade_engine;
 static struct book_order book_orders[TRADE_BOOK_ORDERS];
 static uint32_t book_index[TRADE_BOOK_INDEX];
 static struct book_level book_levels[TRADE_BOOK_LEVELS];
+static uint32_t book_lindex[TRADE_BOOK_LINDEX];
 static struct tslog_rec log_recs[HFTOS_LOG_MAX];
 static struct trade the_trade;
 
@@ -144,6 +145,7 @@ static uint64_t trade_setup_cpl3(uint64_t cfg_addr)
 		.orders = book_orders, .order_cap = TRADE_BOOK_ORDERS,
 		.index = book_index, .index_cap = TRADE_BOOK_INDEX,
 		.levels = book_levels, .level_cap = TRADE_BOOK_LEVELS,
+		.lindex = book_lindex, .lindex_cap = TRADE_BOOK_LINDEX,
 	};
 
 	t->eng = &trade_engine;

@@ -57,6 +57,8 @@ static struct engine eng;
 static struct book_order orders[FUZZ_ORDER_CAP];
 static uint32_t index_tab[FUZZ_INDEX_CAP];
 static struct book_level levels[FUZZ_LEVEL_CAP];
+#define FUZZ_LINDEX_CAP 64   /* power of two >= 2 * FUZZ_LEVEL_CAP */
+static uint32_t lindex_tab[FUZZ_LINDEX_CAP];
 
 struct fuzz_ctx {
 	const struct engine_config *cfg;
@@ -252,6 +254,22 @@ static void fuzz_check_book(const struct book *b)
 		lv_orders[o->level]++;
 	}
 	FUZZ_CHECK(n_index == b->live_orders);
+	/* The level hash (when this input has one) holds exactly the live
+	 * levels, and every one is found from its home. */
+	if (b->m.lindex) {
+		uint32_t n_lindex = 0;
+		for (uint32_t i = 0; i < FUZZ_LINDEX_CAP; i++) {
+			uint32_t e = lindex_tab[i];
+			if (e == 0)
+				continue;
+			n_lindex++;
+			FUZZ_CHECK(e <= FUZZ_LEVEL_CAP && !free_l[e - 1]);
+		}
+		FUZZ_CHECK(n_lindex == b->live_levels);
+	}
+	for (uint32_t i = 0; i < FUZZ_LEVEL_CAP; i++)
+		if (!free_l[i])
+			FUZZ_CHECK(book_level_find(b, levels[i].locate, levels[i].side, levels[i].price) == i);
 	for (uint32_t i = 0; i < FUZZ_LEVEL_CAP; i++) {
 		if (free_l[i])
 			continue;
@@ -343,6 +361,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	/* Inputs of odd size run with the level hash, even ones without:
+	 * both ways of finding a level are fuzzed. */
+	if (size & 1) {
+		mem.lindex = lindex_tab;
+		mem.lindex_cap = FUZZ_LINDEX_CAP;
+	}
 	fuzz_config(&cfg, data[0]);
 	FUZZ_CHECK(engine_init(&eng, &cfg, &mem));
 	size_t off = 1;
