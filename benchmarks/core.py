@@ -29,8 +29,8 @@ per message of itch_decode alone and of the whole engine path, with
 hftlab's default EngineConfig, for the default 2^20-order book and a
 2^14-order one.
 
-Then the book comparison (issue 16): ns per message of engine_on_packet and
-engine_on_message over a deep book (the RITCH sample: 3 symbols, hundreds of
+Then the book comparison (issue 16): ns per message of engine_on_packet,
+engine_on_message and, as the machine's speed at the time, itch_decode alone, over a deep book (the RITCH sample: 3 symbols, hundreds of
 price levels a side) and a shallow one (the synthetic file above), for this
 checkout's core and, with --before REV, for the core of git revision REV
 (git archive REV, its own bench_engine and built-in config), the two run
@@ -264,7 +264,7 @@ def compare_books(exes: dict[str, Path], feeds: dict[str, tuple[Path, int]],
     number of timed passes per run, the run's figure their median: one pass
     over RITCH's 12,012 messages is shorter than a scheduler slice; the
     builds alternate and the first of each round rotates); ns per message of
-    on_packet and on_message."""
+    on_packet, on_message and decode (itch_decode alone: the machine's speed)."""
     got: dict[tuple[str, str, str], list[float]] = {}
     orders: dict[tuple[str, str], int] = {}
     names = list(exes)
@@ -276,7 +276,7 @@ def compare_books(exes: dict[str, Path], feeds: dict[str, tuple[Path, int]],
                                      capture_output=True, text=True, check=True).stdout
                 r = json.loads(out)
                 orders[(feed, name)] = r["orders"]
-                for p in ("on_packet", "on_message"):
+                for p in ("on_packet", "on_message", "decode"):
                     got.setdefault((feed, name, p), []).append(r["paths"][p]["ns_median"])
     rows = []
     for (feed, name, p), ns in got.items():
@@ -385,12 +385,16 @@ def report_books(res: dict[str, Any]) -> None:
           f"x = after/before at the median; load average {res['env']['loadavg']}):")
     head = f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} {'orders':>7}"
     print(head + "\n" + "-" * len(head))
-    for r in sorted(books, key=lambda r: (r["feed"], r["path"] != "on_packet", r["build"] != "before")):
+    paths = ("on_packet", "on_message", "decode")
+    for r in sorted(books, key=lambda r: (r["feed"], paths.index(r["path"]), r["build"] != "before")):
         ref = next((b for b in books if b["feed"] == r["feed"] and b["path"] == r["path"]
                     and b["build"] == "before"), None)
         x = f"{r['ns_median'] / ref['ns_median']:6.2f}" if ref and r["build"] == "after" else " " * 6
         print(f"{r['feed']:20} {r['path']:11} {r['build']:7} {r['ns_median']:>9.1f} {r['ns_min']:>8.1f} "
               f"{r['ns_max']:>8.1f} {x} {r['orders']:>7}")
+    print("decode: itch_decode alone in the same runs, the machine's own speed at the time (this "
+          "shared VM has been seen to switch between ~8 and ~12 ns on RITCH from one run to the next); "
+          "compare builds on rows whose decode figures agree.")
     for r in books:
         if r["build"] == "after" and r["path"] == "on_packet":
             print(f"target <= {TARGET_CORE_NS:.0f} ns/message, {r['feed']}: {r['ns_median']:.1f}  "
