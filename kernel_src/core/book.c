@@ -151,42 +151,6 @@ static inline uint32_t book_prio(uint32_t price)
  * enters when book_settle links it into its treap and leaves when it is
  * freed, so it holds exactly the settled live levels. */
 
-/* Home slot of (locate, side, price): a multiplicative hash of the three
- * packed into 64 bits, its high half (prices of a book are close together
- * and differ in their low bits). */
-static CORE_ALWAYS_INLINE uint32_t book_lhash(const struct book *b, uint16_t locate, int side,
-					      uint32_t price)
-{
-	uint64_t k = ((uint64_t)locate << 33) | ((uint64_t)(side & 1) << 32) | price;
-
-	return (uint32_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & b->lindex_mask;
-}
-
-static CORE_ALWAYS_INLINE uint32_t book_lhash_of(const struct book *b, uint32_t n)
-{
-	const struct book_level *l = &b->m.levels[n];
-
-	return book_lhash(b, l->locate, l->side, l->price);
-}
-
-/* The settled level (locate, side, price), or BOOK_NIL. */
-static CORE_ALWAYS_INLINE uint32_t book_lindex_find(const struct book *b, uint16_t locate, int side,
-						    uint32_t price)
-{
-	const struct book_level *lv = b->m.levels;
-	uint32_t i = book_lhash(b, locate, side, price);
-
-	for (;;) {
-		uint32_t e = b->m.lindex[i];
-		if (e == 0)
-			return BOOK_NIL;
-		const struct book_level *l = &lv[e - 1];
-		if (l->price == price && l->locate == locate && l->side == side)
-			return e - 1;
-		i = (i + 1) & b->lindex_mask;
-	}
-}
-
 static void book_lindex_insert(struct book *b, uint32_t n)
 {
 	uint32_t i = book_lhash_of(b, n);
@@ -254,18 +218,14 @@ static CORE_ALWAYS_INLINE void book_rotate_up(struct book *b, uint32_t n)
  * more than BOOK_WALK levels from the best, found or created. One descent
  * of the treap finds the level, or the nearest prices below and above it,
  * which are the new level's list neighbours; its treap link waits for
- * book_settle like every new level's. With the level hash an existing
- * level is found there first, and the descent is only for a new one. */
+ * book_settle like every new level's. With the level hash the caller
+ * looked there first (book_level_get), and the descent is only for a new
+ * level. */
 uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price)
 {
 	struct book_level *lv = b->m.levels;
 	uint32_t below = BOOK_NIL, above = BOOK_NIL;
 
-	if (b->m.lindex) {
-		uint32_t n = book_lindex_find(b, locate, side, price);
-		if (n != BOOK_NIL)
-			return n;
-	}
 	for (uint32_t t = b->root[locate][side]; t != BOOK_NIL;) {
 		uint32_t tp = lv[t].price;
 		if (price < tp) {

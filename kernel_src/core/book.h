@@ -246,17 +246,54 @@ static CORE_ALWAYS_INLINE uint32_t book_level_new(struct book *b, uint16_t locat
 	return n;
 }
 
+/* Home slot of (locate, side, price): a multiplicative hash of the three
+ * packed into 64 bits, its high half (prices of a book are close together
+ * and differ in their low bits). */
+static CORE_ALWAYS_INLINE uint32_t book_lhash(const struct book *b, uint16_t locate, int side,
+					      uint32_t price)
+{
+	uint64_t k = ((uint64_t)locate << 33) | ((uint64_t)(side & 1) << 32) | price;
+
+	return (uint32_t)((k * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & b->lindex_mask;
+}
+
+static CORE_ALWAYS_INLINE uint32_t book_lhash_of(const struct book *b, uint32_t n)
+{
+	const struct book_level *l = &b->m.levels[n];
+
+	return book_lhash(b, l->locate, l->side, l->price);
+}
+
+/* The settled level (locate, side, price), or BOOK_NIL. */
+static CORE_ALWAYS_INLINE uint32_t book_lindex_find(const struct book *b, uint16_t locate, int side,
+						    uint32_t price)
+{
+	const struct book_level *lv = b->m.levels;
+	uint32_t i = book_lhash(b, locate, side, price);
+
+	for (;;) {
+		uint32_t e = b->m.lindex[i];
+		if (e == 0)
+			return BOOK_NIL;
+		const struct book_level *l = &lv[e - 1];
+		if (l->price == price && l->locate == locate && l->side == side)
+			return e - 1;
+		i = (i + 1) & b->lindex_mask;
+	}
+}
+
 uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price);
 
 /* Find or create the level (locate, side, price); BOOK_NIL when full. The
- * top of the book answers most adds: the best level, the place just before
- * it, or one of the next BOOK_WALK levels down the list; beyond those,
- * book_level_deep looks in the level hash, and descends the treap for a
- * level it does not find there. One hop: with the hash, a longer walk cost
- * more than it saved (callgrind, engine_on_packet, instructions/message for
- * walks of 0/1/2/3 hops: RITCH 217/219/230/236, synthetic 238/236/241/242;
- * without the hash 3 was best). */
-#define BOOK_WALK 1
+ * best level answers many adds: it, or the place just before it; after
+ * BOOK_WALK more levels down the list, the level hash answers (inline: one
+ * probe, most of the time), and book_level_deep descends the treap for a
+ * level that does not exist yet (or for any level, without the hash).
+ * No walk at all: with the hash, any walk cost more than it saved
+ * (callgrind, engine_on_packet, instructions/message for walks of 0/1/2
+ * hops: RITCH 208.6/211.1/223.4, synthetic 228.9/229.9/236.2; without the
+ * hash 3 hops were best). */
+#define BOOK_WALK 0
 static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
 						  uint32_t price, uint32_t *at_top)
 {
@@ -268,6 +305,11 @@ static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locat
 	     (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price); hops++) {
 		if (hops == BOOK_WALK) {
 			*at_top = 0;
+			if (b->m.lindex) {
+				uint32_t n = book_lindex_find(b, locate, side, price);
+				if (n != BOOK_NIL)
+					return n;
+			}
 			return book_level_deep(b, locate, side, price);
 		}
 		better = worse;

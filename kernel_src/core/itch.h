@@ -163,6 +163,17 @@ static inline void itch_msg_clear(struct itch_msg *m)
 		core_memset((uint8_t *)m + i, 0, 8);
 }
 
+/* §4.3.2 F, an Add with attribution (MPID @36), the same way. */
+static CORE_ALWAYS_INLINE void itch_dec_add_mpid_direct(const uint8_t *b, struct itch_msg *m)
+{
+	itch_msg_clear(m);
+	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE |
+		     ITCH_F_ATTRIBUTION;
+	m->type = 'F';
+	itch_dec_add_fields(b, m);
+	core_memcpy(m->attribution, b + 36, sizeof m->attribution);
+}
+
 /* §4.5.1 P, a non-cross trade: an Add's layout (ref, side, shares,
  * stock, price) plus the match number @36, the same way. The engine's trade
  * prints (half of RITCH's sample) no longer take the general decoder. */
@@ -206,7 +217,7 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
 int itch_decode_counted(const uint8_t *buf, size_t len, struct itch_msg *m,
 			struct itch_counters *c);
 
-/* itch_decode_counted with D, E, X and U decoded inline: the engine's
+/* itch_decode_counted with D, E, X, U and F decoded inline: the engine's
  * entry for every message but an Add (which the engine decodes itself,
  * itch_dec_add_direct), with no call for the commonest types. */
 static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, struct itch_msg *m,
@@ -226,6 +237,9 @@ static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, s
 	} else if (len == 35 && buf[0] == 'U') {
 		itch_dec_replace_direct(buf, m);
 		t = 'U';
+	} else if (len == 40 && buf[0] == 'F') {
+		itch_dec_add_mpid_direct(buf, m);
+		t = 'F';
 	} else {
 		return itch_decode_counted(buf, len, m, c);
 	}

@@ -258,11 +258,11 @@ static void test_itch_offsets(void)
 	CHECK(m.match_number == 0x0B0C0D0E0F101112ull);
 }
 
-/* The engine's direct decoders (itch.h: A, D E X, U, P) fill the very
+/* The engine's direct decoders (itch.h: A, F, D E X, U, P) fill the very
  * bytes itch_decode does, padding included, whatever was there before. */
 static void test_itch_direct(void)
 {
-	static const char types[] = "ADEXUP";
+	static const char types[] = "AFDEXUP";
 	int differ = 0;
 	for (const char *t = types; *t; t++) {
 		uint8_t buf[64];
@@ -281,6 +281,8 @@ static void test_itch_direct(void)
 			itch_dec_replace_direct(p, &got);
 		else if (*t == 'P')
 			itch_dec_trade_direct(p, &got);
+		else if (*t == 'F')
+			itch_dec_add_mpid_direct(p, &got);
 		else
 			itch_dec_event_direct(p, &got, *t);
 		free(p);
