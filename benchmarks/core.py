@@ -36,7 +36,8 @@ checkout's core and, with --before REV, for the core of git revision REV
 (git archive REV, its own bench_engine and built-in config), the two run
 alternately, --reps runs each (a run: 1 warm-up pass and 50 timed passes on
 RITCH, 5 on the synthetic file, its figure their median), median/min/max over the runs and after/before at the
-median; the order counts are printed
+median, and after/before round by round (a round runs the two builds back to
+back, so its ratio sees one machine state: median, min, max); the order counts are printed
 so that a reader sees both made the same decisions. Host-core goal (issue 16):
 <= 40 ns per message. --only-books skips the Python decoders.
 
@@ -382,19 +383,27 @@ def report_books(res: dict[str, Any]) -> None:
     books, reps = res["books"], res["protocol"]["reps"]
     print(f"\nbook comparison (bench_engine, each build's built-in config; {reps} runs per build and "
           f"feed, alternating, each the median of 50 (RITCH) or 5 passes; ns per message, median/min/max over the runs; "
-          f"x = after/before at the median; load average {res['env']['loadavg']}):")
-    head = f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} {'orders':>7}"
+          f"x = after/before at the median; pair x = the median (min-max) of after/before over the rounds, "
+          f"the two builds' runs of a round back to back; load average {res['env']['loadavg']}):")
+    head = (f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} "
+            f"{'pair x':>16} {'orders':>7}")
     print(head + "\n" + "-" * len(head))
     paths = ("on_packet", "on_message", "decode")
     for r in sorted(books, key=lambda r: (r["feed"], paths.index(r["path"]), r["build"] != "before")):
         ref = next((b for b in books if b["feed"] == r["feed"] and b["path"] == r["path"]
                     and b["build"] == "before"), None)
         x = f"{r['ns_median'] / ref['ns_median']:6.2f}" if ref and r["build"] == "after" else " " * 6
+        pair = " " * 16
+        if ref and r["build"] == "after":
+            # run k of each build ran back to back: their ratio sees the same machine state
+            ratios = [a / b for a, b in zip(r["ns"], ref["ns"])]
+            pair = f"{statistics.median(ratios):5.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
         print(f"{r['feed']:20} {r['path']:11} {r['build']:7} {r['ns_median']:>9.1f} {r['ns_min']:>8.1f} "
-              f"{r['ns_max']:>8.1f} {x} {r['orders']:>7}")
-    print("decode: itch_decode alone in the same runs, the machine's own speed at the time (this "
-          "shared VM has been seen to switch between ~8 and ~12 ns on RITCH from one run to the next); "
-          "compare builds on rows whose decode figures agree.")
+              f"{r['ns_max']:>8.1f} {x} {pair:>16} {r['orders']:>7}")
+    print("decode: itch_decode alone in the same runs (the same instructions in both builds unless "
+          "itch.c changed): how fast the machine was during them; this shared VM has been seen to switch "
+          "between ~8 and ~12 ns on RITCH from one run to the next. Where decode's own x is far from 1, "
+          "the builds' runs met different machine states (or code layouts): trust pair x over x.")
     for r in books:
         if r["build"] == "after" and r["path"] == "on_packet":
             print(f"target <= {TARGET_CORE_NS:.0f} ns/message, {r['feed']}: {r['ns_median']:.1f}  "
