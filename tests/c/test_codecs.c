@@ -28,7 +28,8 @@
  * buffers through every decoder, each in an allocation of exactly its length;
  * and the book (book.c) on deep books: 200,000 random adds, executes,
  * cancels, deletes and replaces over 4 books of up to ~1,500 levels, checked
- * against a plain list of the live orders (every level, best first).
+ * against a plain list of the live orders (every level, best first, and
+ * found by price), once with the level hash and once without.
  * Exits non-zero on any failure; the last line is "N passed, M failed".
  */
 #define _POSIX_C_SOURCE 200809L
@@ -1142,6 +1143,11 @@ static bool bk_same(const struct book *b)
 				}
 				if (no == 0 || no != orders[k] || sh != shares[k])
 					return false;
+				/* Found by price too (the level hash, or the treap). */
+				uint32_t lv = book_level_find(b, loc, side, prices[k]);
+				if (lv == BOOK_NIL || b->m.levels[lv].price != prices[k] ||
+				    b->m.levels[lv].locate != loc || b->m.levels[lv].side != side)
+					return false;
 			}
 			uint32_t bp;
 			uint64_t bs;
@@ -1152,15 +1158,18 @@ static bool bk_same(const struct book *b)
 	return i == bk_n && levels == b->live_levels && bk_n == b->live_orders;
 }
 
-static void test_book_deep(void)
+/* The same random run with the level hash (book_mem.lindex) and without. */
+static void book_deep_run(bool level_hash)
 {
 	static struct book_order orders[BK_ORDERS];
 	static uint32_t index[2 * BK_ORDERS];
 	static struct book_level levels[BK_LEVELS];
+	static uint32_t lindex[2 * BK_LEVELS];
 	static struct book b;
 	const struct book_mem mem = { .orders = orders, .order_cap = BK_ORDERS, .index = index,
 				      .index_cap = 2 * BK_ORDERS, .levels = levels,
-				      .level_cap = BK_LEVELS };
+				      .level_cap = BK_LEVELS, .lindex = level_hash ? lindex : NULL,
+				      .lindex_cap = level_hash ? 2 * BK_LEVELS : 0 };
 	struct book_effect fx;
 	uint64_t next_ref = 1;
 	bool ok = true;
@@ -1220,6 +1229,12 @@ static void test_book_deep(void)
 	book_settle(&b);
 	CHECK(bk_same(&b));
 	CHECK(b.c.full_orders == 0 && b.c.full_levels == 0 && b.c.unknown_ref == 0);
+}
+
+static void test_book_deep(void)
+{
+	book_deep_run(false);
+	book_deep_run(true);
 }
 
 /* ---- engine: empty message blocks ------------------------------------- */
