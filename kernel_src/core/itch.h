@@ -163,27 +163,30 @@ static inline void itch_msg_clear(struct itch_msg *m)
 		core_memset((uint8_t *)m + i, 0, 8);
 }
 
+/* F and P carry an Add's layout (ref, side, shares, stock, price) and one
+ * field more at @36: the whole struct cleared, then those fields. */
+static CORE_ALWAYS_INLINE void itch_dec_add_layout(const uint8_t *b, struct itch_msg *m, char type,
+						    uint32_t more)
+{
+	itch_msg_clear(m);
+	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE | more;
+	m->type = type;
+	itch_dec_add_fields(b, m);
+}
+
 /* §4.3.2 F, an Add with attribution (MPID @36), the same way. */
 static CORE_ALWAYS_INLINE void itch_dec_add_mpid_direct(const uint8_t *b, struct itch_msg *m)
 {
-	itch_msg_clear(m);
-	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE |
-		     ITCH_F_ATTRIBUTION;
-	m->type = 'F';
-	itch_dec_add_fields(b, m);
+	itch_dec_add_layout(b, m, 'F', ITCH_F_ATTRIBUTION);
 	core_memcpy(m->attribution, b + 36, sizeof m->attribution);
 }
 
-/* §4.5.1 P, a non-cross trade: an Add's layout (ref, side, shares,
- * stock, price) plus the match number @36, the same way. The engine's trade
- * prints (half of RITCH's sample) no longer take the general decoder. */
+/* §4.5.1 P, a non-cross trade, plus the match number @36, the same way.
+ * The engine's trade prints (half of RITCH's sample) no longer take the
+ * general decoder. */
 static CORE_ALWAYS_INLINE void itch_dec_trade_direct(const uint8_t *b, struct itch_msg *m)
 {
-	itch_msg_clear(m);
-	m->present = ITCH_F_ORDER_REF | ITCH_F_SIDE | ITCH_F_SHARES | ITCH_F_STOCK | ITCH_F_PRICE |
-		     ITCH_F_MATCH;
-	m->type = 'P';
-	itch_dec_add_fields(b, m);
+	itch_dec_add_layout(b, m, 'P', ITCH_F_MATCH);
 	m->match_number = rd_be64(b + 36);
 }
 
