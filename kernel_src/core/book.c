@@ -215,7 +215,7 @@ static CORE_ALWAYS_INLINE void book_rotate_up(struct book *b, uint32_t n)
 }
 
 /* book_level_get's slow path (book.h), out of line: the level of a price
- * more than BOOK_WALK levels from the best, found or created. One descent
+ * worse than the best, found or created. One descent
  * of the treap finds the level, or the nearest prices below and above it,
  * which are the new level's list neighbours; its treap link waits for
  * book_settle like every new level's. With the level hash the caller

@@ -66,7 +66,7 @@ struct book_mem {
 	uint32_t level_cap;
 	/* Optional (NULL: none): the levels hashed by (locate, side, price),
 	 * lindex_cap entries, a power of two >= 2*level_cap, each a level + 1
-	 * (0 = empty). With it an add deeper than BOOK_WALK levels finds an
+	 * (0 = empty). With it an add worse than the best level finds an
 	 * existing level in about one probe; only a new level descends the
 	 * treap (for its list neighbours). */
 	uint32_t *lindex;
@@ -285,40 +285,34 @@ static CORE_ALWAYS_INLINE uint32_t book_lindex_find(const struct book *b, uint16
 uint32_t book_level_deep(struct book *b, uint16_t locate, int side, uint32_t price);
 
 /* Find or create the level (locate, side, price); BOOK_NIL when full. The
- * best level answers many adds: it, or the place just before it; after
- * BOOK_WALK more levels down the list, the level hash answers (inline: one
- * probe, most of the time), and book_level_deep descends the treap for a
- * level that does not exist yet (or for any level, without the hash).
- * No walk at all: with the hash, any walk cost more than it saved
- * (callgrind, engine_on_packet, instructions/message for walks of 0/1/2
- * hops: RITCH 208.6/211.1/223.4, synthetic 228.9/229.9/236.2; without the
- * hash 3 hops were best). */
-#define BOOK_WALK 0
+ * best level answers many adds: it, or the place just before it. Any other
+ * level is looked up in the level hash (inline: one probe, most of the
+ * time), and book_level_deep descends the treap for a level that does not
+ * exist yet (or for any level, without the hash). No walk down the list
+ * first: with the hash, a walk cost more than it saved (callgrind,
+ * engine_on_packet, instructions/message for walks of 0/1/2 hops: RITCH
+ * 208.6/211.1/223.4, synthetic 228.9/229.9/236.2; without the hash 3 hops
+ * were best). */
 static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locate, int side,
 						  uint32_t price, uint32_t *at_top)
 {
 	const struct book_level *lv = b->m.levels;
-	uint32_t better = BOOK_NIL, worse = b->head[locate][side];
+	uint32_t best = b->head[locate][side];
 
-	/* Walk while the list's level is strictly better than `price`. */
-	for (int hops = 0; worse != BOOK_NIL &&
-	     (side == BOOK_BID ? lv[worse].price > price : lv[worse].price < price); hops++) {
-		if (hops == BOOK_WALK) {
-			*at_top = 0;
-			if (b->m.lindex) {
-				uint32_t n = book_lindex_find(b, locate, side, price);
-				if (n != BOOK_NIL)
-					return n;
-			}
-			return book_level_deep(b, locate, side, price);
-		}
-		better = worse;
-		worse = lv[worse].next;
+	if (best == BOOK_NIL ||
+	    (side == BOOK_BID ? lv[best].price <= price : lv[best].price >= price)) {
+		*at_top = 1;  /* nothing better: the level is (or becomes) the best */
+		if (best != BOOK_NIL && lv[best].price == price)
+			return best;
+		return book_level_new(b, locate, side, price, BOOK_NIL, best);
 	}
-	*at_top = better == BOOK_NIL;  /* nothing better: the level is (or becomes) the best */
-	if (worse != BOOK_NIL && lv[worse].price == price)
-		return worse;
-	return book_level_new(b, locate, side, price, better, worse);
+	*at_top = 0;
+	if (b->m.lindex) {
+		uint32_t n = book_lindex_find(b, locate, side, price);
+		if (n != BOOK_NIL)
+			return n;
+	}
+	return book_level_deep(b, locate, side, price);
 }
 
 /* Insert a new order; false (counted) when full or a duplicate. Its index

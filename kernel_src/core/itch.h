@@ -181,9 +181,7 @@ static CORE_ALWAYS_INLINE void itch_dec_add_mpid_direct(const uint8_t *b, struct
 	core_memcpy(m->attribution, b + 36, sizeof m->attribution);
 }
 
-/* §4.5.1 P, a non-cross trade, plus the match number @36, the same way.
- * The engine's trade prints (half of RITCH's sample) no longer take the
- * general decoder. */
+/* §4.5.1 P, a non-cross trade, plus the match number @36, the same way. */
 static CORE_ALWAYS_INLINE void itch_dec_trade_direct(const uint8_t *b, struct itch_msg *m)
 {
 	itch_dec_add_layout(b, m, 'P', ITCH_F_MATCH);
@@ -220,24 +218,15 @@ int itch_decode(const uint8_t *buf, size_t len, struct itch_msg *m);
 int itch_decode_counted(const uint8_t *buf, size_t len, struct itch_msg *m,
 			struct itch_counters *c);
 
-/* itch_decode_counted with D, E, X, U and F decoded inline: the engine's
- * entry for every message but an Add (which the engine decodes itself,
- * itch_dec_add_direct), with no call for the commonest types. */
+/* itch_decode_counted with U and F decoded inline: the engine's entry for
+ * every message it does not decode itself (A, D, E, X, P: engine.h), with
+ * no call for the commonest of the rest. */
 static CORE_ALWAYS_INLINE int itch_decode_fast(const uint8_t *buf, size_t len, struct itch_msg *m,
 					       struct itch_counters *c)
 {
 	uint8_t t;
 
-	if (len == 19 && buf[0] == 'D') {
-		itch_dec_event_direct(buf, m, 'D');
-		t = 'D';
-	} else if (len == 31 && buf[0] == 'E') {
-		itch_dec_event_direct(buf, m, 'E');
-		t = 'E';
-	} else if (len == 23 && buf[0] == 'X') {
-		itch_dec_event_direct(buf, m, 'X');
-		t = 'X';
-	} else if (len == 35 && buf[0] == 'U') {
+	if (len == 35 && buf[0] == 'U') {
 		itch_dec_replace_direct(buf, m);
 		t = 'U';
 	} else if (len == 40 && buf[0] == 'F') {
