@@ -33,7 +33,9 @@ Then the book comparison (issue 16): ns per message of engine_on_packet,
 engine_on_message and, as the machine's speed at the time, itch_decode alone, over a deep book (the RITCH sample: 3 symbols, hundreds of
 price levels a side) and a shallow one (the synthetic file above), for this
 checkout's core and, with --before REV, for the core of git revision REV
-(git archive REV, its own bench_engine and built-in config), the two run
+(git archive REV, its own bench_engine and built-in config; when its harness
+keeps the book on 4 KiB pages, this checkout's also runs with --small-pages as
+"after-4k", so the code's change shows apart from the pages'), the builds run
 alternately, --reps runs each (a run: 1 warm-up pass and 50 timed passes on
 RITCH, 5 on the synthetic file, its figure their median), median/min/max over the runs and after/before at the
 median, and after/before round by round (a round runs the two builds back to
@@ -259,7 +261,14 @@ def build_bench(rev: str | None, where: Path) -> Path:
     return build / "bench_engine"
 
 
-def compare_books(exes: dict[str, Path], feeds: dict[str, tuple[Path, int]],
+def has_huge_pages(exe: Path) -> bool:
+    """Does this bench_engine put the book on 2 MiB pages (and take
+    --small-pages)? Its usage line says so; older ones used 4 KiB pages."""
+    out = subprocess.run([str(exe)], capture_output=True, text=True)
+    return "--small-pages" in out.stderr
+
+
+def compare_books(exes: dict[str, tuple[Path, list[str]]], feeds: dict[str, tuple[Path, int]],
                   reps: int) -> list[dict[str, Any]]:
     """Every build on every feed, reps runs each (1 warm-up + the feed's
     number of timed passes per run, the run's figure their median: one pass
@@ -273,7 +282,8 @@ def compare_books(exes: dict[str, Path], feeds: dict[str, tuple[Path, int]],
         for feed, (path, passes) in feeds.items():
             for i in range(len(names)):
                 name = names[(k + i) % len(names)]
-                out = subprocess.run([str(exes[name]), str(path), "--reps", str(passes), "--json"],
+                exe, extra = exes[name]
+                out = subprocess.run([str(exe), str(path), "--reps", str(passes), "--json", *extra],
                                      capture_output=True, text=True, check=True).stdout
                 r = json.loads(out)
                 orders[(feed, name)] = r["orders"]
@@ -319,10 +329,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path = Path(tmp) / "feed.itch"
         made = build_input(path, args.messages)
         env["input"] = f"{made}; {path.stat().st_size / 1e6:.1f} MB"
-        exes = {"after": build_bench(None, Path(tmp))}
+        after = build_bench(None, Path(tmp))
+        exes = {"after": (after, [])}
         if args.before:
-            exes = {"before": build_bench(args.before, Path(tmp) / "before"), **exes}
+            before = build_bench(args.before, Path(tmp) / "before")
+            exes = {"before": (before, []), **exes}
             env["before"] = args.before
+            if not has_huge_pages(before) and has_huge_pages(after):
+                # the before's harness keeps the book on 4 KiB pages: this
+                # build on 4 KiB pages too tells the code's change from the pages'
+                exes["after-4k"] = (after, ["--small-pages"])
         books = compare_books(exes, {"RITCH (deep)": (RITCH, 50), "synthetic (shallow)": (path, 5)},
                               args.reps)
         if args.only_books:
@@ -385,25 +401,28 @@ def report_books(res: dict[str, Any]) -> None:
           f"feed, alternating, each the median of 50 (RITCH) or 5 passes; ns per message, median/min/max over the runs; "
           f"x = after/before at the median; pair x = the median (min-max) of after/before over the rounds, "
           f"the two builds' runs of a round back to back; load average {res['env']['loadavg']}):")
-    head = (f"{'feed':20} {'path':11} {'build':7} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} "
+    head = (f"{'feed':20} {'path':11} {'build':8} {'median ns':>9} {'min ns':>8} {'max ns':>8} {'x':>6} "
             f"{'pair x':>16} {'orders':>7}")
     print(head + "\n" + "-" * len(head))
     paths = ("on_packet", "on_message", "decode")
     for r in sorted(books, key=lambda r: (r["feed"], paths.index(r["path"]), r["build"] != "before")):
         ref = next((b for b in books if b["feed"] == r["feed"] and b["path"] == r["path"]
                     and b["build"] == "before"), None)
-        x = f"{r['ns_median'] / ref['ns_median']:6.2f}" if ref and r["build"] == "after" else " " * 6
+        x = f"{r['ns_median'] / ref['ns_median']:6.2f}" if ref and r["build"] != "before" else " " * 6
         pair = " " * 16
-        if ref and r["build"] == "after":
+        if ref and r["build"] != "before":
             # run k of each build ran back to back: their ratio sees the same machine state
             ratios = [a / b for a, b in zip(r["ns"], ref["ns"])]
             pair = f"{statistics.median(ratios):5.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
-        print(f"{r['feed']:20} {r['path']:11} {r['build']:7} {r['ns_median']:>9.1f} {r['ns_min']:>8.1f} "
+        print(f"{r['feed']:20} {r['path']:11} {r['build']:8} {r['ns_median']:>9.1f} {r['ns_min']:>8.1f} "
               f"{r['ns_max']:>8.1f} {x} {pair:>16} {r['orders']:>7}")
     print("decode: itch_decode alone in the same runs (the same instructions in both builds unless "
           "itch.c changed): how fast the machine was during them; this shared VM has been seen to switch "
           "between ~8 and ~12 ns on RITCH from one run to the next. Where decode's own x is far from 1, "
           "the builds' runs met different machine states (or code layouts): trust pair x over x.")
+    if any(r["build"] == "after-4k" for r in books):
+        print("after-4k: this checkout's build with the book on 4 KiB pages (--small-pages), as the "
+              "before's harness keeps it: its x is the code's change alone; after's adds the 2 MiB pages.")
     for r in books:
         if r["build"] == "after" and r["path"] == "on_packet":
             print(f"target <= {TARGET_CORE_NS:.0f} ns/message, {r['feed']}: {r['ns_median']:.1f}  "

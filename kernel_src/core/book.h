@@ -299,10 +299,17 @@ static CORE_ALWAYS_INLINE uint32_t book_level_get(struct book *b, uint16_t locat
 	const struct book_level *lv = b->m.levels;
 	uint32_t best = b->head[locate][side];
 
-	if (best == BOOK_NIL ||
-	    (side == BOOK_BID ? lv[best].price <= price : lv[best].price >= price)) {
+	if (CORE_UNLIKELY(best == BOOK_NIL)) {
+		*at_top = 1;  /* the side's first level */
+		return book_level_new(b, locate, side, price, BOOK_NIL, best);
+	}
+	/* Is price at least as good as the best for its side (a bid's higher,
+	 * an ask's lower)? The two prices swapped for an ask by a mask, not a
+	 * branch: the side of an add is random. */
+	uint32_t bp = lv[best].price, swap = (price ^ bp) & (0u - (uint32_t)(side & 1));
+	if ((price ^ swap) >= (bp ^ swap)) {
 		*at_top = 1;  /* nothing better: the level is (or becomes) the best */
-		if (best != BOOK_NIL && lv[best].price == price)
+		if (bp == price)
 			return best;
 		return book_level_new(b, locate, side, price, BOOK_NIL, best);
 	}
@@ -359,8 +366,13 @@ static CORE_ALWAYS_INLINE bool book_apply_add_fields(struct book *b, uint64_t re
 						     uint32_t *at_top)
 {
 	unsigned side = side_byte == 'B' ? BOOK_BID : BOOK_ASK;
+	/* B or S, with one branch: a product that is zero when either is
+	 * (the side is random, and a branch per compare would miss half the
+	 * time). */
+	int32_t u = (uint8_t)side_byte;
+	bool valid = (u - 'B') * (u - 'S') == 0;
 
-	if (CORE_UNLIKELY(side_byte != 'B' && side_byte != 'S')) {
+	if (CORE_UNLIKELY(!valid)) {
 		b->c.bad_side++;
 		return false;
 	}

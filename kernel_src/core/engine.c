@@ -25,6 +25,9 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 	e->seq_too_large = 0;
 	core_memset(&e->intent, 0, sizeof(e->intent));  /* kind ORDER_ENTER */
 	itch_dec_add_prepare(&e->add);
+	itch_dec_event_prepare(&e->ev_d, 'D');
+	itch_dec_event_prepare(&e->ev_e, 'E');
+	itch_dec_event_prepare(&e->ev_x, 'X');
 	e->instance = (uint8_t)cfg->instance;
 	return true;
 }
@@ -32,10 +35,7 @@ bool engine_init(struct engine *e, const struct engine_config *cfg, const struct
 int engine_on_message(struct engine *e, const uint8_t *msg, size_t len, uint64_t seq,
 		      engine_emit_fn emit, void *ctx)
 {
-	int n = engine_message(e, msg, len, seq, false, emit, ctx);
-
-	book_settle(&e->book);
-	return n;
+	return engine_message(e, msg, len, seq, false, emit, ctx);
 }
 
 int engine_on_packet(struct engine *e, const uint8_t *buf, size_t len,

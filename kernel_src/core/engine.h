@@ -57,6 +57,9 @@ struct engine {
 	/* The decoded Add, kept between Adds: its constant part is written
 	 * once, at init (itch_dec_add_prepare), each Add writes its fields. */
 	struct itch_msg add;
+	/* The same for the order events D, E and X, one struct each
+	 * (itch_dec_event_prepare). */
+	struct itch_msg ev_d, ev_e, ev_x;
 	uint8_t instance;
 };
 
@@ -155,61 +158,16 @@ static CORE_ALWAYS_INLINE int engine_after_event(struct engine *e, const struct 
 	return engine_decide(e, m, fx->locate, slot, seq, seq_ok, e->book.top, emit, ctx);
 }
 
-/* engine_on_message's body, inline so that the packet loop below runs it
- * without a call per message. The book is settled on entry and is left
- * with the deferred part of an add (book_settle: the caller's, once any
- * order is out). */
-static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
-					     uint64_t seq, bool seq_ok, engine_emit_fn emit, void *ctx)
+/* The messages engine_message does not take itself: decoded whole, then
+ * bound, applied and decided on like them. Leaves the book's deferred
+ * part to the caller. */
+static CORE_ALWAYS_INLINE int engine_message_other(struct engine *e, const uint8_t *msg, size_t len,
+						   uint64_t seq, bool seq_ok, engine_emit_fn emit,
+						   void *ctx)
 {
 	struct itch_msg m;
 	struct book_effect fx;
 
-	/* Add Order, most of the feed and of the triggers: decoded for the
-	 * strategy, and its fields straight from the wire into the book. */
-	if (CORE_LIKELY(len == 36 && msg[0] == 'A')) {
-		struct itch_msg *am = &e->add;
-		struct itch_add_fields f = itch_dec_add_fields(msg, am);
-		uint16_t slot = strategy_slot(&e->strat, f.locate);
-		uint32_t top;
-		int orders = 0;
-		if (slot == STRAT_SLOT_NONE)
-			slot = strategy_on_symbol(&e->strat, am);
-		if (book_apply_add_fields(&e->book, f.order_ref, f.locate, f.side, f.shares, f.price, &top) &&
-		    slot != STRAT_SLOT_NONE)
-			orders = engine_decide(e, am, f.locate, slot, seq, seq_ok, top, emit, ctx);
-		/* Counted once the order is out (nothing before reads them). */
-		e->itch.messages++;
-		e->itch.by_type['A']++;
-		return orders;
-	}
-	/* D, E and X, the order events after the add: decoded and applied
-	 * straight, counted once the order is out. */
-	if ((len == 19 && msg[0] == 'D') || (len == 31 && msg[0] == 'E') ||
-	    (len == 23 && msg[0] == 'X')) {  /* the length first: a block may be empty */
-		uint8_t t = msg[0];
-		int orders = 0;
-		itch_dec_event_direct(msg, &m, (char)t);
-		if (book_apply_event(&e->book, &m, &fx))
-			orders = engine_after_event(e, &m, &fx, seq, seq_ok, emit, ctx);
-		e->itch.messages++;
-		e->itch.by_type[t]++;
-		return orders;
-	}
-	/* P, a trade print (as many as the adds in RITCH's sample): the
-	 * symbol's last trade, nothing else; it may name a symbol not bound
-	 * yet, as the general path below would. Its own branch: through the
-	 * general path it cost RITCH ~6 instructions a message more. */
-	if (len == 44 && msg[0] == 'P') {
-		itch_dec_trade_direct(msg, &m);
-		uint16_t slot = strategy_slot(&e->strat, m.stock_locate);
-		if (slot == STRAT_SLOT_NONE)
-			slot = strategy_on_symbol(&e->strat, &m);
-		engine_trade_print(e, &m, slot);
-		e->itch.messages++;
-		e->itch.by_type['P']++;
-		return 0;
-	}
 	if (itch_decode_fast(msg, len, &m, &e->itch) != ITCH_OK)
 		return 0;
 	/* Only a locate not bound yet can bind: the table answers the common
@@ -236,6 +194,74 @@ static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *ms
 	if (!changed)
 		return 0;
 	return engine_after_event(e, &m, &fx, seq, seq_ok, emit, ctx);
+}
+
+/* engine_on_message's body, inline so that the packet loop below runs it
+ * without a call per message. The book is settled on entry and on return:
+ * each kind of message finishes the book's deferred part (book_settle)
+ * itself, once any order is out, so that the branches in book_settle
+ * see one kind of change at each place (an add's, or a removal's) and
+ * are predicted, not guessed from a random mix of message types. */
+static CORE_ALWAYS_INLINE int engine_message(struct engine *e, const uint8_t *msg, size_t len,
+					     uint64_t seq, bool seq_ok, engine_emit_fn emit, void *ctx)
+{
+	struct book_effect fx;
+
+	/* Add Order, most of the feed and of the triggers: decoded for the
+	 * strategy, and its fields straight from the wire into the book. */
+	if (CORE_LIKELY(len == 36 && msg[0] == 'A')) {
+		struct itch_msg *am = &e->add;
+		struct itch_add_fields f = itch_dec_add_fields(msg, am);
+		uint16_t slot = strategy_slot(&e->strat, f.locate);
+		uint32_t top;
+		int orders = 0;
+		if (slot == STRAT_SLOT_NONE)
+			slot = strategy_on_symbol(&e->strat, am);
+		if (book_apply_add_fields(&e->book, f.order_ref, f.locate, f.side, f.shares, f.price, &top) &&
+		    slot != STRAT_SLOT_NONE)
+			orders = engine_decide(e, am, f.locate, slot, seq, seq_ok, top, emit, ctx);
+		book_settle(&e->book);
+		/* Counted once the order is out (nothing before reads them). */
+		e->itch.messages++;
+		e->itch.by_type['A']++;
+		return orders;
+	}
+	/* D, E and X, the order events after the add: each into its own
+	 * prepared struct, applied straight, counted once the order is out.
+	 * The length first: a block may be empty. */
+	struct itch_msg *em = len == 19 && msg[0] == 'D'   ? &e->ev_d
+			      : len == 31 && msg[0] == 'E' ? &e->ev_e
+			      : len == 23 && msg[0] == 'X' ? &e->ev_x
+							   : NULL;
+	if (em != NULL) {
+		uint8_t t = msg[0];
+		int orders = 0;
+		itch_dec_event_fields(msg, em, (char)t);
+		if (book_apply_event(&e->book, em, &fx))
+			orders = engine_after_event(e, em, &fx, seq, seq_ok, emit, ctx);
+		book_settle(&e->book);
+		e->itch.messages++;
+		e->itch.by_type[t]++;
+		return orders;
+	}
+	/* P, a trade print (as many as the adds in RITCH's sample): the
+	 * symbol's last trade, nothing else; it may name a symbol not bound
+	 * yet, as the general path below would. Its own branch: through the
+	 * general path it cost RITCH ~6 instructions a message more. */
+	if (len == 44 && msg[0] == 'P') {
+		struct itch_msg m;
+		itch_dec_trade_direct(msg, &m);
+		uint16_t slot = strategy_slot(&e->strat, m.stock_locate);
+		if (slot == STRAT_SLOT_NONE)
+			slot = strategy_on_symbol(&e->strat, &m);
+		engine_trade_print(e, &m, slot);
+		e->itch.messages++;
+		e->itch.by_type['P']++;
+		return 0;
+	}
+	int orders = engine_message_other(e, msg, len, seq, seq_ok, emit, ctx);
+	book_settle(&e->book);
+	return orders;
 }
 
 static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf, size_t len,
@@ -272,7 +298,6 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 		} else {
 			return 0;
 		}
-		book_settle(&e->book);  /* the book's deferred part, the order being out */
 		return orders;
 	}
 	int rc = mold_parse(buf, len, &pk);
@@ -283,18 +308,25 @@ static CORE_ALWAYS_INLINE int engine_packet(struct engine *e, const uint8_t *buf
 	int skip = mold_accept_next(&e->mold, pk.session, pk.seq, pk.count);
 	if (skip < 0)
 		return 0;
-	int orders = 0;
-	uint64_t seq = pk.seq;
+	/* Accepted: pk.count blocks, every one inside the datagram (mold_parse),
+	 * the first `skip` of them seen before. */
 	const uint8_t *p = pk.body;
-	/* Accepted: pk.count blocks, every one inside the datagram (mold_parse). */
-	for (uint16_t k = 0; k < pk.count; k++, seq++) {
+	for (int k = 0; k < skip; k++)
+		mold_block_take(&p, &mlen);
+	uint64_t seq = pk.seq + (unsigned)skip;
+	int orders = 0;
+	/* Every number of the packet one an order token can carry (all of
+	 * them, in any real session): the messages skip that check. */
+	if (CORE_LIKELY(pk.seq <= ENGINE_MAX_TRIGGER_SEQ + 1 - pk.count)) {
+		for (unsigned left = pk.count - (unsigned)skip; left != 0; left--, seq++) {
+			msg = mold_block_take(&p, &mlen);
+			orders += engine_message(e, msg, mlen, seq, true, emit, ctx);
+		}
+		return orders;
+	}
+	for (unsigned left = pk.count - (unsigned)skip; left != 0; left--, seq++) {
 		msg = mold_block_take(&p, &mlen);
-		if (skip > 0)
-			skip--;
-		else
-			orders += engine_message(e, msg, mlen, seq, false, emit, ctx);
-		/* The book's deferred part of an add, the order being out. */
-		book_settle(&e->book);
+		orders += engine_on_message(e, msg, mlen, seq, emit, ctx);
 	}
 	return orders;
 }

@@ -135,21 +135,33 @@ static CORE_ALWAYS_INLINE void itch_dec_add_direct(const uint8_t *b, struct itch
 
 /* §4.4.1 E (ref @11, executed shares u32 @19, match @23), §4.4.3 X (ref,
  * cancelled shares u32 @19) and §4.4.4 D (ref), the order events after the
- * add, the same way: every field written once. */
-static CORE_ALWAYS_INLINE void itch_dec_event_direct(const uint8_t *b, struct itch_msg *m, char type)
+ * add, in two parts as the Add: what every event of a type has the same,
+ * once (itch_dec_event_prepare, one struct per type), and what it carries
+ * (itch_dec_event_fields: the header, the ref, E's and X's shares, E's
+ * match). */
+static inline void itch_dec_event_prepare(struct itch_msg *m, char type)
+{
+	core_memset(m, 0, sizeof *m);
+	m->present = type == 'E' ? ITCH_F_ORDER_REF | ITCH_F_SHARES | ITCH_F_MATCH
+		   : type == 'X' ? ITCH_F_ORDER_REF | ITCH_F_SHARES : ITCH_F_ORDER_REF;
+	m->type = type;
+}
+
+static CORE_ALWAYS_INLINE void itch_dec_event_fields(const uint8_t *b, struct itch_msg *m, char type)
 {
 	itch_dec_track_time(b, m);
 	m->order_ref = rd_be64(b + 11);
-	m->new_order_ref = 0;
-	m->shares = type == 'D' ? 0 : rd_be32(b + 19);
-	m->match_number = type == 'E' ? rd_be64(b + 23) : 0;
-	m->price = 0;
-	m->present = type == 'E' ? ITCH_F_ORDER_REF | ITCH_F_SHARES | ITCH_F_MATCH
-		   : type == 'X' ? ITCH_F_ORDER_REF | ITCH_F_SHARES : ITCH_F_ORDER_REF;
 	m->stock_locate = rd_be16(b + ITCH_OFF_LOCATE);
-	m->type = type;
-	size_t tail = offsetof(struct itch_msg, side);
-	core_memset((uint8_t *)m + tail, 0, sizeof *m - tail);
+	if (type != 'D')
+		m->shares = rd_be32(b + 19);
+	if (type == 'E')
+		m->match_number = rd_be64(b + 23);
+}
+
+static CORE_ALWAYS_INLINE void itch_dec_event_direct(const uint8_t *b, struct itch_msg *m, char type)
+{
+	itch_dec_event_prepare(m, type);
+	itch_dec_event_fields(b, m, type);
 }
 
 /* Zero *m with one 8-byte store per word, unrolled: a rep stos (what the

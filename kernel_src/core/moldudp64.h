@@ -85,20 +85,20 @@ static inline bool mold_has_blocks(uint16_t count)
 }
 
 /* Do `count` blocks fit in body[0..len)? Bytes after the last one are
- * tolerated (some senders pad datagrams). */
+ * tolerated (some senders pad datagrams). One compare per block: a block's
+ * header must start 2 bytes before the end at the latest, and the end of the
+ * last block must not pass it (an earlier block that does makes the next
+ * header check fail). off stays below len + 2 + 65535: no overflow. */
 static inline bool mold_blocks_fit(const uint8_t *body, size_t len, uint16_t count)
 {
 	size_t off = 0;
-	for (uint16_t i = 0; i < count; i++) {
-		if (len - off < MOLD_BLOCK_HDR)
+
+	for (unsigned left = count; left != 0; left--) {
+		if (off + MOLD_BLOCK_HDR > len)
 			return false;
-		size_t blen = rd_be16(body + off);
-		off += MOLD_BLOCK_HDR;
-		if (len - off < blen)
-			return false;
-		off += blen;
+		off += MOLD_BLOCK_HDR + rd_be16(body + off);
 	}
-	return true;
+	return off <= len;
 }
 
 /* Parse the header of datagram buf[0..len) and check that `count` blocks
