@@ -162,7 +162,11 @@ static CORE_ALWAYS_INLINE void book_settle(struct book *b)
 	} else if (p == BOOK_PEND_REMOVE && b->pend_put == BOOK_NIL) {
 		uint32_t i = b->pend_index, j = (i + 1) & b->index_mask;
 		uint32_t e = b->m.index[j];
-		if (e == 0 || book_hash(b, b->m.orders[e - 1].ref) == j) {
+		/* Is the neighbour empty or at its home? One branch: a product
+		 * zero when either is (whether it is empty is random); when it
+		 * is, order slot 0 is read and ignored. */
+		uint32_t home = book_hash(b, b->m.orders[e - (e != 0)].ref);
+		if ((uint64_t)e * (home ^ j) == 0) {
 			uint32_t slot = b->pend_free;
 			b->m.index[i] = 0;
 			b->m.orders[slot].level = b->free_order;
