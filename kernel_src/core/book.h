@@ -537,6 +537,25 @@ static inline bool book_best(const struct book *b, uint16_t locate, int side,
 	return true;
 }
 
+/* The shares of the best n levels of (locate, side) summed, and the best
+ * price in *best (0 when the side is empty): book_depth's total without
+ * its arrays, inline, for a strategy that weighs the depth after every
+ * book change. */
+static inline uint64_t book_depth_shares(const struct book *b, uint16_t locate, int side, uint32_t n,
+					 uint32_t *best)
+{
+	const struct book_level *lv = b->m.levels;
+	uint32_t cur = b->head[locate][side & 1];
+	uint64_t sum = 0;
+
+	*best = cur != BOOK_NIL ? lv[cur].price : 0;
+	for (; cur != BOOK_NIL && n != 0; n--) {
+		sum += lv[cur].shares;
+		cur = lv[cur].next;
+	}
+	return sum;
+}
+
 /* Up to n levels of (locate, side), best first. Returns how many. */
 uint32_t book_depth(const struct book *b, uint16_t locate, int side,
 		    uint32_t *prices, uint64_t *shares, uint32_t *orders, uint32_t n);

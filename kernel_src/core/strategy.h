@@ -119,6 +119,15 @@ static inline uint32_t strat_depth(const struct strat_view *v, uint16_t locate, 
 	return book_depth(v->book, locate, side, prices, shares, orders, n);
 }
 
+/* The shares of the best n levels of (locate, side) summed, the best price
+ * in *best (0: the side is empty): strat_depth's total, without its arrays
+ * and inline. */
+static inline uint64_t strat_depth_shares(const struct strat_view *v, uint16_t locate, int side,
+					  uint32_t n, uint32_t *best)
+{
+	return book_depth_shares(v->book, locate, side, n, best);
+}
+
 /* Price of the last execution or trade print of a slot (0: none yet). */
 static inline uint32_t strat_last_trade(const struct strat_view *v, uint16_t slot)
 {

@@ -2,7 +2,7 @@
  * imbalance.c - depth-weighted order book imbalance (strategy.h).
  *
  * After every book change of a traded symbol it sums the shares of the best
- * `levels` price levels per side (strat_depth) and takes liquidity in the
+ * `levels` price levels per side (strat_depth_shares) and takes liquidity in the
  * direction of the heavier side: it buys the best ask when
  * bid_depth * 100 >= ask_depth * threshold_pct, sells the best bid in the
  * mirror case, with the spread at most max_spread. Unlike the trigger it
@@ -16,7 +16,7 @@
  */
 #include "strategy.h"
 
-#define IMB_MAX_LEVELS 8
+#define IMB_MAX_LEVELS 8  /* levels it weighs at most */
 
 struct imb_symbol {
 	uint32_t quiet;      /* book events left before it may fire again */
@@ -47,20 +47,6 @@ void strategy_init(void *state, const struct strategy_config *cfg)
 	s->cooldown = cfg->min_top_shares;
 }
 
-/* Shares in the best n levels of one side; *best gets the best price. */
-static uint64_t imb_side(const struct strat_view *v, uint16_t locate, int side, uint32_t n,
-			 uint32_t *best)
-{
-	uint32_t prices[IMB_MAX_LEVELS], orders[IMB_MAX_LEVELS];
-	uint64_t shares[IMB_MAX_LEVELS], sum = 0;
-	uint32_t got = strat_depth(v, locate, side, prices, shares, orders, n);
-
-	for (uint32_t i = 0; i < got; i++)
-		sum += shares[i];
-	*best = got ? prices[0] : 0;
-	return sum;
-}
-
 bool strategy_on_book(void *state, const struct strat_view *v, const struct itch_msg *m,
 		      uint16_t locate, uint16_t slot, struct order_intent *o)
 {
@@ -73,8 +59,8 @@ bool strategy_on_book(void *state, const struct strat_view *v, const struct itch
 		sym->quiet--;
 		return false;
 	}
-	uint64_t bd = imb_side(v, locate, BOOK_BID, s->levels, &bid);
-	uint64_t ad = imb_side(v, locate, BOOK_ASK, s->levels, &ask);
+	uint64_t bd = strat_depth_shares(v, locate, BOOK_BID, s->levels, &bid);
+	uint64_t ad = strat_depth_shares(v, locate, BOOK_ASK, s->levels, &ask);
 	if (bd == 0 || ad == 0 || ask <= bid || ask - bid > s->max_spread)
 		return false;
 	int side = 0;
