@@ -138,22 +138,25 @@ def test_trigger_is_the_built_in_golden_model_and_others_load_from_the_cache(cac
     assert said == [] and int(mod.lib.strategy_state_size) > 0  # no "compiling" line: no compile
 
 
-def test_trigger_woken_by_its_best_levels_sends_what_every_change_would(cache, tmp_path):
-    """The bundled trigger declares STRAT_WAKE_TOP: the engine skips it when
-    a message leaves both best levels alone. The same file declaring the
-    default (called after every book change) must send the same orders, bit
-    for bit, on RITCH (a deep book) and on a synthetic feed, having been
-    called more often."""
+@pytest.mark.parametrize("name, state", [("trigger", "trigger_state"), ("quoter", "quoter_state")])
+def test_strategies_woken_by_their_best_levels_send_what_every_change_would(cache, tmp_path, name, state):
+    """The bundled trigger and quoter declare STRAT_WAKE_TOP: the engine
+    skips them when a message leaves both best levels alone (unless the
+    symbol's last call asked for an order: the quoter reads what became of
+    it). The same file declaring the default (called after every book
+    change) must send the same orders, bit for bit, on RITCH (a deep book)
+    and on a synthetic feed, having been called more often."""
     from hftlab.model import synth
 
-    text = (S.STRATEGIES / "trigger.c").read_text()
-    wake = "STRATEGY_STATE_WAKE(struct trigger_state, STRAT_WAKE_TOP);"
+    text = (S.STRATEGIES / f"{name}.c").read_text()
+    wake = f"STRATEGY_STATE_WAKE(struct {state}, STRAT_WAKE_TOP);"
     assert text.count(wake) == 1
-    every = _write(tmp_path, "trigger_every_change.c", text.replace(wake, "STRATEGY_STATE(struct trigger_state);"))
+    every = _write(tmp_path, f"{name}_every_change.c", text.replace(wake, f"STRATEGY_STATE(struct {state});"))
+    cfg = _quoter_config() if name == "quoter" else None
     feed = tmp_path / "synth.itch"
     synth.generate(feed, 100_000, seed=3)
     for ds in (RITCH, feed):
-        top, all_ = S.run_strategy(ds, "trigger"), S.run_strategy(ds, every)
+        top, all_ = S.run_strategy(ds, name, cfg), S.run_strategy(ds, every, cfg)
         assert top.orders.num_rows > 0 and top.ouch == all_.ouch, ds
         ev_top, ev_all = (r.counters["strategy"]["evaluations"] for r in (top, all_))
         assert ev_top < ev_all, (ds, ev_top, ev_all)

@@ -108,9 +108,16 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
 		return 0;
 	}
 	/* A strategy woken only by its best levels (STRAT_WAKE_TOP) sleeps
-	 * through changes deeper in the book. */
-	if (!top && e->strat.wake_top)
-		return 0;
+	 * through changes deeper in the book, unless a call since its last
+	 * such wake asked for an order (then it sees what became of it). The
+	 * flag is set only when one asks and cleared only here, so the
+	 * common path stores nothing; a call it lets through after a call
+	 * that asked for nothing asks for nothing (strategy.h). */
+	if (!top && e->strat.wake_top) {
+		if (!e->strat.asked[slot])
+			return 0;
+		e->strat.asked[slot] = 0;
+	}
 	/* A direct call: exactly one strategy is linked in (strategy.h). The
 	 * counters are bumped on the way out, off the path to the doorbell. */
 	if (!strategy_on_book(e->strat.state, &e->strat.view, m, locate, slot, o)) {
@@ -125,6 +132,7 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
 	core_memcpy(o->stock, e->strat.sym[slot].stock, 8);
 	if (risk_check(&e->risk, o, &e->book) != RISK_OK) {
 		e->strat.rejected_seq[slot] = seq;
+		e->strat.asked[slot] = 1;
 		e->strat.c.evaluations++;
 		e->strat.c.signals++;
 		return 0;
@@ -134,6 +142,7 @@ static CORE_ALWAYS_INLINE int engine_decide(struct engine *e, const struct itch_
 	 * message reads it, and HFT-OS rings the doorbell inside emit. */
 	risk_commit(&e->risk, o);
 	e->strat.sent_seq[slot] = seq;
+	e->strat.asked[slot] = 1;
 	e->strat.c.evaluations++;
 	e->strat.c.signals++;
 	e->orders++;

@@ -26,6 +26,9 @@ void strategy_bind_init(struct strategy *s, const struct strategy_config *cfg,
 	s->view.cfg = &s->cfg;
 	s->view.rejected_seq = s->rejected_seq;
 	s->view.sent_seq = s->sent_seq;
+	core_memset(s->rejected_seq, 0, sizeof(s->rejected_seq));
+	core_memset(s->sent_seq, 0, sizeof(s->sent_seq));
+	core_memset(s->asked, 0, sizeof(s->asked));
 	core_memset(s->state, 0, sizeof(s->state));
 	strategy_init(s->state, &s->cfg);
 }

@@ -161,15 +161,19 @@ extern const uint32_t strategy_wake;
  *  STRAT_WAKE_TOP   only after one that touched the best level of a side:
  *                   its shares, or which level is best (an add at or before
  *                   it, an execution, cancel, delete or replace of one of its
- *                   orders). For a strategy whose decision is a function of
- *                   the best bid and ask (price and shares) alone, one that
- *                   is called again with the same ones asks for nothing new
- *                   (the bundled trigger): it then sends the same orders, and
- *                   the engine skips the call for the other half or more of
- *                   the feed (deep levels changing). Not for a strategy that
- *                   reads depth, last trades, the message or counts its
- *                   calls. Declared with STRATEGY_STATE_WAKE(type,
- *                   STRAT_WAKE_TOP). */
+ *                   orders); and after the first change that follows a call
+ *                   of the symbol that asked for an order (so that it sees
+ *                   what became of it: strat_last_sent/_rejected). For a
+ *                   strategy whose decision is a function of the best bid
+ *                   and ask (price and shares), of what became of its own
+ *                   orders and of its own state alone, one that is called
+ *                   again with the same ones after asking for nothing asks
+ *                   for nothing again (the bundled trigger and quoter): it
+ *                   then sends the same orders, and the engine skips the
+ *                   call for the other half or more of the feed (deep levels
+ *                   changing). Not for a strategy that reads depth, last
+ *                   trades, the message or counts its calls. Declared with
+ *                   STRATEGY_STATE_WAKE(type, STRAT_WAKE_TOP). */
 enum strat_wake { STRAT_WAKE_BOOK = 0, STRAT_WAKE_TOP = 1 };
 
 /* Declares the state type: refuses, at build time, a state larger than
@@ -205,6 +209,10 @@ struct strategy {
 	struct strat_view view;
 	uint64_t rejected_seq[STRAT_MAX_SYMBOLS];  /* trigger_seq risk refused, per slot */
 	uint64_t sent_seq[STRAT_MAX_SYMBOLS];      /* trigger_seq of the last order sent */
+	/* Nonzero: a call of the slot asked for an order since its last wake
+	 * by a change below the best levels, so a STRAT_WAKE_TOP strategy is
+	 * called at its next book change, top or not. */
+	uint8_t asked[STRAT_MAX_SYMBOLS];
 	uint64_t state[STRAT_STATE_MAX / 8];
 };
 

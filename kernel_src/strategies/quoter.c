@@ -39,7 +39,11 @@ struct quoter_state {
 	uint32_t max_spread;
 	struct quoter_symbol sym[STRAT_MAX_SYMBOLS];
 };
-STRATEGY_STATE(struct quoter_state);
+/* Its decision is a function of the best bid and ask, of what became of
+ * its own intents and of its state: after asking for nothing it asks for
+ * nothing again until one of them moves, so the engine calls it only after
+ * a best level changed or after a call that asked (STRAT_WAKE_TOP). */
+STRATEGY_STATE_WAKE(struct quoter_state, STRAT_WAKE_TOP);
 
 void strategy_init(void *state, const struct strategy_config *cfg)
 {
