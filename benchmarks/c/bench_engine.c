@@ -182,14 +182,12 @@ static void read_config(const char *path, struct engine_config *c)
 	fclose(f);
 }
 
-static bool huge_pages = true;  /* --small-pages: false */
-
 /* Zeroed memory for a book array: anonymous pages, 2 MiB ones where the
  * kernel grants them (transparent huge pages, asked for with madvise), as
  * HFT-OS maps all its memory (kernel_src/boot/page_tables.inc). With 4 KiB
  * pages a lookup in an 8 MiB index misses the TLB as well as the cache:
  * RITCH ran ~10% slower here. */
-static void *book_array(size_t n, size_t size)
+static void *book_array(size_t n, size_t size, bool huge_pages)
 {
 	size_t len = (n * size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -201,18 +199,19 @@ static void *book_array(size_t n, size_t size)
 }
 
 /* Book memory for the engine paths, allocated once. */
-static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap, bool level_hash)
+static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap, bool level_hash,
+				      bool huge_pages)
 {
 	struct book_mem m = {
-		.orders = book_array(order_cap, sizeof(struct book_order)),
+		.orders = book_array(order_cap, sizeof(struct book_order), huge_pages),
 		.order_cap = order_cap,
-		.index = book_array(2 * (size_t)order_cap, sizeof(uint32_t)),
+		.index = book_array(2 * (size_t)order_cap, sizeof(uint32_t), huge_pages),
 		.index_cap = 2 * order_cap,
-		.levels = book_array(level_cap, sizeof(struct book_level)),
+		.levels = book_array(level_cap, sizeof(struct book_level), huge_pages),
 		.level_cap = level_cap,
 	};
 	if (level_hash) {
-		m.lindex = book_array(2 * (size_t)level_cap, sizeof(uint32_t));
+		m.lindex = book_array(2 * (size_t)level_cap, sizeof(uint32_t), huge_pages);
 		m.lindex_cap = 2 * level_cap;
 	}
 	if (!m.orders || !m.index || !m.levels || (level_hash && !m.lindex))
@@ -318,7 +317,7 @@ static long huge_page_kib(void)
 }
 
 static void report(const struct result *res, int nres, size_t n, size_t npk,
-		   const struct sink *s, const struct engine *e, const char *file, bool json)
+		   const struct sink *s, const struct engine *e, const char *file, bool huge_pages, bool json)
 {
 	char cpu[256];
 	struct utsname u;
@@ -424,7 +423,6 @@ int main(int argc, char **argv)
 	static struct engine e;
 
 	parse_args(argc, argv, &opt);
-	huge_pages = !opt.small_pages;
 	if (opt.config)
 		read_config(opt.config, &cfg);
 	else
@@ -432,7 +430,8 @@ int main(int argc, char **argv)
 	const uint8_t *buf = map_file(opt.file, &len);
 	frame_all(buf, len, &m);
 	pack_all(&m, &pk);  /* outside every timed loop */
-	struct book_mem mem = book_mem_alloc((uint32_t)opt.order_cap, BENCH_LEVEL_CAP, !opt.no_level_hash);
+	struct book_mem mem = book_mem_alloc((uint32_t)opt.order_cap, BENCH_LEVEL_CAP, !opt.no_level_hash,
+					     !opt.small_pages);
 	struct sink s_msg = { .instance = (uint8_t)cfg.instance }, s_pkt = s_msg;
 	struct result res[4] = { { .name = "decode" }, { .name = "frame+decode" },
 				 { .name = "on_message" }, { .name = "on_packet" } };
@@ -445,6 +444,6 @@ int main(int argc, char **argv)
 			res[i].reps = r + 1;
 		}
 	}
-	report(res, 4, m.n, pk.n, &s_pkt, &e, opt.file, opt.json);
+	report(res, 4, m.n, pk.n, &s_pkt, &e, opt.file, !opt.small_pages, opt.json);
 	return 0;
 }

@@ -151,6 +151,14 @@ static inline uint32_t book_prio(uint32_t price)
  * enters when book_settle links it into its treap and leaves when it is
  * freed, so it holds exactly the settled live levels. */
 
+/* Home slot of level n (book_lhash, book.h). */
+static CORE_ALWAYS_INLINE uint32_t book_lhash_of(const struct book *b, uint32_t n)
+{
+	const struct book_level *l = &b->m.levels[n];
+
+	return book_lhash(b, l->locate, l->side, l->price);
+}
+
 static void book_lindex_insert(struct book *b, uint32_t n)
 {
 	uint32_t i = book_lhash_of(b, n);

@@ -190,16 +190,21 @@ static CORE_ALWAYS_INLINE int engine_message_other(struct engine *e, const uint8
 			return 0;
 		return engine_decide(e, &m, m.stock_locate, slot, seq, seq_ok, e->book.top, emit, ctx);
 	}
-	if (m.type == 'P' || m.type == 'Q') {
+	/* The cross trade (a P is here never: the decoder takes only its exact
+	 * length, which engine_message took). */
+	if (m.type == 'Q') {
 		engine_trade_print(e, &m, slot);
 		return 0;
 	}
-	/* Replaces and C inline (a D, E or X is here only at its exact length,
-	 * above; the decoder refuses any other); types that leave the book
-	 * alone go to book_apply, which ignores them. */
-	bool changed = m.type == 'U'   ? book_apply_replace(&e->book, &m, &fx)
-		       : m.type == 'C' ? book_apply_event(&e->book, &m, &fx)
-				       : book_apply(&e->book, &m, &fx);
+	/* Replaces and C change the book (A, D, E and X are here never, for
+	 * the same reason); every other type leaves it alone. */
+	bool changed;
+	if (m.type == 'U')
+		changed = book_apply_replace(&e->book, &m, &fx);
+	else if (m.type == 'C')
+		changed = book_apply_event(&e->book, &m, &fx);
+	else
+		return 0;
 	if (!changed)
 		return 0;
 	return engine_after_event(e, &m, &fx, seq, seq_ok, emit, ctx);
