@@ -25,7 +25,10 @@
  * (count and a checksum of the OUCH bytes), or the program fails.
  *
  * Output: a table (min / median / max ns per message and M messages/s at the
- * median) preceded by the environment, or with --json one JSON object.
+ * median) preceded by the environment, or with --json one JSON object
+ * (each path also lists its passes in order, "ns": pass k of every path ran
+ * in the same round, so decode's pass k tells how fast the machine was
+ * during the others' pass k).
  * Times come from clock_gettime(CLOCK_MONOTONIC).
  */
 #define _GNU_SOURCE
@@ -346,11 +349,15 @@ static void report(const struct result *res, int nres, size_t n, size_t npk,
 	for (int i = 0; i < nres; i++) {
 		double mn, med, mx;
 		stats(&res[i], &mn, &med, &mx);
-		if (json)
+		if (json) {
 			printf("%s\"%s\": {\"ns_min\": %.3f, \"ns_median\": %.3f, \"ns_max\": %.3f, "
-			       "\"mmsgs_median\": %.3f, \"mmsgs_best\": %.3f}", i ? ", " : "",
+			       "\"mmsgs_median\": %.3f, \"mmsgs_best\": %.3f, \"ns\": [", i ? ", " : "",
 			       res[i].name, mn, med, mx, 1e3 / med, 1e3 / mn);
-		else
+			/* every pass in order: pass k of each path ran back to back */
+			for (int k = 0; k < res[i].reps; k++)
+				printf("%s%.3f", k ? ", " : "", res[i].ns[k]);
+			printf("]}");
+		} else
 			printf("%-14s %9.2f %9.2f %9.2f %12.2f\n", res[i].name, mn, med, mx, 1e3 / med);
 	}
 	if (json)
