@@ -42,8 +42,8 @@ median, and after/before round by round (a round runs the two builds back to
 back, so its ratio sees one machine state: median, min, max); the order counts are printed
 so that a reader sees both made the same decisions. Each build's on_packet
 figure is also given over its full-speed passes only (benchmarks/machine_speed.py:
-the passes whose decode, timed in the same round, was within 10% of the
-feed's fastest): this VM's speed changes by ~1.5x from one second to the next.
+the passes run between two decodes, their own and the next pass's, both
+within 10% of the feed's fastest): this VM's speed changes by ~1.5x from one second to the next.
 Host-core goal (issue 16): <= 40 ns per message. --only-books skips the
 Python decoders.
 
@@ -298,7 +298,7 @@ def compare_books(exes: dict[str, tuple[Path, list[str]]], feeds: dict[str, tupl
                 for p in ("on_packet", "on_message", "decode"):
                     got.setdefault((feed, name, p), []).append(r["paths"][p]["ns_median"])
                     by_pass.setdefault((feed, name, p), []).extend(passes_of(r, p))
-    best = {feed: min(d for (f, _, p), ps in by_pass.items() if f == feed and p == "decode" for d, _ in ps)
+    best = {feed: min(d for (f, _, p), ps in by_pass.items() if f == feed and p == "decode" for d, _, _ in ps)
             for feed in feeds}
     rows = []
     for (feed, name, p), ns in got.items():
@@ -435,9 +435,9 @@ def report_books(res: dict[str, Any]) -> None:
     if any(r["build"] == "after-4k" for r in books):
         print("after-4k: this checkout's build with the book on 4 KiB pages (--small-pages), as the "
               "before's harness keeps it: its x is the code's change alone; after's adds the 2 MiB pages.")
-    print(f"full speed: the passes (of all the runs' passes) whose decode took at most "
-          f"{FULL_SPEED_TOL:.2f}x the feed's fastest decode in this benchmark, every build's; their "
-          f"median (min-max). Nothing rescaled: benchmarks/machine_speed.py says why and how.")
+    print(f"full speed: the passes (of all the runs' passes) that ran between two decodes (their own and the "
+          f"next pass's) both at most {FULL_SPEED_TOL:.2f}x the feed's fastest decode in this benchmark, every "
+          f"build's; their median (min-max). Nothing rescaled: benchmarks/machine_speed.py says why and how.")
     for r in books:
         if r["build"] == "after" and r["path"] == "on_packet":
             fs = r["full_speed"]

@@ -107,7 +107,7 @@ def core_ns_per_message(builds: dict[str, tuple[Path, Path]], reps: int, passes:
             runs[name].append(j["paths"]["on_packet"]["ns_median"])
             by_pass[name].extend(passes_of(j, "on_packet"))
             orders[name] = j["orders"]
-    best = min(d for ps in by_pass.values() for d, _ in ps)
+    best = min(d for ps in by_pass.values() for d, _, _ in ps)
     return {n: {"median": statistics.median(runs[n]), "min": min(runs[n]), "max": max(runs[n]),
                 "full_speed": full_speed(by_pass[n], best), "orders": orders[n]} for n in names}
 
@@ -155,9 +155,9 @@ def main() -> None:
         print(f"{name:10} {r['orders']:>6} {tick[0]:>10} {tick[1]:>6} {tick[2]:>6}   "
               f"{c['median']:>15.1f} {c['min']:>6.1f} {c['max']:>6.1f} {describe(c['full_speed']):>34}   "
               f"{med:>17.1f} {lo:>6.1f} {hi:>6.1f}")
-    print(f"core full speed: the passes whose itch_decode, timed in the same round, took at most "
-          f"{FULL_SPEED_TOL:.2f}x the fastest decode of this benchmark (benchmarks/machine_speed.py).")
-
+    print(f"core full speed: the passes run between two itch_decode passes (their own and the next one) "
+          f"both at most {FULL_SPEED_TOL:.2f}x the fastest decode of this benchmark "
+          f"(benchmarks/machine_speed.py).")
 
 if __name__ == "__main__":
     main()
