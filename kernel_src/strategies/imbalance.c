@@ -53,15 +53,21 @@ bool strategy_on_book(void *state, const struct strat_view *v, const struct itch
 	struct imb_state *s = state;
 	struct imb_symbol *sym = &s->sym[slot];
 	uint32_t bid, ask;
+	uint64_t top;
 
 	(void)m;
 	if (sym->quiet) {
 		sym->quiet--;
 		return false;
 	}
+	/* The touch first (one load a side): a crossed, locked or wide book
+	 * needs no walk down the levels. */
+	if (!strat_best(v, locate, BOOK_BID, &bid, &top) || !strat_best(v, locate, BOOK_ASK, &ask, &top) ||
+	    ask <= bid || ask - bid > s->max_spread)
+		return false;
 	uint64_t bd = strat_depth_shares(v, locate, BOOK_BID, s->levels, &bid);
 	uint64_t ad = strat_depth_shares(v, locate, BOOK_ASK, s->levels, &ask);
-	if (bd == 0 || ad == 0 || ask <= bid || ask - bid > s->max_spread)
+	if (bd == 0 || ad == 0)
 		return false;
 	int side = 0;
 	if (bd * 100 >= ad * s->threshold_pct)
