@@ -34,7 +34,7 @@ demo: core-check
 	$(HFTLAB) run --sut hftos --dataset $(DATASET) --out $(RUN_DIR)
 
 test:
-	$(PYTHON) -m pytest -q -rs tests
+	$(PYTHON) -m pytest -q -rs --durations=15 tests
 
 lab:
 	$(PYTHON) -m jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
