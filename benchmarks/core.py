@@ -283,7 +283,7 @@ def compare_books(exes: dict[str, tuple[Path, list[str]]], feeds: dict[str, tupl
     builds alternate and the first of each round rotates); ns per message of
     on_packet, on_message and decode (itch_decode alone: the machine's speed)."""
     got: dict[tuple[str, str, str], list[float]] = {}
-    by_pass: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    by_pass: dict[tuple[str, str, str], list[tuple[float, float | None, float]]] = {}
     orders: dict[tuple[str, str], int] = {}
     names = list(exes)
     for k in range(reps):

@@ -95,7 +95,7 @@ def core_ns_per_message(builds: dict[str, tuple[Path, Path]], reps: int, passes:
     the whole benchmark) and the order count."""
     names = list(builds)
     runs: dict[str, list[float]] = {n: [] for n in names}
-    by_pass: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    by_pass: dict[str, list[tuple[float, float | None, float]]] = {n: [] for n in names}
     orders: dict[str, int] = {}
     for k in range(reps):
         for i in range(len(names)):
@@ -131,16 +131,19 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="hftlab-strat-") as tmp:
         for name in names:
+            print(f"strategies: {name}: golden model, {args.reps} runs", file=sys.stderr)
             med, lo, hi, _ = host_ns_per_message(cfgs[name], args.reps, args.dataset)
             rows[name] = {"golden": (med, lo, hi), "orders": core.golden(args.dataset, cfgs[name]).orders.num_rows,
                           "tick": ("-",) * 3}
         builds = {n: build_core(n, cfgs[n], Path(tmp)) for n in names}
+        print(f"strategies: host core, {args.reps} rounds of {len(names)} bench_engine runs", file=sys.stderr)
         for name, c in core_ns_per_message(builds, args.reps, args.passes, args.dataset).items():
             if c["orders"] != rows[name]["orders"]:
                 raise SystemExit(f"strategies: {name}: bench_engine sent {c['orders']} orders, the golden "
                                  f"model {rows[name]['orders']}")
             rows[name]["core"] = c
         for name in names if not args.no_boot else ():
+            print(f"strategies: {name}: HFT-OS under tcg-icount", file=sys.stderr)
             res = run(RunSpec(accel="tcg-icount", config=cfgs[name], max_count=1, rate=args.rate,
                               dataset=args.dataset, out=Path(tmp) / name))
             cyc = res.latency.column("decide_cycles").drop_null().to_numpy()
@@ -158,6 +161,7 @@ def main() -> None:
     print(f"core full speed: the passes run between two itch_decode passes (their own and the next one) "
           f"both at most {FULL_SPEED_TOL:.2f}x the fastest decode of this benchmark "
           f"(benchmarks/machine_speed.py).")
+
 
 if __name__ == "__main__":
     main()
