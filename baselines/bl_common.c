@@ -3,6 +3,7 @@
  * arguments, engine setup, control, gap recorder, dump, exit, TSC.
  */
 #include "bl_common.h"
+#include "host_pages.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -152,44 +153,8 @@ static void read_engine_config(const char *path, struct engine_config *cfg)
 	}
 }
 
-#define BL_HUGE (2ul << 20)
-
-/* One book array, zeroed and touched now so that no page fault lands on
- * the hot path (mlockall keeps it): on 2 MiB pages where the kernel grants
- * them, as HFT-OS maps all its memory. The mapping is aligned to 2 MiB by
- * hand (a 6.1 kernel does not align anonymous mappings for THP) and asked
- * for with madvise(MADV_HUGEPAGE); with THP off it stays on 4 KiB pages
- * and still works. bench_engine measured 4 KiB pages x1.10 on RITCH. */
-static void *bl_book_array(size_t n, size_t size, const char *what)
-{
-	size_t len = (n * size + BL_HUGE - 1) & ~(BL_HUGE - 1);
-	uint8_t *p = mmap(NULL, len + BL_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		bl_die(what);
-	p = (uint8_t *)(((uintptr_t)p + BL_HUGE - 1) & ~(uintptr_t)(BL_HUGE - 1));
-	madvise(p, len, MADV_HUGEPAGE);
-	memset(p, 0, len);
-	return p;
-}
-
-/* KiB of this process's anonymous memory on huge pages (smaps_rollup's
- * AnonHugePages), -1 when the kernel does not say. */
-static long bl_huge_kib(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	long kib = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
-}
-
-/* Book memory as HFT-OS's static arrays (bl_book_array). */
+/* Book memory as HFT-OS's static arrays, on 2 MiB pages as its are
+ * (host_pages.h), touched now (mlockall keeps it). */
 void bl_trader_setup(struct bl_trader *t, const struct bl_args *a)
 {
 	static struct book_mem mem = {
@@ -200,14 +165,16 @@ void bl_trader_setup(struct bl_trader *t, const struct bl_args *a)
 	struct engine_config cfg;
 
 	read_engine_config(a->config_path, &cfg);
-	mem.orders = bl_book_array(TRADE_BOOK_ORDERS, sizeof(*mem.orders), "mmap of the book's orders");
-	mem.index = bl_book_array(TRADE_BOOK_INDEX, sizeof(*mem.index), "mmap of the book's index");
-	mem.levels = bl_book_array(TRADE_BOOK_LEVELS, sizeof(*mem.levels), "mmap of the book's levels");
-	mem.lindex = bl_book_array(TRADE_BOOK_LINDEX, sizeof(*mem.lindex), "mmap of the book's level hash");
+	mem.orders = host_book_array(TRADE_BOOK_ORDERS, sizeof(*mem.orders), true);
+	mem.index = host_book_array(TRADE_BOOK_INDEX, sizeof(*mem.index), true);
+	mem.levels = host_book_array(TRADE_BOOK_LEVELS, sizeof(*mem.levels), true);
+	mem.lindex = host_book_array(TRADE_BOOK_LINDEX, sizeof(*mem.lindex), true);
+	if (!mem.orders || !mem.index || !mem.levels || !mem.lindex)
+		bl_die("mmap of the book");
 	if (!recs)
 		bl_die("calloc of the timestamp log");
 	fprintf(stderr, "%s: book on 2 MiB pages where granted: %ld KiB of the process's memory on them\n",
-		bl_name, bl_huge_kib());
+		bl_name, host_huge_kib());
 	memset(recs, 0, a->log_capacity * sizeof(*recs));
 	if (!engine_init(&t->eng, &cfg, &mem)) {
 		fprintf(stderr, "%s: engine_init refused the config (magic 0x%x version %u "

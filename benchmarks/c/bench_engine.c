@@ -21,7 +21,7 @@
  * as every build's does; --no-level-hash leaves it out (the treap alone).
  * The book's arrays ask for 2 MiB pages (madvise(MADV_HUGEPAGE): HFT-OS maps
  * everything with 2 MiB pages); --small-pages leaves them on 4 KiB pages.
- * How much the kernel granted is printed (huge_page_kib). Both engine paths must emit the same orders
+ * How much the kernel granted is printed (huge_page_kib, host_pages.h). Both engine paths must emit the same orders
  * (count and a checksum of the OUCH bytes), or the program fails.
  *
  * Output: a table (min / median / max ns per message and M messages/s at the
@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "host_pages.h"  /* baselines/: the book on 2 MiB pages, as the baselines' */
 #include "ouch.h"
 
 #define BENCH_MAX_REPS 50
@@ -185,36 +186,20 @@ static void read_config(const char *path, struct engine_config *c)
 	fclose(f);
 }
 
-/* Zeroed memory for a book array: anonymous pages, 2 MiB ones where the
- * kernel grants them (transparent huge pages, asked for with madvise), as
- * HFT-OS maps all its memory (kernel_src/boot/page_tables.inc). With 4 KiB
- * pages a lookup in an 8 MiB index misses the TLB as well as the cache:
- * RITCH ran ~10% slower here. */
-static void *book_array(size_t n, size_t size, bool huge_pages)
-{
-	size_t len = (n * size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (huge_pages)
-		madvise(p, len, MADV_HUGEPAGE);
-	return p;
-}
-
 /* Book memory for the engine paths, allocated once. */
 static struct book_mem book_mem_alloc(uint32_t order_cap, uint32_t level_cap, bool level_hash,
 				      bool huge_pages)
 {
 	struct book_mem m = {
-		.orders = book_array(order_cap, sizeof(struct book_order), huge_pages),
+		.orders = host_book_array(order_cap, sizeof(struct book_order), huge_pages),
 		.order_cap = order_cap,
-		.index = book_array(2 * (size_t)order_cap, sizeof(uint32_t), huge_pages),
+		.index = host_book_array(2 * (size_t)order_cap, sizeof(uint32_t), huge_pages),
 		.index_cap = 2 * order_cap,
-		.levels = book_array(level_cap, sizeof(struct book_level), huge_pages),
+		.levels = host_book_array(level_cap, sizeof(struct book_level), huge_pages),
 		.level_cap = level_cap,
 	};
 	if (level_hash) {
-		m.lindex = book_array(2 * (size_t)level_cap, sizeof(uint32_t), huge_pages);
+		m.lindex = host_book_array(2 * (size_t)level_cap, sizeof(uint32_t), huge_pages);
 		m.lindex_cap = 2 * level_cap;
 	}
 	if (!m.orders || !m.index || !m.levels || (level_hash && !m.lindex))
@@ -305,20 +290,6 @@ static void cpu_model(char *out, size_t cap)
 		fclose(f);
 }
 
-/* AnonHugePages of this process, in KiB (Linux's smaps_rollup), -1 unknown. */
-static long huge_page_kib(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	long kib = -1;
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "AnonHugePages: %ld kB", &kib) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return kib;
-}
-
 static void report(const struct result *res, int nres, size_t n, size_t npk,
 		   const struct sink *s, const struct engine *e, const char *file, bool huge_pages, bool json)
 {
@@ -333,7 +304,7 @@ static void report(const struct result *res, int nres, size_t n, size_t npk,
 		       "\"full_orders\": %llu, \"reps\": %d, \"paths\": {",
 		       cpu, u.release, sysconf(_SC_NPROCESSORS_ONLN), file, n, npk,
 		       (unsigned long long)s->orders, e->book.m.order_cap,
-		       e->book.m.lindex ? "true" : "false", huge_pages ? "true" : "false", huge_page_kib(),
+		       e->book.m.lindex ? "true" : "false", huge_pages ? "true" : "false", host_huge_kib(),
 		       (unsigned long long)e->book.c.full_orders, res[0].reps);
 	} else {
 		printf("cpu: %s (%ld online), kernel %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN), u.release);
@@ -341,7 +312,7 @@ static void report(const struct result *res, int nres, size_t n, size_t npk,
 		       file, n, npk, (unsigned long long)s->orders);
 		printf("book: %u order slots%s, %s pages (%ld KiB of 2 MiB pages granted), %llu adds, "
 		       "%llu full_orders, %llu full_levels; risk accepted %llu\n", e->book.m.order_cap,
-		       e->book.m.lindex ? " + level hash" : "", huge_pages ? "2 MiB" : "4 KiB", huge_page_kib(), (unsigned long long)e->book.c.adds, (unsigned long long)e->book.c.full_orders,
+		       e->book.m.lindex ? " + level hash" : "", huge_pages ? "2 MiB" : "4 KiB", host_huge_kib(), (unsigned long long)e->book.c.adds, (unsigned long long)e->book.c.full_orders,
 		       (unsigned long long)e->book.c.full_levels, (unsigned long long)e->risk.c.accepted);
 		printf("%-14s %9s %9s %9s %12s   (%d reps, ns per message)\n",
 		       "path", "min", "median", "max", "M msg/s", res[0].reps);
